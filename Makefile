@@ -1,0 +1,35 @@
+# digitrec: the two commands a fresh machine needs are `make reports` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.digitrec-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv reports test lint benchmark clean
+
+help: ## Show this help.
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv (if missing) and install digitrec with its dev tools into it.
+
+reports: $(STAMP) ## Run the whole suite on the embedded sample; reports land in reports/latest/.
+	$(BIN)/digitrec run
+
+test: $(STAMP) ## Run ruff, the unit tests and nbval on the notebooks.
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax
+
+lint: $(STAMP) ## Check the code and notebooks with ruff.
+	$(BIN)/ruff check .
+
+benchmark: $(STAMP) ## Time the data loaders on full Fashion-MNIST (needs dataset-fashion-mnist).
+	$(BIN)/python benchmarks/bench_data_loading.py
+
+clean: ## Remove the virtual environment and caches (reports are kept).
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""Paths used by digitrec, all derived from this file's location or from environment variables.
+
+Environment variables
+---------------------
+DIGITREC_DATA
+    A folder holding one sub-folder per dataset, e.g. ``$DIGITREC_DATA/mnist/mnist.npz``.
+DIGITREC_CACHE
+    Where parsed arrays are cached (default ``~/.cache/digitrec``).
+DIGITREC_OFFLINE
+    When set to ``1``, datasets are never downloaded.
+KERAS_HOME
+    Keras's own home (default ``~/.keras``); its ``datasets/`` folder is searched for downloads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+PARAMS_DIR = PROJECT_ROOT / "params"
+REPORTS_DIR = PROJECT_ROOT / "reports"
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+
+# Debian's `dataset-fashion-mnist` package installs the real files here.
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def get_data_root() -> Path | None:
+    """Return ``$DIGITREC_DATA`` as a path, or None when it is not set."""
+    value = os.environ.get("DIGITREC_DATA")
+    return Path(value).expanduser() if value else None
+
+
+def get_cache_dir() -> Path:
+    """Return the folder for cached parsed arrays (``$DIGITREC_CACHE`` or ``~/.cache/digitrec``)."""
+    value = os.environ.get("DIGITREC_CACHE")
+    if value:
+        return Path(value).expanduser()
+    xdg_cache = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg_cache).expanduser() if xdg_cache else Path.home() / ".cache"
+    return base / "digitrec"
+
+
+def get_keras_datasets_dir() -> Path:
+    """Return Keras's download cache for datasets (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``)."""
+    keras_home = os.environ.get("KERAS_HOME")
+    base = Path(keras_home).expanduser() if keras_home else Path.home() / ".keras"
+    return base / "datasets"
+
+
+def is_offline() -> bool:
+    """Return True when ``$DIGITREC_OFFLINE`` asks digitrec never to download."""
+    return os.environ.get("DIGITREC_OFFLINE", "").strip().lower() in {"1", "true", "yes"}

@@ -1,0 +1,24 @@
+"""Exceptions raised by digitrec.
+
+Every exception shares the :class:`DigitrecError` root, and every message says how to fix the problem.
+"""
+
+
+class DigitrecError(Exception):
+    """Root of every error that digitrec raises on purpose."""
+
+
+class DatasetError(DigitrecError):
+    """A dataset is missing, corrupt or malformed; the message names the file and the fix."""
+
+
+class ParameterError(DigitrecError, ValueError):
+    """A parameter is unknown, of the wrong type, or out of range; the message names the key."""
+
+
+class ResultsError(DigitrecError):
+    """A results record is missing or malformed; the message names the file."""
+
+
+class RunError(DigitrecError):
+    """A notebook run failed; the message names the notebook, the cell and the error."""

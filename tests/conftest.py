@@ -1,0 +1,88 @@
+"""Shared fixtures: an isolated environment and writers of small synthetic dataset files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+from synthetic import encode_idx, make_images
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory, monkeypatch):
+    """Point every digitrec and Keras location at fresh temporary folders, and forbid real downloads."""
+    root = tmp_path_factory.mktemp("environment")
+    monkeypatch.setenv("DIGITREC_CACHE", str(root / "cache"))
+    monkeypatch.setenv("KERAS_HOME", str(root / "keras"))
+    monkeypatch.delenv("DIGITREC_DATA", raising=False)
+    monkeypatch.delenv("DIGITREC_DOWNLOAD_URL", raising=False)
+    monkeypatch.setenv("DIGITREC_OFFLINE", "1")
+    return root
+
+
+@pytest.fixture
+def write_idx():
+    """Return a function that writes an array as an IDX file, gzipped when the name ends in .gz."""
+
+    def _write(path: Path, array: np.ndarray) -> Path:
+        payload = encode_idx(array)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(payload) if path.suffix == ".gz" else payload)
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def write_idx_dataset(write_idx):
+    """Return a function that writes a full set of four IDX files into a folder."""
+
+    def _write(folder: Path, n_train: int = 60, n_test: int = 20, gz: bool = True, dot: bool = False, seed=0):
+        x_train, y_train = make_images(n_train, seed)
+        x_test, y_test = make_images(n_test, seed + 1)
+        suffix = ".gz" if gz else ""
+        separator = "." if dot else "-"
+        parts = {
+            f"train-images{separator}idx3-ubyte": x_train,
+            f"train-labels{separator}idx1-ubyte": y_train,
+            f"t10k-images{separator}idx3-ubyte": x_test,
+            f"t10k-labels{separator}idx1-ubyte": y_test,
+        }
+        for stem, array in parts.items():
+            write_idx(folder / f"{stem}{suffix}", array)
+        return x_train, y_train, x_test, y_test
+
+    return _write
+
+
+@pytest.fixture
+def write_npz():
+    """Return a function that writes a Keras-style mnist.npz."""
+
+    def _write(path: Path, n_train: int = 60, n_test: int = 20, seed: int = 0) -> tuple[np.ndarray, ...]:
+        x_train, y_train = make_images(n_train, seed)
+        x_test, y_test = make_images(n_test, seed + 1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+        return x_train, y_train, x_test, y_test
+
+    return _write
+
+
+@pytest.fixture
+def write_csv_pair(tmp_path):
+    """Return a function that writes the first report's images and labels CSV files."""
+
+    def _write(n_samples: int = 100, seed: int = 0) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+        images, labels = make_images(n_samples, seed)
+        images_csv, labels_csv = tmp_path / "images.csv", tmp_path / "labels.csv"
+        np.savetxt(images_csv, images.reshape(n_samples, -1), fmt="%d", delimiter=",")
+        np.savetxt(labels_csv, labels, fmt="%d")
+        return images_csv, labels_csv, images, labels
+
+    return _write
