@@ -1,4 +1,7 @@
-"""The ``digitrec`` command: it only parses arguments and calls the package."""
+"""The ``digitrec`` command. It only parses arguments and calls the package.
+
+Exit status: 0 on success, 1 when a notebook failed, 2 when the input was rejected before running.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +10,86 @@ import sys
 
 from digitrec_utils.exceptions import DigitrecError
 
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten-digit recognition reports.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    describe = commands.add_parser("data", help="Load a dataset and print its summary.")
-    describe.add_argument("name", nargs="?", default="mnist-sample", help="Dataset name (default mnist-sample).")
-    describe.add_argument("--data-dir", default=None, help="Folder to search first for dataset files.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="Execute the notebooks and render HTML reports.",
+                              description="Execute the suite with papermill and render self-contained HTML.")
+    run.add_argument("profile", nargs="?", default=None,
+                     help="YAML parameter profile (default: params/sample.yaml, the embedded sample).")
+    run.add_argument("--only", nargs="+", metavar="NAME", help="Run only these notebooks (eda or 01_eda, ...).")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="Override a parameter: key=value for every notebook, or section.key=value.")
+    run.add_argument("--out", default=None, metavar="DIR", help="Reports folder (default: reports/).")
+    run.add_argument("--jobs", type=int, default=1, metavar="N", help="Notebooks run in parallel (default 1).")
+    run.add_argument("--show-code", action="store_true", help="Show code cells in the HTML reports.")
+    run.add_argument("--timeout", type=float, default=None, metavar="S",
+                     help="Seconds allowed per cell (default 1800).")
+    run.add_argument("--name", default=None, help="Run folder name (default: profile name and timestamp).")
+    run.add_argument("--quiet", action="store_true", help="Print only the final summary.")
+
+    list_params = commands.add_parser("list-params", help="List each notebook's parameters, types and defaults.")
+    list_params.add_argument("notebooks", nargs="*", metavar="NAME", help="Notebooks (default: all).")
+
+    data = commands.add_parser("data", help="Load a dataset and print its summary.")
+    data.add_argument("name", nargs="?", default="mnist-sample", help="Dataset name (default mnist-sample).")
+    data.add_argument("--data-dir", default=None, help="Folder to search first for dataset files.")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the ``digitrec`` command line; return the exit status."""
-    arguments = _build_parser().parse_args(argv)
-    try:
-        if arguments.command == "data":
-            from digitrec_utils.data import load_dataset
+def _command_run(arguments) -> int:
+    from digitrec_utils.runner import DEFAULT_CELL_TIMEOUT_SECONDS, run_suite
 
-            print(load_dataset(arguments.name, data_dir=arguments.data_dir))
+    outcome = run_suite(
+        arguments.profile, only=arguments.only, overrides=arguments.overrides, out_dir=arguments.out,
+        jobs=arguments.jobs, show_code=arguments.show_code,
+        timeout=arguments.timeout or DEFAULT_CELL_TIMEOUT_SECONDS, run_name=arguments.name,
+        progress=not arguments.quiet,
+    )
+    print(f"Reports: {outcome.run_dir / 'index.html'}")
+    if outcome.ok:
+        return EXIT_OK
+    for run in outcome.notebooks:
+        if run.status != "ok":
+            print(f"digitrec: error: {run.describe()}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _command_list_params(arguments) -> int:
+    from digitrec_utils.params import RULES, get_notebook_parameters, list_notebooks, resolve_notebook_name
+
+    stems = [resolve_notebook_name(name) for name in arguments.notebooks] or list_notebooks()
+    for stem in stems:
+        print(f"{stem}:")
+        for name, details in get_notebook_parameters(stem).items():
+            rule = f" [{RULES[name].describe()}]" if name in RULES else ""
+            print(f"  {name}: {details['inferred_type_name']} = {details['default']}{rule}  # {details['help']}")
+    return EXIT_OK
+
+
+def _command_data(arguments) -> int:
+    from digitrec_utils.data import load_dataset
+
+    print(load_dataset(arguments.name, data_dir=arguments.data_dir))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``digitrec`` command line and return its exit status."""
+    arguments = _build_parser().parse_args(argv)
+    commands = {"run": _command_run, "list-params": _command_list_params, "data": _command_data}
+    try:
+        return commands[arguments.command](arguments)
     except DigitrecError as error:
         print(f"digitrec: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_REJECTED
+    except KeyboardInterrupt:
+        print("digitrec: interrupted; finished reports are kept, nothing half-written replaced them.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

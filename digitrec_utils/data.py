@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import socket
-import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -39,6 +38,7 @@ import numpy as np
 
 from digitrec_utils import config
 from digitrec_utils.exceptions import DatasetError, ParameterError
+from digitrec_utils.files import open_atomic
 from digitrec_utils.readers import (
     N_CLASSES,
     compute_sha256,
@@ -581,11 +581,8 @@ def _read_cache(cache_file: Path) -> tuple[dict[str, np.ndarray], list[str]] | N
 def _write_cache(cache_file: Path, arrays: dict[str, np.ndarray], digests: list[str]) -> None:
     """Write the parsed arrays atomically; a failure to cache never fails the load."""
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp.npz")
-        with os.fdopen(handle, "wb") as stream:
+        with open_atomic(cache_file) as stream:
             np.savez(stream, digests=np.array(json.dumps(digests)), **arrays)
-        os.replace(temporary, cache_file)
     except OSError:
         return
 
@@ -739,28 +736,30 @@ def _download(name: str, target: Path) -> list[Path] | str:
 
 
 def _download_file(url: str, destination: Path, expected_sha256: str) -> str | None:
-    """Download one file to a temporary name, verify it, and rename it into place.
+    """Download one file, hashing it as it streams, and keep it only when the SHA-256 matches.
 
     Returns None on success, or the reason for a network failure.
+
+    Raises
+    ------
+    DatasetError
+        On a checksum mismatch; the partial file is discarded and ``destination`` is untouched.
     """
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    digest = hashlib.sha256()
     try:
-        with os.fdopen(handle, "wb") as stream:
-            try:
-                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-                    while chunk := response.read(1 << 20):
-                        stream.write(chunk)
-            except (urllib.error.URLError, OSError, TimeoutError) as error:
-                return f"{url}: {getattr(error, 'reason', error)}"
-        actual = compute_sha256(Path(temporary))
-        if actual != expected_sha256:
-            raise DatasetError(
-                f"{destination}: checksum mismatch after download from {url}: expected SHA-256 "
-                f"{expected_sha256}, got {actual}. The file was discarded; try again later, or copy a "
-                "verified file there by hand."
-            )
-        os.replace(temporary, destination)
-        return None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        with (
+            open_atomic(destination) as stream,
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response,
+        ):
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                stream.write(chunk)
+            if digest.hexdigest() != expected_sha256:
+                raise DatasetError(
+                    f"{destination}: checksum mismatch after download from {url}: expected SHA-256 "
+                    f"{expected_sha256}, got {digest.hexdigest()}. The file was discarded; try again later, "
+                    "or copy a verified file there by hand."
+                )
+    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        return f"{url}: {getattr(error, 'reason', error)}"
+    return None

@@ -96,6 +96,11 @@ class PixelStandardizer:
     def scale_(self) -> np.ndarray:
         return self._scaler.scale_.reshape(self._image_shape)
 
+    @property
+    def constant_mask_(self) -> np.ndarray:
+        """Boolean mask of pixels that never vary in the training images (divided by 1, not 0)."""
+        return (self._scaler.var_ == 0).reshape(self._image_shape)
+
 
 def _as_unit_float(images: np.ndarray) -> np.ndarray:
     """Return images as float32 in [0, 1], scaling uint8 input."""

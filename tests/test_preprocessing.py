@@ -46,6 +46,7 @@ def test_constant_pixels_do_not_produce_nan():
     transformed = standardizer.fit_transform(train)
     assert np.isfinite(transformed).all()
     assert standardizer.scale_[0, 0] == 1.0
+    assert standardizer.constant_mask_.sum() == 28 * 28 - 1 and not standardizer.constant_mask_[10, 10]
     other = np.full((2, 28, 28), 255, dtype=np.uint8)
     assert np.isfinite(standardizer.transform(other)).all()
 

@@ -1,0 +1,292 @@
+"""Parameter profiles: loading, merging and validating them before any notebook runs.
+
+A profile is a YAML file of flat common keys (``dataset``, ``seed``, ...) and one optional flat section
+per notebook (``eda:``, ``classical:``, ...). A common key goes to every notebook whose parameters cell
+declares it; a section's keys go to its notebook only. Each notebook's parameters cell is the schema:
+the names and types come from ``papermill.inspect_notebook``, and ranges and allowed values from
+:data:`RULES`. Papermill itself only warns about unknown parameters and YAML reads ``1e-3`` as a string,
+so both are handled here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from digitrec_utils import config
+from digitrec_utils.data import DATASET_NAMES
+from digitrec_utils.exceptions import ParameterError
+
+# Section name in a profile -> notebook stem.
+NOTEBOOKS = {
+    "eda": "01_eda",
+    "classical": "02_classical_baselines",
+    "dense": "03_dense_nets",
+    "cnn": "04_cnn",
+    "comparison": "05_model_comparison",
+}
+# Notebooks that read the others' results and so run last.
+DEPENDENT_NOTEBOOKS = ("05_model_comparison",)
+# Set by `digitrec run` itself, never by a profile.
+RESERVED_KEYS = ("output_dir",)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Allowed values of one parameter: a set of choices, or bounds (exclusive where said)."""
+
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive: bool = False
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(choice) for choice in self.choices)
+        low = "" if self.minimum is None else f"{self.minimum} {'<' if self.exclusive else '<='} "
+        high = "" if self.maximum is None else f" {'<' if self.exclusive else '<='} {self.maximum}"
+        return f"{low}value{high}"
+
+    def allows(self, value: Any) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        if self.minimum is not None and (value <= self.minimum if self.exclusive else value < self.minimum):
+            return False
+        return not (self.maximum is not None and (value >= self.maximum if self.exclusive else value > self.maximum))
+
+
+RULES: dict[str, Rule] = {
+    "dataset": Rule(choices=DATASET_NAMES),
+    "seed": Rule(minimum=0, maximum=2**32 - 1),
+    "val_fraction": Rule(minimum=0.0, maximum=1.0, exclusive=True),
+    "test_fraction": Rule(minimum=0.0, maximum=1.0, exclusive=True),
+    "train_size": Rule(minimum=20),
+    "n_grid_images": Rule(minimum=1, maximum=200),
+    "images_per_class": Rule(minimum=1, maximum=30),
+    "pca_points": Rule(minimum=10, maximum=100_000),
+    "standardize_examples": Rule(minimum=1, maximum=20),
+}
+
+_SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+_FLOAT_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+@cache
+def _inspect(notebook_path: str, modified: float) -> dict[str, dict]:
+    import papermill
+
+    return papermill.inspect_notebook(notebook_path)
+
+
+def get_notebook_parameters(notebook: str | Path) -> dict[str, dict]:
+    """Return a notebook's declared parameters: name -> {inferred_type_name, default, help}.
+
+    Parameters
+    ----------
+    notebook : str or Path
+        A stem such as ``"01_eda"`` (looked up in ``notebooks/``) or a path to an ``.ipynb``.
+    """
+    path = Path(notebook)
+    if path.suffix != ".ipynb":
+        path = config.NOTEBOOKS_DIR / f"{notebook}.ipynb"
+    if not path.is_file():
+        raise ParameterError(f"notebook {path} not found; available: {', '.join(list_notebooks())}.")
+    return _inspect(str(path), path.stat().st_mtime)
+
+
+def list_notebooks() -> list[str]:
+    """Return the stems of the suite's notebooks present in ``notebooks/``, in run order."""
+    return [stem for stem in NOTEBOOKS.values() if (config.NOTEBOOKS_DIR / f"{stem}.ipynb").is_file()]
+
+
+def resolve_notebook_name(name: str) -> str:
+    """Map a section name (``eda``) or a stem (``01_eda``) to the notebook's stem, or raise."""
+    if name in NOTEBOOKS:
+        return NOTEBOOKS[name]
+    if name in NOTEBOOKS.values():
+        return name
+    allowed = list(NOTEBOOKS) + list(NOTEBOOKS.values())
+    raise ParameterError(f"--only: unknown notebook {name!r}; allowed values are {', '.join(NOTEBOOKS)} "
+                         f"(or {', '.join(NOTEBOOKS.values())}){_suggest(name, allowed)}.")
+
+
+def load_profile(path: str | Path) -> dict:
+    """Read a YAML profile, with errors that name the file and the line.
+
+    Raises
+    ------
+    ParameterError
+        When the file is missing, is not YAML, or is not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        profiles = sorted(config.PARAMS_DIR.glob("*.yaml"))
+        available = ", ".join(str(item.relative_to(config.PROJECT_ROOT)) for item in profiles)
+        raise ParameterError(f"profile {path} not found. Available profiles: {available or 'none'}.")
+    try:
+        profile = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ParameterError(f"profile {path} is not valid YAML: {error}") from None
+    if profile is None:
+        return {}
+    if not isinstance(profile, dict):
+        raise ParameterError(f"profile {path} must be a mapping of keys to values, not a {type(profile).__name__}.")
+    return profile
+
+
+def parse_override(text: str) -> tuple[str | None, str, Any]:
+    """Parse ``--set key=value`` or ``--set section.key=value``; the value is read as YAML."""
+    if "=" not in text:
+        raise ParameterError(f"--set {text!r}: expected key=value (or section.key=value), e.g. --set seed=1.")
+    key, raw_value = text.split("=", 1)
+    key = key.strip()
+    section = None
+    if "." in key:
+        section, key = key.split(".", 1)
+        if section not in NOTEBOOKS:
+            raise ParameterError(f"--set {text!r}: unknown section {section!r}; sections are "
+                                 f"{', '.join(NOTEBOOKS)}{_suggest(section, NOTEBOOKS)}.")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError:
+        value = raw_value
+    return section, key, value
+
+
+def resolve_parameters(profile: dict, notebooks: list[str], *, overrides: list[str] = (), source: str = "profile"):
+    """Merge a profile and overrides into validated parameters for each selected notebook.
+
+    Parameters
+    ----------
+    profile : dict
+        From :func:`load_profile`.
+    notebooks : list of str
+        The stems that will run.
+    overrides : list of str
+        ``--set`` arguments, applied on top of the profile.
+    source : str
+        Names the profile in messages.
+
+    Returns
+    -------
+    parameters : dict of str to dict
+        Notebook stem -> its parameters, with values coerced to the declared types.
+
+    Raises
+    ------
+    ParameterError
+        Listing every problem found: unknown keys or sections (with close matches), wrong types,
+        out-of-range values, and reserved keys.
+    """
+    problems: list[str] = []
+    common = {key: value for key, value in profile.items() if not isinstance(value, dict)}
+    sections = {key: dict(value) for key, value in profile.items() if isinstance(value, dict)}
+    for name in list(sections):
+        if name not in NOTEBOOKS:
+            problems.append(f"{source}: unknown section {name!r}; sections are {', '.join(NOTEBOOKS)}"
+                            f"{_suggest(name, NOTEBOOKS)}. Keys are flat, so a section's values cannot be mappings.")
+            del sections[name]
+    for text in overrides:
+        section, key, value = parse_override(text)
+        (sections.setdefault(section, {}) if section else common)[key] = value
+
+    declared = {stem: get_notebook_parameters(stem) for stem in list_notebooks()}
+    known_anywhere = set().union(*declared.values()) if declared else set()
+    for key in common:
+        if key in RESERVED_KEYS:
+            problems.append(f"{source}: {key!r} is set by digitrec run itself; remove it (use --out for the folder).")
+        elif key not in known_anywhere:
+            problems.append(f"{source}: unknown key {key!r}; no notebook declares it{_suggest(key, known_anywhere)}. "
+                            f"Known keys: {', '.join(sorted(known_anywhere))}.")
+    resolved: dict[str, dict] = {}
+    for stem in notebooks:
+        schema = get_notebook_parameters(stem)
+        section_name = next(name for name, value in NOTEBOOKS.items() if value == stem)
+        values = {key: value for key, value in common.items() if key in schema and key not in RESERVED_KEYS}
+        for key, value in sections.get(section_name, {}).items():
+            if key in RESERVED_KEYS:
+                problems.append(f"{source}: {section_name}.{key} is set by digitrec run itself; remove it.")
+            elif key not in schema:
+                problems.append(f"{source}: unknown key {key!r} for notebook {stem} (section {section_name!r})"
+                                f"{_suggest(key, schema)}. Its parameters are: {', '.join(sorted(schema))}.")
+            else:
+                values[key] = value
+        checked = {}
+        for key, value in values.items():
+            try:
+                checked[key] = coerce_value(key, value, schema[key].get("inferred_type_name", "None"), stem)
+            except ParameterError as error:
+                problems.append(str(error))
+        resolved[stem] = checked
+    if problems:
+        raise ParameterError("invalid parameters:\n" + "\n".join(f"  - {problem}" for problem in problems))
+    return resolved
+
+
+def coerce_value(key: str, value: Any, type_name: str, notebook: str = "") -> Any:
+    """Check ``value`` against a declared type name and the key's rule; return it converted.
+
+    Parameters
+    ----------
+    key : str
+    value : object
+    type_name : str
+        As papermill infers it from the annotation: ``int``, ``float``, ``str``, ``bool``,
+        ``list[int]``, ``int | None``, ``Optional[float]``, ...; ``None`` means unannotated.
+    notebook : str
+        Names the notebook in messages.
+    """
+    where = f"{notebook}: " if notebook else ""
+    type_name = type_name.replace(" ", "")
+    nullable = False
+    optional = re.fullmatch(r"Optional\[(.+)\]", type_name)
+    if optional:
+        type_name, nullable = optional.group(1), True
+    elif "|None" in type_name or type_name.startswith("None|"):
+        type_name, nullable = type_name.replace("|None", "").replace("None|", ""), True
+    if value is None:
+        if nullable or type_name == "None":
+            return None
+        raise ParameterError(f"{where}{key} must not be empty; expected {type_name}.")
+    list_type = re.fullmatch(r"(?:list|List)\[(\w+)\]", type_name)
+    if list_type:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        if len(value) == 0:
+            raise ParameterError(f"{where}{key} must not be an empty list; give at least one {list_type.group(1)}.")
+        return [_coerce_scalar(key, item, list_type.group(1), where) for item in value]
+    if type_name in _SCALAR_TYPES:
+        return _coerce_scalar(key, value, type_name, where)
+    return value
+
+
+def _coerce_scalar(key: str, value: Any, type_name: str, where: str) -> Any:
+    """Convert one scalar to ``type_name`` where that is lossless, then apply the key's rule."""
+    expected = _SCALAR_TYPES.get(type_name)
+    converted = value
+    if expected is float and isinstance(value, str) and _FLOAT_PATTERN.match(value.strip()):
+        converted = float(value)  # YAML 1.1 reads 1e-3 as a string.
+    elif expected is float and isinstance(value, int) and not isinstance(value, bool):
+        converted = float(value)
+    elif expected is int and isinstance(value, float) and value.is_integer():
+        converted = int(value)
+    wrong_type = expected is not None and not isinstance(converted, expected)
+    if wrong_type or (expected not in (None, bool) and isinstance(converted, bool)):
+        raise ParameterError(f"{where}{key} = {value!r} has the wrong type: expected {type_name}, "
+                             f"got {type(value).__name__}.")
+    rule = RULES.get(key)
+    if rule is not None and not rule.allows(converted):
+        raise ParameterError(f"{where}{key} = {value!r} is not allowed: expected {rule.describe()}.")
+    return converted
+
+
+def _suggest(word: str, candidates) -> str:
+    """Return '; did you mean ...?' with the close matches of ``word``, or an empty string."""
+    matches = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(match) for match in matches)}?" if matches else ""

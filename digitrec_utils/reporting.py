@@ -1,0 +1,91 @@
+"""Helpers that notebooks call to present results: findings, step timings, parameters and provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Iterator
+
+import pandas as pd
+
+from digitrec_utils.environment import collect_environment
+from digitrec_utils.params import get_notebook_parameters
+
+
+def configure_notebook() -> None:
+    """Set a consistent look for figures and tables, and quiet known harmless warnings."""
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid")
+    pd.set_option("display.precision", 4)
+    pd.set_option("display.max_columns", 30)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="seaborn")
+
+
+def show_finding(text: str) -> None:
+    """Display a computed interpretation as a highlighted Markdown line."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> **Finding.** {text}"))
+
+
+def show_table(table: pd.DataFrame, *, percent_columns=(), precision: int = 4) -> None:
+    """Display a table without its index, with some columns formatted as percentages."""
+    from IPython.display import display
+
+    formats = {column: "{:.1%}" for column in percent_columns}
+    display(table.style.hide(axis="index").format(precision=precision, thousands=",").format(formats))
+
+
+class Timings:
+    """Seconds spent per named step, measured with ``with timings.measure("pca"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def measure(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + round(time.perf_counter() - started, 3)
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.seconds)
+
+
+def collect_parameters(notebook: str, namespace: dict) -> dict:
+    """Return the values of the notebook's declared parameters, as they stand in ``namespace``.
+
+    Parameters
+    ----------
+    notebook : str
+        The stem, e.g. ``"01_eda"``; its parameters cell lists the names.
+    namespace : dict
+        Usually ``globals()`` of the running notebook, after papermill injected the run's values.
+    """
+    return {name: namespace[name] for name in get_notebook_parameters(notebook) if name in namespace}
+
+
+def show_provenance(parameters: dict, dataset_info: dict, timings: Timings) -> dict:
+    """Display parameters, dataset checksum, package versions, git commit and timings; return the environment."""
+    from IPython.display import Markdown, display
+
+    environment = collect_environment()
+    git = environment["git"]
+    commit = git["commit"] or "unknown (not a git checkout)"
+    if git.get("dirty"):
+        commit += " (with uncommitted changes)"
+    display(Markdown(
+        f"**Dataset** `{dataset_info['name']}`, SHA-256 `{dataset_info['sha256']}`  \n"
+        f"**Git commit** `{commit}`  \n"
+        f"**Python** {environment['python']} on {environment['cpu']} ({environment['cpu_count']} cores), "
+        f"GPU: {', '.join(environment['gpus']) or 'none'}"
+    ))
+    show_table(pd.DataFrame({"parameter": list(parameters), "value": [repr(value) for value in parameters.values()]}))
+    versions = {name: version for name, version in environment["packages"].items() if version}
+    show_table(pd.DataFrame({"package": list(versions), "version": list(versions.values())}))
+    show_table(pd.DataFrame({"step": list(timings.seconds), "seconds": list(timings.seconds.values())}), precision=2)
+    return environment

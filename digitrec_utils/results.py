@@ -1,0 +1,265 @@
+"""The results record: one JSON per notebook run, written atomically and validated on read.
+
+The format (see ``docs/RESULTS.md``)::
+
+    {"notebook": "04_cnn", "created": "...", "dataset": {...}, "params": {...}, "seed": 42,
+     "models": [{"name": ..., "family": ..., "description": ..., "params_count": ..., "hyperparameters": {...},
+                 "train_seconds": ..., "predict_ms_per_1k": ..., "val_accuracy": ..., "test_accuracy": ...,
+                 "test_accuracy_ci95": [low, high], "macro_f1": ..., "per_class": [...],
+                 "confusion_matrix": [[...]]}],
+     "selected_model": "...", "headline": "...", "timings": {...}, "environment": {...}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+
+from digitrec_utils.environment import collect_environment
+from digitrec_utils.evaluation import Evaluation
+from digitrec_utils.exceptions import ResultsError
+from digitrec_utils.files import write_text_atomic
+
+SCHEMA_VERSION = 1
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_PER_CLASS_ROW = {
+    "type": "object",
+    "required": ["label", "precision", "recall", "f1", "support", "tp", "fp", "fn", "tn", "specificity"],
+    "properties": {
+        "label": {"type": "integer", "minimum": 0},
+        "precision": {"type": "number", "minimum": 0, "maximum": 1},
+        "recall": {"type": "number", "minimum": 0, "maximum": 1},
+        "f1": {"type": "number", "minimum": 0, "maximum": 1},
+        "specificity": {"type": "number", "minimum": 0, "maximum": 1},
+        "support": {"type": "integer", "minimum": 0},
+        "tp": {"type": "integer", "minimum": 0},
+        "fp": {"type": "integer", "minimum": 0},
+        "fn": {"type": "integer", "minimum": 0},
+        "tn": {"type": "integer", "minimum": 0},
+    },
+}
+_MODEL = {
+    "type": "object",
+    "required": ["name", "family", "description", "test_accuracy", "test_accuracy_ci95", "macro_f1",
+                 "per_class", "confusion_matrix"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "family": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "params_count": {"type": ["integer", "null"], "minimum": 0},
+        "hyperparameters": {"type": "object"},
+        "train_seconds": _NUMBER_OR_NULL,
+        "predict_ms_per_1k": _NUMBER_OR_NULL,
+        "val_accuracy": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "test_accuracy": {"type": "number", "minimum": 0, "maximum": 1},
+        "test_accuracy_ci95": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1},
+                               "minItems": 2, "maxItems": 2},
+        "macro_f1": {"type": "number", "minimum": 0, "maximum": 1},
+        "per_class": {"type": "array", "items": _PER_CLASS_ROW},
+        "confusion_matrix": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
+    },
+}
+RESULTS_SCHEMA = {
+    "type": "object",
+    "required": ["schema_version", "notebook", "created", "dataset", "params", "seed", "models", "selected_model",
+                 "headline", "timings", "environment"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "notebook": {"type": "string", "pattern": r"^\d\d_\w+$"},
+        "created": {"type": "string"},
+        "dataset": {"type": "object", "required": ["name", "sha256"]},
+        "params": {"type": "object"},
+        "seed": {"type": "integer"},
+        "models": {"type": "array", "items": _MODEL},
+        "selected_model": {"type": ["string", "null"]},
+        "headline": {"type": "string"},
+        "timings": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+        "environment": {"type": "object"},
+    },
+}
+
+
+def build_model_record(
+    name: str,
+    family: str,
+    description: str,
+    evaluation: Evaluation,
+    *,
+    hyperparameters: dict | None = None,
+    params_count: int | None = None,
+    train_seconds: float | None = None,
+    predict_ms_per_1k: float | None = None,
+    val_accuracy: float | None = None,
+) -> dict:
+    """Return one model's entry of the results record.
+
+    Parameters
+    ----------
+    name : str
+        Unique within the notebook, e.g. ``"knn"``.
+    family : str
+        e.g. ``"classical"``, ``"dense"``, ``"cnn"``.
+    description : str
+        What it is and which report it reproduces.
+    evaluation : Evaluation
+        The single evaluation on the test split.
+    hyperparameters : dict, optional
+        The chosen settings.
+    params_count, train_seconds, predict_ms_per_1k, val_accuracy : optional
+        Cost and validation figures; None where they do not apply.
+    """
+    test = evaluation.to_dict()
+    return _to_json_ready({
+        "name": name,
+        "family": family,
+        "description": description,
+        "params_count": params_count,
+        "hyperparameters": hyperparameters or {},
+        "train_seconds": train_seconds,
+        "predict_ms_per_1k": predict_ms_per_1k,
+        "val_accuracy": val_accuracy,
+        "test_accuracy": test["accuracy"],
+        "test_accuracy_ci95": test["accuracy_ci95"],
+        "macro_f1": test["macro_f1"],
+        "per_class": test["per_class"],
+        "confusion_matrix": test["confusion_matrix"],
+    })
+
+
+def build_results(
+    notebook: str,
+    dataset: dict,
+    params: dict,
+    *,
+    seed: int,
+    models: list[dict] | None = None,
+    selected_model: str | None = None,
+    headline: str = "",
+    timings: dict[str, float] | None = None,
+) -> dict:
+    """Return a complete results record for one notebook run, with the environment collected now.
+
+    Parameters
+    ----------
+    notebook : str
+        The notebook's stem, e.g. ``"01_eda"``.
+    dataset : dict
+        ``Dataset.to_dict()``.
+    params : dict
+        The notebook's parameters as run.
+    seed : int
+    models : list of dict, optional
+        Entries from :func:`build_model_record`.
+    selected_model : str, optional
+        The name of the model chosen on validation data.
+    headline : str
+        One line for the index page; by default the selected model's test accuracy and interval.
+    timings : dict of str to float, optional
+        Seconds per step.
+    """
+    models = models or []
+    if selected_model is not None and selected_model not in {model["name"] for model in models}:
+        raise ResultsError(f"selected_model {selected_model!r} is not among the models {[m['name'] for m in models]}.")
+    if not headline and selected_model is not None:
+        chosen = next(model for model in models if model["name"] == selected_model)
+        low, high = chosen["test_accuracy_ci95"]
+        headline = f"{selected_model}: test accuracy {chosen['test_accuracy']:.4f} (95% CI {low:.4f}-{high:.4f})"
+    return _to_json_ready({
+        "schema_version": SCHEMA_VERSION,
+        "notebook": notebook,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dataset": dataset,
+        "params": params,
+        "seed": seed,
+        "models": models,
+        "selected_model": selected_model,
+        "headline": headline,
+        "timings": timings or {},
+        "environment": collect_environment(),
+    })
+
+
+def validate_results(record: dict, source: str = "results record") -> dict:
+    """Raise ResultsError naming ``source`` and the failing field unless ``record`` fits the schema."""
+    try:
+        jsonschema.validate(record, RESULTS_SCHEMA)
+    except jsonschema.ValidationError as error:
+        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise ResultsError(f"{source}: invalid at {where}: {error.message}") from None
+    n_classes = len(record["dataset"].get("class_names", [])) or None
+    for model in record["models"]:
+        matrix = model["confusion_matrix"]
+        size = len(matrix)
+        if any(len(row) != size for row in matrix) or (n_classes and size != n_classes):
+            raise ResultsError(f"{source}: model {model['name']!r} has a confusion matrix that is not square "
+                               f"with one row per class.")
+    return record
+
+
+def save_results(record: dict, output_dir: str | Path | None) -> Path | None:
+    """Validate and write ``record`` to ``<output_dir>/results/<notebook>.json`` atomically.
+
+    Parameters
+    ----------
+    record : dict
+        From :func:`build_results`.
+    output_dir : path-like or None
+        The run folder. When empty or None (a notebook opened by hand, or nbval), nothing is written.
+
+    Returns
+    -------
+    path : Path or None
+    """
+    validate_results(record, f"results record of {record.get('notebook', '?')}")
+    if not output_dir:
+        print("output_dir is empty, so the results record is not saved (digitrec run sets it).")
+        return None
+    path = Path(output_dir) / "results" / f"{record['notebook']}.json"
+    write_text_atomic(path, json.dumps(record, indent=1, allow_nan=False) + "\n")
+    return path
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and validate a results record.
+
+    Raises
+    ------
+    ResultsError
+        When the file is missing, is not JSON, or does not fit the schema; the message names the path.
+    """
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: results file not found. Run the notebook with digitrec run first.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{path}: not a readable JSON results file ({error}). Re-run the notebook.") from None
+    if not isinstance(record, dict):
+        raise ResultsError(f"{path}: a results file must hold a JSON object. Re-run the notebook.")
+    return validate_results(record, str(path))
+
+
+def load_run_results(results_dir: str | Path) -> dict[str, dict]:
+    """Read every ``*.json`` record in a folder, keyed by notebook name, sorted by name."""
+    return {path.stem: load_results(path) for path in sorted(Path(results_dir).glob("*.json"))}
+
+
+def _to_json_ready(value):
+    """Convert numpy scalars and arrays, tuples and NaN to plain JSON values (NaN becomes None)."""
+    if isinstance(value, dict):
+        return {str(key): _to_json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json_ready(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _to_json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

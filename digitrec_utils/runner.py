@@ -1,0 +1,348 @@
+"""Orchestration of a run: validate parameters, execute notebooks with papermill, render, and index.
+
+Every parameter is checked before any notebook starts. Notebooks 01 to 04 are independent and can
+run in parallel; the comparison notebook runs last. Every file is written under a temporary name and
+renamed into place, and each run gets a new folder, so an interrupted run never leaves a half-written
+report where a good one was. A notebook that raises still gets its HTML, with papermill's error banner
+and the failing cell visible; the other notebooks still run; the run reports failure.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+
+from digitrec_utils import config
+from digitrec_utils.environment import collect_environment
+from digitrec_utils.exceptions import ParameterError, ResultsError
+from digitrec_utils.files import write_text_atomic
+from digitrec_utils.html import render_notebook_html
+from digitrec_utils.index_page import render_index_html
+from digitrec_utils.params import (
+    DEPENDENT_NOTEBOOKS,
+    list_notebooks,
+    load_profile,
+    resolve_notebook_name,
+    resolve_parameters,
+)
+from digitrec_utils.results import load_results
+
+DEFAULT_PROFILE = config.PARAMS_DIR / "sample.yaml"
+DEFAULT_CELL_TIMEOUT_SECONDS = 1800
+
+# Set before each kernel starts, so that TensorFlow's start-up noise stays out of the reports.
+KERNEL_ENVIRONMENT = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "KERAS_BACKEND": "tensorflow",
+    "PYTHONWARNINGS": "ignore::DeprecationWarning",
+}
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of one notebook in a run. Paths are relative to the run folder."""
+
+    notebook: str
+    parameters: dict
+    status: str = "pending"
+    seconds: float = 0.0
+    error: str | None = None
+    failed_cell: int | None = None
+    ipynb: str | None = None
+    html: str | None = None
+    results: str | None = None
+    headline: str = ""
+    dataset_sha256: str | None = None
+
+    def describe(self) -> str:
+        """Return one short line: status, seconds and, on failure, the cell and the error."""
+        if self.status == "ok":
+            return f"{self.notebook}: ok in {self.seconds:.1f} s"
+        cell = f"cell [{self.failed_cell}] " if self.failed_cell is not None else ""
+        return f"{self.notebook}: FAILED in {self.seconds:.1f} s at {cell}{self.error}"
+
+
+@dataclass
+class RunOutcome:
+    """Everything a run produced."""
+
+    run_dir: Path
+    notebooks: list[NotebookRun] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(run.status == "ok" for run in self.notebooks)
+
+
+def select_notebooks(only: list[str] | None) -> list[str]:
+    """Return the notebook stems to run, in run order, from ``--only`` names (all when empty)."""
+    available = list_notebooks()
+    if not available:
+        raise ParameterError(f"no notebooks found in {config.NOTEBOOKS_DIR}.")
+    if not only:
+        return available
+    wanted = {resolve_notebook_name(name) for name in only}
+    missing = sorted(wanted - set(available))
+    if missing:
+        raise ParameterError(f"--only: notebook(s) {', '.join(missing)} not present in {config.NOTEBOOKS_DIR}; "
+                             f"available: {', '.join(available)}.")
+    return [stem for stem in available if stem in wanted]
+
+
+def prepare_run(profile_path=None, *, only=None, overrides=()) -> tuple[Path, dict, dict[str, dict]]:
+    """Load the profile and validate every notebook's parameters; nothing runs yet.
+
+    Returns
+    -------
+    profile_path : Path
+    profile : dict
+    parameters : dict of str to dict
+        Notebook stem -> validated parameters, in run order.
+    """
+    profile_path = Path(profile_path) if profile_path else DEFAULT_PROFILE
+    profile = load_profile(profile_path)
+    notebooks = select_notebooks(list(only or []))
+    parameters = resolve_parameters(profile, notebooks, overrides=list(overrides), source=str(profile_path))
+    return profile_path, profile, parameters
+
+
+def run_suite(
+    profile_path: str | Path | None = None,
+    *,
+    only: list[str] | None = None,
+    overrides: list[str] = (),
+    out_dir: str | Path | None = None,
+    jobs: int = 1,
+    show_code: bool = False,
+    timeout: float | None = DEFAULT_CELL_TIMEOUT_SECONDS,
+    run_name: str | None = None,
+    progress: bool = True,
+) -> RunOutcome:
+    """Run the suite: validate, execute, render, and write ``index.html`` and ``run.json``.
+
+    Parameters
+    ----------
+    profile_path : path-like, optional
+        A YAML profile; ``params/sample.yaml`` by default.
+    only : list of str, optional
+        Notebooks to run (``eda`` or ``01_eda``); all by default.
+    overrides : list of str
+        ``key=value`` or ``section.key=value`` strings applied over the profile.
+    out_dir : path-like, optional
+        The reports folder; ``reports/`` by default. The run goes to ``<out_dir>/<run_name>/`` and
+        ``<out_dir>/latest`` points at it.
+    jobs : int, default=1
+        Notebooks run in parallel (01-04 only; the comparison runs last).
+    show_code : bool, default=False
+        Show code cells in the HTML.
+    timeout : float or None
+        Seconds allowed per cell.
+    run_name : str, optional
+        The run folder's name; the profile's name and a timestamp by default.
+    progress : bool, default=True
+        Print a line per notebook and a progress bar per cell (the bar only when ``jobs == 1``).
+
+    Returns
+    -------
+    outcome : RunOutcome
+
+    Raises
+    ------
+    ParameterError
+        Before anything runs, when the profile, ``--only``, ``--set`` or ``jobs`` is invalid.
+    """
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ParameterError(f"--jobs: {jobs!r} must be a whole number of at least 1.")
+    profile_path, profile, parameters = prepare_run(profile_path, only=only, overrides=overrides)
+    reports_root = Path(out_dir) if out_dir else config.REPORTS_DIR
+    run_dir = _make_run_dir(reports_root, run_name or f"{profile_path.stem}-{datetime.now():%Y%m%d-%H%M%S}")
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    _prepare_kernel_environment()
+
+    runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
+    independent = [stem for stem in runs if stem not in DEPENDENT_NOTEBOOKS]
+    dependent = [stem for stem in runs if stem in DEPENDENT_NOTEBOOKS]
+    total = len(runs)
+    counter = iter(range(1, total + 1))
+
+    def _report(run: NotebookRun) -> None:
+        runs[run.notebook] = run
+        if progress:
+            print(f"[{next(counter)}/{total}] {run.describe()}", flush=True)
+
+    arguments = {"run_dir": str(run_dir), "timeout": timeout, "show_code": show_code}
+    if jobs > 1 and len(independent) > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(independent)), mp_context=context) as pool:
+            futures = []
+            for stem in independent:
+                if progress:
+                    print(f"starting {stem}", flush=True)
+                futures.append(pool.submit(execute_notebook, runs[stem], progress_bar=False, **arguments))
+            for future in as_completed(futures):
+                _report(future.result())
+    else:
+        for stem in independent:
+            if progress:
+                print(f"starting {stem}", flush=True)
+            _report(execute_notebook(runs[stem], progress_bar=progress, **arguments))
+    for stem in dependent:
+        if progress:
+            print(f"starting {stem}", flush=True)
+        _report(execute_notebook(runs[stem], progress_bar=progress and jobs == 1, **arguments))
+
+    outcome = RunOutcome(run_dir=run_dir, notebooks=[runs[stem] for stem in parameters])
+    outcome.manifest = _build_manifest(outcome, profile_path, profile, started_at, time.perf_counter() - started)
+    write_text_atomic(run_dir / "run.json", json.dumps(outcome.manifest, indent=1, default=str) + "\n")
+    write_text_atomic(run_dir / "index.html", render_index_html(outcome.manifest))
+    _point_latest(reports_root, run_dir)
+    return outcome
+
+
+def execute_notebook(run: NotebookRun, *, run_dir: str, timeout, show_code: bool, progress_bar: bool) -> NotebookRun:
+    """Execute one notebook with papermill into ``run_dir``, render its HTML, and read its results.
+
+    It never raises for a failing notebook: the outcome says what failed, and the executed notebook
+    and its HTML are still written, with the error visible.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    run_folder = Path(run_dir)
+    source = config.NOTEBOOKS_DIR / f"{run.notebook}.ipynb"
+    executed = run_folder / f"{run.notebook}.ipynb"
+    partial = run_folder / f".{run.notebook}.partial.ipynb"
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
+            cwd=str(config.NOTEBOOKS_DIR), progress_bar=progress_bar, log_output=False,
+            execution_timeout=timeout, start_timeout=120,
+        )
+        run.status = "ok"
+    except PapermillExecutionError as error:
+        run.status, run.failed_cell = "failed", error.exec_count
+        run.error = f"{error.ename}: {_first_line(error.evalue)}"
+    except Exception as error:  # A dead kernel or a cell timeout: still keep what ran.
+        run.status, run.error = "failed", f"{type(error).__name__}: {_first_line(str(error))}"
+        if partial.exists():
+            _append_error_cell(partial, run.error)
+    run.seconds = round(time.perf_counter() - started, 2)
+    if not partial.exists():
+        run.status = "failed"
+        run.error = run.error or "papermill wrote no output notebook"
+        return run
+    os.replace(partial, executed)
+    run.ipynb = executed.name
+    try:
+        html = render_notebook_html(executed, show_code=show_code, index_href="index.html")
+        write_text_atomic(run_folder / f"{run.notebook}.html", html)
+        run.html = f"{run.notebook}.html"
+    except Exception as error:  # Rendering must not hide the execution outcome.
+        run.status = "failed"
+        run.error = (run.error + "; " if run.error else "") + f"HTML rendering failed: {error}"
+    _read_results(run, run_folder)
+    return run
+
+
+def _read_results(run: NotebookRun, run_folder: Path) -> None:
+    """Fill the headline and dataset checksum from the notebook's results record."""
+    path = run_folder / "results" / f"{run.notebook}.json"
+    if not path.exists():
+        if run.status == "ok":
+            run.status, run.error = "failed", f"finished without writing its results record {path.name}"
+        return
+    try:
+        record = load_results(path)
+    except ResultsError as error:
+        run.status, run.error = "failed", str(error)
+        return
+    run.results = str(path.relative_to(run_folder))
+    run.headline = record.get("headline", "")
+    run.dataset_sha256 = record["dataset"].get("sha256")
+
+
+def _append_error_cell(notebook_path: Path, message: str) -> None:
+    """Append a visible error note to a partially executed notebook."""
+    notebook = nbformat.read(str(notebook_path), as_version=4)
+    notebook.cells.append(nbformat.v4.new_markdown_cell(
+        f'<span style="color:red; font-size:1.5em;">Execution stopped: {message}</span>'))
+    nbformat.write(notebook, str(notebook_path))
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
+
+
+def _prepare_kernel_environment() -> None:
+    """Set the kernels' environment, and make kernel ``python3`` mean this interpreter.
+
+    A kernelspec named ``python3`` in the user's Jupyter folder would otherwise win over the one in
+    this virtual environment. ``JUPYTER_PATH`` is searched first, so a kernelspec written to a private
+    temporary folder pins the kernel to ``sys.executable`` without registering anything globally.
+    """
+    os.environ.update(KERNEL_ENVIRONMENT)
+    kernels_root = Path(tempfile.mkdtemp(prefix="digitrec-jupyter-"))
+    spec_dir = kernels_root / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3 (digitrec)", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    existing = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels_root), existing]))
+
+
+def _make_run_dir(reports_root: Path, name: str) -> Path:
+    """Create a new, empty run folder; add a suffix rather than reuse an existing one."""
+    reports_root.mkdir(parents=True, exist_ok=True)
+    candidate, suffix = reports_root / name, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            suffix += 1
+            candidate = reports_root / f"{name}-{suffix}"
+
+
+def _point_latest(reports_root: Path, run_dir: Path) -> None:
+    """Point ``<reports_root>/latest`` at the run folder, replacing the old link atomically."""
+    link = reports_root / "latest"
+    temporary = reports_root / f".latest-{os.getpid()}"
+    try:
+        if temporary.is_symlink():
+            temporary.unlink()
+        temporary.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(temporary, link)
+    except OSError as error:
+        print(f"warning: could not point {link} at {run_dir.name} ({error}).", file=sys.stderr)
+
+
+def _build_manifest(outcome: RunOutcome, profile_path: Path, profile: dict, started_at, seconds: float) -> dict:
+    """Return the run manifest written to ``run.json`` and shown on the index page."""
+    return {
+        "run": outcome.run_dir.name,
+        "status": "ok" if outcome.ok else "failed",
+        "profile": str(profile_path),
+        "profile_values": profile,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "started": started_at.isoformat(timespec="seconds"),
+        "seconds": round(seconds, 2),
+        "notebooks": [asdict(run) for run in outcome.notebooks],
+        "dataset_sha256": {run.notebook: run.dataset_sha256 for run in outcome.notebooks},
+        "environment": collect_environment(),
+    }
