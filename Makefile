@@ -23,7 +23,7 @@ reports: $(STAMP) ## Run the whole suite on the embedded sample; reports land in
 
 test: $(STAMP) ## Run ruff, the unit tests and nbval on the notebooks.
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax
+	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
 
 lint: $(STAMP) ## Check the code and notebooks with ruff.
 	$(BIN)/ruff check .

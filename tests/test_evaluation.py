@@ -1,0 +1,74 @@
+"""evaluate_model against hand-computed values, including a class that is never predicted."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from digitrec_utils.evaluation import compute_accuracy_interval, evaluate_model, find_confused_pairs
+
+NAMES = ("a", "b", "c")
+
+
+def _tiny():
+    # Class c (2) is never predicted; b is over-predicted.
+    y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    y_pred = np.array([0, 0, 1, 1, 1, 1, 0, 1])
+    return y_true, y_pred
+
+
+def test_accuracy_confusion_and_per_class_counts_match_hand_computation():
+    y_true, y_pred = _tiny()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # No division warnings for the never-predicted class.
+        evaluation = evaluate_model(y_true, y_pred, class_names=NAMES)
+    assert evaluation.accuracy == pytest.approx(4 / 8)
+    np.testing.assert_array_equal(evaluation.confusion_matrix, [[2, 1, 0], [0, 2, 0], [1, 2, 0]])
+    table = evaluation.per_class.set_index("name")
+    # a: TP 2, FP 1 (a c predicted as a), FN 1, TN 4.
+    assert table.loc["a", ["tp", "fp", "fn", "tn"]].tolist() == [2, 1, 1, 4]
+    assert table.loc["a", "precision"] == pytest.approx(2 / 3)
+    assert table.loc["a", "recall"] == pytest.approx(2 / 3)
+    assert table.loc["a", "specificity"] == pytest.approx(4 / 5)
+    # b: TP 2, FP 3, FN 0, TN 3.
+    assert table.loc["b", ["tp", "fp", "fn", "tn"]].tolist() == [2, 3, 0, 3]
+    assert table.loc["b", "precision"] == pytest.approx(2 / 5)
+    assert table.loc["b", "f1"] == pytest.approx(2 * 0.4 * 1.0 / 1.4)
+    # c: never predicted: precision 0, not NaN.
+    assert table.loc["c", ["tp", "fp", "fn", "tn"]].tolist() == [0, 0, 3, 5]
+    assert table.loc["c", "precision"] == 0.0 and table.loc["c", "specificity"] == 1.0
+    assert not evaluation.per_class.isna().any().any()
+    expected_macro_f1 = np.mean([2 / 3, 2 * 0.4 / 1.4, 0.0])
+    assert evaluation.macro_f1 == pytest.approx(expected_macro_f1)
+    assert table["support"].tolist() == [3, 2, 3]
+
+
+def test_wilson_interval_matches_the_formula():
+    low, high = compute_accuracy_interval(90, 100)
+    z, p, n = 1.959963984540054, 0.9, 100
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert (low, high) == pytest.approx((centre - half, centre + half), abs=1e-9)
+    assert compute_accuracy_interval(10, 10)[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        compute_accuracy_interval(0, 0)
+
+
+def test_confused_pairs_are_sorted_by_count():
+    y_true, y_pred = _tiny()
+    pairs = evaluate_model(y_true, y_pred, class_names=NAMES).confused_pairs
+    assert list(zip(pairs["true"], pairs["predicted"], pairs["count"], strict=True)) == [
+        ("c", "b", 2), ("a", "b", 1), ("c", "a", 1)]
+    assert pairs["share_of_true"].iloc[0] == pytest.approx(2 / 3)
+    assert find_confused_pairs(np.eye(3, dtype=int) * 5, NAMES).empty
+
+
+def test_headline_and_dict_are_consistent():
+    y_true, y_pred = _tiny()
+    evaluation = evaluate_model(y_true, y_pred, class_names=NAMES)
+    assert evaluation.headline().startswith("accuracy 0.5000 (95% CI")
+    record = evaluation.to_dict()
+    assert record["accuracy"] == 0.5 and len(record["per_class"]) == 3
+    assert record["accuracy_ci95"][0] < 0.5 < record["accuracy_ci95"][1]

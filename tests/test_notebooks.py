@@ -1,0 +1,39 @@
+"""The committed notebooks: no outputs, one parameters cell written for papermill --help-notebook."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from digitrec_utils import config
+from digitrec_utils.params import NOTEBOOKS, RESERVED_KEYS, get_notebook_parameters
+
+NOTEBOOK_PATHS = sorted(config.NOTEBOOKS_DIR.glob("*.ipynb"))
+PARAMETER_LINE = re.compile(r"^(\w+): [\w\[\]| ]+ = .+  # [A-Z].+\.$")
+
+
+def test_there_is_at_least_one_notebook():
+    assert NOTEBOOK_PATHS, "notebooks/ holds no notebook"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda path: path.stem)
+def test_notebook_is_committed_without_outputs(path):
+    notebook = nbformat.read(str(path), as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda path: path.stem)
+def test_notebook_has_one_documented_parameters_cell(path):
+    assert path.stem in NOTEBOOKS.values()
+    notebook = nbformat.read(str(path), as_version=4)
+    tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for line in tagged[0].source.splitlines():
+        assert PARAMETER_LINE.match(line), f"{path.name}: {line!r} should read 'name: type = default  # Help.'"
+    declared = get_notebook_parameters(path.stem)
+    assert set(RESERVED_KEYS) <= set(declared)
+    assert {"dataset", "seed"} <= set(declared)

@@ -1,0 +1,83 @@
+"""Parameter validation against the notebooks' parameters cells, before anything runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.params import coerce_value, load_profile, parse_override, resolve_parameters
+
+
+def test_profile_values_reach_the_notebooks_that_declare_them():
+    resolved = resolve_parameters({"dataset": "digits", "seed": 3, "eda": {"pca_points": 50}}, ["01_eda"])
+    assert resolved["01_eda"] == {"dataset": "digits", "seed": 3, "pca_points": 50}
+
+
+def test_typo_in_a_section_names_key_notebook_and_close_match():
+    with pytest.raises(ParameterError, match=r"unknown key 'pca_point' for notebook 01_eda.*did you mean 'pca_points'"):
+        resolve_parameters({"eda": {"pca_point": 10}}, ["01_eda"])
+
+
+def test_unknown_common_key_and_unknown_section_are_both_reported():
+    with pytest.raises(ParameterError) as raised:
+        resolve_parameters({"sed": 1, "edaa": {"x": 1}}, ["01_eda"])
+    message = str(raised.value)
+    assert "unknown key 'sed'" in message and "did you mean 'seed'" in message
+    assert "unknown section 'edaa'" in message and "did you mean 'eda'" in message
+
+
+@pytest.mark.parametrize(
+    "profile, expected",
+    [({"seed": "forty"}, r"seed = 'forty' has the wrong type: expected int, got str"),
+     ({"seed": True}, r"seed = True has the wrong type"),
+     ({"seed": -1}, r"seed = -1 is not allowed: expected 0 <= value"),
+     ({"test_fraction": 1.5}, r"test_fraction = 1.5 is not allowed: expected 0.0 < value < 1.0"),
+     ({"dataset": "mnsit"}, r"dataset = 'mnsit' is not allowed: expected one of 'mnist-sample'"),
+     ({"output_dir": "/tmp/x"}, r"'output_dir' is set by digitrec run itself")],
+)
+def test_bad_values_are_rejected_with_the_allowed_values(profile, expected):
+    with pytest.raises(ParameterError, match=expected):
+        resolve_parameters(profile, ["01_eda"])
+
+
+def test_yaml_scientific_notation_string_becomes_a_float():
+    assert coerce_value("learning_rate", "1e-3", "float") == pytest.approx(0.001)
+    assert coerce_value("learning_rate", 2, "float") == 2.0  # An int is a valid float...
+    with pytest.raises(ParameterError, match="test_fraction = 1 is not allowed"):
+        coerce_value("test_fraction", 1, "float")  # ...but the range still applies.
+
+
+def test_lists_and_optionals():
+    assert coerce_value("knn_k", [1, 3.0], "list[int]") == [1, 3]
+    assert coerce_value("knn_k", 5, "list[int]") == [5]
+    assert coerce_value("train_size", None, "int | None") is None
+    assert coerce_value("train_size", None, "Optional[int]") is None
+    with pytest.raises(ParameterError, match="must not be an empty list"):
+        coerce_value("knn_k", [], "list[int]")
+    with pytest.raises(ParameterError, match="knn_k = 'x' has the wrong type"):
+        coerce_value("knn_k", ["x"], "list[int]")
+
+
+def test_overrides_parse_yaml_values_and_sections():
+    assert parse_override("seed=7") == (None, "seed", 7)
+    assert parse_override("eda.pca_points=100") == ("eda", "pca_points", 100)
+    assert parse_override("learning_rate=1e-3") == (None, "learning_rate", "1e-3")
+    resolved = resolve_parameters({"seed": 1}, ["01_eda"], overrides=["seed=9", "eda.pca_points=20"])
+    assert resolved["01_eda"]["seed"] == 9 and resolved["01_eda"]["pca_points"] == 20
+    with pytest.raises(ParameterError, match="expected key=value"):
+        parse_override("seed")
+    with pytest.raises(ParameterError, match="unknown section 'ed'"):
+        parse_override("ed.pca_points=3")
+
+
+def test_profile_file_errors(tmp_path):
+    with pytest.raises(ParameterError, match=r"absent.yaml not found. Available profiles: .*params/sample.yaml"):
+        load_profile(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seed: [1, 2\n")
+    with pytest.raises(ParameterError, match="is not valid YAML"):
+        load_profile(broken)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    with pytest.raises(ParameterError, match="must be a mapping"):
+        load_profile(listed)

@@ -1,0 +1,83 @@
+"""Figures have titles and axis labels, and close after display."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic import make_images
+
+from digitrec_utils import plots
+from digitrec_utils.evaluation import evaluate_model
+
+NAMES = tuple(str(digit) for digit in range(10))
+
+
+@pytest.fixture(autouse=True)
+def _close_everything():
+    yield
+    plt.close("all")
+
+
+def _evaluation():
+    generator = np.random.default_rng(1)
+    y_true = generator.integers(0, 10, 300)
+    y_pred = np.where(generator.random(300) < 0.7, y_true, generator.integers(0, 10, 300))
+    return y_true, y_pred, evaluate_model(y_true, y_pred)
+
+
+def test_confusion_matrix_counts_and_normalized():
+    _, _, evaluation = _evaluation()
+    figure = plots.plot_confusion_matrix(evaluation.confusion_matrix, NAMES, show=False)
+    axes = figure.axes[0]
+    assert axes.get_title() == "Confusion matrix (counts)"
+    assert axes.get_xlabel() == "Predicted class" and axes.get_ylabel() == "True class"
+    annotations = [text.get_text() for text in axes.texts]
+    assert len(annotations) == 100 and str(evaluation.confusion_matrix[0, 0]) in annotations
+    normalized = plots.plot_confusion_matrix(evaluation.confusion_matrix, NAMES, normalize=True, show=False)
+    diagonal = float(normalized.axes[0].texts[0].get_text())
+    expected = evaluation.confusion_matrix[0, 0] / evaluation.confusion_matrix[0].sum()
+    assert diagonal == pytest.approx(expected, abs=0.005)
+
+
+def test_show_closes_the_figure():
+    _, _, evaluation = _evaluation()
+    before = len(plt.get_fignums())
+    plots.plot_per_class_metrics(evaluation.per_class)
+    assert len(plt.get_fignums()) == before
+
+
+def test_per_class_bars_and_training_curves_are_labelled():
+    _, _, evaluation = _evaluation()
+    bars = plots.plot_per_class_metrics(evaluation.per_class, title="kNN per class", show=False)
+    assert bars.axes[0].get_title() == "kNN per class" and bars.axes[0].get_ylabel() == "Score"
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.6, 0.8], "val_accuracy": [0.55, 0.7]}
+    curves = plots.plot_training_curves(history, title="slp", show=False)
+    assert [axes.get_title() for axes in curves.axes] == ["slp: loss", "slp: accuracy"]
+    assert [line.get_label() for line in curves.axes[0].lines] == ["train", "validation"]
+
+
+def test_misclassified_titles_show_prediction_truth_and_confidence():
+    images, _ = make_images(300)
+    y_true, y_pred, _ = _evaluation()
+    probabilities = np.full((300, 10), 0.05)
+    probabilities[np.arange(300), y_pred] = 0.55
+    figure = plots.plot_misclassified(images, y_true, y_pred, NAMES, y_proba=probabilities, n_images=5, show=False)
+    titles = [axes.get_title() for axes in figure.axes if axes.get_title()]
+    wrong = np.flatnonzero(y_true != y_pred)[0]
+    assert titles[0] == f"{y_pred[wrong]} ({y_true[wrong]}) p=0.55"
+    assert len(titles) == 5
+    assert plots.plot_misclassified(images, y_true, y_true, NAMES, show=False) is None
+
+
+def test_grids_and_eda_figures_have_titles():
+    images, labels = make_images(60)
+    assert plots.plot_class_samples(images, labels, NAMES, per_class=3, show=False)._suptitle.get_text()
+    counts = pd.DataFrame({"class": list(NAMES) * 2, "part": ["train"] * 10 + ["test"] * 10, "count": range(20)})
+    figure = plots.plot_class_distribution(counts, show=False)
+    assert figure.axes[0].get_xlabel() == "Class" and figure.axes[0].get_ylabel() == "Images"
+    histogram = plots.plot_pixel_value_histogram(np.bincount(images.ravel(), minlength=256), title="pixels", show=False)
+    assert histogram.axes[0].get_yscale() == "log"
+    variance = plots.plot_explained_variance(np.linspace(0.1, 1.0, 50), title="variance", show=False)
+    assert "components" in variance.axes[0].get_xlabel()

@@ -1,0 +1,76 @@
+"""Results records: build, save atomically, load with validation, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitrec_utils.evaluation import evaluate_model
+from digitrec_utils.exceptions import ResultsError
+from digitrec_utils.results import build_model_record, build_results, load_results, load_run_results, save_results
+
+DATASET = {"name": "mnist-sample", "sha256": "ab" * 32, "class_names": [str(digit) for digit in range(10)]}
+
+
+def _record(selected="knn"):
+    generator = np.random.default_rng(0)
+    y_true = generator.integers(0, 10, 200)
+    y_pred = np.where(generator.random(200) < 0.8, y_true, (y_true + 1) % 10)
+    model = build_model_record("knn", "classical", "k-nearest neighbours", evaluate_model(y_true, y_pred),
+                               hyperparameters={"k": np.int64(3)}, train_seconds=np.float64(0.5), val_accuracy=0.8)
+    return build_results("02_classical_baselines", DATASET, {"seed": 1}, seed=1, models=[model],
+                         selected_model=selected, timings={"fit": 0.5})
+
+
+def test_round_trip_and_default_headline(tmp_path):
+    record = _record()
+    path = save_results(record, tmp_path)
+    assert path == tmp_path / "results" / "02_classical_baselines.json"
+    loaded = load_results(path)
+    assert loaded["models"][0]["hyperparameters"] == {"k": 3}
+    assert loaded["headline"].startswith("knn: test accuracy 0.")
+    assert loaded["environment"]["packages"]["numpy"] == np.__version__
+    assert list(load_run_results(tmp_path / "results")) == ["02_classical_baselines"]
+    assert [item.name for item in (tmp_path / "results").iterdir()] == ["02_classical_baselines.json"]
+
+
+def test_empty_output_dir_writes_nothing(tmp_path, capsys):
+    assert save_results(_record(), "") is None
+    assert "not saved" in capsys.readouterr().out
+
+
+def test_selected_model_must_exist():
+    with pytest.raises(ResultsError, match="selected_model 'svm' is not among the models"):
+        _record(selected="svm")
+
+
+def test_malformed_json_names_the_file(tmp_path):
+    path = tmp_path / "03_dense_nets.json"
+    path.write_text("{not json")
+    with pytest.raises(ResultsError, match=r"03_dense_nets.json: not a readable JSON results file"):
+        load_results(path)
+
+
+def test_schema_violation_names_the_file_and_field(tmp_path):
+    record = _record()
+    record["models"][0]["test_accuracy"] = 1.7
+    path = tmp_path / "02_classical_baselines.json"
+    path.write_text(json.dumps(record))
+    with pytest.raises(ResultsError, match=r"02_classical_baselines.json: invalid at models/0/test_accuracy"):
+        load_results(path)
+
+
+def test_ragged_confusion_matrix_is_rejected(tmp_path):
+    record = _record()
+    record["models"][0]["confusion_matrix"][3] = [1, 2]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(record))
+    with pytest.raises(ResultsError, match="confusion matrix that is not square"):
+        load_results(path)
+
+
+def test_missing_file_says_how_to_fix(tmp_path):
+    with pytest.raises(ResultsError, match="results file not found. Run the notebook"):
+        load_results(tmp_path / "absent.json")
