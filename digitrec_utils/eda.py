@@ -7,7 +7,7 @@ Each function returns numbers and tables, plus a one- or two-sentence finding co
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,16 @@ from digitrec_utils.preprocessing import flatten_images, scale_images
 
 @dataclass
 class Finding:
-    """A result with its computed interpretation."""
+    """A result with its computed interpretation, and the arrays behind it for the figures."""
 
     table: pd.DataFrame
     text: str
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def compute_image_means(images: np.ndarray) -> np.ndarray:
+    """Return each image's mean pixel value (0-255), of shape (n_samples,)."""
+    return flatten_images(images).mean(axis=1)
 
 
 def summarize_overview(dataset: Dataset) -> Finding:
@@ -142,7 +148,7 @@ def compute_intensity_statistics(dataset: Dataset) -> Finding:
     pixel_counts = np.bincount(train.ravel(), minlength=256)
     zero_fraction = pixel_counts[0] / pixel_counts.sum()
     saturated_fraction = pixel_counts[255] / pixel_counts.sum()
-    image_means = train.reshape(len(train), -1).mean(axis=1)
+    image_means = compute_image_means(train)
     table = pd.DataFrame({
         "statistic": ["zero pixels", "saturated pixels (255)", "mean pixel value", "median per-image mean",
                       "darkest image mean", "brightest image mean"],
@@ -153,13 +159,12 @@ def compute_intensity_statistics(dataset: Dataset) -> Finding:
             f"255; per-image mean intensity ranges from {image_means.min():.1f} to {image_means.max():.1f} "
             f"(median {np.median(image_means):.1f}), so ink coverage varies "
             f"{image_means.max() / max(image_means.min(), 1e-9):.0f}-fold.")
-    return Finding(table, text)
+    return Finding(table, text, {"pixel_counts": pixel_counts, "image_means": image_means})
 
 
 def compare_train_test(dataset: Dataset) -> Finding:
     """Compare train and test intensity distributions with a two-sample Kolmogorov-Smirnov test."""
-    train_means = dataset.x_train.reshape(len(dataset.x_train), -1).mean(axis=1)
-    test_means = dataset.x_test.reshape(len(dataset.x_test), -1).mean(axis=1)
+    train_means, test_means = compute_image_means(dataset.x_train), compute_image_means(dataset.x_test)
     statistic, p_value = ks_2samp(train_means, test_means)
     mean_image_gap = np.abs(scale_images(dataset.x_train).mean(axis=0) - scale_images(dataset.x_test).mean(axis=0))
     table = pd.DataFrame({
@@ -172,12 +177,12 @@ def compare_train_test(dataset: Dataset) -> Finding:
                else "a detectable difference" + (", though a small one" if statistic < 0.05 else ""))
     text = (f"Per-image mean intensity averages {train_means.mean():.1f} in train and {test_means.mean():.1f} in test; "
             f"the Kolmogorov-Smirnov test gives D = {statistic:.3f}, p = {p_value:.3g}: {verdict}.")
-    return Finding(table, text)
+    return Finding(table, text, {"train_means": train_means, "test_means": test_means})
 
 
 def _image_digests(images: np.ndarray) -> np.ndarray:
     """Return a BLAKE2b digest of each image's bytes."""
-    rows = np.ascontiguousarray(images).reshape(len(images), -1)
+    rows = flatten_images(np.ascontiguousarray(images))
     return np.array([hashlib.blake2b(row.tobytes(), digest_size=16).hexdigest() for row in rows])
 
 

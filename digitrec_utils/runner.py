@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -170,8 +171,27 @@ def run_suite(
     run_dir = _make_run_dir(reports_root, run_name or f"{profile_path.stem}-{datetime.now():%Y%m%d-%H%M%S}")
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    _prepare_kernel_environment()
+    previous_jupyter_path = os.environ.get("JUPYTER_PATH")
+    kernels_root = _prepare_kernel_environment()
+    try:
+        runs = _execute_all(parameters, run_dir, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress)
+    finally:
+        shutil.rmtree(kernels_root, ignore_errors=True)
+        if previous_jupyter_path is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = previous_jupyter_path
 
+    outcome = RunOutcome(run_dir=run_dir, notebooks=[runs[stem] for stem in parameters])
+    outcome.manifest = _build_manifest(outcome, profile_path, profile, started_at, time.perf_counter() - started)
+    write_text_atomic(run_dir / "run.json", json.dumps(outcome.manifest, indent=1, default=str) + "\n")
+    write_text_atomic(run_dir / "index.html", render_index_html(outcome.manifest))
+    _point_latest(reports_root, run_dir)
+    return outcome
+
+
+def _execute_all(parameters: dict[str, dict], run_dir: Path, *, jobs, show_code, timeout, progress):
+    """Execute the notebooks (independent ones in parallel when ``jobs > 1``, dependent ones last)."""
     runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
     independent = [stem for stem in runs if stem not in DEPENDENT_NOTEBOOKS]
     dependent = [stem for stem in runs if stem in DEPENDENT_NOTEBOOKS]
@@ -203,13 +223,7 @@ def run_suite(
         if progress:
             print(f"starting {stem}", flush=True)
         _report(execute_notebook(runs[stem], progress_bar=progress and jobs == 1, **arguments))
-
-    outcome = RunOutcome(run_dir=run_dir, notebooks=[runs[stem] for stem in parameters])
-    outcome.manifest = _build_manifest(outcome, profile_path, profile, started_at, time.perf_counter() - started)
-    write_text_atomic(run_dir / "run.json", json.dumps(outcome.manifest, indent=1, default=str) + "\n")
-    write_text_atomic(run_dir / "index.html", render_index_html(outcome.manifest))
-    _point_latest(reports_root, run_dir)
-    return outcome
+    return runs
 
 
 def execute_notebook(run: NotebookRun, *, run_dir: str, timeout, show_code: bool, progress_bar: bool) -> NotebookRun:
@@ -288,7 +302,7 @@ def _first_line(text: str) -> str:
     return lines[0][:300] if lines else ""
 
 
-def _prepare_kernel_environment() -> None:
+def _prepare_kernel_environment() -> Path:
     """Set the kernels' environment, and make kernel ``python3`` mean this interpreter.
 
     A kernelspec named ``python3`` in the user's Jupyter folder would otherwise win over the one in
@@ -304,6 +318,7 @@ def _prepare_kernel_environment() -> None:
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     existing = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels_root), existing]))
+    return kernels_root
 
 
 def _make_run_dir(reports_root: Path, name: str) -> Path:
