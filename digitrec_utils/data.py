@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import socket
 import threading
@@ -66,6 +67,9 @@ FASHION_CLASS_NAMES = (
 )
 
 DATASET_NAMES = ("mnist-sample", "mnist", "fashion-mnist", "digits", "csv")
+# Images in each source's training part when it has an official split, else in the whole source.
+OFFICIAL_TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000}
+SOURCE_SIZES = {"mnist-sample": 5_000, "digits": 1_797}
 
 # The files Keras downloads, with their known SHA-256. The mnist digest is the one in
 # keras.datasets.mnist; the fashion-mnist digests are those of the upstream Zalando release
@@ -363,6 +367,36 @@ def make_splits(
     )
 
 
+def count_training_images(
+    name: str, *, test_fraction: float = 0.2, val_fraction: float = 0.1, train_size: int | None = None
+) -> int | None:
+    """Return how many images :func:`make_splits` will leave for training, without loading anything.
+
+    Parameters
+    ----------
+    name : str
+        A dataset name.
+    test_fraction, val_fraction : float
+        As passed to :func:`load_dataset` and :func:`make_splits`.
+    train_size : int, optional
+        As passed to :func:`make_splits`.
+
+    Returns
+    -------
+    n_train : int or None
+        None for ``csv`` (and unknown names), whose size is known only once the files are read.
+    """
+    if name in OFFICIAL_TRAIN_SIZES:
+        pool = OFFICIAL_TRAIN_SIZES[name]
+    elif name in SOURCE_SIZES:
+        pool = SOURCE_SIZES[name] - math.ceil(test_fraction * SOURCE_SIZES[name])
+    else:
+        return None
+    if train_size is not None:
+        pool = min(pool, train_size)
+    return pool - math.ceil(val_fraction * pool)  # As train_test_split rounds a float test_size.
+
+
 def _check_disjoint(train_indices, val_indices, test_indices, n_train_part: int) -> None:
     """Raise AssertionError unless train, val and test index sets are pairwise disjoint.
 
@@ -394,12 +428,38 @@ def _stratified_split(indices, labels, fraction, seed, key):
 
 def _stratified_subset(indices, labels, size, seed, key):
     """Return a stratified, seeded subset of ``indices`` of the given size."""
+    return np.sort(np.asarray(indices)[draw_stratified_subset(labels, size, seed, key)])
+
+
+def draw_stratified_subset(labels: np.ndarray, size: int, seed: int, key: str = "train_size") -> np.ndarray:
+    """Return the sorted positions of a stratified, seeded subsample of ``size`` of ``labels``.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_samples,)
+    size : int
+        How many positions to draw, fewer than ``n_samples``.
+    seed : int
+    key : str
+        The parameter that asked for the subsample, named in errors.
+
+    Returns
+    -------
+    positions : ndarray of int of shape (size,)
+
+    Raises
+    ------
+    ParameterError
+        When a stratified subsample of that size cannot be drawn.
+    """
     from sklearn.model_selection import train_test_split
 
+    positions = np.arange(len(labels))
     try:
-        subset, _ = train_test_split(indices, train_size=size, stratify=labels, random_state=seed)
+        subset, _ = train_test_split(positions, train_size=size, stratify=labels, random_state=seed)
     except ValueError as error:
-        raise ParameterError(f"{key}: cannot draw a stratified subsample of {size:,} images ({error}).") from None
+        raise ParameterError(f"{key}: cannot draw a stratified subsample of {size:,} of {len(labels):,} images "
+                             f"({error}). Choose a size from the number of classes to {len(labels) - 1:,}.") from None
     return np.sort(subset)
 
 

@@ -10,6 +10,7 @@ so both are handled here.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from dataclasses import dataclass
@@ -61,16 +62,43 @@ class Rule:
         return not (self.maximum is not None and (value >= self.maximum if self.exclusive else value > self.maximum))
 
 
+# Allowed values of the classical notebook's choices; digitrec_utils.classical uses the same tuples.
+CLASSICAL_MODELS = ("knn", "tree", "logreg", "forest", "svm", "boosting")
+KNN_WEIGHTS = ("uniform", "distance")
+TREE_CRITERIA = ("gini", "entropy", "log_loss")
+FOREST_MAX_FEATURES = ("sqrt", "log2")
+SVM_METHODS = ("exact", "nystroem")
+
 RULES: dict[str, Rule] = {
     "dataset": Rule(choices=DATASET_NAMES),
     "seed": Rule(minimum=0, maximum=2**32 - 1),
     "val_fraction": Rule(minimum=0.0, maximum=1.0, exclusive=True),
     "test_fraction": Rule(minimum=0.0, maximum=1.0, exclusive=True),
-    "train_size": Rule(minimum=20),
+    "train_size": Rule(minimum=0),
     "n_grid_images": Rule(minimum=1, maximum=200),
     "images_per_class": Rule(minimum=1, maximum=30),
     "pca_points": Rule(minimum=10, maximum=100_000),
     "standardize_examples": Rule(minimum=1, maximum=20),
+    "models": Rule(choices=CLASSICAL_MODELS),
+    "knn_k": Rule(minimum=1),
+    "knn_weights": Rule(choices=KNN_WEIGHTS),
+    "tree_criteria": Rule(choices=TREE_CRITERIA),
+    "tree_min_depth": Rule(minimum=1, maximum=200),
+    "tree_max_depth": Rule(minimum=1, maximum=200),
+    "logreg_c": Rule(minimum=0.0, exclusive=True),
+    "logreg_max_iter": Rule(minimum=1),
+    "forest_trees": Rule(minimum=1, maximum=5000),
+    "forest_max_features": Rule(choices=FOREST_MAX_FEATURES),
+    "svm_method": Rule(choices=SVM_METHODS),
+    "svm_c": Rule(minimum=0.0, exclusive=True),
+    "svm_train_size": Rule(minimum=0),
+    "svm_components": Rule(minimum=10, maximum=20_000),
+    "svm_max_iter": Rule(minimum=1),
+    "boosting_learning_rate": Rule(minimum=0.0, maximum=10.0, exclusive=True),
+    "boosting_max_iter": Rule(minimum=1, maximum=10_000),
+    "boosting_train_size": Rule(minimum=0),
+    "n_jobs": Rule(minimum=-1, maximum=1024),
+    "n_misclassified": Rule(minimum=0, maximum=200),
 }
 
 _SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -223,6 +251,7 @@ def resolve_parameters(profile: dict, notebooks: list[str], *, overrides: list[s
                 checked[key] = coerce_value(key, value, schema[key].get("inferred_type_name", "None"), stem)
             except ParameterError as error:
                 problems.append(str(error))
+        problems += _check_relations(stem, checked, schema)
         resolved[stem] = checked
     if problems:
         raise ParameterError("invalid parameters:\n" + "\n".join(f"  - {problem}" for problem in problems))
@@ -284,6 +313,53 @@ def _coerce_scalar(key: str, value: Any, type_name: str, where: str) -> Any:
     if rule is not None and not rule.allows(converted):
         raise ParameterError(f"{where}{key} = {value!r} is not allowed: expected {rule.describe()}.")
     return converted
+
+
+def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
+    """Return problems that involve several parameters of one notebook, e.g. k against the training size.
+
+    Parameters
+    ----------
+    notebook : str
+    values : dict
+        The notebook's values that a profile or override set, already coerced.
+    schema : dict
+        Its declared parameters, whose defaults fill in what ``values`` leaves out.
+    """
+    from digitrec_utils.data import count_training_images
+
+    def value_of(key):
+        if key in values:
+            return values[key]
+        default = schema.get(key, {}).get("default")
+        try:
+            return ast.literal_eval(default) if default is not None else None
+        except (ValueError, SyntaxError):
+            return default
+
+    problems = []
+    low, high = value_of("tree_min_depth"), value_of("tree_max_depth")
+    if low is not None and high is not None and low > high:
+        problems.append(f"{notebook}: tree_min_depth = {low} is larger than tree_max_depth = {high}; "
+                        "the depths tried run from tree_min_depth to tree_max_depth.")
+    if value_of("n_jobs") == 0:
+        problems.append(f"{notebook}: n_jobs = 0 is not allowed; use -1 for all cores or a positive number.")
+    if "knn_k" not in schema:
+        return problems
+    n_train = count_training_images(value_of("dataset"), test_fraction=value_of("test_fraction") or 0.2,
+                                    val_fraction=value_of("val_fraction") or 0.1,
+                                    train_size=value_of("train_size") or None)
+    if n_train is None:
+        return problems  # A CSV's size is known only once it is read; the notebook checks then.
+    too_large = [k for k in value_of("knn_k") or [] if k > n_train]
+    if too_large:
+        problems.append(f"{notebook}: knn_k {too_large!r} is larger than the {n_train:,} training images of "
+                        f"{value_of('dataset')!r} (after the validation split); each k must be from 1 to {n_train:,}.")
+    for key in ("train_size", "svm_train_size", "boosting_train_size"):
+        size = value_of(key)
+        if size and size < 20:
+            problems.append(f"{notebook}: {key} = {size} is too small; use 0 for all training images or at least 20.")
+    return problems
 
 
 def _suggest(word: str, candidates) -> str:

@@ -294,3 +294,51 @@ def plot_explained_variance(cumulative: np.ndarray, *, marks=(0.8, 0.9, 0.95), t
     axes.set_ylabel("Cumulative explained variance")
     axes.set_title(title)
     return _finish(figure, show)
+
+
+def plot_sweep(
+    sweep: pd.DataFrame,
+    *,
+    x: str,
+    hue: str | None = None,
+    chosen: dict | None = None,
+    title: str,
+    xlabel: str | None = None,
+    log_x: bool = False,
+    show: bool = True,
+) -> Figure:
+    """Draw validation accuracy against one hyperparameter, one line per ``hue``, and mark the choice.
+
+    Parameters
+    ----------
+    sweep : DataFrame
+        One row per setting, with columns ``x``, ``val_accuracy`` and (optionally) ``hue``.
+    x : str
+        The column on the horizontal axis, e.g. ``"k"`` or ``"depth"``.
+    hue : str, optional
+        The column that splits the lines, e.g. ``"criterion"``.
+    chosen : dict, optional
+        The chosen row's values of ``x`` (and ``hue``), marked with a star and labelled.
+    title : str
+    xlabel : str, optional
+    log_x : bool, default=False
+        Use a logarithmic horizontal axis (for grids such as C = 0.1, 1, 10).
+    """
+    figure, axes = plt.subplots(figsize=(8, 4))
+    sns.lineplot(data=sweep, x=x, y="val_accuracy", hue=hue, marker="o", ax=axes)
+    if chosen is not None:
+        row = sweep[sweep[x] == chosen[x]]
+        if hue is not None:
+            row = row[row[hue] == chosen[hue]]
+        if len(row):
+            best_x, best_y = row[x].iloc[0], float(row["val_accuracy"].iloc[0])
+            axes.scatter([best_x], [best_y], marker="*", s=250, color="black", zorder=5,
+                         label=f"chosen: {x}={best_x}" + (f", {chosen[hue]}" if hue else ""))
+            axes.annotate(f"{best_y:.4f}", (best_x, best_y), textcoords="offset points", xytext=(6, 8), fontsize=9)
+    if log_x:
+        axes.set_xscale("log")
+    axes.set_xlabel(xlabel or x)
+    axes.set_ylabel("Validation accuracy")
+    axes.set_title(title)
+    axes.legend(loc="lower right")
+    return _finish(figure, show)

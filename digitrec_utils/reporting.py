@@ -89,3 +89,32 @@ def show_provenance(parameters: dict, dataset_info: dict, timings: Timings) -> d
     show_table(pd.DataFrame({"package": list(versions), "version": list(versions.values())}))
     show_table(pd.DataFrame({"step": list(timings.seconds), "seconds": list(timings.seconds.values())}), precision=2)
     return environment
+
+
+def show_evaluation(name: str, evaluation, images, y_true, class_names, *, n_misclassified: int = 20) -> None:
+    """Display one model's single test evaluation: headline, confusion matrix, per-class table and mistakes.
+
+    Parameters
+    ----------
+    name : str
+        The model's name, used in titles.
+    evaluation : Evaluation
+        From :func:`digitrec_utils.evaluation.evaluate_model` on the test split.
+    images : ndarray of shape (n_samples, 28, 28)
+        The test images, in the order of the evaluation's predictions.
+    y_true : ndarray of shape (n_samples,)
+        The test labels.
+    class_names : sequence of str
+    n_misclassified : int, default=20
+        Misclassified images to draw, most confident mistakes first when probabilities exist.
+    """
+    from IPython.display import Markdown, display
+
+    from digitrec_utils import plots
+
+    display(Markdown(f"**{name}**: test {evaluation.headline()}; macro F1 {evaluation.macro_f1:.4f}."))
+    plots.plot_confusion_matrix(evaluation.confusion_matrix, class_names, title=f"{name}: test confusion matrix")
+    show_table(evaluation.per_class)
+    plots.plot_per_class_metrics(evaluation.per_class, title=f"{name}: per-class precision, recall and F1 on test")
+    plots.plot_misclassified(images, y_true, evaluation.y_pred, class_names, y_proba=evaluation.y_proba,
+                             n_images=n_misclassified, title=f"{name}: misclassified test images, pred (true)")

@@ -6,8 +6,13 @@ The format (see ``docs/RESULTS.md``)::
      "models": [{"name": ..., "family": ..., "description": ..., "params_count": ..., "hyperparameters": {...},
                  "train_seconds": ..., "predict_ms_per_1k": ..., "val_accuracy": ..., "test_accuracy": ...,
                  "test_accuracy_ci95": [low, high], "macro_f1": ..., "per_class": [...],
-                 "confusion_matrix": [[...]]}],
+                 "confusion_matrix": [[...]], "test_predictions": "7210414959..."}],
+     "test_labels": "7210414959...",
      "selected_model": "...", "headline": "...", "timings": {...}, "environment": {...}}
+
+``test_labels`` and each model's ``test_predictions`` are the labels of the test images, in the test
+split's order, written as one digit per image: compact, and enough for a paired test such as McNemar's
+between any two models of a run.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from digitrec_utils.files import write_text_atomic
 SCHEMA_VERSION = 1
 
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
+_LABEL_STRING = {"type": ["string", "null"], "pattern": "^[0-9]*$"}
 _PER_CLASS_ROW = {
     "type": "object",
     "required": ["label", "precision", "recall", "f1", "support", "tp", "fp", "fn", "tn", "specificity"],
@@ -63,6 +69,7 @@ _MODEL = {
         "macro_f1": {"type": "number", "minimum": 0, "maximum": 1},
         "per_class": {"type": "array", "items": _PER_CLASS_ROW},
         "confusion_matrix": {"type": "array", "items": {"type": "array", "items": {"type": "integer", "minimum": 0}}},
+        "test_predictions": _LABEL_STRING,
     },
 }
 RESULTS_SCHEMA = {
@@ -77,6 +84,7 @@ RESULTS_SCHEMA = {
         "params": {"type": "object"},
         "seed": {"type": "integer"},
         "models": {"type": "array", "items": _MODEL},
+        "test_labels": _LABEL_STRING,
         "selected_model": {"type": ["string", "null"]},
         "headline": {"type": "string"},
         "timings": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
@@ -129,6 +137,7 @@ def build_model_record(
         "macro_f1": test["macro_f1"],
         "per_class": test["per_class"],
         "confusion_matrix": test["confusion_matrix"],
+        "test_predictions": encode_labels(evaluation.y_pred),
     })
 
 
@@ -142,6 +151,7 @@ def build_results(
     selected_model: str | None = None,
     headline: str = "",
     timings: dict[str, float] | None = None,
+    test_labels=None,
 ) -> dict:
     """Return a complete results record for one notebook run, with the environment collected now.
 
@@ -162,6 +172,8 @@ def build_results(
         One line for the index page; by default the selected model's test accuracy and interval.
     timings : dict of str to float, optional
         Seconds per step.
+    test_labels : ndarray of shape (n_test,), optional
+        The true test labels, in the order of the models' ``test_predictions``; required with models.
     """
     models = models or []
     if selected_model is not None and selected_model not in {model["name"] for model in models}:
@@ -178,6 +190,7 @@ def build_results(
         "params": params,
         "seed": seed,
         "models": models,
+        "test_labels": None if test_labels is None else encode_labels(test_labels),
         "selected_model": selected_model,
         "headline": headline,
         "timings": timings or {},
@@ -199,7 +212,47 @@ def validate_results(record: dict, source: str = "results record") -> dict:
         if any(len(row) != size for row in matrix) or (n_classes and size != n_classes):
             raise ResultsError(f"{source}: model {model['name']!r} has a confusion matrix that is not square "
                                f"with one row per class.")
+        _check_predictions(record, model, source)
     return record
+
+
+def encode_labels(labels) -> str:
+    """Write integer labels 0-9 as a string of digits, one per image.
+
+    Raises
+    ------
+    ResultsError
+        When a label is outside 0-9.
+    """
+    labels = np.asarray(labels).astype(int).ravel()
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ResultsError(f"labels must lie in 0-9 to be stored as digits; got {labels.min()} to {labels.max()}.")
+    return (labels.astype(np.uint8) + ord("0")).tobytes().decode("ascii")
+
+
+def decode_labels(text: str) -> np.ndarray:
+    """Read a string written by :func:`encode_labels` back into an int array."""
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(int) - ord("0")
+
+
+def _check_predictions(record: dict, model: dict, source: str) -> None:
+    """Check a model's test predictions against the record's test labels and the model's confusion matrix."""
+    predictions = model.get("test_predictions")
+    if predictions is None:
+        return
+    labels = record.get("test_labels")
+    if labels is None:
+        raise ResultsError(f"{source}: model {model['name']!r} has test_predictions but the record has no "
+                           "test_labels; pass test_labels to build_results.")
+    if len(labels) != len(predictions):
+        raise ResultsError(f"{source}: model {model['name']!r} has {len(predictions)} test predictions for "
+                           f"{len(labels)} test labels.")
+    size = len(model["confusion_matrix"])
+    rebuilt = np.bincount(decode_labels(labels) * size + decode_labels(predictions), minlength=size * size)
+    matrix = np.asarray(model["confusion_matrix"])
+    if rebuilt.size != size * size or not np.array_equal(rebuilt.reshape(size, size), matrix):
+        raise ResultsError(f"{source}: model {model['name']!r}: its test_predictions do not match its "
+                           "confusion_matrix. Re-run the notebook.")
 
 
 def save_results(record: dict, output_dir: str | Path | None) -> Path | None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from digitrec_utils import config, data
-from digitrec_utils.data import DATASET_NAMES, load_dataset, make_splits
+from digitrec_utils.data import DATASET_NAMES, count_training_images, load_dataset, make_splits
 from digitrec_utils.exceptions import DatasetError, ParameterError
 
 DEBIAN_DIR = config.DEBIAN_FASHION_MNIST_DIR
@@ -313,3 +313,16 @@ def test_real_fashion_mnist_is_found_without_arguments():
     assert str(DEBIAN_DIR) in dataset.source.description
     splits = make_splits(dataset, val_fraction=0.1, seed=0)
     assert splits.sizes() == {"train": 54000, "val": 6000, "test": 10000}
+
+
+@pytest.mark.parametrize("name, options", [
+    ("mnist-sample", {}), ("mnist-sample", {"test_fraction": 0.25, "val_fraction": 0.15}),
+    ("digits", {"test_fraction": 0.3}), ("digits", {"train_size": 999, "val_fraction": 0.2}),
+])
+def test_count_training_images_predicts_make_splits(name, options):
+    test_fraction = options.get("test_fraction", 0.2)
+    splits = make_splits(load_dataset(name, test_fraction=test_fraction, seed=1),
+                         val_fraction=options.get("val_fraction", 0.1), seed=1, train_size=options.get("train_size"))
+    assert count_training_images(name, test_fraction=test_fraction, val_fraction=options.get("val_fraction", 0.1),
+                                 train_size=options.get("train_size")) == len(splits.y_train)
+    assert count_training_images("csv") is None

@@ -35,5 +35,7 @@ def test_notebook_has_one_documented_parameters_cell(path):
     for line in tagged[0].source.splitlines():
         assert PARAMETER_LINE.match(line), f"{path.name}: {line!r} should read 'name: type = default  # Help.'"
     declared = get_notebook_parameters(path.stem)
+    written = {PARAMETER_LINE.match(line).group(1) for line in tagged[0].source.splitlines()}
+    assert written == set(declared), f"papermill does not read {written - set(declared)} (annotations must be plain)"
     assert set(RESERVED_KEYS) <= set(declared)
     assert {"dataset", "seed"} <= set(declared)

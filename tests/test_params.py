@@ -81,3 +81,26 @@ def test_profile_file_errors(tmp_path):
     listed.write_text("- 1\n- 2\n")
     with pytest.raises(ParameterError, match="must be a mapping"):
         load_profile(listed)
+
+
+@pytest.mark.parametrize("section, expected", [
+    ({"knn_k": []}, r"knn_k must not be an empty list"),
+    ({"knn_k": [1, 5000]}, r"knn_k \[5000\] is larger than the 3,600 training images of 'mnist-sample'"),
+    ({"tree_criteria": ["gini", "gain"]}, r"tree_criteria = 'gain' is not allowed: expected one of 'gini', 'entropy'"),
+    ({"tree_min_depth": 12, "tree_max_depth": 5}, r"tree_min_depth = 12 is larger than tree_max_depth = 5"),
+    ({"svm_method": "fast"}, r"svm_method = 'fast' is not allowed: expected one of 'exact', 'nystroem'"),
+    ({"models": ["knn", "xgb"]}, r"models = 'xgb' is not allowed"),
+    ({"n_jobs": 0}, r"n_jobs = 0 is not allowed"),
+    ({"logreg_c": [0.0]}, r"logreg_c = 0.0 is not allowed: expected 0.0 < value"),
+])
+def test_classical_parameters_are_checked_before_the_run(section, expected):
+    with pytest.raises(ParameterError, match=expected):
+        resolve_parameters({"dataset": "mnist-sample", "classical": section}, ["02_classical_baselines"])
+
+
+def test_k_is_checked_against_the_training_size_the_profile_asks_for():
+    profile = {"dataset": "mnist-sample", "classical": {"train_size": 500, "knn_k": [30, 460]}}
+    with pytest.raises(ParameterError, match=r"knn_k \[460\] is larger than the 450 training images"):
+        resolve_parameters(profile, ["02_classical_baselines"])
+    profile["classical"]["knn_k"] = [30, 450]
+    assert resolve_parameters(profile, ["02_classical_baselines"])["02_classical_baselines"]["knn_k"] == [30, 450]

@@ -81,3 +81,16 @@ def test_grids_and_eda_figures_have_titles():
     assert histogram.axes[0].get_yscale() == "log"
     variance = plots.plot_explained_variance(np.linspace(0.1, 1.0, 50), title="variance", show=False)
     assert "components" in variance.axes[0].get_xlabel()
+
+
+def test_sweep_plot_marks_the_chosen_setting():
+    sweep = pd.DataFrame({"depth": [3, 4, 5, 3, 4, 5], "criterion": ["gini"] * 3 + ["entropy"] * 3,
+                          "val_accuracy": [0.6, 0.7, 0.65, 0.62, 0.69, 0.72]})
+    figure = plots.plot_sweep(sweep, x="depth", hue="criterion", chosen={"depth": 5, "criterion": "entropy"},
+                              title="Trees", show=False)
+    axes = figure.axes[0]
+    stars = [collection for collection in axes.collections if list(collection.get_sizes()) == [250]]
+    assert [tuple(star.get_offsets()[0]) for star in stars] == [(5.0, 0.72)]
+    assert "chosen: depth=5, entropy" in [text.get_text() for text in axes.get_legend().get_texts()]
+    assert axes.get_ylabel() == "Validation accuracy"
+    plt.close(figure)

@@ -9,7 +9,16 @@ import pytest
 
 from digitrec_utils.evaluation import evaluate_model
 from digitrec_utils.exceptions import ResultsError
-from digitrec_utils.results import build_model_record, build_results, load_results, load_run_results, save_results
+from digitrec_utils.results import (
+    build_model_record,
+    build_results,
+    decode_labels,
+    encode_labels,
+    load_results,
+    load_run_results,
+    save_results,
+    validate_results,
+)
 
 DATASET = {"name": "mnist-sample", "sha256": "ab" * 32, "class_names": [str(digit) for digit in range(10)]}
 
@@ -21,7 +30,7 @@ def _record(selected="knn"):
     model = build_model_record("knn", "classical", "k-nearest neighbours", evaluate_model(y_true, y_pred),
                                hyperparameters={"k": np.int64(3)}, train_seconds=np.float64(0.5), val_accuracy=0.8)
     return build_results("02_classical_baselines", DATASET, {"seed": 1}, seed=1, models=[model],
-                         selected_model=selected, timings={"fit": 0.5})
+                         selected_model=selected, timings={"fit": 0.5}, test_labels=y_true)
 
 
 def test_round_trip_and_default_headline(tmp_path):
@@ -74,3 +83,35 @@ def test_ragged_confusion_matrix_is_rejected(tmp_path):
 def test_missing_file_says_how_to_fix(tmp_path):
     with pytest.raises(ResultsError, match="results file not found. Run the notebook"):
         load_results(tmp_path / "absent.json")
+
+
+def test_test_predictions_round_trip_and_rebuild_the_confusion_matrix(tmp_path):
+    record = _record()
+    loaded = load_results(save_results(record, tmp_path))
+    labels = decode_labels(loaded["test_labels"])
+    predictions = decode_labels(loaded["models"][0]["test_predictions"])
+    assert len(labels) == len(predictions) == 200
+    rebuilt = evaluate_model(labels, predictions)
+    assert rebuilt.confusion_matrix.tolist() == loaded["models"][0]["confusion_matrix"]
+    assert rebuilt.accuracy == loaded["models"][0]["test_accuracy"]
+
+
+def test_encode_labels_is_compact_and_rejects_labels_above_nine():
+    assert encode_labels(np.array([7, 2, 1, 0])) == "7210"
+    np.testing.assert_array_equal(decode_labels("7210"), [7, 2, 1, 0])
+    with pytest.raises(ResultsError, match="0-9"):
+        encode_labels([3, 12])
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda record: record.update(test_labels=None), "no test_labels"),
+    (lambda record: record.update(test_labels=record["test_labels"][:-1]), "199 test labels"),
+    (lambda record: record["models"][0].update(
+        test_predictions=record["models"][0]["test_predictions"][::-1]), "do not match its confusion_matrix"),
+    (lambda record: record.update(test_labels="12a"), "test_labels"),
+])
+def test_inconsistent_predictions_are_rejected(corrupt, message):
+    record = _record()
+    corrupt(record)
+    with pytest.raises(ResultsError, match=message):
+        validate_results(record, "record")
