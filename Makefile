@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.digitrec-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv reports test lint benchmark clean
+.PHONY: help venv reports test lint benchmark benchmark-classical clean
 
 help: ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ lint: $(STAMP) ## Check the code and notebooks with ruff.
 
 benchmark: $(STAMP) ## Time the data loaders on full Fashion-MNIST (needs dataset-fashion-mnist).
 	$(BIN)/python benchmarks/bench_data_loading.py
+
+benchmark-classical: $(STAMP) ## Time the kNN and tree sweeps against brute force on full Fashion-MNIST (~25 min).
+	$(BIN)/python benchmarks/bench_classical_sweeps.py
 
 clean: ## Remove the virtual environment and caches (reports are kept).
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
+from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_approximation import Nystroem
@@ -131,6 +132,7 @@ class ClassicalSettings:
     svm_c: Sequence[float] = (1.0, 10.0)
     svm_train_size: int = 0
     svm_components: int = 1500
+    svm_pca_components: int = 0
     svm_max_iter: int = 300
     boosting_learning_rate: Sequence[float] = (0.1,)
     boosting_max_iter: int = 100
@@ -596,30 +598,6 @@ def describe_sweep(result: TunedModel) -> str:
     return text + (" " + " ".join(result.notes) if result.notes else "")
 
 
-def describe_results(tuned: dict[str, TunedModel], evaluations: dict[str, Evaluation], selected: str) -> str:
-    """Return the notebook's conclusion: the choice on validation, its test result, and where it fails."""
-    chosen = evaluations[selected]
-    low, high = chosen.accuracy_ci95
-    ranking = sorted(evaluations, key=lambda name: evaluations[name].accuracy, reverse=True)
-    weakest = chosen.per_class.loc[chosen.per_class["recall"].idxmin()]
-    text = (f"On validation, **{selected}** was the best classical model ({tuned[selected].val_accuracy:.4f}). "
-            f"On the test split, evaluated once, it scored {chosen.accuracy:.4f} (95% CI {low:.4f}-{high:.4f}), "
-            f"so on unseen images of the same distribution expect an accuracy in that interval. "
-            f"Test accuracy by model: " + ", ".join(f"{name} {evaluations[name].accuracy:.4f}" for name in ranking)
-            + f". Its weakest class is {weakest['name']} (recall {weakest['recall']:.4f})")
-    if len(chosen.confused_pairs):
-        pair = chosen.confused_pairs.iloc[0]
-        text += (f", and its most frequent confusion is {pair['true']} read as {pair['predicted']} "
-                 f"({pair['count']} images)")
-    overlapping = [name for name in ranking if name != selected
-                   and evaluations[name].accuracy_ci95[1] >= low and evaluations[name].accuracy_ci95[0] <= high]
-    text += "."
-    if overlapping:
-        text += (f" The 95% intervals of {', '.join(overlapping)} overlap with its interval, so these test "
-                 "accuracies alone do not establish that it is better than them.")
-    return text
-
-
 def build_model_records(tuned: dict[str, TunedModel], evaluations: dict[str, Evaluation]) -> list[dict]:
     """Return the results-record entries of every tuned and evaluated model."""
     from digitrec_utils.results import build_model_record
@@ -629,18 +607,6 @@ def build_model_records(tuned: dict[str, TunedModel], evaluations: dict[str, Eva
         params_count=result.params_count, train_seconds=result.train_seconds,
         predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy,
     ) for name, result in tuned.items()]
-
-
-def summarize_test(evaluations: dict[str, Evaluation], tuned: dict[str, TunedModel]) -> pd.DataFrame:
-    """Return one row per model: validation accuracy, then test accuracy with its interval and macro F1."""
-    return pd.DataFrame([{
-        "model": name,
-        "val accuracy": tuned[name].val_accuracy,
-        "test accuracy": evaluation.accuracy,
-        "95% CI low": evaluation.accuracy_ci95[0],
-        "95% CI high": evaluation.accuracy_ci95[1],
-        "macro F1": evaluation.macro_f1,
-    } for name, evaluation in evaluations.items()])
 
 
 def select_best(tuned: dict[str, TunedModel]) -> str:
@@ -669,6 +635,8 @@ def count_parameters(model) -> int | None:
         return int(model.support_vectors_.size + model.dual_coef_.size + model.intercept_.size)
     if isinstance(model, Nystroem):
         return int(model.components_.size)
+    if isinstance(model, PCA):
+        return int(model.components_.size + model.mean_.size)
     if isinstance(model, (LogisticRegression, LinearSVC)):
         return int(model.coef_.size + model.intercept_.size)
     if isinstance(model, HistGradientBoostingClassifier):
@@ -678,24 +646,35 @@ def count_parameters(model) -> int | None:
 
 
 def _tune_svm(x_train, y_train, x_val, y_val, settings: ClassicalSettings) -> TunedModel:
-    """Tune an RBF SVM: exact SVC, or a Nystroem approximation feeding a linear SVM; on a subsample if asked."""
+    """Tune an RBF SVM: exact SVC, or a Nystroem approximation feeding a linear SVM.
+
+    Optionally on a stratified subsample, and optionally on principal components (fitted on the
+    training rows inside the pipeline) instead of raw pixels.
+    """
     x_fit, y_fit, notes = _subsample(x_train, y_train, settings.svm_train_size, settings.seed, "svm_train_size")
-    gamma = 1.0 / (x_fit.shape[1] * float(x_fit.var()))  # SVC's gamma="scale", computed once for both methods.
+    steps, inputs = [], x_fit
+    if settings.svm_pca_components:
+        components = min(settings.svm_pca_components, x_fit.shape[1], len(y_fit))
+        steps.append(("pca", PCA(n_components=components, random_state=settings.seed)))
+        inputs = PCA(n_components=components, random_state=settings.seed).fit_transform(x_fit)
+        notes.append(f"Inputs are the first {components} principal components of the training pixels.")
+    gamma = 1.0 / (inputs.shape[1] * float(inputs.var()))  # SVC's gamma="scale", computed once for both methods.
     if settings.svm_method == "exact":
-        estimator = SVC(kernel="rbf", gamma=gamma, random_state=settings.seed)
+        steps.append(("svm", SVC(kernel="rbf", gamma=gamma, random_state=settings.seed)))
         notes.append(f"Exact SVC (libsvm) with gamma = {gamma:.4g} (scikit-learn's 'scale').")
     else:
-        estimator = Pipeline([
-            ("kernel", Nystroem(kernel="rbf", gamma=gamma, n_components=min(settings.svm_components, len(y_fit)),
-                                random_state=settings.seed)),
-            ("svm", LinearSVC(dual=True, max_iter=settings.svm_max_iter, random_state=settings.seed)),
-        ])
+        n_components = min(settings.svm_components, len(y_fit))
+        kernel = Nystroem(kernel="rbf", gamma=gamma, n_components=n_components, random_state=settings.seed)
+        steps += [("kernel", kernel),
+                  ("svm", LinearSVC(dual=True, max_iter=settings.svm_max_iter, random_state=settings.seed))]
         notes.append(f"Nystroem approximation of the RBF kernel (gamma = {gamma:.4g}, scikit-learn's 'scale') with "
-                     f"{min(settings.svm_components, len(y_fit)):,} components, then a linear SVM (LinearSVC).")
-    grid_key = "C" if settings.svm_method == "exact" else "svm__C"
-    result = tune_grid("svm", estimator, {grid_key: list(settings.svm_c)}, x_fit, y_fit, x_val, y_val, notes=notes)
-    result.hyperparameters = {"method": settings.svm_method, "C": result.hyperparameters[grid_key], "gamma": gamma,
-                              "train_size": len(y_fit)}
+                     f"{n_components:,} components, then a linear SVM (LinearSVC).")
+    result = tune_grid("svm", Pipeline(steps), {"svm__C": list(settings.svm_c)}, x_fit, y_fit, x_val, y_val,
+                       notes=notes)
+    result.hyperparameters = {"method": settings.svm_method, "C": result.hyperparameters["svm__C"], "gamma": gamma,
+                              "pca_components": settings.svm_pca_components or None, "train_size": len(y_fit)}
+    result.sweep = result.sweep.rename(columns={"svm__C": "C"})
+    result.chosen_setting = {("C" if key == "svm__C" else key): value for key, value in result.chosen_setting.items()}
     return result
 
 

@@ -180,3 +180,62 @@ def find_confused_pairs(matrix: np.ndarray, class_names, top: int = 10) -> pd.Da
         "count": counts[order].astype(int),
         "share_of_true": counts[order] / np.maximum(row_totals[true_index[order]], 1),
     })
+
+
+def summarize_evaluations(evaluations: dict[str, Evaluation], val_accuracies: dict[str, float]) -> pd.DataFrame:
+    """Return one row per model: validation accuracy, then test accuracy with its interval and macro F1.
+
+    Parameters
+    ----------
+    evaluations : dict of str to Evaluation
+        Each model's single evaluation on the test split.
+    val_accuracies : dict of str to float
+        Each model's validation accuracy, the basis of the choice.
+    """
+    return pd.DataFrame([{
+        "model": name,
+        "val accuracy": val_accuracies[name],
+        "test accuracy": evaluation.accuracy,
+        "95% CI low": evaluation.accuracy_ci95[0],
+        "95% CI high": evaluation.accuracy_ci95[1],
+        "macro F1": evaluation.macro_f1,
+    } for name, evaluation in evaluations.items()])
+
+
+def describe_selection(evaluations: dict[str, Evaluation], val_accuracies: dict[str, float], selected: str,
+                       family: str) -> str:
+    """Return a conclusion: the choice on validation, its single test result, and where it fails.
+
+    Parameters
+    ----------
+    evaluations : dict of str to Evaluation
+    val_accuracies : dict of str to float
+    selected : str
+        The model chosen on validation.
+    family : str
+        How to call the models in the text, e.g. ``"classical model"``.
+    """
+    chosen = evaluations[selected]
+    low, high = chosen.accuracy_ci95
+    ranking = sorted(evaluations, key=lambda name: evaluations[name].accuracy, reverse=True)
+    weakest = chosen.per_class.loc[chosen.per_class["recall"].idxmin()]
+    text = (f"On validation, **{selected}** was the best {family} ({val_accuracies[selected]:.4f}). "
+            f"On the test split, evaluated once, it scored {chosen.accuracy:.4f} (95% CI {low:.4f}-{high:.4f}), "
+            f"so on unseen images of the same distribution expect an accuracy in that interval. "
+            f"Test accuracy by model: " + ", ".join(f"{name} {evaluations[name].accuracy:.4f}" for name in ranking)
+            + f". Its weakest class is {weakest['name']} (recall {weakest['recall']:.4f})")
+    if len(chosen.confused_pairs):
+        pair = chosen.confused_pairs.iloc[0]
+        text += (f", and its most frequent confusion is {pair['true']} read as {pair['predicted']} "
+                 f"({pair['count']} images)")
+    text += "."
+    overlapping = [name for name in ranking if name != selected
+                   and evaluations[name].accuracy_ci95[1] >= low and evaluations[name].accuracy_ci95[0] <= high]
+    if overlapping:
+        text += (f" The 95% intervals of {', '.join(overlapping)} overlap with its interval, so these test "
+                 "accuracies alone do not establish that it is better than them.")
+    better = [name for name in ranking if evaluations[name].accuracy > chosen.accuracy]
+    if better:
+        text += (f" {', '.join(better)} scored higher on test, but the choice stands: it was made on validation "
+                 "before the test split was read, and switching now would tune on test.")
+    return text

@@ -94,6 +94,7 @@ RULES: dict[str, Rule] = {
     "svm_train_size": Rule(minimum=0),
     "svm_components": Rule(minimum=10, maximum=20_000),
     "svm_max_iter": Rule(minimum=1),
+    "svm_pca_components": Rule(minimum=0, maximum=784),
     "boosting_learning_rate": Rule(minimum=0.0, maximum=10.0, exclusive=True),
     "boosting_max_iter": Rule(minimum=1, maximum=10_000),
     "boosting_train_size": Rule(minimum=0),

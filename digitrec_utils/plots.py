@@ -342,3 +342,70 @@ def plot_sweep(
     axes.set_title(title)
     axes.legend(loc="lower right")
     return _finish(figure, show)
+
+
+def plot_experiment(table: pd.DataFrame, *, x: str, title: str, show: bool = True) -> Figure:
+    """Draw one experiment's validation accuracy for each setting: bars, or lines for numeric settings.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per run, with columns ``x`` and ``val_accuracy`` (and ``batch size`` for the batch-size x
+        epochs experiment, drawn as one line per batch size).
+    x : str
+        The setting under study.
+    title : str
+    """
+    figure, axes = plt.subplots(figsize=(8, 4))
+    if "batch size" in table and x == "epochs":
+        sns.lineplot(data=table, x="epochs", y="val_accuracy", hue="batch size", marker="o", palette="viridis", ax=axes)
+    elif pd.api.types.is_numeric_dtype(table[x]) and table[x].nunique() > 2:
+        sns.lineplot(data=table, x=x, y="val_accuracy", marker="o", ax=axes)
+        if table[x].min() > 0 and table[x].max() / table[x].min() >= 16:
+            axes.set_xscale("log", base=2)
+    else:
+        labels = table[x].astype(str)
+        sns.barplot(x=labels, y=table["val_accuracy"], ax=axes, color="tab:blue")
+        for position, value in enumerate(table["val_accuracy"]):
+            axes.annotate(f"{value:.4f}", (position, value), ha="center", va="bottom", fontsize=9)
+        lowest = float(table["val_accuracy"].min())
+        axes.set_ylim(max(0.0, lowest - 0.05), min(1.0, float(table["val_accuracy"].max()) + 0.02))
+    axes.set_xlabel(x)
+    axes.set_ylabel("Validation accuracy")
+    axes.set_title(title)
+    return _finish(figure, show)
+
+
+def plot_pareto(table: pd.DataFrame, *, target: float, reference: int | None = None, title: str = "", show=True):
+    """Draw parameters against validation accuracy, with the Pareto front, the target and the winner.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per candidate network: parameters, val_accuracy, pareto (bool), winner (bool), network.
+    target : float
+        The target accuracy, drawn as a horizontal line.
+    reference : int, optional
+        A parameter count to mark with a vertical line (the third report's 13,287).
+    """
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    axes.scatter(table["parameters"], table["val_accuracy"], color="tab:gray", label="candidates")
+    front = table[table["pareto"]].sort_values("parameters")
+    axes.step(front["parameters"], front["val_accuracy"], where="post", color="tab:blue", marker="o",
+              label="Pareto front")
+    for _, row in table.iterrows():
+        axes.annotate(str(row["network"]), (row["parameters"], row["val_accuracy"]), textcoords="offset points",
+                      xytext=(4, -10), fontsize=8)
+    axes.axhline(target, color="tab:red", linestyle="--", label=f"target {target:.3f}")
+    if reference is not None:
+        axes.axvline(reference, color="tab:green", linestyle=":", label=f"third report: {reference:,} parameters")
+    winners = table[table.get("winner", pd.Series(False, index=table.index))]
+    if len(winners):
+        axes.scatter(winners["parameters"], winners["val_accuracy"], marker="*", s=250, color="black", zorder=5,
+                     label="smallest reaching the target")
+    axes.set_xscale("log")
+    axes.set_xlabel("Parameters (log scale)")
+    axes.set_ylabel("Validation accuracy")
+    axes.set_title(title or "Parameters against validation accuracy")
+    axes.legend(loc="lower right", fontsize=8)
+    return _finish(figure, show)

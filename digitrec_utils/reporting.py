@@ -118,3 +118,12 @@ def show_evaluation(name: str, evaluation, images, y_true, class_names, *, n_mis
     plots.plot_per_class_metrics(evaluation.per_class, title=f"{name}: per-class precision, recall and F1 on test")
     plots.plot_misclassified(images, y_true, evaluation.y_pred, class_names, y_proba=evaluation.y_proba,
                              n_images=n_misclassified, title=f"{name}: misclassified test images, pred (true)")
+
+
+def show_model_summary(model) -> None:
+    """Display a Keras model's layer table and parameter count as preformatted text."""
+    from IPython.display import Markdown, display
+
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=90)
+    display(Markdown(f"**{model.name}**: {model.count_params():,} parameters\n\n```\n" + "\n".join(lines) + "\n```"))

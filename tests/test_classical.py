@@ -18,6 +18,7 @@ from sklearn.tree import DecisionTreeClassifier
 from digitrec_utils import classical
 from digitrec_utils.acceleration import accelerate_sklearn
 from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.evaluation import describe_selection, summarize_evaluations
 from digitrec_utils.exceptions import ParameterError
 
 K_VALUES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 30]
@@ -292,10 +293,11 @@ def test_models_are_evaluated_and_recorded(sample_splits):
     assert records[0]["val_accuracy"] == tuned["knn"].val_accuracy
     assert records[1]["test_accuracy"] == evaluations["logreg"].accuracy
     selected = classical.select_best(tuned)
-    conclusion = classical.describe_results(tuned, evaluations, selected)
+    validation = {name: result.val_accuracy for name, result in tuned.items()}
+    conclusion = describe_selection(evaluations, validation, selected, "classical model")
     assert f"{evaluations[selected].accuracy:.4f}" in conclusion
     assert f"{tuned[selected].val_accuracy:.4f}" in conclusion
-    table = classical.summarize_test(evaluations, tuned)
+    table = summarize_evaluations(evaluations, validation)
     assert (table["95% CI low"] <= table["test accuracy"]).all()
     assert (table["test accuracy"] <= table["95% CI high"]).all()
 
@@ -334,3 +336,14 @@ def test_acceleration_reports_what_ran(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearnex", fake)
     assert "patched" in accelerate_sklearn(True)
     assert calls == [{"verbose": False}]
+
+
+def test_svm_on_principal_components_is_reported(pixels):
+    x_train, y_train, x_val, y_val = pixels
+    settings = classical.ClassicalSettings(svm_method="exact", svm_pca_components=20, svm_c=[1.0, 10.0])
+    result = classical._tune_svm(x_train, y_train, x_val, y_val, settings)
+    assert result.hyperparameters["pca_components"] == 20
+    assert list(result.sweep["C"]) == [1.0, 10.0]
+    assert any("20 principal components" in note for note in result.notes)
+    assert result.model.named_steps["pca"].n_components_ == 20
+    assert result.val_accuracy > 0.5

@@ -7,7 +7,13 @@ import warnings
 import numpy as np
 import pytest
 
-from digitrec_utils.evaluation import compute_accuracy_interval, evaluate_model, find_confused_pairs
+from digitrec_utils.evaluation import (
+    compute_accuracy_interval,
+    describe_selection,
+    evaluate_model,
+    find_confused_pairs,
+    summarize_evaluations,
+)
 
 NAMES = ("a", "b", "c")
 
@@ -72,3 +78,21 @@ def test_headline_and_dict_are_consistent():
     record = evaluation.to_dict()
     assert record["accuracy"] == 0.5 and len(record["per_class"]) == 3
     assert record["accuracy_ci95"][0] < 0.5 < record["accuracy_ci95"][1]
+
+
+def test_selection_summary_and_conclusion_come_from_the_evaluations():
+    generator = np.random.default_rng(3)
+    y_true = generator.integers(0, 10, 1000)
+    noisy = {name: np.where(generator.random(1000) < accuracy, y_true, (y_true + 1) % 10)
+             for name, accuracy in (("first", 0.90), ("second", 0.89), ("third", 0.70))}
+    evaluations = {name: evaluate_model(y_true, predictions) for name, predictions in noisy.items()}
+    validation = {"first": 0.88, "second": 0.91, "third": 0.72}
+    table = summarize_evaluations(evaluations, validation)
+    assert list(table["model"]) == ["first", "second", "third"]
+    assert (table["95% CI low"] < table["test accuracy"]).all()
+    assert (table["test accuracy"] < table["95% CI high"]).all()
+    text = describe_selection(evaluations, validation, "second", "classical model")
+    assert "**second** was the best classical model (0.9100)" in text
+    assert f"scored {evaluations['second'].accuracy:.4f}" in text
+    assert "intervals of first overlap" in text and "third" not in text.split("intervals of")[1]
+    assert "first scored higher on test, but the choice stands" in text

@@ -1,0 +1,378 @@
+"""The dense-network notebook's work: the zoo of the original reports, the experiments, the smallest network.
+
+Everything here trains on the training part and decides on the validation part. :func:`evaluate_zoo_on_test`
+is the one function that reads the test part, once per zoo model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+
+from digitrec_utils.data import Splits, draw_stratified_subset
+from digitrec_utils.evaluation import Evaluation, evaluate_model
+from digitrec_utils.exceptions import DigitrecError, ParameterError
+from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS, DenseSpec, build_dense_network, build_zoo_model
+from digitrec_utils.preprocessing import PixelStandardizer, scale_images
+from digitrec_utils.training import TrainingResult, predict_probabilities, train_model
+
+SCALINGS = ("divide", "standardize")
+EXPERIMENTS = ("width", "depth", "optimizer", "dropout", "batch_epochs", "scaling", "smallest")
+THIRD_REPORT_TINY_PARAMETERS = 13_287
+
+
+class SearchFailedError(DigitrecError):
+    """No network of the smallest-network search reached the target on validation."""
+
+
+@dataclass
+class DenseSettings:
+    """The zoo, grids and switches of ``03_dense_nets``, one field per notebook parameter."""
+
+    zoo: Sequence[str] = tuple(DENSE_ZOO)
+    zoo_epochs: int = 3
+    early_stopping: bool = False
+    patience: int = 5
+    scaling: str = "divide"
+    experiments: Sequence[str] = EXPERIMENTS
+    experiment_epochs: int = 3
+    experiment_train_size: int = 0
+    experiment_batch_size: int = 128
+    base_units: int = 128
+    widths: Sequence[int] = (16, 64, 256)
+    depths: Sequence[int] = (1, 2, 3, 4)
+    optimizers: Sequence[str] = OPTIMIZERS
+    dropouts: Sequence[float] = (0.0, 0.3, 0.5)
+    batch_sizes: Sequence[int] = (32, 128, 512)
+    epoch_options: Sequence[int] = (1, 2, 3)
+    scalings: Sequence[str] = SCALINGS
+    target_accuracy: float = 0.95
+    search_widths: Sequence[int] = (8, 16, 32, 64)
+    search_depths: Sequence[int] = (1, 2)
+    seed: int = 42
+
+    @classmethod
+    def from_parameters(cls, parameters: dict) -> DenseSettings:
+        """Build settings from a notebook's parameters, ignoring keys that are not settings."""
+        names = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in parameters.items() if key in names})
+
+    def check(self) -> None:
+        """Raise ParameterError naming the key and the allowed values for a setting out of range."""
+        for key, allowed in (("zoo", tuple(DENSE_ZOO)), ("experiments", EXPERIMENTS), ("optimizers", OPTIMIZERS),
+                             ("scalings", SCALINGS)):
+            unknown = [value for value in getattr(self, key) if value not in allowed]
+            if unknown:
+                raise ParameterError(f"{key}: {unknown!r} not allowed; allowed values are {', '.join(allowed)}.")
+        if self.scaling not in SCALINGS:
+            raise ParameterError(f"scaling: {self.scaling!r} not allowed; allowed values are {', '.join(SCALINGS)}.")
+        if not self.zoo:
+            raise ParameterError(f"zoo is empty; name at least one of {', '.join(DENSE_ZOO)}.")
+        if max(self.epoch_options) > 0 and "batch_epochs" in self.experiments and min(self.epoch_options) < 1:
+            raise ParameterError("epoch_options: every number of epochs must be at least 1.")
+
+
+@dataclass
+class ZooResult:
+    """One zoo network after training.
+
+    Attributes
+    ----------
+    spec : DenseSpec
+    training : TrainingResult
+    params_count : int
+    epochs : int
+        The most epochs it was allowed.
+    predict_ms_per_1k : float
+        Measured on the validation part.
+    """
+
+    spec: DenseSpec
+    training: TrainingResult
+    params_count: int
+    epochs: int
+    predict_ms_per_1k: float
+
+    @property
+    def val_accuracy(self) -> float:
+        return self.training.val_accuracy
+
+
+@dataclass
+class ExperimentResult:
+    """One experiment's table (one row per setting) and its computed finding."""
+
+    name: str
+    table: pd.DataFrame
+    finding: str
+    x: str
+    notes: list[str] = field(default_factory=list)
+
+
+class InputScaler:
+    """Turn uint8 images into network inputs: /255, or pixel-wise standardization fitted on train only.
+
+    Parameters
+    ----------
+    method : {"divide", "standardize"}
+    """
+
+    def __init__(self, method: str = "divide") -> None:
+        if method not in SCALINGS:
+            raise ParameterError(f"scaling: {method!r} not allowed; allowed values are {', '.join(SCALINGS)}.")
+        self.method = method
+        self._standardizer = PixelStandardizer() if method == "standardize" else None
+
+    def fit(self, images: np.ndarray) -> InputScaler:
+        """Learn the per-pixel statistics from the training images (standardize only)."""
+        if self._standardizer is not None:
+            self._standardizer.fit(images)
+        return self
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """Return float32 inputs of shape (n_samples, 28, 28)."""
+        if self._standardizer is None:
+            return scale_images(images)
+        return self._standardizer.transform(images).astype(np.float32)
+
+    def describe(self) -> str:
+        return ("pixels divided by 255" if self.method == "divide"
+                else "pixel-wise standardization fitted on the training part")
+
+
+def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> tuple[dict[str, ZooResult], InputScaler]:
+    """Train every selected zoo network on the training part, watching the validation part.
+
+    Parameters
+    ----------
+    splits : Splits
+        Only ``x_train``/``y_train`` and ``x_val``/``y_val`` are read.
+    settings : DenseSettings
+        ``zoo_epochs`` of 0 gives each network its original report's epochs.
+    log : bool
+        One line per epoch.
+
+    Returns
+    -------
+    results : dict of str to ZooResult
+    scaler : InputScaler
+        Fitted on the training part; apply it to the test images.
+    """
+    settings.check()
+    scaler = InputScaler(settings.scaling).fit(splits.x_train)
+    x_train, x_val = scaler.transform(splits.x_train), scaler.transform(splits.x_val)
+    results = {}
+    for name in settings.zoo:
+        spec = DENSE_ZOO[name]
+        epochs = settings.zoo_epochs or spec.original_epochs
+        model = build_zoo_model(name, n_classes=len(splits.class_names))
+        training = train_model(model, x_train, splits.y_train, x_val, splits.y_val, epochs=epochs,
+                               batch_size=spec.batch_size, seed=settings.seed, early_stopping=True,
+                               patience=settings.patience if settings.early_stopping else epochs, name=name, log=log)
+        _, predict_ms = predict_probabilities(model, x_val)
+        results[name] = ZooResult(spec=spec, training=training, params_count=int(model.count_params()), epochs=epochs,
+                                  predict_ms_per_1k=predict_ms)
+    return results, scaler
+
+
+def summarize_zoo(results: dict[str, ZooResult]) -> pd.DataFrame:
+    """Return one row per zoo network: parameters, epochs, validation accuracies, seconds."""
+    return pd.DataFrame([{
+        "model": name,
+        "reproduces": result.spec.description,
+        "parameters": result.params_count,
+        "epochs run": result.training.epochs_run,
+        "best epoch": result.training.best_epoch,
+        "val accuracy (last epoch)": result.training.history["val_accuracy"][-1],
+        "val accuracy (best epoch, kept)": result.val_accuracy,
+        "train s": result.training.train_seconds,
+        "predict ms / 1k": result.predict_ms_per_1k,
+    } for name, result in results.items()])
+
+
+def select_best(results: dict[str, ZooResult]) -> str:
+    """Return the zoo network with the best validation accuracy (ties: the first listed)."""
+    return max(results, key=lambda name: results[name].val_accuracy)
+
+
+def evaluate_zoo_on_test(results: dict[str, ZooResult], scaler: InputScaler, splits: Splits) -> dict[str, Evaluation]:
+    """Evaluate each trained zoo network once on the test part."""
+    x_test = scaler.transform(splits.x_test)
+    evaluations = {}
+    for name, result in results.items():
+        probabilities, _ = predict_probabilities(result.training.model, x_test)
+        evaluations[name] = evaluate_model(splits.y_test, probabilities.argmax(axis=1), probabilities,
+                                           splits.class_names)
+    return evaluations
+
+
+def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation]) -> list[dict]:
+    """Return the results-record entries of every zoo network."""
+    from digitrec_utils.results import build_model_record
+
+    records = []
+    for name, result in results.items():
+        spec = result.spec
+        hyperparameters = {"hidden_units": list(spec.hidden_units), "dropout": spec.dropout,
+                           "batch_norm": spec.batch_norm, "optimizer": spec.optimizer,
+                           "learning_rate": spec.learning_rate, "batch_size": spec.batch_size,
+                           "epochs": result.epochs, "epochs_run": result.training.epochs_run,
+                           "best_epoch": result.training.best_epoch}
+        records.append(build_model_record(
+            name, "dense", spec.description, evaluations[name], hyperparameters=hyperparameters,
+            params_count=result.params_count, train_seconds=result.training.train_seconds,
+            predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy))
+    return records
+
+
+def run_experiments(splits: Splits, settings: DenseSettings, *, log: bool = True) -> dict[str, ExperimentResult]:
+    """Run each selected experiment (all but ``smallest``) on the training and validation parts.
+
+    Every run uses the same seed and the same splits; only the setting under study changes. The base
+    network is one hidden ReLU layer of ``base_units`` with Adam, batch ``experiment_batch_size``,
+    trained for ``experiment_epochs`` on an optional stratified subsample (``experiment_train_size``).
+    """
+    settings.check()
+    x_train_images, y_train = _experiment_training_part(splits, settings)
+    scaler = InputScaler(settings.scaling).fit(x_train_images)
+    x_train, x_val = scaler.transform(x_train_images), scaler.transform(splits.x_val)
+    base = {"hidden_units": (settings.base_units,), "dropout": 0.0, "optimizer": "adam",
+            "batch_size": settings.experiment_batch_size}
+    grids = {
+        "width": ("width", [{**base, "hidden_units": (width,), "width": width} for width in settings.widths]),
+        "depth": ("hidden layers", [{**base, "hidden_units": (settings.base_units,) * depth, "hidden layers": depth}
+                                    for depth in settings.depths]),
+        "optimizer": ("optimizer", [{**base, "optimizer": name} for name in settings.optimizers]),
+        "dropout": ("dropout", [{**base, "dropout": rate} for rate in settings.dropouts]),
+    }
+    results = {}
+    for name in settings.experiments:
+        if name in grids:
+            x, configurations = grids[name]
+            table = pd.DataFrame([_train_configuration(config, x_train, y_train, x_val, splits.y_val, settings,
+                                                       f"{name}: {x}={config[x]}", log) for config in configurations])
+            results[name] = ExperimentResult(name, table, describe_experiment(name, table, x), x)
+        elif name == "batch_epochs":
+            results[name] = _run_batch_epochs(base, x_train, y_train, x_val, splits.y_val, settings, log)
+        elif name == "scaling":
+            results[name] = _run_scaling(base, x_train_images, y_train, splits, settings, log)
+    return results
+
+
+def find_smallest_network(splits: Splits, settings: DenseSettings, *, log: bool = True) -> ExperimentResult:
+    """Train every candidate of the search grid and return the fewest parameters that reach the target.
+
+    Candidates are ``depth`` hidden layers of ``width`` units for every pair of ``search_depths`` and
+    ``search_widths``, trained like the experiments. The result's table has one row per candidate, with
+    ``pareto`` marking the networks that no smaller network beats on validation, and ``winner`` the
+    smallest one at or above ``target_accuracy``.
+
+    Raises
+    ------
+    SearchFailedError
+        When no candidate reaches ``target_accuracy`` on validation; the message names the best one
+        and how to widen the search.
+    """
+    settings.check()
+    x_train_images, y_train = _experiment_training_part(splits, settings)
+    scaler = InputScaler(settings.scaling).fit(x_train_images)
+    x_train, x_val = scaler.transform(x_train_images), scaler.transform(splits.x_val)
+    base = {"dropout": 0.0, "optimizer": "adam", "batch_size": settings.experiment_batch_size}
+    rows = []
+    for depth, width in itertools.product(sorted(set(settings.search_depths)), sorted(set(settings.search_widths))):
+        config = {**base, "hidden_units": (width,) * depth, "network": "-".join([str(width)] * depth)}
+        rows.append(_train_configuration(config, x_train, y_train, x_val, splits.y_val, settings,
+                                         f"smallest: {config['network']}", log))
+    table = pd.DataFrame(rows).sort_values("parameters", kind="stable").reset_index(drop=True)
+    table["pareto"] = table["val_accuracy"] > table["val_accuracy"].cummax().shift(fill_value=-1.0)
+    reaching = table[table["val_accuracy"] >= settings.target_accuracy]
+    if reaching.empty:
+        best = table.loc[table["val_accuracy"].idxmax()]
+        raise SearchFailedError(
+            f"no network of the search reached target_accuracy {settings.target_accuracy:.4f} on validation: "
+            f"the best of {len(table)} candidates was {best['network']} ({best['parameters']:,} parameters) at "
+            f"{best['val_accuracy']:.4f}. Add wider or deeper candidates (search_widths, search_depths), train "
+            "longer (experiment_epochs), or lower target_accuracy.")
+    winner = reaching.iloc[0]
+    table["winner"] = table.index == winner.name
+    finding = (f"The smallest network that reaches {settings.target_accuracy:.4f} on validation is "
+               f"{winner['network']} with {winner['parameters']:,} parameters ({winner['val_accuracy']:.4f} after "
+               f"{settings.experiment_epochs} epochs), against the third report's {THIRD_REPORT_TINY_PARAMETERS:,} "
+               f"for its simplest network above 95%: {winner['parameters'] / THIRD_REPORT_TINY_PARAMETERS:.2f} "
+               f"times as many. {int(table['pareto'].sum())} of the {len(table)} candidates are on the Pareto "
+               "front (no smaller candidate is as accurate).")
+    return ExperimentResult("smallest", table, finding, "parameters")
+
+
+def describe_experiment(name: str, table: pd.DataFrame, x: str) -> str:
+    """Return a one-line finding for an experiment's table, every number computed from it."""
+    best = table.loc[table["val_accuracy"].idxmax()]
+    worst = table.loc[table["val_accuracy"].idxmin()]
+    text = (f"Best {x}: {best[x]} at {best['val_accuracy']:.4f} validation accuracy; worst: {worst[x]} at "
+            f"{worst['val_accuracy']:.4f} ({best['val_accuracy'] - worst['val_accuracy']:.4f} apart)")
+    if "parameters" in table and best["parameters"] != worst["parameters"]:
+        text += f"; the best uses {best['parameters']:,} parameters and {best['train_seconds']:.1f} s of training"
+    return text + "."
+
+
+def _run_batch_epochs(base, x_train, y_train, x_val, y_val, settings, log) -> ExperimentResult:
+    """One run per batch size for the largest epoch count; smaller counts are read off its history."""
+    most = max(settings.epoch_options)
+    rows = []
+    for batch_size in settings.batch_sizes:
+        config = {**base, "batch_size": batch_size}
+        run = _train_configuration(config, x_train, y_train, x_val, y_val, settings, f"batch {batch_size}", log,
+                                   epochs=most, keep_history=True)
+        for epochs in sorted(set(settings.epoch_options)):
+            rows.append({"batch size": batch_size, "epochs": epochs,
+                         "val_accuracy": run["history"]["val_accuracy"][epochs - 1],
+                         "train_seconds": run["train_seconds"] * epochs / most, "parameters": run["parameters"]})
+    table = pd.DataFrame(rows)
+    table["setting"] = [f"batch {row['batch size']}, {row['epochs']} epochs" for _, row in table.iterrows()]
+    note = (f"Each batch size was trained once for {most} epochs; the accuracy after fewer epochs is read off "
+            "the same run, which is what a shorter run with the same seed computes. Seconds are prorated.")
+    return ExperimentResult("batch_epochs", table, describe_experiment("batch_epochs", table, "setting") + " " + note,
+                            "epochs", [note])
+
+
+def _run_scaling(base, x_train_images, y_train, splits, settings, log) -> ExperimentResult:
+    rows = []
+    for method in settings.scalings:
+        scaler = InputScaler(method).fit(x_train_images)
+        row = _train_configuration(base, scaler.transform(x_train_images), y_train, scaler.transform(splits.x_val),
+                                   splits.y_val, settings, f"scaling {method}", log)
+        rows.append({"scaling": method, **row})
+    table = pd.DataFrame(rows)
+    return ExperimentResult("scaling", table, describe_experiment("scaling", table, "scaling"), "scaling")
+
+
+def _train_configuration(config, x_train, y_train, x_val, y_val, settings, label, log, *, epochs=None,
+                         keep_history=False) -> dict:
+    """Build, train and score one configuration; print one line for the run."""
+    epochs = epochs or settings.experiment_epochs
+    model = build_dense_network(config["hidden_units"], dropout=config.get("dropout", 0.0),
+                                optimizer=config.get("optimizer", "adam"), n_classes=int(np.max(y_train)) + 1)
+    training = train_model(model, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=config["batch_size"],
+                           seed=settings.seed, log=False)
+    if log:
+        print(f"{label}: validation accuracy {training.val_accuracy:.4f} after {epochs} epochs "
+              f"({model.count_params():,} parameters, {training.train_seconds:.1f} s)", flush=True)
+    row = {key: value for key, value in config.items() if key not in ("hidden_units",)}
+    row.update({"parameters": int(model.count_params()), "val_accuracy": training.val_accuracy,
+                "val_loss": training.history["val_loss"][-1], "train_seconds": training.train_seconds})
+    if keep_history:
+        row["history"] = training.history
+    return row
+
+
+def _experiment_training_part(splits: Splits, settings: DenseSettings):
+    """Return the training images and labels of the experiments: all, or a stratified subsample."""
+    size = settings.experiment_train_size
+    if not size or size >= len(splits.y_train):
+        return splits.x_train, splits.y_train
+    chosen = draw_stratified_subset(splits.y_train, size, settings.seed, "experiment_train_size")
+    return splits.x_train[chosen], splits.y_train[chosen]

@@ -1,0 +1,166 @@
+"""Dense networks: the zoo's documented sizes, training honesty, early stopping, the smallest-network search."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from digitrec_utils import dense, nets, training
+from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.exceptions import ParameterError
+
+EXPECTED_PARAMETERS = {  # Worked out by hand: (inputs + 1) x outputs per layer, + 4 per unit for BN.
+    "slp": 785 * 10,
+    "mlp_64x2_sgd": 785 * 64 + 65 * 64 + 65 * 10,
+    "mlp_128x2_dropout": 785 * 128 + 129 * 128 + 129 * 10,
+    "mlp_512x2_dropout_adam": 785 * 512 + 513 * 512 + 513 * 10,
+    "mlp_512_rmsprop": 785 * 512 + 513 * 10,
+    "mlp_512_dropout_rmsprop": 785 * 512 + 513 * 10,
+    "mlp_128_sgd": 785 * 128 + 129 * 10,
+    "mlp_tiny": 13_287,
+    "mlp_bn": 785 * 256 + 257 * 128 + 129 * 64 + 65 * 10 + 4 * (256 + 128 + 64),
+}
+
+
+@pytest.fixture(scope="module")
+def small_splits():
+    return make_splits(load_dataset("mnist-sample", seed=42), val_fraction=0.2, seed=42, train_size=600)
+
+
+def _scaled(splits):
+    scaler = dense.InputScaler()
+    return scaler.transform(splits.x_train), scaler.transform(splits.x_val)
+
+
+@pytest.mark.parametrize("name", list(nets.DENSE_ZOO))
+def test_zoo_networks_have_the_documented_layers_and_parameters(name):
+    import keras
+
+    spec = nets.DENSE_ZOO[name]
+    model = nets.build_zoo_model(name)
+    assert model.count_params() == EXPECTED_PARAMETERS[name]
+    assert model.count_params() == nets.count_dense_parameters(spec.hidden_units, batch_norm=spec.batch_norm)
+    dense_layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense_layers] == [*spec.hidden_units, 10]
+    dropouts = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == ([spec.dropout] * len(spec.hidden_units) if spec.dropout else [])
+    normalizations = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(normalizations) == (len(spec.hidden_units) if spec.batch_norm else 0)
+    optimizer_class = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}[spec.optimizer]
+    assert type(model.optimizer).__name__ == optimizer_class
+    if spec.learning_rate is not None:
+        assert float(model.optimizer.learning_rate) == pytest.approx(spec.learning_rate)
+
+
+def test_the_third_reports_tiny_network_has_13287_parameters():
+    assert nets.build_zoo_model("mlp_tiny").count_params() == dense.THIRD_REPORT_TINY_PARAMETERS == 13_287
+
+
+def test_unknown_names_are_rejected_with_the_allowed_values():
+    with pytest.raises(ParameterError, match="mlp_tiny"):
+        nets.build_zoo_model("mlp_huge")
+    with pytest.raises(ParameterError, match="sgd, sgd_momentum, rmsprop, adam, nadam"):
+        nets.build_optimizer("adagrad")
+    with pytest.raises(ParameterError, match="experiments.*allowed values"):
+        dense.DenseSettings(experiments=["width", "colour"]).check()
+
+
+def test_training_logs_one_line_per_epoch_and_keeps_the_best_weights(small_splits, capsys):
+    x_train, x_val = _scaled(small_splits)
+    model = nets.build_dense_network((32,), optimizer="adam", learning_rate=0.05)  # Large steps: a bumpy curve.
+    result = training.train_model(model, x_train, small_splits.y_train, x_val, small_splits.y_val, epochs=6,
+                                  batch_size=32, seed=0, early_stopping=True, patience=6, name="probe")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("probe epoch")]
+    assert len(lines) == 6 and lines[0].startswith("probe epoch 1/6: loss ")
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
+    _, accuracy = model.evaluate(x_val, small_splits.y_val, verbose=0)
+    assert accuracy == pytest.approx(result.history["val_accuracy"][result.best_epoch - 1], abs=1e-6)
+    assert result.val_accuracy == result.history["val_accuracy"][result.best_epoch - 1]
+
+
+def test_same_seed_gives_the_same_training(small_splits):
+    x_train, x_val = _scaled(small_splits)
+    histories = []
+    for _ in range(2):
+        model = nets.build_dense_network((16,), dropout=0.3, optimizer="adam")
+        histories.append(training.train_model(model, x_train, small_splits.y_train, x_val, small_splits.y_val,
+                                              epochs=2, batch_size=64, seed=7, log=False).history)
+    np.testing.assert_allclose(histories[0]["val_loss"], histories[1]["val_loss"], rtol=1e-4)
+
+
+class _Forbidden:
+    """Stands in for the test split; any use of it fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the test split was read ({name})")
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the test split was converted to an array")
+
+    def __len__(self):
+        raise AssertionError("the test split's length was read")
+
+    def __getitem__(self, item):
+        raise AssertionError("the test split was indexed")
+
+
+def _row_keys(images):
+    pixels = np.rint(np.asarray(images, dtype=np.float64).reshape(len(images), -1) * 255).astype(np.uint8)
+    return {row.tobytes() for row in pixels}
+
+
+def test_no_fit_sees_the_test_split(small_splits, monkeypatch):
+    forbidden = dataclasses.replace(small_splits, x_test=_Forbidden(), y_test=_Forbidden())
+    seen = []
+    original = training.make_dataset
+
+    def spy(images, labels, batch_size, *, shuffle, seed):
+        seen.append((shuffle, _row_keys(images)))
+        return original(images, labels, batch_size, shuffle=shuffle, seed=seed)
+
+    monkeypatch.setattr(training, "make_dataset", spy)
+    settings = dense.DenseSettings(zoo=["slp", "mlp_tiny"], zoo_epochs=1, experiment_epochs=1, widths=[8],
+                                   depths=[1], optimizers=["adam"], dropouts=[0.0], batch_sizes=[64],
+                                   epoch_options=[1], scalings=["divide"], search_widths=[8], target_accuracy=0.1)
+    results, scaler = dense.train_zoo(forbidden, settings, log=False)
+    dense.run_experiments(forbidden, settings, log=False)
+    dense.find_smallest_network(forbidden, settings, log=False)
+    train_rows, val_rows = _row_keys(small_splits.x_train / 255), _row_keys(small_splits.x_val / 255)
+    fits = [rows for shuffle, rows in seen if shuffle]
+    watched = [rows for shuffle, rows in seen if not shuffle]
+    assert len(fits) >= 7 and all(rows <= train_rows for rows in fits)
+    assert watched and all(rows == val_rows for rows in watched)
+    with pytest.raises(AssertionError, match="test split"):
+        dense.evaluate_zoo_on_test(results, scaler, forbidden)  # The stand-in does catch a read.
+
+
+def test_smallest_network_search_returns_the_fewest_parameters_reaching_the_target(small_splits):
+    settings = dense.DenseSettings(experiment_epochs=2, search_widths=[4, 16, 48], search_depths=[1],
+                                   target_accuracy=0.5)
+    result = dense.find_smallest_network(small_splits, settings, log=False)
+    table = result.table
+    assert list(table["parameters"]) == sorted(table["parameters"])
+    winner = table[table["winner"]].iloc[0]
+    reaching = table[table["val_accuracy"] >= 0.5]
+    assert winner["parameters"] == reaching["parameters"].min()
+    front = table[table["pareto"]]
+    assert front["val_accuracy"].is_monotonic_increasing
+    assert f"{winner['parameters']:,} parameters" in result.finding and "13,287" in result.finding
+
+
+def test_smallest_network_search_fails_clearly_when_nothing_reaches_the_target(small_splits):
+    settings = dense.DenseSettings(experiment_epochs=1, search_widths=[2, 4], search_depths=[1],
+                                   target_accuracy=0.999)
+    with pytest.raises(dense.SearchFailedError, match=r"no network of the search reached target_accuracy 0\.9990"):
+        dense.find_smallest_network(small_splits, settings, log=False)
+
+
+def test_standardization_is_fitted_on_the_training_part_only(small_splits):
+    scaler = dense.InputScaler("standardize").fit(small_splits.x_train)
+    standardized = scaler.transform(small_splits.x_train).reshape(len(small_splits.x_train), -1)
+    varying = standardized.std(axis=0) > 0
+    np.testing.assert_allclose(standardized.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(standardized.std(axis=0)[varying], 1.0, atol=1e-3)
+    assert np.isfinite(scaler.transform(small_splits.x_val)).all()
