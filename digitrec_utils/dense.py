@@ -18,7 +18,7 @@ from digitrec_utils.evaluation import Evaluation, evaluate_model
 from digitrec_utils.exceptions import DigitrecError, ParameterError
 from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS, DenseSpec, build_dense_network, build_zoo_model
 from digitrec_utils.preprocessing import PixelStandardizer, scale_images
-from digitrec_utils.training import TrainingResult, predict_probabilities, train_model
+from digitrec_utils.training import TrainingResult, predict_probabilities, seed_everything, train_model
 
 SCALINGS = ("divide", "standardize")
 EXPERIMENTS = ("width", "depth", "optimizer", "dropout", "batch_epochs", "scaling", "smallest")
@@ -169,6 +169,7 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> t
     for name in settings.zoo:
         spec = DENSE_ZOO[name]
         epochs = settings.zoo_epochs or spec.original_epochs
+        seed_everything(settings.seed)
         model = build_zoo_model(name, n_classes=len(splits.class_names))
         training = train_model(model, x_train, splits.y_train, x_val, splits.y_val, epochs=epochs,
                                batch_size=spec.batch_size, seed=settings.seed, early_stopping=True,
@@ -332,7 +333,8 @@ def _run_batch_epochs(base, x_train, y_train, x_val, y_val, settings, log) -> Ex
                          "val_accuracy": run["history"]["val_accuracy"][epochs - 1],
                          "train_seconds": run["train_seconds"] * epochs / most, "parameters": run["parameters"]})
     table = pd.DataFrame(rows)
-    table["setting"] = [f"batch {row['batch size']}, {row['epochs']} epochs" for _, row in table.iterrows()]
+    table["setting"] = [f"batch {batch}, {epochs} epochs" for batch, epochs in zip(table["batch size"], table["epochs"],
+                                                                               strict=True)]
     note = (f"Each batch size was trained once for {most} epochs; the accuracy after fewer epochs is read off "
             "the same run, which is what a shorter run with the same seed computes. Seconds are prorated.")
     return ExperimentResult("batch_epochs", table, describe_experiment("batch_epochs", table, "setting") + " " + note,
@@ -354,6 +356,7 @@ def _train_configuration(config, x_train, y_train, x_val, y_val, settings, label
                          keep_history=False) -> dict:
     """Build, train and score one configuration; print one line for the run."""
     epochs = epochs or settings.experiment_epochs
+    seed_everything(settings.seed)
     model = build_dense_network(config["hidden_units"], dropout=config.get("dropout", 0.0),
                                 optimizer=config.get("optimizer", "adam"), n_classes=int(np.max(y_train)) + 1)
     training = train_model(model, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=config["batch_size"],

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 GRID_CMAP = "gray_r"
 
@@ -104,6 +105,7 @@ def plot_training_curves(history: dict, *, title: str = "Training curves", show:
             if values:
                 axes.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=label)
         axes.set_xlabel("Epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel(metric.capitalize())
         axes.set_title(f"{title}: {metric}")
         axes.legend()
@@ -340,7 +342,7 @@ def plot_sweep(
     axes.set_xlabel(xlabel or x)
     axes.set_ylabel("Validation accuracy")
     axes.set_title(title)
-    axes.legend(loc="lower right")
+    axes.legend(loc="best")
     return _finish(figure, show)
 
 
@@ -359,6 +361,7 @@ def plot_experiment(table: pd.DataFrame, *, x: str, title: str, show: bool = Tru
     figure, axes = plt.subplots(figsize=(8, 4))
     if "batch size" in table and x == "epochs":
         sns.lineplot(data=table, x="epochs", y="val_accuracy", hue="batch size", marker="o", palette="viridis", ax=axes)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     elif pd.api.types.is_numeric_dtype(table[x]) and table[x].nunique() > 2:
         sns.lineplot(data=table, x=x, y="val_accuracy", marker="o", ax=axes)
         if table[x].min() > 0 and table[x].max() / table[x].min() >= 16:

@@ -1,8 +1,8 @@
 """Training Keras models on the training part, watching the validation part, with one log line per epoch.
 
-Determinism: :func:`train_model` calls ``keras.utils.set_random_seed(seed)`` before building the data
-pipeline, which seeds Python's, NumPy's and TensorFlow's generators, so weight initialization, dropout
-masks and shuffling repeat. On CPU, TensorFlow's reductions over several threads (and oneDNN's kernels)
+Determinism: call :func:`seed_everything` (``keras.utils.set_random_seed``) before building a model,
+so that its initial weights repeat; :func:`train_model` seeds again before training, so that dropout
+masks and the shuffle repeat. On CPU, TensorFlow's reductions over several threads (and oneDNN's kernels)
 can still add floating-point numbers in a different order from run to run, so two runs with the same
 seed agree to a few units in the last digits of the loss and usually to the same accuracy, not
 bit for bit. ``tf.config.experimental.enable_op_determinism()`` makes them bit-identical at some
@@ -11,7 +11,10 @@ cost in speed; :func:`train_model` turns it on when ``deterministic=True``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +56,51 @@ class TrainingResult:
         return float(self.history["val_accuracy"][self.best_epoch - 1 if self.restored_best else -1])
 
 
+def configure_keras() -> str:
+    """Import TensorFlow and Keras with their start-up chatter silenced; return one line on what they run on.
+
+    TensorFlow's C++ start-up messages (CUDA probing on a machine without a GPU, absl's notice) go to the
+    process's standard error, which Jupyter shows in the report. They are sent to /dev/null while
+    TensorFlow loads and looks for GPUs; Python warnings and later errors still show.
+    """
+    import logging
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _silence_native_stderr():
+        import keras
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+    tf.get_logger().setLevel(logging.ERROR)
+    where = (f"GPU: {', '.join(gpu.name for gpu in gpus)}" if gpus
+             else f"CPU ({os.cpu_count()} cores; no GPU found)")
+    return f"TensorFlow {tf.__version__} with Keras {keras.__version__}, running on {where}."
+
+
+@contextlib.contextmanager
+def _silence_native_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the duration, then restore it."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow (``keras.utils.set_random_seed``); call it before building a model."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
 def _epoch_logger(name: str, total_epochs: int):
     """Return a Keras callback that prints one line per epoch."""
     import keras
@@ -76,6 +124,10 @@ def _epoch_logger(name: str, total_epochs: int):
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):
     """Return a batched, prefetched ``tf.data.Dataset`` of (images, labels), shuffled each epoch if asked.
 
+    The arrays become two in-memory tensors once. What is shuffled is the index of each image, and each
+    batch is gathered from the tensors by index, so an epoch moves no more data than a plain
+    ``model.fit`` on the arrays does.
+
     Parameters
     ----------
     images : ndarray of shape (n_samples, 28, 28), float32
@@ -86,10 +138,15 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     """
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+    image_tensor = tf.constant(images)
+    label_tensor = tf.constant(np.asarray(labels, dtype=np.int32))
+    indices = tf.data.Dataset.range(len(labels))
     if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        indices = indices.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size).map(lambda chosen: (tf.gather(image_tensor, chosen),
+                                                           tf.gather(label_tensor, chosen)),
+                                            num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def train_model(
@@ -141,7 +198,7 @@ def train_model(
     import keras
     import tensorflow as tf
 
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     callbacks = [_epoch_logger(name or model.name, epochs)] if log else []
@@ -152,7 +209,8 @@ def train_model(
     training = make_dataset(x_train, y_train, batch_size, shuffle=True, seed=seed)
     validation = make_dataset(x_val, y_val, max(batch_size, 256), shuffle=False, seed=seed)
     started = time.perf_counter()
-    history = model.fit(training, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=0)
+    history = model.fit(training, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=0,
+                        shuffle=False)  # The dataset shuffles itself, seeded.
     seconds = time.perf_counter() - started
     losses = history.history["val_loss"]
     best_epoch = int(np.argmin(losses)) + 1

@@ -14,6 +14,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
+from spies import Forbidden, row_keys
 
 from digitrec_utils import classical
 from digitrec_utils.acceleration import accelerate_sklearn
@@ -229,30 +230,9 @@ def test_tune_grid_flags_a_fit_that_did_not_converge(pixels):
     assert result.params_count == 10 * 784 + 10
 
 
-class _Forbidden:
-    """Stands in for the test split; any use of it fails the test."""
-
-    def __getattr__(self, name):
-        raise AssertionError(f"the test split was read ({name})")
-
-    def __array__(self, *args, **kwargs):
-        raise AssertionError("the test split was converted to an array")
-
-    def __len__(self):
-        raise AssertionError("the test split's length was read")
-
-    def __getitem__(self, item):
-        raise AssertionError("the test split was indexed")
-
-
-def _row_keys(features):
-    pixels = np.rint(np.asarray(features, dtype=np.float64).reshape(len(features), -1) * 255).astype(np.uint8)
-    return {row.tobytes() for row in pixels}
-
-
 def test_tuning_never_reads_the_test_split_and_fits_only_training_rows(sample_splits, monkeypatch):
     small = make_splits(load_dataset("mnist-sample", seed=42), val_fraction=0.2, seed=42, train_size=800)
-    forbidden = dataclasses.replace(small, x_test=_Forbidden(), y_test=_Forbidden())
+    forbidden = dataclasses.replace(small, x_test=Forbidden(), y_test=Forbidden())
     fitted_rows, validation_rows = [], []
     # Every estimator that is handed pixels; the Nystroem pipeline's inner LinearSVC sees kernel features.
     for estimator_class in (KNeighborsClassifier, DecisionTreeClassifier, LogisticRegression, RandomForestClassifier,
@@ -260,9 +240,9 @@ def test_tuning_never_reads_the_test_split_and_fits_only_training_rows(sample_sp
         original_fit = estimator_class.fit
 
         def spy_fit(self, features, labels=None, *args, _original=original_fit, **kwargs):
-            fitted_rows.append(_row_keys(features))
+            fitted_rows.append(row_keys(features))
             if kwargs.get("X_val") is not None:
-                validation_rows.append(_row_keys(kwargs["X_val"]))
+                validation_rows.append(row_keys(kwargs["X_val"]))
             return _original(self, features, labels, *args, **kwargs)
 
         monkeypatch.setattr(estimator_class, "fit", spy_fit)
@@ -271,8 +251,8 @@ def test_tuning_never_reads_the_test_split_and_fits_only_training_rows(sample_sp
                                            svm_train_size=300, boosting_max_iter=3, boosting_train_size=300)
     tuned = classical.tune_classical_models(forbidden, settings, verbose=False)
     assert set(tuned) == set(classical.MODEL_NAMES)
-    train_rows = _row_keys(small.x_train.astype(np.float32) / 255)
-    val_rows = _row_keys(small.x_val.astype(np.float32) / 255)
+    train_rows = row_keys(small.x_train.astype(np.float32) / 255)
+    val_rows = row_keys(small.x_val.astype(np.float32) / 255)
     assert len(fitted_rows) >= 6
     for rows in fitted_rows:
         assert rows <= train_rows, "a fit saw rows that are not training rows"

@@ -94,3 +94,22 @@ def test_sweep_plot_marks_the_chosen_setting():
     assert "chosen: depth=5, entropy" in [text.get_text() for text in axes.get_legend().get_texts()]
     assert axes.get_ylabel() == "Validation accuracy"
     plt.close(figure)
+
+
+def test_experiment_and_pareto_plots_show_what_was_tried():
+    widths = pd.DataFrame({"width": [16, 64, 256], "val_accuracy": [0.8, 0.85, 0.86]})
+    figure = plots.plot_experiment(widths, x="width", title="Width", show=False)
+    assert list(figure.axes[0].lines[0].get_xdata()) == [16, 64, 256]
+    assert figure.axes[0].get_xscale() == "log"
+    plt.close(figure)
+    optimizers = pd.DataFrame({"optimizer": ["sgd", "adam"], "val_accuracy": [0.7, 0.9]})
+    figure = plots.plot_experiment(optimizers, x="optimizer", title="Optimizer", show=False)
+    assert [patch.get_height() for patch in figure.axes[0].patches] == [0.7, 0.9]
+    plt.close(figure)
+    candidates = pd.DataFrame({"network": ["8", "16", "32"], "parameters": [6370, 12730, 25450],
+                               "val_accuracy": [0.80, 0.86, 0.85], "pareto": [True, True, False],
+                               "winner": [False, True, False]})
+    figure = plots.plot_pareto(candidates, target=0.85, reference=13_287, show=False)
+    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert "smallest reaching the target" in labels and "third report: 13,287 parameters" in labels
+    plt.close(figure)
