@@ -457,6 +457,9 @@ def tune_grid(
             warnings.simplefilter("always", ConvergenceWarning)
             candidate, fit_seconds = _fit_timed(candidate, x_train, y_train, **(fit_params() if fit_params else {}))
         converged = not any(issubclass(warning.category, ConvergenceWarning) for warning in caught)
+        for warning in caught:  # Anything else is passed on, not swallowed.
+            if not issubclass(warning.category, ConvergenceWarning):
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         predict_start = time.perf_counter()
         accuracy = float(np.mean(candidate.predict(x_val) == y_val))
         predict_ms = (time.perf_counter() - predict_start) * 1e6 / len(y_val)

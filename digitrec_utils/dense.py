@@ -17,11 +17,11 @@ from digitrec_utils.data import Splits, draw_stratified_subset
 from digitrec_utils.evaluation import Evaluation, evaluate_model
 from digitrec_utils.exceptions import DigitrecError, ParameterError
 from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS, DenseSpec, build_dense_network, build_zoo_model
+from digitrec_utils.params import DENSE_EXPERIMENTS as EXPERIMENTS
+from digitrec_utils.params import SCALINGS
 from digitrec_utils.preprocessing import PixelStandardizer, scale_images
 from digitrec_utils.training import TrainingResult, predict_probabilities, seed_everything, train_model
 
-SCALINGS = ("divide", "standardize")
-EXPERIMENTS = ("width", "depth", "optimizer", "dropout", "batch_epochs", "scaling", "smallest")
 THIRD_REPORT_TINY_PARAMETERS = 13_287
 
 

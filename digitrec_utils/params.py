@@ -23,6 +23,7 @@ import yaml
 from digitrec_utils import config
 from digitrec_utils.data import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS
 
 # Section name in a profile -> notebook stem.
 NOTEBOOKS = {
@@ -68,6 +69,9 @@ KNN_WEIGHTS = ("uniform", "distance")
 TREE_CRITERIA = ("gini", "entropy", "log_loss")
 FOREST_MAX_FEATURES = ("sqrt", "log2")
 SVM_METHODS = ("exact", "nystroem")
+# The dense notebook's choices; digitrec_utils.dense uses the same tuples.
+DENSE_EXPERIMENTS = ("width", "depth", "optimizer", "dropout", "batch_epochs", "scaling", "smallest")
+SCALINGS = ("divide", "standardize")
 
 RULES: dict[str, Rule] = {
     "dataset": Rule(choices=DATASET_NAMES),
@@ -100,6 +104,25 @@ RULES: dict[str, Rule] = {
     "boosting_train_size": Rule(minimum=0),
     "n_jobs": Rule(minimum=-1, maximum=1024),
     "n_misclassified": Rule(minimum=0, maximum=200),
+    "zoo": Rule(choices=tuple(DENSE_ZOO)),
+    "zoo_epochs": Rule(minimum=0, maximum=1000),
+    "patience": Rule(minimum=1, maximum=1000),
+    "scaling": Rule(choices=SCALINGS),
+    "scalings": Rule(choices=SCALINGS),
+    "experiments": Rule(choices=DENSE_EXPERIMENTS),
+    "experiment_epochs": Rule(minimum=1, maximum=1000),
+    "experiment_train_size": Rule(minimum=0),
+    "experiment_batch_size": Rule(minimum=1, maximum=65_536),
+    "base_units": Rule(minimum=1, maximum=65_536),
+    "widths": Rule(minimum=1, maximum=65_536),
+    "depths": Rule(minimum=1, maximum=50),
+    "optimizers": Rule(choices=OPTIMIZERS),
+    "dropouts": Rule(minimum=0.0, maximum=0.95),
+    "batch_sizes": Rule(minimum=1, maximum=65_536),
+    "epoch_options": Rule(minimum=1, maximum=1000),
+    "target_accuracy": Rule(minimum=0.0, maximum=1.0, exclusive=True),
+    "search_widths": Rule(minimum=1, maximum=65_536),
+    "search_depths": Rule(minimum=1, maximum=50),
 }
 
 _SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}

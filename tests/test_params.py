@@ -104,3 +104,16 @@ def test_k_is_checked_against_the_training_size_the_profile_asks_for():
         resolve_parameters(profile, ["02_classical_baselines"])
     profile["classical"]["knn_k"] = [30, 450]
     assert resolve_parameters(profile, ["02_classical_baselines"])["02_classical_baselines"]["knn_k"] == [30, 450]
+
+
+@pytest.mark.parametrize("section, expected", [
+    ({"zoo": ["slp", "mlp_huge"]}, r"zoo = 'mlp_huge' is not allowed: expected one of 'slp'"),
+    ({"experiments": ["width", "colour"]}, r"experiments = 'colour' is not allowed"),
+    ({"optimizers": ["adagrad"]}, r"optimizers = 'adagrad' is not allowed"),
+    ({"scaling": "minmax"}, r"scaling = 'minmax' is not allowed: expected one of 'divide', 'standardize'"),
+    ({"target_accuracy": 1.2}, r"target_accuracy = 1.2 is not allowed"),
+    ({"dropouts": [0.0, 1.0]}, r"dropouts = 1.0 is not allowed"),
+])
+def test_dense_parameters_are_checked_before_the_run(section, expected):
+    with pytest.raises(ParameterError, match=expected):
+        resolve_parameters({"dense": section}, ["03_dense_nets"])
