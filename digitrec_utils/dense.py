@@ -72,8 +72,9 @@ class DenseSettings:
             raise ParameterError(f"scaling: {self.scaling!r} not allowed; allowed values are {', '.join(SCALINGS)}.")
         if not self.zoo:
             raise ParameterError(f"zoo is empty; name at least one of {', '.join(DENSE_ZOO)}.")
-        if max(self.epoch_options) > 0 and "batch_epochs" in self.experiments and min(self.epoch_options) < 1:
-            raise ParameterError("epoch_options: every number of epochs must be at least 1.")
+        if min(self.epoch_options) < 1:
+            raise ParameterError(f"epoch_options {list(self.epoch_options)!r}: each number of epochs must be "
+                                 "at least 1.")
 
 
 @dataclass

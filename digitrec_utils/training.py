@@ -216,10 +216,13 @@ def train_model(
     best_epoch = int(np.argmin(losses)) + 1
     stopped_early = bool(stopper is not None and stopper.stopped_epoch > 0)
     notes = []
-    if stopper is not None:
+    if stopper is not None and patience < epochs:
         notes.append(f"Early stopping on validation loss (patience {patience}): "
                      + (f"stopped after epoch {len(losses)}; " if stopped_early else f"ran all {len(losses)} epochs; ")
                      + f"best weights from epoch {best_epoch} restored.")
+    elif stopper is not None:
+        notes.append(f"Ran all {len(losses)} epochs; the weights of epoch {best_epoch} (lowest validation loss) "
+                     "were kept.")
     return TrainingResult(model=model, history={key: [float(value) for value in values]
                                                 for key, values in history.history.items()},
                           train_seconds=seconds, epochs_run=len(losses), best_epoch=best_epoch,
