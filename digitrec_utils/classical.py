@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,11 +44,18 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.extmath import weighted_mode
 
-from digitrec_utils.data import Splits, draw_stratified_subset
+from digitrec_utils.data import Splits, take_stratified_subset
 from digitrec_utils.evaluation import Evaluation, evaluate_model
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import CLASSICAL_MODELS as MODEL_NAMES
-from digitrec_utils.params import FOREST_MAX_FEATURES, KNN_WEIGHTS, SVM_METHODS, TREE_CRITERIA
+from digitrec_utils.params import (
+    FOREST_MAX_FEATURES,
+    KNN_WEIGHTS,
+    SVM_METHODS,
+    TREE_CRITERIA,
+    SettingsFromParameters,
+    check_choices,
+)
 from digitrec_utils.preprocessing import flatten_images, scale_images
 
 DESCRIPTIONS = {
@@ -110,7 +117,7 @@ class TunedModel:
 
 
 @dataclass
-class ClassicalSettings:
+class ClassicalSettings(SettingsFromParameters):
     """The grids and switches of ``02_classical_baselines``, one field per notebook parameter.
 
     Every field has the notebook's default; :meth:`from_parameters` takes the ones a run sets.
@@ -138,19 +145,13 @@ class ClassicalSettings:
     boosting_max_iter: int = 100
     boosting_train_size: int = 0
 
-    @classmethod
-    def from_parameters(cls, parameters: dict) -> ClassicalSettings:
-        """Build settings from a notebook's parameters, ignoring keys that are not settings."""
-        names = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in parameters.items() if key in names})
-
     def check(self, n_train: int) -> None:
         """Raise ParameterError naming the key and the allowed values for any setting out of range."""
-        _check_choices("models", self.models, MODEL_NAMES)
-        _check_choices("knn_weights", self.knn_weights, KNN_WEIGHTS)
-        _check_choices("tree_criteria", self.tree_criteria, TREE_CRITERIA)
-        _check_choices("forest_max_features", self.forest_max_features, FOREST_MAX_FEATURES)
-        _check_choices("svm_method", [self.svm_method], SVM_METHODS)
+        check_choices("models", self.models, MODEL_NAMES)
+        check_choices("knn_weights", self.knn_weights, KNN_WEIGHTS)
+        check_choices("tree_criteria", self.tree_criteria, TREE_CRITERIA)
+        check_choices("forest_max_features", self.forest_max_features, FOREST_MAX_FEATURES)
+        check_choices("svm_method", [self.svm_method], SVM_METHODS)
         _check_k_values(self.knn_k, n_train)
         if not 1 <= self.tree_min_depth <= self.tree_max_depth:
             raise ParameterError(f"tree_min_depth = {self.tree_min_depth} and tree_max_depth = {self.tree_max_depth}: "
@@ -254,7 +255,7 @@ def sweep_knn(
         then the smallest k), fitted on the training part.
     """
     _check_k_values(k_values, len(y_train))
-    _check_choices("knn_weights", weights, KNN_WEIGHTS)
+    check_choices("knn_weights", weights, KNN_WEIGHTS)
     k_values = sorted(set(int(k) for k in k_values))
     start = time.perf_counter()
     searcher = KNeighborsClassifier(n_neighbors=max(k_values)).fit(x_train, y_train)
@@ -377,12 +378,12 @@ def sweep_tree_depths(
         :class:`DepthLimitedTree` with the best validation accuracy (ties: the first criterion listed,
         then the shallowest depth).
     """
-    _check_choices("tree_criteria", criteria, TREE_CRITERIA)
+    check_choices("tree_criteria", criteria, TREE_CRITERIA)
     depths = sorted(set(int(depth) for depth in depths))
     if not depths or depths[0] < 1:
         raise ParameterError(f"tree depths {depths!r}: give at least one depth, each at least 1.")
     start = time.perf_counter()
-    fitted = Parallel(n_jobs=min(len(criteria), _resolve_jobs(n_jobs)), prefer="threads")(
+    fitted = Parallel(n_jobs=min(len(criteria), effective_n_jobs(n_jobs)), prefer="threads")(
         delayed(_fit_timed)(DecisionTreeClassifier(criterion=criterion, random_state=seed), x_train, y_train)
         for criterion in criteria
     )
@@ -697,11 +698,11 @@ def _tune_boosting(x_train, y_train, x_val, y_val, settings: ClassicalSettings) 
 
 def _subsample(x_train, y_train, size: int, seed: int, key: str):
     """Return a stratified subsample of ``size`` training rows (all of them when size is 0) and a note."""
-    if not size or size >= len(y_train):
-        return x_train, y_train, [f"Fitted on all {len(y_train):,} training images."]
-    chosen = draw_stratified_subset(y_train, size, seed, key)
-    return x_train[chosen], y_train[chosen], [f"Fitted on a stratified subsample of {size:,} of the "
-                                              f"{len(y_train):,} training images ({key})."]
+    x_fit, y_fit = take_stratified_subset(x_train, y_train, size, seed, key)
+    if len(y_fit) == len(y_train):
+        return x_fit, y_fit, [f"Fitted on all {len(y_train):,} training images."]
+    return x_fit, y_fit, [f"Fitted on a stratified subsample of {size:,} of the {len(y_train):,} training "
+                          f"images ({key})."]
 
 
 def _inverse_distance_weights(distances: np.ndarray) -> np.ndarray:
@@ -762,20 +763,6 @@ def _check_k_values(k_values, n_train: int) -> None:
     if bad:
         raise ParameterError(f"knn_k: {bad!r} not allowed; each k must be a whole number from 1 to {n_train:,}, "
                              "the number of training images.")
-
-
-def _check_choices(key: str, values, allowed: Sequence[str]) -> None:
-    values = list(values)
-    if not values:
-        raise ParameterError(f"{key} is empty; give at least one of {', '.join(allowed)}.")
-    unknown = [value for value in values if value not in allowed]
-    if unknown:
-        raise ParameterError(f"{key}: {unknown!r} not allowed; allowed values are {', '.join(allowed)}.")
-
-
-def _resolve_jobs(n_jobs: int | None) -> int:
-    """Return the number of workers joblib would use for ``n_jobs`` (-1 is all cores)."""
-    return effective_n_jobs(n_jobs)
 
 
 def _count(number: int, noun: str) -> str:

@@ -431,6 +431,21 @@ def _stratified_subset(indices, labels, size, seed, key):
     return np.sort(np.asarray(indices)[draw_stratified_subset(labels, size, seed, key)])
 
 
+def take_stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: int, key: str):
+    """Return ``(images, labels)`` cut to a stratified, seeded subsample of ``size``; all of them when
+    ``size`` is 0 or at least their number.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``key`` when a stratified subsample of that size cannot be drawn.
+    """
+    if not size or size >= len(labels):
+        return images, labels
+    chosen = draw_stratified_subset(labels, size, seed, key)
+    return images[chosen], labels[chosen]
+
+
 def draw_stratified_subset(labels: np.ndarray, size: int, seed: int, key: str = "train_size") -> np.ndarray:
     """Return the sorted positions of a stratified, seeded subsample of ``size`` of ``labels``.
 

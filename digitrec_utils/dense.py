@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.data import Splits, draw_stratified_subset
+from digitrec_utils.data import Splits, take_stratified_subset
 from digitrec_utils.evaluation import Evaluation, evaluate_model
 from digitrec_utils.exceptions import DigitrecError, ParameterError
 from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS, DenseSpec, build_dense_network, build_zoo_model
 from digitrec_utils.params import DENSE_EXPERIMENTS as EXPERIMENTS
-from digitrec_utils.params import SCALINGS
+from digitrec_utils.params import SCALINGS, SettingsFromParameters, check_choices
 from digitrec_utils.preprocessing import PixelStandardizer, scale_images
 from digitrec_utils.training import TrainingResult, predict_probabilities, seed_everything, train_model
 
@@ -30,7 +30,7 @@ class SearchFailedError(DigitrecError):
 
 
 @dataclass
-class DenseSettings:
+class DenseSettings(SettingsFromParameters):
     """The zoo, grids and switches of ``03_dense_nets``, one field per notebook parameter."""
 
     zoo: Sequence[str] = tuple(DENSE_ZOO)
@@ -55,23 +55,12 @@ class DenseSettings:
     search_depths: Sequence[int] = (1, 2)
     seed: int = 42
 
-    @classmethod
-    def from_parameters(cls, parameters: dict) -> DenseSettings:
-        """Build settings from a notebook's parameters, ignoring keys that are not settings."""
-        names = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in parameters.items() if key in names})
-
     def check(self) -> None:
         """Raise ParameterError naming the key and the allowed values for a setting out of range."""
         for key, allowed in (("zoo", tuple(DENSE_ZOO)), ("experiments", EXPERIMENTS), ("optimizers", OPTIMIZERS),
                              ("scalings", SCALINGS)):
-            unknown = [value for value in getattr(self, key) if value not in allowed]
-            if unknown:
-                raise ParameterError(f"{key}: {unknown!r} not allowed; allowed values are {', '.join(allowed)}.")
-        if self.scaling not in SCALINGS:
-            raise ParameterError(f"scaling: {self.scaling!r} not allowed; allowed values are {', '.join(SCALINGS)}.")
-        if not self.zoo:
-            raise ParameterError(f"zoo is empty; name at least one of {', '.join(DENSE_ZOO)}.")
+            check_choices(key, getattr(self, key), allowed)
+        check_choices("scaling", [self.scaling], SCALINGS)
         if min(self.epoch_options) < 1:
             raise ParameterError(f"epoch_options {list(self.epoch_options)!r}: each number of epochs must be "
                                  "at least 1.")
@@ -123,8 +112,7 @@ class InputScaler:
     """
 
     def __init__(self, method: str = "divide") -> None:
-        if method not in SCALINGS:
-            raise ParameterError(f"scaling: {method!r} not allowed; allowed values are {', '.join(SCALINGS)}.")
+        check_choices("scaling", [method], SCALINGS)
         self.method = method
         self._standardizer = PixelStandardizer() if method == "standardize" else None
 
@@ -239,9 +227,7 @@ def run_experiments(splits: Splits, settings: DenseSettings, *, log: bool = True
     trained for ``experiment_epochs`` on an optional stratified subsample (``experiment_train_size``).
     """
     settings.check()
-    x_train_images, y_train = _experiment_training_part(splits, settings)
-    scaler = InputScaler(settings.scaling).fit(x_train_images)
-    x_train, x_val = scaler.transform(x_train_images), scaler.transform(splits.x_val)
+    x_train_images, y_train, x_train, x_val = _experiment_inputs(splits, settings)
     base = {"hidden_units": (settings.base_units,), "dropout": 0.0, "optimizer": "adam",
             "batch_size": settings.experiment_batch_size}
     grids = {
@@ -280,9 +266,7 @@ def find_smallest_network(splits: Splits, settings: DenseSettings, *, log: bool 
         and how to widen the search.
     """
     settings.check()
-    x_train_images, y_train = _experiment_training_part(splits, settings)
-    scaler = InputScaler(settings.scaling).fit(x_train_images)
-    x_train, x_val = scaler.transform(x_train_images), scaler.transform(splits.x_val)
+    x_train_images, y_train, x_train, x_val = _experiment_inputs(splits, settings)
     base = {"dropout": 0.0, "optimizer": "adam", "batch_size": settings.experiment_batch_size}
     rows = []
     for depth, width in itertools.product(sorted(set(settings.search_depths)), sorted(set(settings.search_widths))):
@@ -373,10 +357,10 @@ def _train_configuration(config, x_train, y_train, x_val, y_val, settings, label
     return row
 
 
-def _experiment_training_part(splits: Splits, settings: DenseSettings):
-    """Return the training images and labels of the experiments: all, or a stratified subsample."""
-    size = settings.experiment_train_size
-    if not size or size >= len(splits.y_train):
-        return splits.x_train, splits.y_train
-    chosen = draw_stratified_subset(splits.y_train, size, settings.seed, "experiment_train_size")
-    return splits.x_train[chosen], splits.y_train[chosen]
+def _experiment_inputs(splits: Splits, settings: DenseSettings):
+    """Return the experiments' training images and labels (all, or a stratified subsample), and the
+    training and validation inputs scaled with statistics from those training images."""
+    x_train_images, y_train = take_stratified_subset(splits.x_train, splits.y_train, settings.experiment_train_size,
+                                                     settings.seed, "experiment_train_size")
+    scaler = InputScaler(settings.scaling).fit(x_train_images)
+    return x_train_images, y_train, scaler.transform(x_train_images), scaler.transform(splits.x_val)

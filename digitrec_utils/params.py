@@ -125,6 +125,31 @@ RULES: dict[str, Rule] = {
     "search_depths": Rule(minimum=1, maximum=50),
 }
 
+class SettingsFromParameters:
+    """Mixin for a notebook's settings dataclass: build it from the notebook's parameters."""
+
+    @classmethod
+    def from_parameters(cls, parameters: dict):
+        """Build settings from a notebook's parameters, ignoring keys that are not settings."""
+        from dataclasses import fields
+
+        names = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in parameters.items() if key in names})
+
+
+def check_choices(key: str, values, allowed) -> None:
+    """Raise ParameterError naming ``key`` and the allowed values unless ``values`` is a non-empty list of them.
+
+    The notebooks' settings call it at run time, for callers of the package that skip :func:`resolve_parameters`.
+    """
+    values = list(values)
+    if not values:
+        raise ParameterError(f"{key} is empty; give at least one of {', '.join(allowed)}.")
+    unknown = [value for value in values if value not in allowed]
+    if unknown:
+        raise ParameterError(f"{key}: {unknown!r} not allowed; allowed values are {', '.join(allowed)}.")
+
+
 _SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 _FLOAT_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
