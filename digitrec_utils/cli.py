@@ -1,6 +1,7 @@
 """The ``digitrec`` command. It only parses arguments and calls the package.
 
-Exit status: 0 on success, 1 when a notebook failed, 2 when the input was rejected before running.
+Exit status: 0 on success, 1 when a notebook failed (``run``) or an image could not be read (``predict``),
+2 when the input was rejected before running (bad parameters, a missing model).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from digitrec_utils.exceptions import DigitrecError
+from digitrec_utils.exceptions import DigitrecError, ImageError, ParameterError
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
 
@@ -34,6 +35,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
     list_params = commands.add_parser("list-params", help="List each notebook's parameters, types and defaults.")
     list_params.add_argument("notebooks", nargs="*", metavar="NAME", help="Notebooks (default: all).")
+
+    predict = commands.add_parser(
+        "predict", help="Classify image files with a saved model.",
+        description="Classify PNG, JPEG, BMP or GIF images (any size and colour; folders are expanded) after "
+                    "preparing each the way MNIST was made: grayscale, dark background, cropped to the ink, "
+                    "longer side 20 px, centred by mass in 28x28.")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders of them.")
+    predict.add_argument("--model", default=None, metavar="PATH",
+                         help="A .keras model saved by the suite, with its JSON beside it (default: the newest "
+                              "run's reports/latest/models/cnn_selected.keras).")
+    predict.add_argument("--top", type=int, default=3, metavar="K", help="Labels listed per image (default 3).")
+    predict.add_argument("--json", action="store_true", help="Print a JSON list, one object per image.")
 
     data = commands.add_parser("data", help="Load a dataset and print its summary.")
     data.add_argument("name", nargs="?", default="mnist-sample", help="Dataset name (default mnist-sample).")
@@ -71,6 +84,32 @@ def _command_list_params(arguments) -> int:
     return EXIT_OK
 
 
+def _command_predict(arguments) -> int:
+    import json
+
+    from digitrec_utils.config import get_default_model_path
+    from digitrec_utils.model_files import load_model_bundle
+    from digitrec_utils.predict import collect_image_paths, format_prediction, predict_images
+    from digitrec_utils.training import configure_keras
+
+    if arguments.top < 1:
+        raise ParameterError(f"--top {arguments.top}: list at least one label per image.")
+    paths = collect_image_paths(arguments.images)
+    if not paths:
+        raise ImageError(f"{', '.join(arguments.images)}: no files to classify (the folders are empty).")
+    configure_keras()
+    model, description = load_model_bundle(arguments.model or get_default_model_path())
+    entries = predict_images(paths, model, class_names=description.get("class_names"), top=arguments.top)
+    if arguments.json:
+        print(json.dumps(entries, indent=2))
+    for entry in entries:
+        if "error" in entry:
+            print(f"digitrec: {format_prediction(entry)}", file=sys.stderr)
+        elif not arguments.json:
+            print(format_prediction(entry))
+    return EXIT_FAILED if any("error" in entry for entry in entries) else EXIT_OK
+
+
 def _command_data(arguments) -> int:
     from digitrec_utils.data import load_dataset
 
@@ -81,7 +120,8 @@ def _command_data(arguments) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``digitrec`` command line and return its exit status."""
     arguments = _build_parser().parse_args(argv)
-    commands = {"run": _command_run, "list-params": _command_list_params, "data": _command_data}
+    commands = {"run": _command_run, "list-params": _command_list_params, "predict": _command_predict,
+                "data": _command_data}
     try:
         return commands[arguments.command](arguments)
     except DigitrecError as error:

@@ -28,6 +28,11 @@ TEMPLATES_DIR = PACKAGE_DIR / "templates"
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+def get_default_model_path() -> Path:
+    """Return the newest run's selected model, ``reports/latest/models/cnn_selected.keras``."""
+    return REPORTS_DIR / "latest" / "models" / "cnn_selected.keras"
+
+
 def get_data_root() -> Path | None:
     """Return ``$DIGITREC_DATA`` as a path, or None when it is not set."""
     value = os.environ.get("DIGITREC_DATA")

@@ -14,13 +14,19 @@ import numpy as np
 import pandas as pd
 
 from digitrec_utils.data import Splits, take_stratified_subset
-from digitrec_utils.evaluation import Evaluation, evaluate_model
+from digitrec_utils.evaluation import Evaluation
 from digitrec_utils.exceptions import DigitrecError, ParameterError
-from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS, DenseSpec, build_dense_network, build_zoo_model
+from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS, build_dense_network, build_zoo_model
 from digitrec_utils.params import DENSE_EXPERIMENTS as EXPERIMENTS
 from digitrec_utils.params import SCALINGS, SettingsFromParameters, check_choices
 from digitrec_utils.preprocessing import PixelStandardizer, scale_images
-from digitrec_utils.training import TrainingResult, predict_probabilities, seed_everything, train_model
+from digitrec_utils.training import (
+    ZooResult,
+    evaluate_networks_on_test,
+    predict_probabilities,
+    seed_everything,
+    train_model,
+)
 
 THIRD_REPORT_TINY_PARAMETERS = 13_287
 
@@ -37,6 +43,7 @@ class DenseSettings(SettingsFromParameters):
     zoo_epochs: int = 3
     early_stopping: bool = False
     patience: int = 5
+    reduce_lr_patience: int = 0
     scaling: str = "divide"
     experiments: Sequence[str] = EXPERIMENTS
     experiment_epochs: int = 3
@@ -64,32 +71,6 @@ class DenseSettings(SettingsFromParameters):
         if min(self.epoch_options) < 1:
             raise ParameterError(f"epoch_options {list(self.epoch_options)!r}: each number of epochs must be "
                                  "at least 1.")
-
-
-@dataclass
-class ZooResult:
-    """One zoo network after training.
-
-    Attributes
-    ----------
-    spec : DenseSpec
-    training : TrainingResult
-    params_count : int
-    epochs : int
-        The most epochs it was allowed.
-    predict_ms_per_1k : float
-        Measured on the validation part.
-    """
-
-    spec: DenseSpec
-    training: TrainingResult
-    params_count: int
-    epochs: int
-    predict_ms_per_1k: float
-
-    @property
-    def val_accuracy(self) -> float:
-        return self.training.val_accuracy
 
 
 @dataclass
@@ -162,42 +143,17 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> t
         model = build_zoo_model(name, n_classes=len(splits.class_names))
         training = train_model(model, x_train, splits.y_train, x_val, splits.y_val, epochs=epochs,
                                batch_size=spec.batch_size, seed=settings.seed, early_stopping=True,
-                               patience=settings.patience if settings.early_stopping else epochs, name=name, log=log)
+                               patience=settings.patience if settings.early_stopping else epochs,
+                               reduce_lr_patience=settings.reduce_lr_patience, name=name, log=log)
         _, predict_ms = predict_probabilities(model, x_val)
         results[name] = ZooResult(spec=spec, training=training, params_count=int(model.count_params()), epochs=epochs,
                                   predict_ms_per_1k=predict_ms)
     return results, scaler
 
 
-def summarize_zoo(results: dict[str, ZooResult]) -> pd.DataFrame:
-    """Return one row per zoo network: parameters, epochs, validation accuracies, seconds."""
-    return pd.DataFrame([{
-        "model": name,
-        "reproduces": result.spec.description,
-        "parameters": result.params_count,
-        "epochs run": result.training.epochs_run,
-        "best epoch": result.training.best_epoch,
-        "val accuracy (last epoch)": result.training.history["val_accuracy"][-1],
-        "val accuracy (best epoch, kept)": result.val_accuracy,
-        "train s": result.training.train_seconds,
-        "predict ms / 1k": result.predict_ms_per_1k,
-    } for name, result in results.items()])
-
-
-def select_best(results: dict[str, ZooResult]) -> str:
-    """Return the zoo network with the best validation accuracy (ties: the first listed)."""
-    return max(results, key=lambda name: results[name].val_accuracy)
-
-
 def evaluate_zoo_on_test(results: dict[str, ZooResult], scaler: InputScaler, splits: Splits) -> dict[str, Evaluation]:
     """Evaluate each trained zoo network once on the test part."""
-    x_test = scaler.transform(splits.x_test)
-    evaluations = {}
-    for name, result in results.items():
-        probabilities, _ = predict_probabilities(result.training.model, x_test)
-        evaluations[name] = evaluate_model(splits.y_test, probabilities.argmax(axis=1), probabilities,
-                                           splits.class_names)
-    return evaluations
+    return evaluate_networks_on_test(results, scaler.transform(splits.x_test), splits.y_test, splits.class_names)
 
 
 def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation]) -> list[dict]:

@@ -22,3 +22,11 @@ class ResultsError(DigitrecError):
 
 class RunError(DigitrecError):
     """A notebook run failed; the message names the notebook, the cell and the error."""
+
+
+class ModelFileError(DigitrecError):
+    """A saved model or its JSON description is missing or unreadable; the message names the file."""
+
+
+class ImageError(DigitrecError):
+    """An image to classify is unreadable, not an image, or empty; the message names the file."""

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from digitrec_utils import config
+from digitrec_utils.convnets import AUGMENTATIONS, CNN_ZOO
 from digitrec_utils.data import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS
@@ -107,6 +108,7 @@ RULES: dict[str, Rule] = {
     "zoo": Rule(choices=tuple(DENSE_ZOO)),
     "zoo_epochs": Rule(minimum=0, maximum=1000),
     "patience": Rule(minimum=1, maximum=1000),
+    "reduce_lr_patience": Rule(minimum=0, maximum=1000),
     "scaling": Rule(choices=SCALINGS),
     "scalings": Rule(choices=SCALINGS),
     "experiments": Rule(choices=DENSE_EXPERIMENTS),
@@ -123,6 +125,21 @@ RULES: dict[str, Rule] = {
     "target_accuracy": Rule(minimum=0.0, maximum=1.0, exclusive=True),
     "search_widths": Rule(minimum=1, maximum=65_536),
     "search_depths": Rule(minimum=1, maximum=50),
+    "networks": Rule(choices=tuple(CNN_ZOO)),
+    "epochs": Rule(minimum=0, maximum=1000),
+    "modern_epochs": Rule(minimum=1, maximum=1000),
+    "augmentation": Rule(choices=AUGMENTATIONS),
+    "modern_filters": Rule(minimum=1, maximum=1024),
+    "modern_convs_per_block": Rule(minimum=1, maximum=5),
+    "modern_dense_units": Rule(minimum=1, maximum=65_536),
+    "modern_dropout": Rule(minimum=0.0, maximum=0.95),
+    "modern_learning_rate": Rule(minimum=0.0, maximum=10.0, exclusive=True),
+    "modern_batch_size": Rule(minimum=1, maximum=65_536),
+    "label_smoothing": Rule(minimum=0.0, maximum=0.5),
+    "cv_model": Rule(choices=tuple(CNN_ZOO)),
+    "cv_folds": Rule(minimum=0, maximum=20),
+    "cv_epochs": Rule(minimum=1, maximum=1000),
+    "n_error_images": Rule(minimum=0, maximum=200),
 }
 
 class SettingsFromParameters:
@@ -391,6 +408,16 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
     if low is not None and high is not None and low > high:
         problems.append(f"{notebook}: tree_min_depth = {low} is larger than tree_max_depth = {high}; "
                         "the depths tried run from tree_min_depth to tree_max_depth.")
+    if value_of("cv_folds") == 1:
+        problems.append(f"{notebook}: cv_folds = 1 is not allowed; use 0 to skip cross-validation or at least 2 "
+                        "folds.")
+    if "modern_filters" in schema:
+        from digitrec_utils.convnets import check_modern_shape
+
+        try:
+            check_modern_shape(value_of("modern_filters") or [], value_of("modern_convs_per_block") or 0)
+        except ParameterError as error:
+            problems.append(f"{notebook}: {error}")
     if value_of("n_jobs") == 0:
         problems.append(f"{notebook}: n_jobs = 0 is not allowed; use -1 for all cores or a positive number.")
     if "knn_k" not in schema:

@@ -125,13 +125,13 @@ def plot_image_grid(
 
     Parameters
     ----------
-    images : ndarray of shape (n_images, height, width)
+    images : ndarray of shape (n_images, height, width), or a list of 2-D arrays of any sizes
     titles : sequence of str, optional
     n_columns : int, default=10
     title : str
         The figure's title.
     """
-    images = np.asarray(images)
+    images = images if isinstance(images, np.ndarray) else [np.asarray(image) for image in images]
     n_images = max(len(images), 1)
     n_columns = min(n_columns, n_images)
     n_rows = math.ceil(n_images / n_columns)
@@ -411,4 +411,121 @@ def plot_pareto(table: pd.DataFrame, *, target: float, reference: int | None = N
     axes.set_ylabel("Validation accuracy")
     axes.set_title(title or "Parameters against validation accuracy")
     axes.legend(loc="lower right", fontsize=8)
+    return _finish(figure, show)
+
+
+def plot_fold_curves(histories: Sequence[dict], *, title: str = "Cross-validation folds", show: bool = True) -> Figure:
+    """Draw each fold's held-out loss and accuracy per epoch (solid) against its training curve (faint).
+
+    Parameters
+    ----------
+    histories : sequence of dict
+        Keras's ``History.history`` of each fold model.
+    """
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    palette = sns.color_palette("tab10", len(histories))
+    for fold, (history, colour) in enumerate(zip(histories, palette, strict=True), start=1):
+        for metric, axes in (("loss", loss_axes), ("accuracy", accuracy_axes)):
+            epochs = np.arange(1, len(history[f"val_{metric}"]) + 1)
+            axes.plot(epochs, history[f"val_{metric}"], marker="o", markersize=3, color=colour,
+                      label=f"fold {fold} held-out")
+            if metric in history:
+                axes.plot(epochs, history[metric], color=colour, alpha=0.35, linestyle="--")
+    for metric, axes in (("loss", loss_axes), ("accuracy", accuracy_axes)):
+        axes.set_xlabel("Epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_ylabel(metric.capitalize())
+        axes.set_title(f"{title}: {metric} (dashed: training)")
+    accuracy_axes.legend(fontsize=8)
+    return _finish(figure, show)
+
+
+def plot_reliability_diagram(table: pd.DataFrame, *, calibration_error: float, title: str = "Reliability diagram",
+                             show: bool = True) -> Figure:
+    """Draw each confidence bin's accuracy against its mean confidence, with the diagonal of perfect calibration.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`digitrec_utils.cnn.compute_reliability`: bin low, bin high, images, mean confidence, accuracy.
+    calibration_error : float
+        The expected calibration error, shown in the title.
+    """
+    figure, (diagram_axes, count_axes) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    widths = table["bin high"] - table["bin low"]
+    diagram_axes.bar(table["bin low"], table["accuracy"], width=widths, align="edge", edgecolor="black",
+                     color="tab:blue", alpha=0.7, label="accuracy in the bin")
+    diagram_axes.plot(table["mean confidence"], table["accuracy"], "o", color="black",
+                      label="(mean confidence, accuracy)")
+    diagram_axes.plot([0, 1], [0, 1], linestyle="--", color="tab:red", label="perfect calibration")
+    diagram_axes.set_xlim(0, 1)
+    diagram_axes.set_ylim(0, 1)
+    diagram_axes.set_xlabel("Confidence (top probability)")
+    diagram_axes.set_ylabel("Accuracy")
+    diagram_axes.set_title(f"{title} (expected calibration error {calibration_error:.4f})")
+    diagram_axes.legend(loc="upper left", fontsize=8)
+    count_axes.bar(table["bin low"], table["images"], width=widths, align="edge", edgecolor="black", color="tab:gray")
+    count_axes.set_yscale("log")
+    count_axes.set_xlabel("Confidence (top probability)")
+    count_axes.set_ylabel("Images (log scale)")
+    count_axes.set_title("Images per confidence bin")
+    return _finish(figure, show)
+
+
+def plot_accuracy_intervals(table: pd.DataFrame, *, title: str = "Test accuracy with 95% intervals",
+                            show: bool = True) -> Figure:
+    """Draw every model's test accuracy as a point with its 95% interval, coloured by family.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`digitrec_utils.comparison.gather_models`: key, family, test accuracy, 95% CI low/high.
+    """
+    ordered = table.sort_values("test accuracy", kind="stable").reset_index(drop=True)
+    families = list(dict.fromkeys(ordered["family"]))
+    palette = dict(zip(families, sns.color_palette("tab10", len(families)), strict=True))
+    figure, axes = plt.subplots(figsize=(9, 0.32 * len(ordered) + 1.5))
+    for position, row in ordered.iterrows():
+        axes.errorbar(row["test accuracy"], position, xerr=[[row["test accuracy"] - row["95% CI low"]],
+                                                            [row["95% CI high"] - row["test accuracy"]]],
+                      fmt="o", color=palette[row["family"]], capsize=3)
+    axes.set_yticks(range(len(ordered)), ordered["key"], fontsize=8)
+    axes.set_xlabel("Test accuracy (95% Wilson interval)")
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=colour, label=family)
+               for family, colour in palette.items()]
+    axes.legend(handles=handles, loc="lower right", fontsize=8)
+    axes.set_title(title)
+    return _finish(figure, show)
+
+
+def plot_recall_heatmap(recalls: pd.DataFrame, *, title: str = "Per-class recall on test", show: bool = True):
+    """Draw a models x classes heatmap of recall, which shows where each family fails."""
+    figure, axes = plt.subplots(figsize=(1.0 * recalls.shape[1] + 4, 0.35 * len(recalls) + 1.8))
+    lowest = max(0.0, float(np.nanmin(recalls.to_numpy())) - 0.02)
+    sns.heatmap(recalls, annot=True, fmt=".2f", cmap="RdYlGn", vmin=lowest, vmax=1.0, cbar_kws={"label": "recall"},
+                ax=axes, annot_kws={"fontsize": 7})
+    axes.set_xlabel("True class")
+    axes.set_ylabel("")
+    axes.set_title(title)
+    return _finish(figure, show)
+
+
+def plot_accuracy_cost(table: pd.DataFrame, *, title: str = "What each point of accuracy costs", show: bool = True):
+    """Draw test accuracy against training seconds and against parameters (log scales), coloured by family."""
+    figure, (time_axes, size_axes) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for axes, column, label in ((time_axes, "train s", "Training seconds (log scale)"),
+                                (size_axes, "parameters", "Parameters (log scale)")):
+        shown = table.dropna(subset=[column])
+        shown = shown[shown[column] > 0]
+        if shown.empty:
+            axes.text(0.5, 0.5, f"no model records {column}", ha="center", transform=axes.transAxes)
+            continue
+        sns.scatterplot(data=shown, x=column, y="test accuracy", hue="family", ax=axes, s=50)
+        for _, row in shown.iterrows():
+            axes.annotate(row["name"], (row[column], row["test accuracy"]), textcoords="offset points",
+                          xytext=(3, 3), fontsize=7)
+        axes.set_xscale("log")
+        axes.set_xlabel(label)
+        axes.set_ylabel("Test accuracy")
+    figure.suptitle(title)
     return _finish(figure, show)

@@ -31,9 +31,16 @@ def show_finding(text: str) -> None:
 
 
 def show_table(table: pd.DataFrame, *, percent_columns=(), precision: int = 4) -> None:
-    """Display a table without its index, with some columns formatted as percentages."""
-    from IPython.display import display
+    """Display a table without its index, with some columns formatted as percentages.
 
+    A pandas ``Styler`` (a table already formatted, e.g. with highlighted rows) is displayed as it is.
+    """
+    from IPython.display import display
+    from pandas.io.formats.style import Styler
+
+    if isinstance(table, Styler):
+        display(table)
+        return
     formats = {column: "{:.1%}" for column in percent_columns}
     display(table.style.hide(axis="index").format(precision=precision, thousands=",").format(formats))
 

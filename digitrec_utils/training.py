@@ -14,10 +14,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# ReduceLROnPlateau's factor: each plateau of the validation loss multiplies the learning rate by it.
+LEARNING_RATE_FACTOR = 0.3
 
 
 @dataclass
@@ -121,7 +124,8 @@ def _epoch_logger(name: str, total_epochs: int):
     return EpochLogger()
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):
+def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int,
+                 one_hot_classes: int = 0):
     """Return a batched, prefetched ``tf.data.Dataset`` of (images, labels), shuffled each epoch if asked.
 
     The arrays become two in-memory tensors once. What is shuffled is the index of each image, and each
@@ -135,11 +139,15 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     batch_size : int
     shuffle : bool
     seed : int
+    one_hot_classes : int, default=0
+        When above 0, labels become one-hot rows of this length (for losses with label smoothing).
     """
     import tensorflow as tf
 
     image_tensor = tf.constant(images)
     label_tensor = tf.constant(np.asarray(labels, dtype=np.int32))
+    if one_hot_classes:
+        label_tensor = tf.one_hot(label_tensor, one_hot_classes)
     indices = tf.data.Dataset.range(len(labels))
     if shuffle:
         indices = indices.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
@@ -161,6 +169,9 @@ def train_model(
     seed: int,
     early_stopping: bool = False,
     patience: int = 5,
+    reduce_lr_patience: int = 0,
+    extra_callbacks: Sequence = (),
+    one_hot_classes: int = 0,
     name: str = "",
     log: bool = True,
     deterministic: bool = False,
@@ -171,9 +182,9 @@ def train_model(
     ----------
     model : keras.Model
         Compiled, with an ``accuracy`` metric.
-    x_train : ndarray of shape (n_train, 28, 28), float32
+    x_train : ndarray of shape (n_train, 28, 28) or (n_train, 28, 28, 1), float32
     y_train : ndarray of shape (n_train,)
-    x_val : ndarray of shape (n_val, 28, 28), float32
+    x_val : ndarray of shape (n_val, 28, 28) or (n_val, 28, 28, 1), float32
     y_val : ndarray of shape (n_val,)
     epochs : int
         The most epochs to run.
@@ -184,6 +195,13 @@ def train_model(
         Stop when the validation loss has not improved for ``patience`` epochs and restore the best
         weights (Keras's ``EarlyStopping``).
     patience : int, default=5
+    reduce_lr_patience : int, default=0
+        When above 0, divide the learning rate by about 3 (factor 0.3, Keras's ``ReduceLROnPlateau``)
+        each time the validation loss has not improved for this many epochs.
+    extra_callbacks : sequence of keras.callbacks.Callback
+        Further callbacks.
+    one_hot_classes : int, default=0
+        Feed one-hot labels of this length (models compiled with categorical cross-entropy).
     name : str
         Prefix of the log lines.
     log : bool, default=True
@@ -206,8 +224,13 @@ def train_model(
     if early_stopping:
         stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         callbacks.append(stopper)
-    training = make_dataset(x_train, y_train, batch_size, shuffle=True, seed=seed)
-    validation = make_dataset(x_val, y_val, max(batch_size, 256), shuffle=False, seed=seed)
+    if reduce_lr_patience > 0:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=LEARNING_RATE_FACTOR,
+                                                           patience=reduce_lr_patience, min_lr=1e-6))
+    callbacks.extend(extra_callbacks)
+    training = make_dataset(x_train, y_train, batch_size, shuffle=True, seed=seed, one_hot_classes=one_hot_classes)
+    validation = make_dataset(x_val, y_val, max(batch_size, 256), shuffle=False, seed=seed,
+                              one_hot_classes=one_hot_classes)
     started = time.perf_counter()
     history = model.fit(training, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=0,
                         shuffle=False)  # The dataset shuffles itself, seeded.
@@ -223,10 +246,22 @@ def train_model(
     elif stopper is not None:
         notes.append(f"Ran all {len(losses)} epochs; the weights of epoch {best_epoch} (lowest validation loss) "
                      "were kept.")
+    if reduce_lr_patience > 0:
+        notes.append(_describe_learning_rate_cuts(history.history.get("learning_rate", []), reduce_lr_patience))
     return TrainingResult(model=model, history={key: [float(value) for value in values]
                                                 for key, values in history.history.items()},
                           train_seconds=seconds, epochs_run=len(losses), best_epoch=best_epoch,
                           restored_best=stopper is not None, stopped_early=stopped_early, notes=notes)
+
+
+def _describe_learning_rate_cuts(rates: Sequence[float], patience: int) -> str:
+    """Say after which epochs ``ReduceLROnPlateau`` lowered the learning rate."""
+    cuts = [epoch + 1 for epoch in range(1, len(rates)) if rates[epoch] < rates[epoch - 1]]
+    if not cuts:
+        return f"The learning rate was never lowered (validation loss never stalled for {patience} epochs)."
+    return (f"The learning rate was multiplied by {LEARNING_RATE_FACTOR} from epoch{'s' if len(cuts) > 1 else ''} "
+            f"{', '.join(map(str, cuts))} on, each time after the validation loss had stalled for {patience} "
+            f"epochs (final rate {rates[-1]:.2g}).")
 
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, float]:
@@ -234,3 +269,89 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> 
     started = time.perf_counter()
     probabilities = model.predict(images, batch_size=batch_size, verbose=0)
     return probabilities, (time.perf_counter() - started) * 1e6 / max(len(images), 1)
+
+
+@dataclass
+class ZooResult:
+    """One network of a notebook's zoo after training.
+
+    Attributes
+    ----------
+    spec : DenseSpec or CnnSpec
+        Its name, description (which report it reproduces), optimizer and batch size.
+    training : TrainingResult
+    params_count : int
+    epochs : int
+        The most epochs it was allowed.
+    predict_ms_per_1k : float
+        Measured on the validation part.
+    """
+
+    spec: object
+    training: TrainingResult
+    params_count: int
+    epochs: int
+    predict_ms_per_1k: float
+
+    @property
+    def val_accuracy(self) -> float:
+        return self.training.val_accuracy
+
+    @property
+    def model(self):
+        return self.training.model
+
+
+def summarize_zoo(results: dict[str, ZooResult]):
+    """Return a DataFrame with one row per zoo network: parameters, epochs, validation accuracies, seconds."""
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "model": name,
+        "reproduces": result.spec.description,
+        "parameters": result.params_count,
+        "epochs run": result.training.epochs_run,
+        "best epoch": result.training.best_epoch,
+        "val accuracy (last epoch)": result.training.history["val_accuracy"][-1],
+        "val accuracy (best epoch, kept)": result.val_accuracy,
+        "train s": result.training.train_seconds,
+        "predict ms / 1k": result.predict_ms_per_1k,
+    } for name, result in results.items()])
+
+
+def select_best(val_accuracies) -> str:
+    """Return the name with the best validation accuracy (ties: the first listed).
+
+    Parameters
+    ----------
+    val_accuracies : dict of str to ZooResult or to float
+    """
+    def score(name):
+        value = val_accuracies[name]
+        return value if isinstance(value, float) else value.val_accuracy
+
+    return max(val_accuracies, key=score)
+
+
+def evaluate_networks_on_test(models, x_test: np.ndarray, y_test: np.ndarray, class_names) -> dict:
+    """Evaluate each trained network once on the test part.
+
+    Parameters
+    ----------
+    models : dict of str to ZooResult or keras.Model
+    x_test : ndarray of shape (n_test, ...)
+        Already scaled the way the networks were trained.
+    y_test : ndarray of shape (n_test,)
+    class_names : sequence of str
+
+    Returns
+    -------
+    evaluations : dict of str to Evaluation
+    """
+    from digitrec_utils.evaluation import evaluate_model
+
+    evaluations = {}
+    for name, network in models.items():
+        probabilities, _ = predict_probabilities(getattr(network, "model", network), x_test)
+        evaluations[name] = evaluate_model(y_test, probabilities.argmax(axis=1), probabilities, class_names)
+    return evaluations

@@ -81,6 +81,19 @@ def test_training_logs_one_line_per_epoch_and_keeps_the_best_weights(small_split
     assert result.val_accuracy == result.history["val_accuracy"][result.best_epoch - 1]
 
 
+def test_a_stalled_validation_loss_lowers_the_learning_rate(small_splits):
+    x_train, x_val = _scaled(small_splits)
+    shuffled = np.random.default_rng(0).permutation(small_splits.y_train)  # Nothing to learn: the loss stalls.
+    model = nets.build_dense_network((32,), optimizer="adam", learning_rate=0.01)
+    result = training.train_model(model, x_train, shuffled, x_val, small_splits.y_val, epochs=6, batch_size=64,
+                                  seed=0, reduce_lr_patience=1, log=False)
+    rates = result.history["learning_rate"]
+    assert rates[0] == pytest.approx(0.01)
+    assert rates[-1] < 0.01 and bool(np.all(np.diff(rates) <= 0))
+    cuts = [epoch + 1 for epoch in range(1, len(rates)) if rates[epoch] < rates[epoch - 1]]
+    assert f"from epoch{'s' if len(cuts) > 1 else ''} {', '.join(map(str, cuts))} on" in result.notes[-1]
+
+
 def test_same_seed_gives_the_same_training(small_splits):
     x_train, x_val = _scaled(small_splits)
     histories = []
@@ -97,9 +110,9 @@ def test_no_fit_sees_the_test_split(small_splits, monkeypatch):
     seen = []
     original = training.make_dataset
 
-    def spy(images, labels, batch_size, *, shuffle, seed):
+    def spy(images, labels, batch_size, *, shuffle, seed, **options):
         seen.append((shuffle, row_keys(images)))
-        return original(images, labels, batch_size, shuffle=shuffle, seed=seed)
+        return original(images, labels, batch_size, shuffle=shuffle, seed=seed, **options)
 
     monkeypatch.setattr(training, "make_dataset", spy)
     settings = dense.DenseSettings(zoo=["slp", "mlp_tiny"], zoo_epochs=1, experiment_epochs=1, widths=[8],

@@ -1,0 +1,413 @@
+"""The CNN notebook's work: the reproduced networks, ``cnn_modern``, k-fold cross-validation and a fold ensemble.
+
+Everything here trains on the training part and decides on the validation part. The folds partition the
+training part only (the validation part stays out of them, so that the fold ensemble can be compared with
+the other networks on it). :func:`evaluate_cnns_on_test` is the one function that reads the test part,
+once per final model.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from digitrec_utils.convnets import (
+    AUGMENTATIONS,
+    CNN_ZOO,
+    build_cnn,
+    build_modern_cnn,
+    check_modern_shape,
+    choose_augmentation,
+)
+from digitrec_utils.data import Splits
+from digitrec_utils.evaluation import Evaluation
+from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.model_files import save_model_bundle
+from digitrec_utils.params import SettingsFromParameters, check_choices
+from digitrec_utils.preprocessing import add_channel_axis, scale_images
+from digitrec_utils.training import (
+    TrainingResult,
+    ZooResult,
+    evaluate_networks_on_test,
+    predict_probabilities,
+    seed_everything,
+    train_model,
+)
+
+FOLD_ENSEMBLE = "fold_ensemble"
+
+
+@dataclass
+class CnnSettings(SettingsFromParameters):
+    """The networks, epochs and cross-validation of ``04_cnn``, one field per notebook parameter."""
+
+    dataset: str = "mnist-sample"
+    networks: Sequence[str] = tuple(CNN_ZOO)
+    epochs: int = 2
+    modern_epochs: int = 3
+    early_stopping: bool = True
+    patience: int = 3
+    augmentation: str = "auto"
+    modern_filters: Sequence[int] = (32, 64)
+    modern_convs_per_block: int = 2
+    modern_dense_units: int = 128
+    modern_dropout: float = 0.3
+    modern_learning_rate: float = 0.003
+    modern_batch_size: int = 128
+    label_smoothing: float = 0.1
+    cv_model: str = "cnn_rmsprop"
+    cv_folds: int = 2
+    cv_epochs: int = 1
+    fold_ensemble: bool = True
+    seed: int = 42
+
+    def check(self) -> None:
+        """Raise ParameterError naming the key and the allowed values for a setting out of range."""
+        check_choices("networks", self.networks, tuple(CNN_ZOO))
+        check_choices("cv_model", [self.cv_model], tuple(CNN_ZOO))
+        check_choices("augmentation", [self.augmentation], AUGMENTATIONS)
+        check_modern_shape(self.modern_filters, self.modern_convs_per_block)
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            raise ParameterError(f"cv_folds = {self.cv_folds}: use 0 to skip cross-validation, or at least 2 folds.")
+
+    @property
+    def resolved_augmentation(self) -> str:
+        return choose_augmentation(self.augmentation, self.dataset)
+
+    def epochs_for(self, name: str) -> int:
+        """The most epochs network ``name`` may train in the zoo."""
+        if name == "cnn_modern":
+            return self.modern_epochs or CNN_ZOO[name].original_epochs
+        return self.epochs or CNN_ZOO[name].original_epochs
+
+    def batch_size_for(self, name: str) -> int:
+        return self.modern_batch_size if name == "cnn_modern" else CNN_ZOO[name].batch_size
+
+
+@dataclass
+class CrossValidation:
+    """K-fold cross-validation of one architecture on the training part.
+
+    Attributes
+    ----------
+    model_name : str
+    table : DataFrame
+        One row per fold: fold, train images, validation images, best epoch, val accuracy, train s.
+    folds : list of TrainingResult
+        Each fold model, with the weights of its best epoch on its own held-out fold.
+    fold_indices : list of (ndarray, ndarray)
+        Positions in ``splits.x_train`` of each fold's training and held-out images.
+    """
+
+    model_name: str
+    table: pd.DataFrame
+    folds: list[TrainingResult]
+    fold_indices: list[tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def mean(self) -> float:
+        return float(self.table["val accuracy"].mean())
+
+    @property
+    def std(self) -> float:
+        return float(self.table["val accuracy"].std(ddof=1)) if len(self.table) > 1 else 0.0
+
+    def describe(self) -> str:
+        """One computed sentence on the folds' spread."""
+        low, high = self.table["val accuracy"].min(), self.table["val accuracy"].max()
+        return (f"{len(self.table)}-fold cross-validation of {self.model_name} on the training part: held-out "
+                f"accuracy {self.mean:.4f} +/- {self.std:.4f} (mean +/- standard deviation; folds from {low:.4f} "
+                f"to {high:.4f}).")
+
+
+def prepare_images(images: np.ndarray) -> np.ndarray:
+    """Return uint8 images of shape (n, 28, 28) as float32 of shape (n, 28, 28, 1) in [0, 1]."""
+    return add_channel_axis(scale_images(images))
+
+
+def build_network(name: str, settings: CnnSettings, n_train: int, n_classes: int = 10, *, epochs: int | None = None):
+    """Build a compiled network of the zoo; ``cnn_modern`` gets its schedule's length from ``n_train``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`digitrec_utils.convnets.CNN_ZOO`.
+    settings : CnnSettings
+    n_train : int
+        Training images per epoch (sets the number of steps of the learning-rate schedule).
+    n_classes : int, default=10
+    epochs : int, optional
+        Epochs the schedule spans; defaults to the zoo's epochs for ``name``.
+    """
+    if name != "cnn_modern":
+        return build_cnn(name, n_classes=n_classes)
+    epochs = epochs or settings.epochs_for(name)
+    steps = epochs * math.ceil(n_train / settings.modern_batch_size)
+    return build_modern_cnn(filters=settings.modern_filters, convs_per_block=settings.modern_convs_per_block,
+                            dense_units=settings.modern_dense_units, dropout=settings.modern_dropout,
+                            augmentation=settings.resolved_augmentation, label_smoothing=settings.label_smoothing,
+                            learning_rate=settings.modern_learning_rate, total_steps=steps, n_classes=n_classes,
+                            seed=settings.seed)
+
+
+def _fit(name, settings, x_train, y_train, x_val, y_val, n_classes, *, epochs, seed, label, log) -> TrainingResult:
+    seed_everything(seed)
+    model = build_network(name, settings, len(y_train), n_classes, epochs=epochs)
+    patience = settings.patience if settings.early_stopping else epochs
+    return train_model(model, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=settings.batch_size_for(name),
+                       seed=seed, early_stopping=True, patience=patience, one_hot_classes=n_classes, name=label,
+                       log=log)
+
+
+def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) -> dict[str, ZooResult]:
+    """Train every selected network on the training part, watching the validation part.
+
+    The weights kept are those of the epoch with the lowest validation loss; with ``early_stopping``
+    training also stops once it has stalled for ``patience`` epochs.
+
+    Parameters
+    ----------
+    splits : Splits
+        Only ``x_train``/``y_train`` and ``x_val``/``y_val`` are read.
+    settings : CnnSettings
+    log : bool
+        One line per epoch.
+
+    Returns
+    -------
+    results : dict of str to ZooResult
+    """
+    settings.check()
+    x_train, x_val = prepare_images(splits.x_train), prepare_images(splits.x_val)
+    n_classes = len(splits.class_names)
+    results = {}
+    for name in settings.networks:
+        epochs = settings.epochs_for(name)
+        training = _fit(name, settings, x_train, splits.y_train, x_val, splits.y_val, n_classes, epochs=epochs,
+                        seed=settings.seed, label=name, log=log)
+        _, predict_ms = predict_probabilities(training.model, x_val)
+        results[name] = ZooResult(spec=CNN_ZOO[name], training=training, epochs=epochs,
+                                  params_count=int(training.model.count_params()), predict_ms_per_1k=predict_ms)
+    return results
+
+
+def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return stratified, seeded k-fold (train, held-out) positions of ``labels`` (scikit-learn's StratifiedKFold).
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n_samples,)
+        The labels of the training part: the folds partition its positions and nothing else.
+    n_folds : int
+    seed : int
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if n_folds < 2:
+        raise ParameterError(f"cv_folds = {n_folds}: k-fold cross-validation needs at least 2 folds.")
+    smallest = int(np.bincount(np.asarray(labels, dtype=int)).min())
+    if smallest < n_folds:
+        raise ParameterError(f"cv_folds = {n_folds}: the rarest class has only {smallest} training images; "
+                             "use fewer folds or more training images.")
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def cross_validate(splits: Splits, settings: CnnSettings, *, log: bool = True) -> CrossValidation:
+    """Cross-validate ``settings.cv_model`` with ``settings.cv_folds`` folds of the training part.
+
+    Each fold model trains on the other folds for up to ``cv_epochs`` epochs, with early stopping (when on)
+    and the best epoch's weights chosen on its own held-out fold. Neither the validation part nor the test
+    part is read.
+    """
+    settings.check()
+    x_train = prepare_images(splits.x_train)
+    n_classes = len(splits.class_names)
+    fold_indices = make_folds(splits.y_train, settings.cv_folds, settings.seed)
+    rows, folds = [], []
+    for fold, (train_positions, held_out) in enumerate(fold_indices, start=1):
+        training = _fit(settings.cv_model, settings, x_train[train_positions], splits.y_train[train_positions],
+                        x_train[held_out], splits.y_train[held_out], n_classes, epochs=settings.cv_epochs,
+                        seed=settings.seed + fold, label=f"{settings.cv_model} fold {fold}/{len(fold_indices)}",
+                        log=log)
+        folds.append(training)
+        rows.append({"fold": fold, "train images": len(train_positions), "held-out images": len(held_out),
+                     "epochs run": training.epochs_run, "best epoch": training.best_epoch,
+                     "val accuracy": training.val_accuracy, "train s": training.train_seconds})
+    return CrossValidation(settings.cv_model, pd.DataFrame(rows), folds, fold_indices)
+
+
+def build_fold_ensemble(models: Sequence, name: str = FOLD_ENSEMBLE):
+    """Return one Keras model whose output is the mean of the fold models' probabilities.
+
+    The result predicts, saves and reloads like any other model.
+    """
+    import keras
+
+    inputs = keras.Input(shape=models[0].input_shape[1:])
+    # Each fold model is wrapped under its own name: Keras needs unique names inside one model.
+    folds = [keras.Sequential([model], name=f"fold_{position}") for position, model in enumerate(models, start=1)]
+    outputs = keras.layers.Average(name="mean_probability")([fold(inputs) for fold in folds])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def add_fold_ensemble(results: dict[str, ZooResult], cross_validation: CrossValidation, splits: Splits
+                      ) -> dict[str, ZooResult]:
+    """Return ``results`` plus the fold ensemble, scored on the validation part (which no fold model saw)."""
+    ensemble = build_fold_ensemble([fold.model for fold in cross_validation.folds])
+    x_val = prepare_images(splits.x_val)
+    probabilities, predict_ms = predict_probabilities(ensemble, x_val)
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == splits.y_val))
+    history = {"val_accuracy": [accuracy], "val_loss": [float("nan")]}
+    training = TrainingResult(model=ensemble, history=history,
+                              train_seconds=float(cross_validation.table["train s"].sum()),
+                              epochs_run=int(cross_validation.table["epochs run"].max()), best_epoch=1,
+                              notes=[f"Mean of the probabilities of the {len(cross_validation.folds)} fold models "
+                                     f"of {cross_validation.model_name}."])
+    spec = CNN_ZOO[cross_validation.model_name]
+    ensemble_spec = type(spec)(FOLD_ENSEMBLE, f"Average of the {len(cross_validation.folds)} fold models of "
+                               f"{cross_validation.model_name} (each trained on {len(cross_validation.folds) - 1} "
+                               "of the folds of the training part).", spec.optimizer, spec.learning_rate,
+                               spec.batch_size, spec.original_epochs)
+    combined = dict(results)
+    combined[FOLD_ENSEMBLE] = ZooResult(spec=ensemble_spec, training=training,
+                                        params_count=int(ensemble.count_params()),
+                                        epochs=int(cross_validation.table["epochs run"].max()),
+                                        predict_ms_per_1k=predict_ms)
+    return combined
+
+
+def evaluate_cnns_on_test(results: dict[str, ZooResult], splits: Splits) -> dict[str, Evaluation]:
+    """Evaluate each final model once on the test part."""
+    return evaluate_networks_on_test(results, prepare_images(splits.x_test), splits.y_test, splits.class_names)
+
+
+def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation],
+                        settings: CnnSettings) -> list[dict]:
+    """Return the results-record entries of every final model."""
+    from digitrec_utils.results import build_model_record
+
+    records = []
+    for name, result in results.items():
+        hyperparameters = {"optimizer": result.spec.optimizer, "batch_size": result.spec.batch_size,
+                           "epochs": result.epochs, "epochs_run": result.training.epochs_run,
+                           "best_epoch": result.training.best_epoch}
+        if name == "cnn_modern":
+            hyperparameters.update(batch_size=settings.modern_batch_size, filters=list(settings.modern_filters),
+                                   convs_per_block=settings.modern_convs_per_block,
+                                   dense_units=settings.modern_dense_units, dropout=settings.modern_dropout,
+                                   peak_learning_rate=settings.modern_learning_rate,
+                                   label_smoothing=settings.label_smoothing,
+                                   augmentation=settings.resolved_augmentation)
+        records.append(build_model_record(
+            name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
+            params_count=result.params_count, train_seconds=result.training.train_seconds,
+            predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy))
+    return records
+
+
+def compute_reliability(y_true: np.ndarray, probabilities: np.ndarray, n_bins: int = 10) -> tuple[pd.DataFrame, float]:
+    """Bin predictions by confidence and compare each bin's mean confidence with its accuracy.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples,)
+    probabilities : ndarray of shape (n_samples, n_classes)
+    n_bins : int, default=10
+        Equal-width confidence bins over [0, 1].
+
+    Returns
+    -------
+    table : DataFrame
+        One row per non-empty bin: bin low, bin high, images, mean confidence, accuracy.
+    expected_calibration_error : float
+        The image-weighted mean of |accuracy - confidence| over the bins.
+    """
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(y_true)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    frame = pd.DataFrame({"bin": bins, "confidence": confidence, "correct": correct})
+    grouped = frame.groupby("bin").agg(images=("correct", "size"), mean_confidence=("confidence", "mean"),
+                                       accuracy=("correct", "mean")).reset_index()
+    grouped.insert(1, "bin low", edges[grouped["bin"]])
+    grouped.insert(2, "bin high", edges[grouped["bin"] + 1])
+    table = grouped.drop(columns="bin").rename(columns={"mean_confidence": "mean confidence"})
+    error = float(np.sum(table["images"] * (table["accuracy"] - table["mean confidence"]).abs()) / len(confidence))
+    return table, error
+
+
+def find_low_confidence_correct(y_true: np.ndarray, probabilities: np.ndarray, count: int = 20) -> np.ndarray:
+    """Return the positions of the correct predictions with the lowest confidence, lowest first."""
+    predicted = probabilities.argmax(axis=1)
+    correct = np.flatnonzero(predicted == np.asarray(y_true))
+    confidence = probabilities[correct, predicted[correct]]
+    return correct[np.argsort(confidence, kind="stable")[:count]]
+
+
+def describe_devices() -> str:
+    """Say where Keras trains and which speed-ups are on: mixed precision and XLA on a GPU, neither on a CPU."""
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        policy = keras.mixed_precision.global_policy().name
+        return (f"Training on {len(gpus)} GPU(s) with mixed precision (policy {policy}) and XLA where Keras can "
+                "compile the model.")
+    return (f"Training on the CPU ({os.cpu_count()} cores) in float32; mixed precision and XLA are only turned on "
+            "where a GPU is present.")
+
+
+def configure_devices() -> str:
+    """Turn on mixed precision where a GPU is present (output layers stay float32); return :func:`describe_devices`."""
+    import keras
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    return describe_devices()
+
+
+def augment_examples(images: np.ndarray, augmentation: str, *, copies: int = 7, seed: int = 0) -> np.ndarray:
+    """Return each image followed by ``copies`` augmented versions, as the training pipeline draws them.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_images, 28, 28), uint8
+    augmentation : {"digits", "fashion", "none"}
+    copies : int, default=7
+    seed : int, default=0
+
+    Returns
+    -------
+    examples : ndarray of shape (n_images * (copies + 1), 28, 28), float32 in [0, 1]
+    """
+    import keras
+
+    from digitrec_utils.convnets import build_augmentation
+
+    seed_everything(seed)
+    pipeline = keras.Sequential(build_augmentation(augmentation, seed=seed))
+    originals = prepare_images(images)
+    rows = []
+    for image in originals:
+        batch = np.repeat(image[None], copies, axis=0)
+        augmented = np.asarray(pipeline(batch, training=True)) if pipeline.layers else batch
+        rows += [image, *augmented]
+    return np.stack(rows)[..., 0]
+
+
+def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation: Evaluation, splits: Splits,
+                        dataset_info: dict, settings: CnnSettings, output_dir: str | Path) -> Path:
+    """Save the selected model as ``<output_dir>/models/cnn_selected.keras`` with its JSON description."""
+    extra = {"val_accuracy": results[selected].val_accuracy, "seed": settings.seed,
+             "augmentation": settings.resolved_augmentation if selected == "cnn_modern" else "none"}
+    return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
+                             class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra)

@@ -1,0 +1,284 @@
+"""The comparison notebook's work: one table of every model of a run, paired tests, the recommendation.
+
+Everything here reads results records (``reports/<run>/results/*.json``); nothing is retrained. The
+recommendation is made on validation accuracy, as every notebook made its own choice, and the test
+accuracy of the recommended model is reported as the expected accuracy on unseen images, never used to
+choose. McNemar's test (mlxtend's) compares the recommended model with each runner-up on the same test
+images, using the per-image predictions the records carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from digitrec_utils.results import decode_labels
+
+MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
+SIGNIFICANCE = 0.05
+
+
+@dataclass
+class Recommendation:
+    """The recommended model and the reasons, computed from the records.
+
+    Attributes
+    ----------
+    row : Series
+        The recommended model's row of :func:`gather_models`.
+    reason : str
+    candidates : DataFrame
+        The models within ``tolerance`` of the best validation accuracy, of which the cheapest won.
+    """
+
+    row: pd.Series
+    reason: str
+    candidates: pd.DataFrame
+
+    @property
+    def key(self) -> str:
+        return self.row["key"]
+
+
+def find_missing_notebooks(records: dict[str, dict], expected: Sequence[str] = MODEL_NOTEBOOKS) -> list[str]:
+    """Return the model notebooks whose results record is absent (not run, or failed)."""
+    return [notebook for notebook in expected if notebook not in records]
+
+
+def describe_missing(records: dict[str, dict], results_dir: str | Path) -> str:
+    """Say which model notebooks have results in ``results_dir`` and which do not."""
+    present = [notebook for notebook in MODEL_NOTEBOOKS if notebook in records]
+    missing = find_missing_notebooks(records)
+    text = f"Results found in {results_dir}: {', '.join(present) or 'none of the model notebooks'}."
+    if missing:
+        text += (f" Absent: {', '.join(missing)} (not run, or failed before saving its results); the comparison "
+                 "covers the others.")
+    return text
+
+
+def gather_models(records: dict[str, dict]) -> pd.DataFrame:
+    """Return one row per model of every record, best validation accuracy first.
+
+    Columns: key (``notebook/name``), notebook, family, name, reproduces, parameters, train s,
+    predict ms / 1k, val accuracy, test accuracy, 95% CI low, 95% CI high, macro F1, chosen in notebook,
+    best of family (by validation accuracy).
+    """
+    rows = []
+    for notebook, record in records.items():
+        for model in record.get("models", []):
+            low, high = model["test_accuracy_ci95"]
+            rows.append({
+                "key": f"{notebook}/{model['name']}", "notebook": notebook, "family": model["family"],
+                "name": model["name"], "reproduces": model.get("description", ""),
+                "parameters": model.get("params_count"), "train s": model.get("train_seconds"),
+                "predict ms / 1k": model.get("predict_ms_per_1k"), "val accuracy": model.get("val_accuracy"),
+                "test accuracy": model["test_accuracy"], "95% CI low": low, "95% CI high": high,
+                "macro F1": model["macro_f1"], "chosen in notebook": model["name"] == record.get("selected_model"),
+            })
+    columns = ["key", "notebook", "family", "name", "reproduces", "parameters", "train s", "predict ms / 1k",
+               "val accuracy", "test accuracy", "95% CI low", "95% CI high", "macro F1", "chosen in notebook"]
+    table = pd.DataFrame(rows, columns=columns)
+    if table.empty:
+        return table.assign(**{"best of family": pd.Series(dtype=bool)})
+    table = table.sort_values(["val accuracy", "test accuracy"], ascending=False, na_position="last",
+                              kind="stable").reset_index(drop=True)
+    best = table.dropna(subset=["val accuracy"]).groupby("family")["val accuracy"].idxmax()
+    table["best of family"] = table.index.isin(best.to_numpy())
+    return table
+
+
+def style_models(table: pd.DataFrame):
+    """Return a pandas Styler that highlights the best model of each family (by validation accuracy)."""
+    def highlight(row):
+        colour = "background-color: #d8ecd2; font-weight: bold" if row["best of family"] else ""
+        return [colour] * len(row)
+
+    shown = table.drop(columns=["key"])
+    return shown.style.hide(axis="index").apply(highlight, axis=1).format(precision=4, na_rep="-").format(
+        {"parameters": lambda value: "-" if pd.isna(value) else f"{int(value):,}",
+         "train s": "{:.1f}", "predict ms / 1k": "{:.1f}"}, na_rep="-")
+
+
+def gather_recalls(records: dict[str, dict]) -> pd.DataFrame:
+    """Return a models x classes table of per-class recall on test (rows keyed ``notebook/name``)."""
+    rows = {}
+    for notebook, record in records.items():
+        names = record.get("dataset", {}).get("class_names")
+        for model in record.get("models", []):
+            per_class = model["per_class"]
+            columns = [names[row["label"]] if names else str(row["label"]) for row in per_class]
+            rows[f"{notebook}/{model['name']}"] = pd.Series([row["recall"] for row in per_class], index=columns)
+    return pd.DataFrame(rows).T
+
+
+def recommend_model(table: pd.DataFrame, *, tolerance: float = 0.0) -> Recommendation:
+    """Recommend the model with the best validation accuracy; among those within ``tolerance`` of it, the cheapest.
+
+    Cost is the prediction time per 1,000 images, then the training time. Test accuracy plays no part.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`gather_models`.
+    tolerance : float, default=0.0
+        Validation accuracy a model may trail the best by and still count as tied.
+    """
+    scored = table.dropna(subset=["val accuracy"])
+    if scored.empty:
+        raise ValueError("no model has a validation accuracy, so none can be recommended honestly.")
+    best = float(scored["val accuracy"].max())
+    candidates = scored[scored["val accuracy"] >= best - tolerance]
+    cheapest = candidates.sort_values(["predict ms / 1k", "train s"], na_position="last", kind="stable")
+    row = cheapest.iloc[0]
+    reason = (f"{row['name']} ({row['family']}, {row['notebook']}) has the best validation accuracy, "
+              f"{row['val accuracy']:.4f}")
+    if len(candidates) > 1:
+        others = ", ".join(f"{name} ({accuracy:.4f})" for name, accuracy
+                           in zip(candidates["name"], candidates["val accuracy"], strict=True) if name != row["name"])
+        reason = (f"{row['name']} ({row['family']}, {row['notebook']}) is the cheapest to run "
+                  f"({row['predict ms / 1k']:.1f} ms per 1,000 images) of the models within {tolerance:.4f} of the "
+                  f"best validation accuracy ({best:.4f}): the others were {others}")
+    return Recommendation(row=row, reason=reason + ".", candidates=candidates)
+
+
+def compare_with_runner_ups(records: dict[str, dict], table: pd.DataFrame, recommended: str, *,
+                            n_runner_ups: int = 5) -> pd.DataFrame:
+    """McNemar's test (mlxtend) between the recommended model and each runner-up, on the same test images.
+
+    Runner-ups are the next models by validation accuracy. A pair is only tested when both records hold the
+    same test labels (same dataset, split and seed); otherwise the row says why not.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per runner-up: runner-up, test accuracies, only recommended right, only runner-up right,
+        chi-squared, p-value, exact (bool), reading.
+    """
+    from mlxtend.evaluate import mcnemar, mcnemar_table
+
+    keyed = table.set_index("key")
+    first = keyed.loc[recommended]
+    truth, predicted = _predictions(records, recommended)
+    rows = []
+    for key in [key for key in table["key"] if key != recommended][:n_runner_ups]:
+        other = keyed.loc[key]
+        row = {"runner-up": key, "recommended test accuracy": first["test accuracy"],
+               "runner-up test accuracy": other["test accuracy"]}
+        other_truth, other_predicted = _predictions(records, key)
+        if truth is None or other_truth is None or not np.array_equal(truth, other_truth):
+            rows.append({**row, "reading": "not tested: the two records do not hold the same test images with "
+                                           "per-image predictions (different dataset, split or seed)."})
+            continue
+        contingency = mcnemar_table(y_target=truth, y_model1=predicted, y_model2=other_predicted)
+        only_first, only_other = int(contingency[0, 1]), int(contingency[1, 0])
+        exact = only_first + only_other < 25
+        statistic, p_value = mcnemar(contingency, exact=exact, corrected=True)
+        rows.append({**row, "only recommended right": only_first, "only runner-up right": only_other,
+                     "chi-squared": None if exact else float(statistic), "p-value": float(p_value), "exact": exact,
+                     "reading": _read_mcnemar(first["name"], other["name"], only_first, only_other, float(p_value))})
+    return pd.DataFrame(rows)
+
+
+def _predictions(records: dict[str, dict], key: str):
+    notebook, name = key.split("/", 1)
+    record = records[notebook]
+    model = next(model for model in record["models"] if model["name"] == name)
+    if record.get("test_labels") is None or model.get("test_predictions") is None:
+        return None, None
+    return decode_labels(record["test_labels"]), decode_labels(model["test_predictions"])
+
+
+def _read_mcnemar(first: str, other: str, only_first: int, only_other: int, p_value: float) -> str:
+    """A plain-language reading of one McNemar test."""
+    if only_first + only_other == 0:
+        return f"{first} and {other} are right on exactly the same images; there is no difference to test."
+    leader = first if only_first >= only_other else other
+    if p_value < SIGNIFICANCE:
+        return (f"{leader} is right on more of the images where the two disagree ({max(only_first, only_other)} "
+                f"against {min(only_first, only_other)}); a split this uneven would arise by chance with "
+                f"probability {p_value:.2g} if both were equally accurate, so the difference is real at the 5% level.")
+    return (f"They disagree on {only_first + only_other} images, {only_first} to {only_other}; with p = {p_value:.2g} "
+            "this split is consistent with equal accuracy, so the test set does not show that either is better.")
+
+
+def describe_weaknesses(records: dict[str, dict], key: str, *, n_classes: int = 3, n_pairs: int = 3) -> str:
+    """Name the recommended model's weakest classes (recall) and most-confused pairs on test."""
+    notebook, name = key.split("/", 1)
+    record = records[notebook]
+    model = next(model for model in record["models"] if model["name"] == name)
+    names = record.get("dataset", {}).get("class_names") or [str(label) for label in range(len(model["per_class"]))]
+    weakest = sorted(model["per_class"], key=lambda row: row["recall"])[:n_classes]
+    matrix = np.asarray(model["confusion_matrix"])
+    off_diagonal = matrix - np.diag(np.diag(matrix))
+    order = np.argsort(-off_diagonal, axis=None, kind="stable")[:n_pairs]
+    pairs = [np.unravel_index(position, matrix.shape) for position in order]
+    pair_text = "; ".join(f"{names[true]} read as {names[predicted]} ({matrix[true, predicted]} of "
+                          f"{matrix[true].sum()})" for true, predicted in pairs if matrix[true, predicted] > 0)
+    weakest_text = ", ".join(f"{names[row['label']]} {row['recall']:.3f}" for row in weakest)
+    return f"Weakest classes (test recall): {weakest_text}. Most-confused pairs: {pair_text or 'none'}."
+
+
+def describe_protocol(records: dict[str, dict]) -> str:
+    """Say what was tuned on what, from the records' own parameters."""
+    first = next(iter(records.values()))
+    dataset = first.get("dataset", {})
+    params = first.get("params", {})
+    datasets = {record.get("dataset", {}).get("sha256") for record in records.values()}
+    seeds = {record.get("seed") for record in records.values()}
+    text = (f"Data: {dataset.get('name')} (SHA-256 {str(dataset.get('sha256'))[:12]}...), seed "
+            f"{', '.join(map(str, sorted(seeds)))}. Each notebook carved a validation part "
+            f"({params.get('val_fraction', '?')} of the training part) out of the training data. Every fit, "
+            "early stop, grid search, cross-validation fold and choice of model used the training and validation "
+            "parts only; the test part was read once per final model, after the choices were made. This "
+            "comparison recommends on validation accuracy too, so the test figures below are unbiased estimates "
+            "for the recommended model.")
+    if len(datasets) > 1 or len(seeds) > 1:
+        text += (" Warning: the records come from different datasets or seeds, so their test sets differ and the "
+                 "accuracies are not directly comparable.")
+    return text
+
+
+def find_saved_model(results_dir: str | Path) -> Path | None:
+    """Return ``<run>/models/cnn_selected.keras`` beside ``results_dir`` when the CNN notebook saved one."""
+    path = Path(results_dir).parent / "models" / "cnn_selected.keras"
+    return path if path.is_file() else None
+
+
+def describe_model_card(records: dict[str, dict], recommendation: Recommendation, saved_model: Path | None) -> str:
+    """Return the model card as Markdown: the model, why, expected accuracy, weaknesses, protocol, limits, use."""
+    row = recommendation.row
+    record = records[row["notebook"]]
+    n_test = int(np.asarray(next(model for model in record["models"] if model["name"] == row["name"])
+                            ["confusion_matrix"]).sum())
+    lines = [
+        f"**Model**: {row['name']} ({row['family']}, from {row['notebook']}): {row['reproduces']}",
+        f"**Why**: {recommendation.reason}",
+        f"**Expected accuracy on unseen images of the same distribution**: {row['test accuracy']:.4f}, with a 95% "
+        f"interval of {row['95% CI low']:.4f} to {row['95% CI high']:.4f} (Wilson interval over {n_test:,} test "
+        "images evaluated once).",
+        f"**Where it fails**: {describe_weaknesses(records, recommendation.key)}",
+        f"**Protocol**: {describe_protocol(records)}",
+        "**Known limits**: the estimate holds for images like the training data: centred, size-normalized "
+        f"28x28 {record['dataset'].get('name')} images. Photos, other handwriting styles, several characters in "
+        "one image, or non-digits get a confident-looking answer that may be wrong; the model has no 'none of "
+        "these' class.",
+    ]
+    if saved_model is not None:
+        import json
+
+        description_path = saved_model.with_suffix(".json")
+        saved_name = json.loads(description_path.read_text(encoding="utf-8")).get("model", "?") \
+            if description_path.is_file() else "?"
+        usage = f"`digitrec predict IMAGE_OR_DIR --model {saved_model}` classifies images with this run's saved CNN "
+        usage += (f"({saved_name}, the recommended model)." if saved_name == row["name"] and row["notebook"] == "04_cnn"
+                  else f"({saved_name}, the CNN notebook's choice; the recommended {row['name']} is not saved as a "
+                       "Keras model).")
+        lines.append(f"**How to use it**: {usage}")
+    else:
+        lines.append("**How to use it**: this run saved no CNN (04_cnn absent), so `digitrec predict` needs a model "
+                     "from another run (`--model PATH`).")
+    return "\n\n".join(lines)

@@ -1,0 +1,280 @@
+"""Keras builders for the convolutional networks, named after the reports that introduced them, and ours.
+
+Every builder returns a compiled ``keras.Model`` that takes images of shape (28, 28, 1) scaled to [0, 1]
+and outputs class probabilities. :data:`CNN_ZOO` lists the networks with the optimizer and batch size
+each one uses. ``cnn_modern`` is built by :func:`build_modern_cnn`, whose arguments come from the
+notebook's parameters; its augmentation depends on the dataset (:func:`choose_augmentation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from digitrec_utils.exceptions import ParameterError
+
+AUGMENTATIONS = ("auto", "digits", "fashion", "none")
+# Datasets whose images may be mirrored left to right: a mirrored shirt is still a shirt, a mirrored 2 is not.
+MIRROR_SAFE_DATASETS = ("fashion-mnist",)
+
+
+@dataclass(frozen=True)
+class CnnSpec:
+    """One network of the CNN zoo.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+        What it is and which report it reproduces.
+    optimizer : str
+        ``sgd_momentum`` (SGD with momentum 0.9), ``rmsprop`` or ``adamw`` (ours, with a schedule).
+    learning_rate : float
+    batch_size : int
+    original_epochs : int
+        The epochs of the original report, used when the notebook's ``epochs`` is 0.
+    """
+
+    name: str
+    description: str
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    original_epochs: int
+
+
+CNN_ZOO = {spec.name: spec for spec in (
+    CnnSpec("cnn_small", "Conv32 (3x3, He-uniform) - MaxPool - Dense100 - softmax, SGD at 0.01 with momentum 0.9, "
+            "batch 64 (first report's neural_net_1).", "sgd_momentum", 0.01, 64, 10),
+    CnnSpec("cnn_deeper", "Conv32 - MaxPool - Conv64 - Conv64 - MaxPool - Dense100 - softmax, SGD at 0.01 with "
+            "momentum 0.9, batch 64 (first report's neural_net_2).", "sgd_momentum", 0.01, 64, 10),
+    CnnSpec("cnn_rmsprop", "Conv32 - MaxPool - Conv64 - MaxPool - Conv64 - Dense512 - softmax, RMSprop, batch 128 "
+            "(second report; 356,298 parameters).", "rmsprop", 0.001, 128, 5),
+    CnnSpec("cnn_modern", "Ours: 3x3 convolution blocks with batch normalization, dropout, augmentation that "
+            "depends on the dataset, AdamW with warm-up and cosine decay, label smoothing, early stopping on "
+            "validation.", "adamw", 0.003, 128, 20),
+)}
+
+
+def choose_augmentation(augmentation: str, dataset: str) -> str:
+    """Resolve ``"auto"`` to ``"fashion"`` (mirroring allowed) or ``"digits"`` (no mirroring) by dataset.
+
+    Parameters
+    ----------
+    augmentation : {"auto", "digits", "fashion", "none"}
+    dataset : str
+        The dataset's registry name, e.g. ``"fashion-mnist"``.
+    """
+    if augmentation not in AUGMENTATIONS:
+        raise ParameterError(f"augmentation = {augmentation!r} is not allowed; allowed values are "
+                             f"{', '.join(AUGMENTATIONS)}.")
+    if augmentation != "auto":
+        return augmentation
+    return "fashion" if dataset in MIRROR_SAFE_DATASETS else "digits"
+
+
+def describe_augmentation(augmentation: str, *, shift: float = 0.1, rotation_degrees: float = 10.0,
+                          zoom: float = 0.1) -> str:
+    """Return one sentence on what :func:`build_augmentation` does for ``augmentation``."""
+    if augmentation == "none":
+        return "No augmentation."
+    text = (f"Random shifts of up to {shift:.0%} of the width and height, rotations of up to {rotation_degrees:g} "
+            f"degrees and zoom of up to {zoom:.0%}")
+    if augmentation == "fashion":
+        return text + ", and left-right mirroring (valid for clothes); in training only."
+    return text + "; no mirroring (a mirrored digit is another shape or no digit); in training only."
+
+
+def build_augmentation(augmentation: str, *, shift: float = 0.1, rotation_degrees: float = 10.0, zoom: float = 0.1,
+                       seed: int | None = None) -> list:
+    """Return Keras preprocessing layers that augment in training and pass images through at inference.
+
+    Parameters
+    ----------
+    augmentation : {"digits", "fashion", "none"}
+        ``fashion`` adds horizontal flips to the shifts, rotations and zoom of ``digits``.
+    shift, rotation_degrees, zoom : float
+        The largest shift (fraction of the side), rotation (degrees) and zoom (fraction).
+    seed : int, optional
+    """
+    import keras
+
+    if augmentation not in AUGMENTATIONS[1:]:
+        raise ParameterError(f"augmentation = {augmentation!r} is not allowed here; allowed values are "
+                             f"{', '.join(AUGMENTATIONS[1:])} (resolve 'auto' with choose_augmentation).")
+    if augmentation == "none":
+        return []
+    layers = []
+    if augmentation == "fashion":
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_mirror"))
+    layers += [
+        keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="constant", seed=seed, name="random_rotation"),
+        keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed, name="random_zoom"),
+        keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed, name="random_shift"),
+    ]
+    return layers
+
+
+def _build_optimizer(name: str, learning_rate):
+    import keras
+
+    if name == "sgd_momentum":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
+    raise ParameterError(f"CNN optimizer {name!r} is unknown; allowed values are sgd_momentum, rmsprop, adamw.")
+
+
+def _compile(model, spec: CnnSpec, *, learning_rate=None, label_smoothing: float = 0.0, jit_compile="auto"):
+    """Compile with cross-entropy on one-hot labels (so that label smoothing is possible) and accuracy."""
+    import keras
+
+    model.compile(optimizer=_build_optimizer(spec.optimizer, learning_rate or spec.learning_rate),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+                  metrics=["accuracy"], jit_compile=jit_compile)
+    return model
+
+
+def build_cnn(name: str, *, n_classes: int = 10, jit_compile="auto"):
+    """Build one of the reproduced CNNs of :data:`CNN_ZOO` (``cnn_small``, ``cnn_deeper``, ``cnn_rmsprop``).
+
+    Parameters
+    ----------
+    name : str
+    n_classes : int, default=10
+    jit_compile : bool or "auto"
+        Passed to ``Model.compile``; XLA helps on a GPU.
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled; it expects one-hot labels (``make_dataset(..., n_classes=...)``).
+    """
+    import keras
+
+    if name not in CNN_ZOO or name == "cnn_modern":
+        allowed = ", ".join(key for key in CNN_ZOO if key != "cnn_modern")
+        raise ParameterError(f"CNN {name!r} is unknown to build_cnn; allowed values are {allowed} "
+                             "(cnn_modern is built by build_modern_cnn).")
+    he = "he_uniform"
+
+    def convolution(filters):
+        return keras.layers.Conv2D(filters, 3, activation="relu", kernel_initializer=he)
+
+    if name == "cnn_small":
+        body = [convolution(32), keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                keras.layers.Dense(100, activation="relu", kernel_initializer=he)]
+    elif name == "cnn_deeper":
+        body = [convolution(32), keras.layers.MaxPooling2D(), convolution(64), convolution(64),
+                keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                keras.layers.Dense(100, activation="relu", kernel_initializer=he)]
+    else:
+        body = [keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
+                keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
+                keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.Flatten(),
+                keras.layers.Dense(512, activation="relu")]
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), *body,
+                              keras.layers.Dense(n_classes, activation="softmax", dtype="float32")], name=name)
+    return _compile(model, CNN_ZOO[name], jit_compile=jit_compile)
+
+
+def check_modern_shape(filters: Sequence[int], convs_per_block: int) -> int:
+    """Return the side of ``cnn_modern``'s last feature maps, or raise ParameterError when the blocks do not fit 28x28.
+
+    Each unpadded 3x3 convolution trims 2 pixels and each block's pooling halves the side.
+    """
+    if not filters or min(filters) < 1 or convs_per_block < 1:
+        raise ParameterError(f"modern_filters {list(filters)!r} and modern_convs_per_block {convs_per_block!r} "
+                             "must be positive.")
+    side = 28
+    for _ in filters:
+        side -= 2 * convs_per_block
+        if side < 2:
+            raise ParameterError(f"modern_filters {list(filters)!r} with modern_convs_per_block {convs_per_block}: "
+                                 "the 28x28 image shrinks to nothing; use fewer blocks or fewer convolutions per "
+                                 "block (e.g. two blocks of two, or three blocks of one).")
+        side //= 2
+    return side
+
+
+def build_modern_cnn(
+    *,
+    filters: Sequence[int] = (32, 64),
+    convs_per_block: int = 2,
+    dense_units: int = 128,
+    dropout: float = 0.3,
+    augmentation: str = "digits",
+    label_smoothing: float = 0.1,
+    learning_rate: float = 0.003,
+    total_steps: int = 1000,
+    warmup_fraction: float = 0.1,
+    n_classes: int = 10,
+    seed: int | None = None,
+    jit_compile="auto",
+):
+    """Build and compile ``cnn_modern``: our convolutional network for the best accuracy a CPU trains in minutes.
+
+    Each block is ``convs_per_block`` times (3x3 unpadded convolution, batch normalization from the second
+    block on, ReLU), then 2x2 max pooling and spatial dropout. The head flattens, then a dense layer with
+    batch normalization and dropout, then softmax. AdamW's learning rate rises linearly for the first
+    ``warmup_fraction`` of ``total_steps`` and then follows a cosine down to zero (a one-cycle shape).
+
+    Parameters
+    ----------
+    filters : sequence of int, default=(32, 64)
+        Filters of each block; each convolution trims 2 pixels and each block then halves the side
+        (28 -> 26 -> 13 -> 11 -> 5 for two blocks of one convolution).
+    convs_per_block : int, default=2
+    dense_units : int, default=128
+    dropout : float, default=0.3
+        Dropout before the output layer; the blocks use a third of it.
+    augmentation : {"digits", "fashion", "none"}
+        See :func:`build_augmentation`.
+    label_smoothing : float, default=0.1
+    learning_rate : float, default=0.003
+        The peak learning rate.
+    total_steps : int
+        Training steps (epochs x batches per epoch) of the schedule.
+    warmup_fraction : float, default=0.1
+    n_classes : int, default=10
+    seed : int, optional
+        Seeds the augmentation layers.
+    jit_compile : bool or "auto"
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled; it expects one-hot labels.
+    """
+    import keras
+
+    check_modern_shape(filters, convs_per_block)
+    if not 0.0 <= dropout < 1.0:
+        raise ParameterError(f"modern_dropout = {dropout!r} must be at least 0 and below 1.")
+    layers = [keras.Input(shape=(28, 28, 1)), *build_augmentation(augmentation, seed=seed)]
+    for block, width in enumerate(filters, start=1):
+        for position in range(1, convs_per_block + 1):
+            # Batch normalization on the first block's full-resolution maps doubled the step time on 2 cores
+            # (benchmarks/bench_cnn_modern.py notes), so the first block's convolutions keep their bias instead.
+            normalize = block > 1
+            layers.append(keras.layers.Conv2D(int(width), 3, use_bias=not normalize, name=f"conv_{block}_{position}"))
+            if normalize:
+                layers.append(keras.layers.BatchNormalization(name=f"batch_norm_{block}_{position}"))
+            layers.append(keras.layers.Activation("relu", name=f"relu_{block}_{position}"))
+        layers.append(keras.layers.MaxPooling2D(name=f"pool_{block}"))
+        if dropout:
+            layers.append(keras.layers.SpatialDropout2D(dropout / 3, name=f"dropout_{block}"))
+    layers += [keras.layers.Flatten(), keras.layers.Dense(int(dense_units), use_bias=False, name="dense"),
+               keras.layers.BatchNormalization(name="batch_norm_dense"), keras.layers.Activation("relu")]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout, name="dropout_dense"))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="output"))
+    model = keras.Sequential(layers, name="cnn_modern")
+    warmup_steps = int(total_steps * warmup_fraction)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate / 10, decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=learning_rate, warmup_steps=warmup_steps)
+    return _compile(model, CNN_ZOO["cnn_modern"], learning_rate=schedule, label_smoothing=label_smoothing,
+                    jit_compile=jit_compile)

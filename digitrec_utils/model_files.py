@@ -1,0 +1,88 @@
+"""Saved models: a ``.keras`` file with a JSON description beside it, written atomically and read back with checks.
+
+The JSON says what the model needs and what it was measured at: its name, class names, the preprocessing
+of its inputs, the dataset, and its test accuracy with the 95% interval. ``digitrec predict`` reads both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from digitrec_utils.exceptions import ModelFileError
+
+SELECTED_MODEL_FILE = "cnn_selected.keras"
+PREPROCESSING = ("28x28 grayscale, light ink on a dark background (MNIST's convention), pixel values divided by "
+                 "255, shape (28, 28, 1)")
+
+
+def save_model_bundle(model, directory: str | Path, *, name: str, class_names: Sequence[str], dataset: dict,
+                      evaluation=None, extra: dict | None = None,
+                      file_name: str = SELECTED_MODEL_FILE) -> Path:
+    """Save ``model`` as ``directory/file_name`` with a JSON description beside it, each written atomically.
+
+    The JSON holds the model's name, class names, the preprocessing its inputs need, the dataset and
+    the test accuracy with its 95% interval. ``digitrec predict`` reads both.
+
+    Returns
+    -------
+    path : Path
+        The ``.keras`` file.
+    """
+    from digitrec_utils.files import write_text_atomic
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / file_name
+    temporary = directory / f".{path.stem}-{os.getpid()}.keras"
+    model.save(temporary)
+    os.replace(temporary, path)
+    description = {"model": name, "file": path.name, "class_names": list(class_names),
+                   "preprocessing": PREPROCESSING, "input_shape": [28, 28, 1],
+                   "dataset": {key: dataset.get(key) for key in ("name", "sha256", "n_train", "n_test")
+                               if key in dataset},
+                   "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if evaluation is not None:
+        description.update(test_accuracy=evaluation.accuracy, test_accuracy_ci95=list(evaluation.accuracy_ci95),
+                           test_images=evaluation.n_samples)
+    description.update(extra or {})
+    write_text_atomic(path.with_suffix(".json"), json.dumps(description, indent=2) + "\n")
+    return path
+
+
+def load_model_bundle(path: str | Path):
+    """Load a model saved by :func:`save_model_bundle` and its JSON description.
+
+    Returns
+    -------
+    model : keras.Model
+    description : dict
+
+    Raises
+    ------
+    ModelFileError
+        Naming the file, when the model or its JSON is missing or unreadable.
+    """
+    import keras
+
+    path = Path(path)
+    description_path = path.with_suffix(".json")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file. Run `digitrec run` (its 04_cnn notebook saves "
+                             "models/cnn_selected.keras in the run folder) or pass --model PATH.")
+    if not description_path.is_file():
+        raise ModelFileError(f"{description_path}: the JSON description beside {path.name} is missing; save models "
+                             "with digitrec_utils.model_files.save_model_bundle, which writes both.")
+    try:
+        description = json.loads(description_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelFileError(f"{description_path}: not readable JSON ({error}); save the model again.") from error
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises several types for a damaged archive.
+        raise ModelFileError(f"{path}: not a readable Keras model ({type(error).__name__}: {error}); "
+                             "save the model again.") from error
+    return model, description

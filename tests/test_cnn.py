@@ -1,0 +1,224 @@
+"""CNNs: documented sizes, folds of the training part only, augmentation in training only, saving and reloading."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from spies import Forbidden, row_keys
+
+from digitrec_utils import cnn, convnets, training
+from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.exceptions import ModelFileError, ParameterError
+from digitrec_utils.model_files import load_model_bundle
+from digitrec_utils.params import resolve_parameters
+
+# Worked out by hand: a 3x3 convolution has (9 x inputs + 1) x filters weights, a dense layer (inputs + 1) x units.
+EXPECTED_PARAMETERS = {
+    # 28 -> 26 (conv) -> 13 (pool): 13 x 13 x 32 = 5,408 inputs to Dense100.
+    "cnn_small": (9 + 1) * 32 + (5408 + 1) * 100 + (100 + 1) * 10,
+    # 26 -> 13 -> 11 -> 9 -> 4: 4 x 4 x 64 = 1,024 inputs to Dense100.
+    "cnn_deeper": (9 + 1) * 32 + (9 * 32 + 1) * 64 + (9 * 64 + 1) * 64 + (1024 + 1) * 100 + (100 + 1) * 10,
+    # 26 -> 13 -> 11 -> 5 -> 3: 3 x 3 x 64 = 576 inputs to Dense512; the second report's 356,298.
+    "cnn_rmsprop": 356_298,
+}
+EXPECTED_OUTPUT_SHAPES = {
+    "cnn_small": [(26, 26, 32), (13, 13, 32)],
+    "cnn_deeper": [(26, 26, 32), (13, 13, 32), (11, 11, 64), (9, 9, 64), (4, 4, 64)],
+    "cnn_rmsprop": [(26, 26, 32), (13, 13, 32), (11, 11, 64), (5, 5, 64), (3, 3, 64)],
+}
+
+
+@pytest.fixture(scope="module")
+def small_splits():
+    return make_splits(load_dataset("mnist-sample", seed=42), val_fraction=0.2, seed=42, train_size=500)
+
+
+def _quick_settings(**changes):
+    base = dict(networks=["cnn_small"], epochs=1, modern_epochs=1, modern_filters=[8], modern_convs_per_block=1,
+                modern_dense_units=16, cv_model="cnn_small", cv_folds=2, cv_epochs=1)
+    return cnn.CnnSettings(**{**base, **changes})
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_PARAMETERS))
+def test_reproduced_cnns_have_the_documented_shapes_and_parameters(name):
+    import keras
+
+    model = convnets.build_cnn(name)
+    assert model.count_params() == EXPECTED_PARAMETERS[name]
+    shapes = [tuple(layer.output.shape[1:]) for layer in model.layers
+              if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
+    assert shapes == EXPECTED_OUTPUT_SHAPES[name]
+    assert model.output_shape == (None, 10)
+    spec = convnets.CNN_ZOO[name]
+    assert type(model.optimizer).__name__ == {"sgd_momentum": "SGD", "rmsprop": "RMSprop"}[spec.optimizer]
+    if spec.optimizer == "sgd_momentum":
+        assert float(model.optimizer.momentum) == pytest.approx(0.9)
+        assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("filters, convs, widths, side", [((16, 32, 48), 1, [16, 32, 48], 1),
+                                                        ((32, 64), 2, [32, 32, 64, 64], 4)])
+def test_the_modern_cnn_has_the_blocks_it_was_asked_for(filters, convs, widths, side):
+    import keras
+
+    model = convnets.build_modern_cnn(filters=filters, convs_per_block=convs, dense_units=64, augmentation="none",
+                                      total_steps=10)
+    assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == widths
+    # Batch normalization after every convolution from the second block on, and in the head.
+    normalized = sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+    assert normalized == convs * (len(filters) - 1) + 1
+    # Unpadded convolutions trim 2 pixels each, poolings halve: e.g. 28 -> 26 -> 13 -> 11 -> 5 -> 3 -> 1.
+    assert convnets.check_modern_shape(filters, convs) == side
+    assert model.get_layer("dense").kernel.shape == (side * side * filters[-1], 64)
+    assert model.output_shape == (None, 10)
+    assert model.loss.label_smoothing == pytest.approx(0.1)
+
+
+def test_unknown_networks_and_settings_are_rejected_with_the_allowed_values():
+    with pytest.raises(ParameterError, match="cnn_small, cnn_deeper, cnn_rmsprop"):
+        convnets.build_cnn("cnn_huge")
+    with pytest.raises(ParameterError, match="auto, digits, fashion, none"):
+        convnets.choose_augmentation("mirror", "mnist")
+    with pytest.raises(ParameterError, match="networks.*allowed values"):
+        cnn.CnnSettings(networks=["cnn_small", "resnet"]).check()
+    with pytest.raises(ParameterError, match="cv_folds = 1"):
+        cnn.CnnSettings(cv_folds=1).check()
+    with pytest.raises(ParameterError, match="shrinks to nothing"):
+        cnn.CnnSettings(modern_filters=[8, 8, 8], modern_convs_per_block=2).check()
+
+
+@pytest.mark.parametrize("section, expected", [
+    ({"networks": ["cnn_small", "vgg"]}, r"networks = 'vgg' is not allowed: expected one of 'cnn_small'"),
+    ({"augmentation": "mirror"}, r"augmentation = 'mirror' is not allowed: expected one of 'auto'"),
+    ({"cv_folds": 1}, r"cv_folds = 1 is not allowed; use 0 to skip"),
+    ({"label_smoothing": 0.9}, r"label_smoothing = 0.9 is not allowed"),
+    ({"cv_model": "mlp_tiny"}, r"cv_model = 'mlp_tiny' is not allowed"),
+    ({"modern_filters": [16, 32, 64], "modern_convs_per_block": 2}, r"04_cnn: modern_filters \[16, 32, 64\] with"),
+])
+def test_cnn_parameters_are_checked_before_the_run(section, expected):
+    with pytest.raises(ParameterError, match=expected):
+        resolve_parameters({"cnn": section}, ["04_cnn"])
+
+
+@pytest.mark.parametrize("dataset, mirrors", [("fashion-mnist", True), ("mnist", False), ("mnist-sample", False),
+                                              ("digits", False)])
+def test_augmentation_mirrors_clothes_but_not_digits(dataset, mirrors):
+    chosen = convnets.choose_augmentation("auto", dataset)
+    names = [layer.name for layer in convnets.build_augmentation(chosen)]
+    assert ("random_mirror" in names) == mirrors
+    assert {"random_rotation", "random_zoom", "random_shift"} <= set(names)
+    assert ("mirroring (valid for clothes)" in convnets.describe_augmentation(chosen)) == mirrors
+
+
+def test_augmentation_is_active_in_training_and_inactive_at_inference(small_splits):
+    model = convnets.build_modern_cnn(filters=(8,), convs_per_block=1, dense_units=16, augmentation="digits",
+                                      total_steps=10, seed=3)
+    images = cnn.prepare_images(small_splits.x_val[:16])
+    np.testing.assert_array_equal(model.predict(images, verbose=0), model.predict(images, verbose=0))
+    augmenter = model.layers[0]
+    for layer in model.layers[:3]:
+        assert layer.name.startswith("random_")
+    passed = np.asarray(augmenter(images, training=False))
+    np.testing.assert_array_equal(passed, images)
+    augmented = np.asarray(augmenter(images, training=True))
+    assert np.abs(augmented - images).mean() > 0.01
+
+
+def test_folds_partition_the_training_part_only():
+    labels = np.repeat(np.arange(10), 12)
+    folds = cnn.make_folds(labels, 4, seed=0)
+    held_out = np.concatenate([positions for _, positions in folds])
+    assert sorted(held_out.tolist()) == list(range(len(labels)))
+    for train_positions, positions in folds:
+        assert not set(train_positions) & set(positions)
+        assert len(train_positions) + len(positions) == len(labels)
+        assert np.bincount(labels[positions]).tolist() == [3] * 10  # Stratified.
+    with pytest.raises(ParameterError, match="rarest class has only 2"):
+        cnn.make_folds(np.array([0, 0, 1, 1, 1]), 3, seed=0)
+
+
+def test_no_fit_sees_the_test_split_and_the_folds_never_see_validation(small_splits, monkeypatch):
+    forbidden = dataclasses.replace(small_splits, x_test=Forbidden(), y_test=Forbidden())
+    seen = []
+    original = training.make_dataset
+
+    def spy(images, labels, batch_size, *, shuffle, seed, **options):
+        seen.append((shuffle, row_keys(images)))
+        return original(images, labels, batch_size, shuffle=shuffle, seed=seed, **options)
+
+    monkeypatch.setattr(training, "make_dataset", spy)
+    settings = _quick_settings(networks=["cnn_small", "cnn_modern"])
+    cnn.train_cnn_zoo(forbidden, settings, log=False)
+    zoo_calls = len(seen)
+    validation = cnn.cross_validate(forbidden, settings, log=False)
+    train_rows = row_keys(cnn.prepare_images(small_splits.x_train))
+    val_rows = row_keys(cnn.prepare_images(small_splits.x_val))
+    test_rows = row_keys(cnn.prepare_images(small_splits.x_test))
+    assert zoo_calls == 4 and len(seen) == zoo_calls + 2 * settings.cv_folds
+    for shuffle, rows in seen[:zoo_calls]:
+        assert rows <= (train_rows if shuffle else val_rows)
+    for _, rows in seen[zoo_calls:]:
+        assert rows <= train_rows and not rows & test_rows
+    assert sum(len(positions) for _, positions in validation.fold_indices) == len(small_splits.y_train)
+
+
+def test_fold_ensemble_averages_the_fold_models(small_splits):
+    settings = _quick_settings()
+    validation = cnn.cross_validate(small_splits, settings, log=False)
+    assert len(validation.table) == 2 and validation.describe().startswith("2-fold cross-validation of cnn_small")
+    combined = cnn.add_fold_ensemble({}, validation, small_splits)
+    ensemble = combined[cnn.FOLD_ENSEMBLE]
+    images = cnn.prepare_images(small_splits.x_val)
+    expected = np.mean([fold.model.predict(images, verbose=0) for fold in validation.folds], axis=0)
+    np.testing.assert_allclose(ensemble.model.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert ensemble.val_accuracy == pytest.approx(np.mean(expected.argmax(axis=1) == small_splits.y_val))
+
+
+def test_the_saved_model_reloads_with_identical_predictions(small_splits, tmp_path):
+    settings = _quick_settings(networks=["cnn_modern"])
+    results = cnn.train_cnn_zoo(small_splits, settings, log=False)
+    evaluations = cnn.evaluate_cnns_on_test(results, small_splits)
+    path = cnn.save_selected_model(results, "cnn_modern", evaluations["cnn_modern"], small_splits,
+                                   {"name": "mnist-sample", "sha256": "abc"}, settings, tmp_path)
+    assert path == tmp_path / "models" / "cnn_selected.keras"
+    model, description = load_model_bundle(path)
+    images = cnn.prepare_images(small_splits.x_test[:64])
+    original = results["cnn_modern"].model.predict(images, verbose=0)
+    np.testing.assert_array_equal(model.predict(images, verbose=0), original)
+    assert description["class_names"] == list(small_splits.class_names)
+    assert description["test_accuracy"] == evaluations["cnn_modern"].accuracy
+    assert description["dataset"]["name"] == "mnist-sample" and "divided by 255" in description["preprocessing"]
+    assert json.loads(path.with_suffix(".json").read_text())["model"] == "cnn_modern"
+    assert sorted(item.name for item in path.parent.iterdir()) == ["cnn_selected.json", "cnn_selected.keras"]
+
+
+def test_missing_or_damaged_model_files_name_the_file(tmp_path):
+    with pytest.raises(ModelFileError, match="nothing.keras: no such model file"):
+        load_model_bundle(tmp_path / "nothing.keras")
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_bytes(b"not a zip archive")
+    with pytest.raises(ModelFileError, match="damaged.json: the JSON description"):
+        load_model_bundle(damaged)
+    damaged.with_suffix(".json").write_text("{}")
+    with pytest.raises(ModelFileError, match="damaged.keras: not a readable Keras model"):
+        load_model_bundle(damaged)
+
+
+def test_reliability_compares_confidence_with_accuracy():
+    probabilities = np.full((4, 2), 0.05)
+    probabilities[:, 0] = 0.95
+    table, error = cnn.compute_reliability(np.array([0, 0, 1, 1]), probabilities, n_bins=10)
+    assert table["images"].tolist() == [4]
+    assert table["bin low"].tolist() == pytest.approx([0.9]) and table["accuracy"].tolist() == [0.5]
+    assert error == pytest.approx(0.45)
+    perfect = np.eye(3)[[0, 1, 2]]
+    assert cnn.compute_reliability(np.array([0, 1, 2]), perfect)[1] == pytest.approx(0.0)
+
+
+def test_low_confidence_correct_predictions_come_lowest_first():
+    probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55], [0.7, 0.3]])
+    truth = np.array([0, 0, 1, 0, 0])  # The fourth is wrong.
+    assert cnn.find_low_confidence_correct(truth, probabilities, 3).tolist() == [1, 4, 2]

@@ -1,0 +1,135 @@
+"""The comparison: one table of every model, a recommendation made on validation, McNemar's test, the model card."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitrec_utils import comparison
+from digitrec_utils.evaluation import evaluate_model
+from digitrec_utils.results import build_model_record, build_results, save_results
+
+DATASET = {"name": "mnist-sample", "sha256": "ab" * 32, "class_names": [str(digit) for digit in range(10)]}
+N_TEST = 400
+
+
+def _truth(seed=0):
+    return np.random.default_rng(seed).integers(0, 10, N_TEST)
+
+
+def _predictions(truth, wrong):
+    """Predictions that are wrong exactly at the positions ``wrong``."""
+    predicted = truth.copy()
+    predicted[wrong] = (truth[wrong] + 1) % 10
+    return predicted
+
+
+def _model(name, family, truth, wrong, val_accuracy, predict_ms=1.0, train_seconds=1.0):
+    return build_model_record(name, family, f"{name} of the tests", evaluate_model(truth, _predictions(truth, wrong)),
+                              val_accuracy=val_accuracy, predict_ms_per_1k=predict_ms, train_seconds=train_seconds,
+                              params_count=1000)
+
+
+def _records(truth=None):
+    truth = _truth() if truth is None else truth
+    classical = [_model("svm", "classical", truth, np.arange(0, 40), 0.93, predict_ms=50.0),
+                 _model("knn", "classical", truth, np.arange(0, 60), 0.90)]
+    # The CNN trails the SVM on validation but leads it on test: the recommendation must ignore test.
+    cnn = [_model("cnn_modern", "cnn", truth, np.arange(0, 20), 0.925, predict_ms=5.0)]
+    return {
+        "02_classical_baselines": build_results("02_classical_baselines", DATASET, {"val_fraction": 0.1}, seed=42,
+                                                models=classical, selected_model="svm", test_labels=truth),
+        "04_cnn": build_results("04_cnn", DATASET, {"val_fraction": 0.1}, seed=42, models=cnn,
+                                selected_model="cnn_modern", test_labels=truth),
+    }
+
+
+def test_every_model_in_one_table_best_validation_first_with_the_best_of_each_family():
+    table = comparison.gather_models(_records())
+    assert table["key"].tolist() == ["02_classical_baselines/svm", "04_cnn/cnn_modern", "02_classical_baselines/knn"]
+    assert table["best of family"].tolist() == [True, True, False]
+    assert table.loc[0, "test accuracy"] == pytest.approx(1 - 40 / N_TEST)
+    assert table["chosen in notebook"].tolist() == [True, True, False]
+    html = comparison.style_models(table).to_html()
+    highlighted = html[html.index("<style"):html.index("background-color: #d8ecd2")]
+    assert "_row0_col0" in highlighted and "_row1_col12" in highlighted and "_row2_" not in highlighted
+
+
+def test_the_recommendation_uses_validation_not_test_and_breaks_ties_on_cost():
+    table = comparison.gather_models(_records())
+    assert comparison.recommend_model(table).row["name"] == "svm"
+    tied = comparison.recommend_model(table, tolerance=0.01)
+    assert tied.row["name"] == "cnn_modern" and "cheapest to run" in tied.reason
+    assert set(tied.candidates["name"]) == {"svm", "cnn_modern"}
+
+
+def test_mcnemar_reads_an_uneven_split_as_real_and_an_even_one_as_chance():
+    from mlxtend.evaluate import mcnemar, mcnemar_table
+
+    records = _records()
+    table = comparison.gather_models(records)
+    tests = comparison.compare_with_runner_ups(records, table, "04_cnn/cnn_modern").set_index("runner-up")
+    against_svm = tests.loc["02_classical_baselines/svm"]
+    # The CNN is wrong on images 0-19, the SVM on 0-39: only the CNN is right on 20 images, only the SVM on none.
+    assert (against_svm["only recommended right"], against_svm["only runner-up right"]) == (20, 0)
+    truth = _truth()
+    expected = mcnemar(mcnemar_table(y_target=truth, y_model1=_predictions(truth, np.arange(20)),
+                                     y_model2=_predictions(truth, np.arange(40))), exact=True)[1]
+    assert against_svm["p-value"] == pytest.approx(expected) and against_svm["p-value"] < 0.05
+    assert "the difference is real at the 5% level" in against_svm["reading"]
+
+    truth = _truth()
+    even = {"02_classical_baselines": build_results(
+        "02_classical_baselines", DATASET, {}, seed=1, test_labels=truth, selected_model="a",
+        models=[_model("a", "classical", truth, np.arange(0, 10), 0.9),
+                _model("b", "classical", truth, np.arange(5, 15), 0.8)])}
+    reading = comparison.compare_with_runner_ups(even, comparison.gather_models(even),
+                                                 "02_classical_baselines/a").iloc[0]
+    assert (reading["only recommended right"], reading["only runner-up right"]) == (5, 5)
+    assert reading["p-value"] == pytest.approx(1.0) and "consistent with equal accuracy" in reading["reading"]
+
+
+def test_models_of_different_test_sets_are_not_paired():
+    records = _records()
+    other_truth = _truth(seed=1)
+    records["03_dense_nets"] = build_results("03_dense_nets", DATASET, {}, seed=7, test_labels=other_truth,
+                                             models=[_model("mlp", "dense", other_truth, np.arange(5), 0.99)],
+                                             selected_model="mlp")
+    table = comparison.gather_models(records)
+    tests = comparison.compare_with_runner_ups(records, table, "03_dense_nets/mlp")
+    assert tests["reading"].str.startswith("not tested").all()
+    assert "different datasets or seeds" in comparison.describe_protocol(records)
+
+
+def test_missing_notebooks_are_named():
+    records = _records()
+    assert comparison.find_missing_notebooks(records) == ["03_dense_nets"]
+    text = comparison.describe_missing(records, "somewhere/results")
+    assert "Absent: 03_dense_nets" in text and "02_classical_baselines, 04_cnn" in text
+
+
+def test_model_card_is_computed_from_the_records(tmp_path):
+    records = _records()
+    table = comparison.gather_models(records)
+    recommendation = comparison.recommend_model(table)
+    card = comparison.describe_model_card(records, recommendation, None)
+    row = table.iloc[0]
+    assert f"{row['95% CI low']:.4f} to {row['95% CI high']:.4f}" in card
+    assert f"over {N_TEST:,} test images" in card and "saved no CNN" in card
+    assert "Weakest classes (test recall):" in card and "read as" in card
+
+
+def test_the_notebook_renders_with_what_exists_and_names_what_is_absent(tmp_path):
+    from digitrec_utils.cli import EXIT_OK, main
+    from digitrec_utils.results import load_results
+
+    for record in _records().values():
+        save_results(record, tmp_path / "earlier")
+    status = main(["run", "--only", "comparison", "--set", f"comparison.results_dir={tmp_path / 'earlier' / 'results'}",
+                   "--out", str(tmp_path / "reports"), "--name", "compare", "--quiet"])
+    assert status == EXIT_OK
+    text = (tmp_path / "reports" / "compare" / "05_model_comparison.ipynb").read_text()
+    assert "Absent: 03_dense_nets" in text
+    assert "Recommended: svm" in text and "against 04_cnn/cnn_modern" in text
+    headline = load_results(tmp_path / "reports" / "compare" / "results" / "05_model_comparison.json")["headline"]
+    assert headline.startswith("Recommended svm (02_classical_baselines): test accuracy 0.9000 (95% CI")

@@ -1,0 +1,139 @@
+"""digitrec predict: MNIST-style preparation of any image, the predict_images function and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec_utils import cli, cnn
+from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.exceptions import ImageError
+from digitrec_utils.model_files import save_model_bundle
+from digitrec_utils.predict import (
+    collect_image_paths,
+    predict_images,
+    prepare_image,
+    read_image,
+    render_digit_photo,
+)
+
+# A small CNN trained for two epochs on mnist-sample classifies about 95% of its own test digits; the
+# rendered copies lose a little to resampling, so at least 80% of them must come back right.
+RENDERED_ACCURACY_THRESHOLD = 0.80
+N_RENDERED = 40
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return make_splits(load_dataset("mnist-sample", seed=42), val_fraction=0.1, seed=42)
+
+
+@pytest.fixture(scope="module")
+def saved_model(splits, tmp_path_factory):
+    """A cnn_small trained here for two epochs, saved with its JSON like the notebook saves the selected model."""
+    settings = cnn.CnnSettings(networks=["cnn_small"], epochs=2, early_stopping=False)
+    results = cnn.train_cnn_zoo(splits, settings, log=False)
+    folder = tmp_path_factory.mktemp("models")
+    return save_model_bundle(results["cnn_small"].model, folder, name="cnn_small", class_names=splits.class_names,
+                             dataset={"name": "mnist-sample"})
+
+
+def test_rendered_digits_come_back_with_their_labels(splits, saved_model, tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for position in range(N_RENDERED):
+        offset = tuple(int(value) for value in rng.integers(-25, 26, size=2))
+        paths.append(render_digit_photo(splits.x_test[position], tmp_path / f"digit_{position:02d}.png", offset=offset,
+                             colour=position % 2 == 0))
+    entries = predict_images(paths, saved_model, top=3)
+    predicted = [entry["label"] for entry in entries]
+    expected = [splits.class_names[label] for label in splits.y_test[:N_RENDERED]]
+    accuracy = np.mean(np.array(predicted) == np.array(expected))
+    assert accuracy >= RENDERED_ACCURACY_THRESHOLD, f"{accuracy:.2f} of the rendered digits were right"
+    for entry in entries:
+        assert len(entry["top"]) == 3 and entry["top"][0]["label"] == entry["label"]
+        probabilities = [item["probability"] for item in entry["top"]]
+        assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-6
+
+
+def test_an_mnist_shaped_image_is_left_essentially_unchanged(splits):
+    correlations = []
+    for digit in splits.x_test[:50]:
+        prepared = prepare_image(digit)
+        original = digit.astype(np.float32) / 255
+        # A digit whose centre of mass sits more than half a pixel off MNIST's (14, 14) moves by one pixel.
+        best = max(np.corrcoef(np.roll(prepared, (down, right), axis=(0, 1)).ravel(), original.ravel())[0, 1]
+                   for down in (-1, 0, 1) for right in (-1, 0, 1))
+        assert best > 0.95
+        correlations.append(np.corrcoef(prepared.ravel(), original.ravel())[0, 1])
+    assert np.median(correlations) > 0.99
+
+
+def test_preparation_inverts_light_backgrounds_crops_scales_and_centres():
+    canvas = np.full((120, 90), 250, dtype=np.uint8)
+    canvas[10:70, 5:25] = 0  # A dark bar, 60 x 20 pixels, near the top-left corner of a light image.
+    prepared = prepare_image(canvas)
+    rows, columns = np.nonzero(prepared > 0.5)
+    assert rows.max() - rows.min() + 1 == 20  # The longer side becomes 20 pixels.
+    assert 6 <= columns.max() - columns.min() + 1 <= 8  # Aspect ratio kept: 20 / 3.
+    from scipy import ndimage
+
+    centre = ndimage.center_of_mass(prepared)
+    assert abs(centre[0] - 14) <= 0.5 and abs(centre[1] - 14) <= 0.5
+    assert prepared.max() == pytest.approx(1.0) and prepared[0, 0] == 0.0
+
+
+def test_bad_files_get_one_clear_error_each_and_the_good_ones_are_classified(splits, saved_model, tmp_path):
+    render_digit_photo(splits.x_test[0], tmp_path / "good.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    Image.new("L", (64, 64), 255).save(tmp_path / "blank.png")
+    (tmp_path / "truncated.png").write_bytes((tmp_path / "good.png").read_bytes()[:60])
+    entries = {entry["path"].rsplit("/", 1)[-1]: entry for entry in predict_images(collect_image_paths([tmp_path]),
+                                                                                   saved_model)}
+    assert set(entries) == {"good.png", "notes.txt", "blank.png", "truncated.png"}
+    assert "label" in entries["good.png"]
+    assert "notes.txt: not a readable image" in entries["notes.txt"]["error"]
+    assert "blank.png: no ink found" in entries["blank.png"]["error"]
+    assert "truncated.png: not a readable image" in entries["truncated.png"]["error"]
+    with pytest.raises(ImageError, match="missing.png: no such file"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_transparent_and_gif_images_are_read(splits, tmp_path):
+    digit = splits.x_test[1]
+    rgba = Image.new("RGBA", (100, 100), (0, 0, 0, 0))  # Transparent background, black ink.
+    ink = Image.fromarray(digit).resize((84, 84))
+    rgba.paste(Image.new("RGBA", (84, 84), (0, 0, 0, 255)), (8, 8), mask=ink)
+    rgba.save(tmp_path / "transparent.png")
+    Image.fromarray(255 - digit).save(tmp_path / "digit.gif")
+    Image.fromarray(255 - digit).convert("RGB").save(tmp_path / "digit.jpg", quality=95)
+    Image.fromarray(255 - digit).save(tmp_path / "digit.bmp")
+    prepared = [prepare_image(read_image(tmp_path / name)) for name in
+                ("transparent.png", "digit.gif", "digit.jpg", "digit.bmp")]
+    reference = prepare_image(digit)
+    for image in prepared:
+        assert np.corrcoef(image.ravel(), reference.ravel())[0, 1] > 0.8
+
+
+def test_the_command_prints_lines_json_and_exit_codes(splits, saved_model, tmp_path, capsys):
+    good = render_digit_photo(splits.x_test[2], tmp_path / "good.png")
+    assert cli.main(["predict", str(good), "--model", str(saved_model), "--top", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{good}: ") and line.count("(") == 2
+
+    assert cli.main(["predict", str(good), "--model", str(saved_model), "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert entries[0]["path"] == str(good) and set(entries[0]) == {"path", "label", "probability", "top"}
+
+    (tmp_path / "broken.png").write_bytes(b"PNG? no")
+    assert cli.main(["predict", str(tmp_path), "--model", str(saved_model), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert [sorted(entry) for entry in json.loads(captured.out)] == [["error", "path"], sorted(entries[0])]
+    assert "broken.png: not a readable image" in captured.err
+
+    assert cli.main(["predict", str(good), "--model", str(tmp_path / "none.keras")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("digitrec: error:") and "none.keras: no such model file" in error and "\n" not in error
