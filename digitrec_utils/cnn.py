@@ -21,6 +21,7 @@ from digitrec_utils.convnets import (
     AUGMENTATIONS,
     CNN_ZOO,
     build_cnn,
+    build_mirror_average,
     build_modern_cnn,
     check_modern_shape,
     choose_augmentation,
@@ -54,6 +55,7 @@ class CnnSettings(SettingsFromParameters):
     early_stopping: bool = True
     patience: int = 3
     augmentation: str = "auto"
+    augmentation_strength: float = 0.08
     modern_filters: Sequence[int] = (32, 64)
     modern_convs_per_block: int = 2
     modern_dense_units: int = 128
@@ -61,6 +63,7 @@ class CnnSettings(SettingsFromParameters):
     modern_learning_rate: float = 0.003
     modern_batch_size: int = 128
     label_smoothing: float = 0.1
+    mirror_average: bool = True
     cv_model: str = "cnn_rmsprop"
     cv_folds: int = 2
     cv_epochs: int = 1
@@ -151,7 +154,9 @@ def build_network(name: str, settings: CnnSettings, n_train: int, n_classes: int
     steps = epochs * math.ceil(n_train / settings.modern_batch_size)
     return build_modern_cnn(filters=settings.modern_filters, convs_per_block=settings.modern_convs_per_block,
                             dense_units=settings.modern_dense_units, dropout=settings.modern_dropout,
-                            augmentation=settings.resolved_augmentation, label_smoothing=settings.label_smoothing,
+                            augmentation=settings.resolved_augmentation,
+                            augmentation_strength=settings.augmentation_strength,
+                            label_smoothing=settings.label_smoothing,
                             learning_rate=settings.modern_learning_rate, total_steps=steps, n_classes=n_classes,
                             seed=settings.seed)
 
@@ -194,7 +199,25 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
         _, predict_ms = predict_probabilities(training.model, x_val)
         results[name] = ZooResult(spec=CNN_ZOO[name], training=training, epochs=epochs,
                                   params_count=int(training.model.count_params()), predict_ms_per_1k=predict_ms)
+        if name == "cnn_modern" and settings.mirror_average and settings.resolved_augmentation == "fashion":
+            _try_mirror_average(results[name], x_val, splits.y_val)
     return results
+
+
+def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray) -> None:
+    """Average each image's and its mirror image's probabilities if that raises validation accuracy; say so."""
+    averaged = build_mirror_average(result.training.model)
+    probabilities, predict_ms = predict_probabilities(averaged, x_val)
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == y_val))
+    plain = result.training.val_accuracy
+    if accuracy > plain:
+        result.final_model, result.final_val_accuracy, result.predict_ms_per_1k = averaged, accuracy, predict_ms
+        result.training.notes.append(f"Predictions average each image and its mirror image (test-time "
+                                     f"augmentation): validation accuracy {accuracy:.4f} against {plain:.4f} "
+                                     "without, so the averaged model is kept.")
+    else:
+        result.training.notes.append(f"Averaging each image with its mirror image gave validation accuracy "
+                                     f"{accuracy:.4f}, not above {plain:.4f} without, so it is not used.")
 
 
 def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -299,12 +322,14 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
                            "epochs": result.epochs, "epochs_run": result.training.epochs_run,
                            "best_epoch": result.training.best_epoch}
         if name == "cnn_modern":
+            hyperparameters["mirror_average"] = result.final_model is not None
             hyperparameters.update(batch_size=settings.modern_batch_size, filters=list(settings.modern_filters),
                                    convs_per_block=settings.modern_convs_per_block,
                                    dense_units=settings.modern_dense_units, dropout=settings.modern_dropout,
                                    peak_learning_rate=settings.modern_learning_rate,
                                    label_smoothing=settings.label_smoothing,
-                                   augmentation=settings.resolved_augmentation)
+                                   augmentation=settings.resolved_augmentation,
+                                   augmentation_strength=settings.augmentation_strength)
         records.append(build_model_record(
             name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
@@ -375,13 +400,15 @@ def configure_devices() -> str:
     return describe_devices()
 
 
-def augment_examples(images: np.ndarray, augmentation: str, *, copies: int = 7, seed: int = 0) -> np.ndarray:
+def augment_examples(images: np.ndarray, augmentation: str, *, strength: float = 0.08, copies: int = 7,
+                     seed: int = 0) -> np.ndarray:
     """Return each image followed by ``copies`` augmented versions, as the training pipeline draws them.
 
     Parameters
     ----------
     images : ndarray of shape (n_images, 28, 28), uint8
     augmentation : {"digits", "fashion", "none"}
+    strength : float, default=0.08
     copies : int, default=7
     seed : int, default=0
 
@@ -394,7 +421,7 @@ def augment_examples(images: np.ndarray, augmentation: str, *, copies: int = 7, 
     from digitrec_utils.convnets import build_augmentation
 
     seed_everything(seed)
-    pipeline = keras.Sequential(build_augmentation(augmentation, seed=seed))
+    pipeline = keras.Sequential(build_augmentation(augmentation, strength=strength, seed=seed))
     originals = prepare_images(images)
     rows = []
     for image in originals:

@@ -68,6 +68,9 @@ def load_model_bundle(path: str | Path):
     """
     import keras
 
+    from digitrec_utils import convnets
+
+    convnets.register_custom_layers()
     path = Path(path)
     description_path = path.with_suffix(".json")
     if not path.is_file():

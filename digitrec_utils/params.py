@@ -129,6 +129,7 @@ RULES: dict[str, Rule] = {
     "epochs": Rule(minimum=0, maximum=1000),
     "modern_epochs": Rule(minimum=1, maximum=1000),
     "augmentation": Rule(choices=AUGMENTATIONS),
+    "augmentation_strength": Rule(minimum=0.0, maximum=0.3),
     "modern_filters": Rule(minimum=1, maximum=1024),
     "modern_convs_per_block": Rule(minimum=1, maximum=5),
     "modern_dense_units": Rule(minimum=1, maximum=65_536),

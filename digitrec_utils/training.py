@@ -285,6 +285,10 @@ class ZooResult:
         The most epochs it was allowed.
     predict_ms_per_1k : float
         Measured on the validation part.
+    final_model : keras.Model, optional
+        A model built around the trained one (test-time mirror averaging); None to use the trained one.
+    final_val_accuracy : float, optional
+        The validation accuracy of ``final_model``.
     """
 
     spec: object
@@ -292,18 +296,22 @@ class ZooResult:
     params_count: int
     epochs: int
     predict_ms_per_1k: float
+    final_model: object = None
+    final_val_accuracy: float | None = None
 
     @property
     def val_accuracy(self) -> float:
-        return self.training.val_accuracy
+        """Validation accuracy of :attr:`model`: the kept epoch's, or that of the wrapped final model."""
+        return self.training.val_accuracy if self.final_val_accuracy is None else self.final_val_accuracy
 
     @property
     def model(self):
-        return self.training.model
+        """The model to evaluate and save: the trained one, or a wrapper of it (e.g. mirror averaging)."""
+        return self.training.model if self.final_model is None else self.final_model
 
 
 def summarize_zoo(results: dict[str, ZooResult]):
-    """Return a DataFrame with one row per zoo network: parameters, epochs, validation accuracies, seconds."""
+    """Return a DataFrame with one row per zoo network: parameters, epochs, validation accuracies, seconds, notes."""
     import pandas as pd
 
     return pd.DataFrame([{
@@ -313,9 +321,10 @@ def summarize_zoo(results: dict[str, ZooResult]):
         "epochs run": result.training.epochs_run,
         "best epoch": result.training.best_epoch,
         "val accuracy (last epoch)": result.training.history["val_accuracy"][-1],
-        "val accuracy (best epoch, kept)": result.val_accuracy,
+        "val accuracy (kept)": result.val_accuracy,
         "train s": result.training.train_seconds,
         "predict ms / 1k": result.predict_ms_per_1k,
+        "notes": " ".join(result.training.notes),
     } for name, result in results.items()])
 
 

@@ -127,6 +127,35 @@ def test_augmentation_is_active_in_training_and_inactive_at_inference(small_spli
     assert np.abs(augmented - images).mean() > 0.01
 
 
+def test_mirror_averaging_means_each_image_and_its_mirror_and_survives_saving(small_splits, tmp_path):
+    from digitrec_utils.model_files import save_model_bundle
+
+    model = convnets.build_modern_cnn(filters=(8,), convs_per_block=1, dense_units=16, augmentation="none",
+                                      total_steps=10)
+    averaged = convnets.build_mirror_average(model)
+    images = cnn.prepare_images(small_splits.x_val[:8])
+    expected = (model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)) / 2
+    np.testing.assert_allclose(averaged.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    path = save_model_bundle(averaged, tmp_path, name="cnn_modern", class_names=small_splits.class_names,
+                             dataset={"name": "fashion-mnist"})
+    reloaded, _ = load_model_bundle(path)
+    np.testing.assert_array_equal(reloaded.predict(images, verbose=0), averaged.predict(images, verbose=0))
+
+
+def test_mirror_averaging_is_kept_only_when_it_raises_validation_accuracy(small_splits):
+    settings = _quick_settings(networks=["cnn_modern"], dataset="fashion-mnist")
+    result = cnn.train_cnn_zoo(small_splits, settings, log=False)["cnn_modern"]
+    images = cnn.prepare_images(small_splits.x_val)
+    plain = float(np.mean(result.training.model.predict(images, verbose=0).argmax(axis=1) == small_splits.y_val))
+    averaged = convnets.build_mirror_average(result.training.model).predict(images, verbose=0)
+    mirrored = float(np.mean(averaged.argmax(axis=1) == small_splits.y_val))
+    assert (result.final_model is not None) == (mirrored > plain)
+    assert result.val_accuracy == pytest.approx(max(plain, mirrored))
+    assert "mirror image" in result.training.notes[-1]
+    digits = cnn.train_cnn_zoo(small_splits, _quick_settings(networks=["cnn_modern"]), log=False)["cnn_modern"]
+    assert digits.final_model is None  # No mirroring for digits.
+
+
 def test_folds_partition_the_training_part_only():
     labels = np.repeat(np.arange(10), 12)
     folds = cnn.make_folds(labels, 4, seed=0)
