@@ -66,9 +66,11 @@ def load_model_bundle(path: str | Path):
     ModelFileError
         Naming the file, when the model or its JSON is missing or unreadable.
     """
-    import keras
-
     from digitrec_utils import convnets
+    from digitrec_utils.training import configure_keras
+
+    configure_keras()  # Imports TensorFlow with its start-up notices kept out of reports and terminals.
+    import keras
 
     convnets.register_custom_layers()
     path = Path(path)

@@ -100,7 +100,7 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
     height, width = cropped.shape
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = np.asarray(Image.fromarray(cropped, mode="F").resize(size, Image.Resampling.LANCZOS))
+    resized = np.asarray(Image.fromarray(cropped.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
     resized = np.clip(resized, 0.0, 255.0)
     field = np.zeros((FIELD, FIELD), dtype=np.float32)
     top, left = (FIELD - size[1]) // 2, (FIELD - size[0]) // 2
