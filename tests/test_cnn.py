@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from spies import Forbidden, row_keys
+from spies import Forbidden, row_keys, spy_on_training_datasets
 
-from digitrec_utils import cnn, convnets, training
+from digitrec_utils import cnn, convnets
 from digitrec_utils.data import load_dataset, make_splits
 from digitrec_utils.exceptions import ModelFileError, ParameterError
 from digitrec_utils.model_files import load_model_bundle
@@ -171,14 +171,7 @@ def test_folds_partition_the_training_part_only():
 
 def test_no_fit_sees_the_test_split_and_the_folds_never_see_validation(small_splits, monkeypatch):
     forbidden = dataclasses.replace(small_splits, x_test=Forbidden(), y_test=Forbidden())
-    seen = []
-    original = training.make_dataset
-
-    def spy(images, labels, batch_size, *, shuffle, seed, **options):
-        seen.append((shuffle, row_keys(images)))
-        return original(images, labels, batch_size, shuffle=shuffle, seed=seed, **options)
-
-    monkeypatch.setattr(training, "make_dataset", spy)
+    seen = spy_on_training_datasets(monkeypatch)
     settings = _quick_settings(networks=["cnn_small", "cnn_modern"])
     cnn.train_cnn_zoo(forbidden, settings, log=False)
     zoo_calls = len(seen)

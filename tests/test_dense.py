@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from spies import Forbidden, row_keys
+from spies import Forbidden, row_keys, spy_on_training_datasets
 
 from digitrec_utils import dense, nets, training
 from digitrec_utils.data import load_dataset, make_splits
@@ -107,14 +107,7 @@ def test_same_seed_gives_the_same_training(small_splits):
 
 def test_no_fit_sees_the_test_split(small_splits, monkeypatch):
     forbidden = dataclasses.replace(small_splits, x_test=Forbidden(), y_test=Forbidden())
-    seen = []
-    original = training.make_dataset
-
-    def spy(images, labels, batch_size, *, shuffle, seed, **options):
-        seen.append((shuffle, row_keys(images)))
-        return original(images, labels, batch_size, shuffle=shuffle, seed=seed, **options)
-
-    monkeypatch.setattr(training, "make_dataset", spy)
+    seen = spy_on_training_datasets(monkeypatch)
     settings = dense.DenseSettings(zoo=["slp", "mlp_tiny"], zoo_epochs=1, experiment_epochs=1, widths=[8],
                                    depths=[1], optimizers=["adam"], dropouts=[0.0], batch_sizes=[64],
                                    epoch_options=[1], scalings=["divide"], search_widths=[8], target_accuracy=0.1)
