@@ -368,6 +368,19 @@ def compute_reliability(y_true: np.ndarray, probabilities: np.ndarray, n_bins: i
     return table, error
 
 
+def describe_reliability(table: pd.DataFrame, calibration_error: float) -> str:
+    """One computed sentence: is the model over- or under-confident, and by how much."""
+    gap = float(np.sum(table["images"] * (table["mean confidence"] - table["accuracy"])) / table["images"].sum())
+    if abs(gap) < 0.005:
+        direction = "well calibrated: its confidence matches its accuracy to within half a point on average"
+    elif gap > 0:
+        direction = f"over-confident: its confidence exceeds its accuracy by {gap:.3f} on average"
+    else:
+        direction = (f"under-confident: its accuracy exceeds its confidence by {-gap:.3f} on average (label "
+                     "smoothing trains for softer probabilities)")
+    return f"Expected calibration error {calibration_error:.4f}: the model is {direction}."
+
+
 def find_low_confidence_correct(y_true: np.ndarray, probabilities: np.ndarray, count: int = 20) -> np.ndarray:
     """Return the positions of the correct predictions with the lowest confidence, lowest first."""
     predicted = probabilities.argmax(axis=1)

@@ -236,8 +236,12 @@ def test_reliability_compares_confidence_with_accuracy():
     assert table["images"].tolist() == [4]
     assert table["bin low"].tolist() == pytest.approx([0.9]) and table["accuracy"].tolist() == [0.5]
     assert error == pytest.approx(0.45)
+    assert "over-confident: its confidence exceeds its accuracy by 0.450" in cnn.describe_reliability(table, error)
     perfect = np.eye(3)[[0, 1, 2]]
-    assert cnn.compute_reliability(np.array([0, 1, 2]), perfect)[1] == pytest.approx(0.0)
+    table, error = cnn.compute_reliability(np.array([0, 1, 2]), perfect)
+    assert error == pytest.approx(0.0) and "well calibrated" in cnn.describe_reliability(table, error)
+    shy = np.array([[0.6, 0.4], [0.4, 0.6]])
+    assert "under-confident" in cnn.describe_reliability(*cnn.compute_reliability(np.array([0, 1]), shy))
 
 
 def test_low_confidence_correct_predictions_come_lowest_first():
