@@ -25,6 +25,7 @@ from digitrec_utils.convnets import (
     build_modern_cnn,
     check_modern_shape,
     choose_augmentation,
+    choose_batch_norm_momentum,
 )
 from digitrec_utils.data import Splits
 from digitrec_utils.evaluation import Evaluation
@@ -151,13 +152,15 @@ def build_network(name: str, settings: CnnSettings, n_train: int, n_classes: int
     if name != "cnn_modern":
         return build_cnn(name, n_classes=n_classes)
     epochs = epochs or settings.epochs_for(name)
-    steps = epochs * math.ceil(n_train / settings.modern_batch_size)
+    steps_per_epoch = math.ceil(n_train / settings.modern_batch_size)
+    steps = epochs * steps_per_epoch
     return build_modern_cnn(filters=settings.modern_filters, convs_per_block=settings.modern_convs_per_block,
                             dense_units=settings.modern_dense_units, dropout=settings.modern_dropout,
                             augmentation=settings.resolved_augmentation,
                             augmentation_strength=settings.augmentation_strength,
                             label_smoothing=settings.label_smoothing,
                             learning_rate=settings.modern_learning_rate, total_steps=steps, n_classes=n_classes,
+                            batch_norm_momentum=choose_batch_norm_momentum(steps_per_epoch),
                             seed=settings.seed)
 
 

@@ -77,6 +77,14 @@ def test_the_modern_cnn_has_the_blocks_it_was_asked_for(filters, convs, widths, 
     assert model.loss.label_smoothing == pytest.approx(0.1)
 
 
+def test_batch_norm_momentum_follows_the_epoch_length():
+    assert convnets.choose_batch_norm_momentum(422) == 0.99  # Full Fashion-MNIST: Keras's default.
+    assert convnets.choose_batch_norm_momentum(29) == 0.9  # mnist-sample: the moving statistics keep up.
+    assert 0.9 < convnets.choose_batch_norm_momentum(100) == pytest.approx(0.96) < 0.99
+    model = cnn.build_network("cnn_modern", cnn.CnnSettings(), n_train=3600)
+    assert {layer.momentum for layer in model.layers if "batch_norm" in layer.name} == {0.9}
+
+
 def test_unknown_networks_and_settings_are_rejected_with_the_allowed_values():
     with pytest.raises(ParameterError, match="cnn_small, cnn_deeper, cnn_rmsprop"):
         convnets.build_cnn("cnn_huge")
