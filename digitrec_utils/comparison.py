@@ -263,9 +263,9 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
         f"**Where it fails**: {describe_weaknesses(records, recommendation.key)}",
         f"**Protocol**: {describe_protocol(records)}",
         "**Known limits**: the estimate holds for images like the training data: centred, size-normalized "
-        f"28x28 {record['dataset'].get('name')} images. Photos, other handwriting styles, several characters in "
-        "one image, or non-digits get a confident-looking answer that may be wrong; the model has no 'none of "
-        "these' class.",
+        f"28x28 {record['dataset'].get('name')} images. Photographs, other styles, several objects in one image, "
+        "or images of none of the classes get a confident-looking answer that may be wrong; the model has no "
+        "'none of these' class.",
     ]
     if saved_model is not None:
         import json
