@@ -80,7 +80,7 @@ def test_the_modern_cnn_has_the_blocks_it_was_asked_for(filters, convs, widths, 
 def test_batch_norm_momentum_follows_the_epoch_length():
     assert convnets.choose_batch_norm_momentum(422) == 0.99  # Full Fashion-MNIST: Keras's default.
     assert convnets.choose_batch_norm_momentum(29) == 0.9  # mnist-sample: the moving statistics keep up.
-    assert 0.9 < convnets.choose_batch_norm_momentum(100) == pytest.approx(0.96) < 0.99
+    assert convnets.choose_batch_norm_momentum(100) == pytest.approx(0.96)  # In between: 1 - 4 / 100.
     model = cnn.build_network("cnn_modern", cnn.CnnSettings(), n_train=3600)
     assert {layer.momentum for layer in model.layers if "batch_norm" in layer.name} == {0.9}
 
