@@ -118,15 +118,14 @@ def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH,
 
 
 def _build_optimizer(name: str, learning_rate):
+    """AdamW (ours) here; the reports' optimizers come from :func:`digitrec_utils.nets.build_optimizer`."""
     import keras
 
-    if name == "sgd_momentum":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
-    if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    from digitrec_utils.nets import build_optimizer
+
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
-    raise ParameterError(f"CNN optimizer {name!r} is unknown; allowed values are sgd_momentum, rmsprop, adamw.")
+    return build_optimizer(name, learning_rate)
 
 
 def _compile(model, spec: CnnSpec, *, learning_rate=None, label_smoothing: float = 0.0, jit_compile="auto"):
