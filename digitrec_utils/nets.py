@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.training import STEPS_PER_EXECUTION
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "rmsprop", "adam", "nadam")
 
@@ -130,7 +131,8 @@ def build_dense_network(
     Returns
     -------
     model : keras.Model
-        Compiled with sparse categorical cross-entropy and accuracy.
+        Compiled with sparse categorical cross-entropy and accuracy, running
+        :data:`~digitrec_utils.training.STEPS_PER_EXECUTION` batches per call.
     """
     import keras
 
@@ -151,7 +153,7 @@ def build_dense_network(
     layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
     model = keras.Sequential(layers, name=name)
     model.compile(optimizer=build_optimizer(optimizer, learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
     return model
 
 

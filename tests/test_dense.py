@@ -105,6 +105,27 @@ def test_same_seed_gives_the_same_training(small_splits):
     np.testing.assert_allclose(histories[0]["val_loss"], histories[1]["val_loss"], rtol=1e-4)
 
 
+def test_several_batches_per_call_train_exactly_like_one_batch_per_call(small_splits):
+    x_train, x_val = _scaled(small_splits)
+    runs = []
+    for batches_per_call in (training.STEPS_PER_EXECUTION, 1):
+        training.seed_everything(3)
+        model = nets.build_dense_network((16,), optimizer="sgd_momentum")
+        if batches_per_call == 1:
+            model.compile(optimizer=nets.build_optimizer("sgd_momentum"), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+        assert model.steps_per_execution == batches_per_call
+        # 480 images in batches of 8: 60 steps, one full call of 32 and one that stops at the epoch's end.
+        result = training.train_model(model, x_train, small_splits.y_train, x_val, small_splits.y_val, epochs=3,
+                                      batch_size=8, seed=3, log=False)
+        runs.append((result.history, model.get_weights()))
+    assert training.STEPS_PER_EXECUTION > 1
+    np.testing.assert_allclose(runs[0][0]["val_loss"], runs[1][0]["val_loss"], rtol=1e-4)
+    np.testing.assert_allclose(runs[0][0]["loss"], runs[1][0]["loss"], rtol=1e-4)
+    for many, one in zip(runs[0][1], runs[1][1], strict=True):
+        np.testing.assert_allclose(many, one, rtol=1e-3, atol=1e-5)
+
+
 def test_no_fit_sees_the_test_split(small_splits, monkeypatch):
     forbidden = dataclasses.replace(small_splits, x_test=Forbidden(), y_test=Forbidden())
     seen = spy_on_training_datasets(monkeypatch)
