@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from spies import Forbidden, row_keys, spy_on_training_datasets
 
-from digitrec_utils import cnn, convnets
+from digitrec_utils import cnn, convnets, training
 from digitrec_utils.data import load_dataset, make_splits
 from digitrec_utils.exceptions import ModelFileError, ParameterError
 from digitrec_utils.model_files import load_model_bundle
@@ -52,6 +52,7 @@ def test_reproduced_cnns_have_the_documented_shapes_and_parameters(name):
               if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
     assert shapes == EXPECTED_OUTPUT_SHAPES[name]
     assert model.output_shape == (None, 10)
+    assert model.steps_per_execution == training.STEPS_PER_EXECUTION
     spec = convnets.CNN_ZOO[name]
     assert type(model.optimizer).__name__ == {"sgd_momentum": "SGD", "rmsprop": "RMSprop"}[spec.optimizer]
     if spec.optimizer == "sgd_momentum":
