@@ -245,7 +245,7 @@ def execute_notebook(run: NotebookRun, *, run_dir: str, timeout, show_code: bool
         papermill.execute_notebook(
             str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
             cwd=str(config.NOTEBOOKS_DIR), progress_bar=progress_bar, log_output=False,
-            execution_timeout=timeout, start_timeout=120,
+            execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(),
         )
         run.status = "ok"
     except PapermillExecutionError as error:
@@ -310,16 +310,34 @@ def _prepare_kernel_environment() -> Path:
     this virtual environment. ``JUPYTER_PATH`` is searched first, so a kernelspec written to a private
     temporary folder pins the kernel to ``sys.executable`` without registering anything globally.
     """
+    from ipykernel.kernelspec import write_kernel_spec
+
     os.environ.update(KERNEL_ENVIRONMENT)
     kernels_root = Path(tempfile.mkdtemp(prefix="digitrec-jupyter-"))
     spec_dir = kernels_root / "kernels" / "python3"
-    spec_dir.mkdir(parents=True)
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "Python 3 (digitrec)", "language": "python"}
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    # ipykernel's own kernelspec for sys.executable, including what it supports (CurveZMQ encryption).
+    write_kernel_spec(spec_dir, overrides={"display_name": "Python 3 (digitrec)"})
     existing = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels_root), existing]))
     return kernels_root
+
+
+def _kernel_manager_config():
+    """Return the kernel manager's configuration: encrypted kernel sockets where pyzmq and the kernel allow.
+
+    ipykernel 7.3 and later print a warning at every kernel start whose sockets are plain TCP ("Kernel
+    is running over TCP without encryption"). jupyter_client's ``transport_encryption = "auto"`` gives
+    the kernel CurveZMQ keys when the kernelspec declares support, which ipykernel's does; with an
+    older jupyter_client, or a pyzmq built without CurveZMQ, nothing is changed.
+    """
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    kernel_config = Config()
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        kernel_config.KernelManager.transport_encryption = "auto"
+    return kernel_config
 
 
 def _make_run_dir(reports_root: Path, name: str) -> Path:

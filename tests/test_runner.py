@@ -136,3 +136,28 @@ def test_reports_open_offline_in_chromium_with_no_failed_requests(successful_run
         requested, screenshot = _open_in_chromium(page, tmp_path)
         assert requested == [], f"{page.name} tried to fetch {requested}"
         assert screenshot.stat().st_size > 20_000  # A rendered page, not a blank one.
+
+
+def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
+    import sys
+
+    import zmq
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    from digitrec_utils import runner
+
+    monkeypatch.setenv("JUPYTER_PATH", "")
+    for key in runner.KERNEL_ENVIRONMENT:
+        monkeypatch.setenv(key, "")  # Restored, like JUPYTER_PATH, when the test ends.
+    kernels_root = runner._prepare_kernel_environment()
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        assert Path(spec.resource_dir).is_relative_to(kernels_root)
+        assert spec.argv[0] == sys.executable
+        manager = KernelManager(kernel_name="python3", config=runner._kernel_manager_config())
+        if zmq.has("curve"):  # Then ipykernel gets keys and does not warn about plain TCP.
+            assert manager.transport_encryption == "auto"
+            assert manager._kernel_supports_curve_encryption()
+    finally:
+        shutil.rmtree(kernels_root)
