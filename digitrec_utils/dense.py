@@ -60,6 +60,8 @@ class DenseSettings(SettingsFromParameters):
     target_accuracy: float = 0.95
     search_widths: Sequence[int] = (8, 16, 32, 64)
     search_depths: Sequence[int] = (1, 2)
+    search_epochs: int = 3
+    search_train_size: int = 0
     seed: int = 42
 
     def check(self) -> None:
@@ -183,7 +185,8 @@ def run_experiments(splits: Splits, settings: DenseSettings, *, log: bool = True
     trained for ``experiment_epochs`` on an optional stratified subsample (``experiment_train_size``).
     """
     settings.check()
-    x_train_images, y_train, x_train, x_val = _experiment_inputs(splits, settings)
+    x_train_images, y_train, x_train, x_val = _experiment_inputs(splits, settings, settings.experiment_train_size,
+                                                                 "experiment_train_size")
     base = {"hidden_units": (settings.base_units,), "dropout": 0.0, "optimizer": "adam",
             "batch_size": settings.experiment_batch_size}
     grids = {
@@ -211,9 +214,11 @@ def find_smallest_network(splits: Splits, settings: DenseSettings, *, log: bool 
     """Train every candidate of the search grid and return the fewest parameters that reach the target.
 
     Candidates are ``depth`` hidden layers of ``width`` units for every pair of ``search_depths`` and
-    ``search_widths``, trained like the experiments. The result's table has one row per candidate, with
-    ``pareto`` marking the networks that no smaller network beats on validation, and ``winner`` the
-    smallest one at or above ``target_accuracy``.
+    ``search_widths``, trained like the experiments but on ``search_train_size`` training images (0: all)
+    for up to ``search_epochs`` epochs, with early stopping on validation loss (best weights kept) when
+    ``early_stopping`` is on. The result's table has one row per candidate, with ``pareto`` marking the
+    networks that no smaller network beats on validation, and ``winner`` the smallest one at or above
+    ``target_accuracy``.
 
     Raises
     ------
@@ -222,13 +227,14 @@ def find_smallest_network(splits: Splits, settings: DenseSettings, *, log: bool 
         and how to widen the search.
     """
     settings.check()
-    x_train_images, y_train, x_train, x_val = _experiment_inputs(splits, settings)
+    _, y_train, x_train, x_val = _experiment_inputs(splits, settings, settings.search_train_size, "search_train_size")
     base = {"dropout": 0.0, "optimizer": "adam", "batch_size": settings.experiment_batch_size}
     rows = []
     for depth, width in itertools.product(sorted(set(settings.search_depths)), sorted(set(settings.search_widths))):
         config = {**base, "hidden_units": (width,) * depth, "network": "-".join([str(width)] * depth)}
         rows.append(_train_configuration(config, x_train, y_train, x_val, splits.y_val, settings,
-                                         f"smallest: {config['network']}", log))
+                                         f"smallest: {config['network']}", log, epochs=settings.search_epochs,
+                                         early_stopping=settings.early_stopping))
     table = pd.DataFrame(rows).sort_values("parameters", kind="stable").reset_index(drop=True)
     table["pareto"] = table["val_accuracy"] > table["val_accuracy"].cummax().shift(fill_value=-1.0)
     reaching = table[table["val_accuracy"] >= settings.target_accuracy]
@@ -238,16 +244,24 @@ def find_smallest_network(splits: Splits, settings: DenseSettings, *, log: bool 
             f"no network of the search reached target_accuracy {settings.target_accuracy:.4f} on validation: "
             f"the best of {len(table)} candidates was {best['network']} ({best['parameters']:,} parameters) at "
             f"{best['val_accuracy']:.4f}. Add wider or deeper candidates (search_widths, search_depths), train "
-            "longer (experiment_epochs), or lower target_accuracy.")
+            "longer (search_epochs), or lower target_accuracy.")
     winner = reaching.iloc[0]
     table["winner"] = table.index == winner.name
     finding = (f"The smallest network that reaches {settings.target_accuracy:.4f} on validation is "
-               f"{winner['network']} with {winner['parameters']:,} parameters ({winner['val_accuracy']:.4f} after "
-               f"{settings.experiment_epochs} epochs), against the third report's {THIRD_REPORT_TINY_PARAMETERS:,} "
-               f"for its simplest network above 95%: {winner['parameters'] / THIRD_REPORT_TINY_PARAMETERS:.2f} "
-               f"times as many. {int(table['pareto'].sum())} of the {len(table)} candidates are on the Pareto "
-               "front (no smaller candidate is as accurate).")
+               f"{winner['network']} with {winner['parameters']:,} parameters ({winner['val_accuracy']:.4f} "
+               f"{_describe_epochs(winner, settings.search_epochs)}), against the third report's "
+               f"{THIRD_REPORT_TINY_PARAMETERS:,} for its simplest network above 95%: "
+               f"{winner['parameters'] / THIRD_REPORT_TINY_PARAMETERS:.2f} times as many. "
+               f"{int(table['pareto'].sum())} of the {len(table)} candidates are on the Pareto front (no smaller "
+               "candidate is as accurate).")
     return ExperimentResult("smallest", table, finding, "parameters")
+
+
+def _describe_epochs(row, epochs: int) -> str:
+    """Say which epoch's weights a search candidate's score comes from."""
+    if "best_epoch" in row:
+        return f"with the weights of epoch {int(row['best_epoch'])} of {int(row['epochs_run'])}"
+    return f"after {epochs} epochs"
 
 
 def describe_experiment(name: str, table: pd.DataFrame, x: str) -> str:
@@ -294,29 +308,36 @@ def _run_scaling(base, x_train_images, y_train, splits, settings, log) -> Experi
 
 
 def _train_configuration(config, x_train, y_train, x_val, y_val, settings, label, log, *, epochs=None,
-                         keep_history=False) -> dict:
-    """Build, train and score one configuration; print one line for the run."""
+                         keep_history=False, early_stopping=False) -> dict:
+    """Build, train and score one configuration; print one line for the run.
+
+    With ``early_stopping``, training stops after ``settings.patience`` epochs without a better validation
+    loss and the best epoch's weights are scored; otherwise the last epoch's.
+    """
     epochs = epochs or settings.experiment_epochs
     seed_everything(settings.seed)
     model = build_dense_network(config["hidden_units"], dropout=config.get("dropout", 0.0),
                                 optimizer=config.get("optimizer", "adam"), n_classes=int(np.max(y_train)) + 1)
     training = train_model(model, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=config["batch_size"],
-                           seed=settings.seed, log=False)
+                           seed=settings.seed, early_stopping=early_stopping, patience=settings.patience, log=False)
     if log:
-        print(f"{label}: validation accuracy {training.val_accuracy:.4f} after {epochs} epochs "
+        kept = f"epoch {training.best_epoch} of {training.epochs_run}" if early_stopping else f"{epochs} epochs"
+        print(f"{label}: validation accuracy {training.val_accuracy:.4f} after {kept} "
               f"({model.count_params():,} parameters, {training.train_seconds:.1f} s)", flush=True)
     row = {key: value for key, value in config.items() if key not in ("hidden_units",)}
     row.update({"parameters": int(model.count_params()), "val_accuracy": training.val_accuracy,
-                "val_loss": training.history["val_loss"][-1], "train_seconds": training.train_seconds})
+                "val_loss": training.history["val_loss"][training.best_epoch - 1 if early_stopping else -1],
+                "train_seconds": training.train_seconds})
+    if early_stopping:
+        row.update({"epochs_run": training.epochs_run, "best_epoch": training.best_epoch})
     if keep_history:
         row["history"] = training.history
     return row
 
 
-def _experiment_inputs(splits: Splits, settings: DenseSettings):
-    """Return the experiments' training images and labels (all, or a stratified subsample), and the
-    training and validation inputs scaled with statistics from those training images."""
-    x_train_images, y_train = take_stratified_subset(splits.x_train, splits.y_train, settings.experiment_train_size,
-                                                     settings.seed, "experiment_train_size")
+def _experiment_inputs(splits: Splits, settings: DenseSettings, train_size: int, key: str):
+    """Return training images and labels (all, or a stratified subsample of ``train_size``; ``key`` names the
+    setting in errors), and the training and validation inputs scaled with statistics from those images."""
+    x_train_images, y_train = take_stratified_subset(splits.x_train, splits.y_train, train_size, settings.seed, key)
     scaler = InputScaler(settings.scaling).fit(x_train_images)
     return x_train_images, y_train, scaler.transform(x_train_images), scaler.transform(splits.x_val)

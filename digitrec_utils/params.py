@@ -125,6 +125,8 @@ RULES: dict[str, Rule] = {
     "target_accuracy": Rule(minimum=0.0, maximum=1.0, exclusive=True),
     "search_widths": Rule(minimum=1, maximum=65_536),
     "search_depths": Rule(minimum=1, maximum=50),
+    "search_epochs": Rule(minimum=1, maximum=1000),
+    "search_train_size": Rule(minimum=0),
     "networks": Rule(choices=tuple(CNN_ZOO)),
     "epochs": Rule(minimum=0, maximum=1000),
     "modern_epochs": Rule(minimum=1, maximum=1000),

@@ -144,11 +144,19 @@ def test_no_fit_sees_the_test_split(small_splits, monkeypatch):
         dense.evaluate_zoo_on_test(results, scaler, forbidden)  # The stand-in does catch a read.
 
 
-def test_smallest_network_search_returns_the_fewest_parameters_reaching_the_target(small_splits):
-    settings = dense.DenseSettings(experiment_epochs=3, experiment_batch_size=16, search_widths=[2, 16, 48],
-                                   search_depths=[1], target_accuracy=0.6)
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_smallest_network_search_returns_the_fewest_parameters_reaching_the_target(small_splits, early_stopping):
+    settings = dense.DenseSettings(experiment_epochs=1, search_epochs=3 + 3 * early_stopping, experiment_batch_size=16,
+                                   search_widths=[2, 16, 48], search_depths=[1], target_accuracy=0.6,
+                                   early_stopping=early_stopping, patience=1)
     result = dense.find_smallest_network(small_splits, settings, log=False)
     table = result.table
+    if early_stopping:  # Scored with the best validation-loss epoch's weights, and the finding says which.
+        assert bool((table["best_epoch"] <= table["epochs_run"]).all()) and table["epochs_run"].max() <= 6
+        winner = table[table["winner"]].iloc[0]
+        assert f"epoch {winner['best_epoch']} of {winner['epochs_run']}" in result.finding
+    else:
+        assert "best_epoch" not in table and "after 3 epochs" in result.finding
     assert list(table["parameters"]) == sorted(table["parameters"])
     winner = table[table["winner"]].iloc[0]
     reaching = table[table["val_accuracy"] >= 0.6]
@@ -160,9 +168,10 @@ def test_smallest_network_search_returns_the_fewest_parameters_reaching_the_targ
 
 
 def test_smallest_network_search_fails_clearly_when_nothing_reaches_the_target(small_splits):
-    settings = dense.DenseSettings(experiment_epochs=1, search_widths=[2, 4], search_depths=[1],
+    settings = dense.DenseSettings(search_epochs=1, search_widths=[2, 4], search_depths=[1],
                                    target_accuracy=0.999)
-    with pytest.raises(dense.SearchFailedError, match=r"no network of the search reached target_accuracy 0\.9990"):
+    with pytest.raises(dense.SearchFailedError, match=r"no network of the search reached target_accuracy 0\.9990.*"
+                                                      r"search_epochs"):
         dense.find_smallest_network(small_splits, settings, log=False)
 
 
