@@ -24,8 +24,9 @@ LEARNING_RATE_FACTOR = 0.3
 
 # Batches run per call of Keras's compiled training function (``Model.compile(steps_per_execution=...)``).
 # Small networks spend most of a step in Python and function-call overhead rather than arithmetic; running
-# 32 batches per call applies the same updates in the same order (the same curves), 1.4 to 2 times faster
-# per epoch for the dense zoo on 2 cores (benchmarks/bench_dense_training.py). Callbacks that act per
+# 32 batches per call applies the same updates in the same order (the same curves). Per epoch on 2 cores it
+# made slp and mlp_tiny 2.5 times faster, mlp_bn 1.4 times, and mlp_512x2_dropout_adam, whose step is
+# arithmetic, no faster (benchmarks/bench_dense_training.py, docs/ARCHITECTURE.md). Callbacks that act per
 # batch see every 32nd batch; the ones used here (early stopping, learning-rate cuts, the epoch log) act
 # per epoch.
 STEPS_PER_EXECUTION = 32
