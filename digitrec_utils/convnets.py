@@ -8,6 +8,7 @@ notebook's parameters; its augmentation depends on the dataset (:func:`choose_au
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -305,6 +306,7 @@ def build_modern_cnn(
                     jit_compile=jit_compile)
 
 
+@functools.cache
 def _mirror_layer_class():
     """Define (once) and return the Keras layer that mirrors images left to right, registered for saving."""
     import keras
@@ -319,13 +321,9 @@ def _mirror_layer_class():
     return MirrorImages
 
 
-_MIRROR_LAYER = []
-
-
 def register_custom_layers() -> None:
     """Register digitrec's own Keras layers, so that saved models that use them can be loaded."""
-    if not _MIRROR_LAYER:
-        _MIRROR_LAYER.append(_mirror_layer_class())
+    _mirror_layer_class()
 
 
 def build_mirror_average(model, name: str | None = None):
@@ -337,8 +335,7 @@ def build_mirror_average(model, name: str | None = None):
     """
     import keras
 
-    register_custom_layers()
     inputs = keras.Input(shape=model.input_shape[1:])
-    mirrored = _MIRROR_LAYER[0](name="mirror")(inputs)
+    mirrored = _mirror_layer_class()(name="mirror")(inputs)
     outputs = keras.layers.Average(name="mean_of_mirrors")([model(inputs), model(mirrored)])
     return keras.Model(inputs, outputs, name=name or f"{model.name}_mirror_average")

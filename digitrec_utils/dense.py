@@ -326,8 +326,7 @@ def _train_configuration(config, x_train, y_train, x_val, y_val, settings, label
               f"({model.count_params():,} parameters, {training.train_seconds:.1f} s)", flush=True)
     row = {key: value for key, value in config.items() if key not in ("hidden_units",)}
     row.update({"parameters": int(model.count_params()), "val_accuracy": training.val_accuracy,
-                "val_loss": training.history["val_loss"][training.best_epoch - 1 if early_stopping else -1],
-                "train_seconds": training.train_seconds})
+                "val_loss": training.kept("val_loss"), "train_seconds": training.train_seconds})
     if early_stopping:
         row.update({"epochs_run": training.epochs_run, "best_epoch": training.best_epoch})
     if keep_history:

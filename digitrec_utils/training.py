@@ -62,10 +62,15 @@ class TrainingResult:
     stopped_early: bool = False
     notes: list[str] = field(default_factory=list)
 
+    def kept(self, metric: str) -> float:
+        """Return ``metric`` (e.g. ``val_loss``) of the weights the model holds: the best epoch's with early
+        stopping, else the last epoch's."""
+        return float(self.history[metric][self.best_epoch - 1 if self.restored_best else -1])
+
     @property
     def val_accuracy(self) -> float:
         """Validation accuracy of the weights the model holds (the best epoch's with early stopping)."""
-        return float(self.history["val_accuracy"][self.best_epoch - 1 if self.restored_best else -1])
+        return self.kept("val_accuracy")
 
 
 def configure_keras() -> str:
