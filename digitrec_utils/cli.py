@@ -1,13 +1,15 @@
 """The ``digitrec`` command. It only parses arguments and calls the package.
 
 Exit status: 0 on success, 1 when a notebook failed (``run``) or an image could not be read (``predict``),
-2 when the input was rejected before running (bad parameters, a missing model).
+2 when the input was rejected before running (bad parameters, a missing dataset or model), 130 when SIGINT
+(Ctrl-C) and 143 when SIGTERM stopped a run.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from digitrec_utils.exceptions import DigitrecError, ImageError, ParameterError
 
@@ -43,8 +45,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     "longer side 20 px, centred by mass in 28x28.")
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders of them.")
     predict.add_argument("--model", default=None, metavar="PATH",
-                         help="A .keras model saved by the suite, with its JSON beside it (default: the newest "
-                              "run's reports/latest/models/cnn_selected.keras).")
+                         help="A .keras model saved by the suite, with its JSON beside it (default: the saved "
+                              "CNN of the newest run under reports/ whose 04_cnn notebook succeeded).")
     predict.add_argument("--top", type=int, default=3, metavar="K", help="Labels listed per image (default 3).")
     predict.add_argument("--json", action="store_true", help="Print a JSON list, one object per image.")
 
@@ -64,12 +66,13 @@ def _command_run(arguments) -> int:
         progress=not arguments.quiet,
     )
     print(f"Reports: {outcome.run_dir / 'index.html'}")
-    if outcome.ok:
-        return EXIT_OK
     for run in outcome.notebooks:
         if run.status != "ok":
             print(f"digitrec: error: {run.describe()}", file=sys.stderr)
-    return EXIT_FAILED
+    if outcome.interrupted_by:
+        print(f"digitrec: run interrupted by {outcome.interrupted_by}; what finished is kept in {outcome.run_dir}.",
+              file=sys.stderr)
+    return outcome.exit_status
 
 
 def _command_list_params(arguments) -> int:
@@ -87,8 +90,8 @@ def _command_list_params(arguments) -> int:
 def _command_predict(arguments) -> int:
     import json
 
-    from digitrec_utils.config import get_default_model_path
-    from digitrec_utils.model_files import load_model_bundle
+    from digitrec_utils.config import REPORTS_DIR
+    from digitrec_utils.model_files import find_latest_model, load_model_bundle
     from digitrec_utils.predict import collect_image_paths, format_prediction, predict_images
     from digitrec_utils.training import configure_keras
 
@@ -98,7 +101,9 @@ def _command_predict(arguments) -> int:
     if not paths:
         raise ImageError(f"{', '.join(arguments.images)}: no files to classify (the folders are empty).")
     configure_keras()
-    model, description = load_model_bundle(arguments.model or get_default_model_path())
+    model_path = Path(arguments.model) if arguments.model else find_latest_model(REPORTS_DIR)
+    model, description = load_model_bundle(model_path)
+    print(f"digitrec: model {model_path} ({description.get('model', 'unnamed')})", file=sys.stderr)
     entries = predict_images(paths, model, class_names=description.get("class_names"), top=arguments.top)
     if arguments.json:
         print(json.dumps(entries, indent=2))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from digitrec_utils.paths import describe_path
 from digitrec_utils.results import decode_labels
 
 MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
@@ -49,11 +50,15 @@ def find_missing_notebooks(records: dict[str, dict], expected: Sequence[str] = M
     return [notebook for notebook in expected if notebook not in records]
 
 
-def describe_missing(records: dict[str, dict], results_dir: str | Path) -> str:
-    """Say which model notebooks have results in ``results_dir`` and which do not."""
+def describe_missing(records: dict[str, dict], results_dir: str | Path, *, run_dir: str | Path | None = None) -> str:
+    """Say which model notebooks have results in ``results_dir`` and which do not.
+
+    The folder is named relative to ``run_dir`` (this run's folder) or the project, never by its full path.
+    """
     present = [notebook for notebook in MODEL_NOTEBOOKS if notebook in records]
     missing = find_missing_notebooks(records)
-    text = f"Results found in {results_dir}: {', '.join(present) or 'none of the model notebooks'}."
+    text = (f"Results found in `{describe_path(results_dir, run_dir)}/`: "
+            f"{', '.join(present) or 'none of the model notebooks'}.")
     if missing:
         text += (f" Absent: {', '.join(missing)} (not run, or failed before saving its results); the comparison "
                  "covers the others.")
@@ -92,15 +97,19 @@ def gather_models(records: dict[str, dict]) -> pd.DataFrame:
 
 
 def style_models(table: pd.DataFrame):
-    """Return a pandas Styler that highlights the best model of each family (by validation accuracy)."""
-    def highlight(row):
-        colour = "background-color: #d8ecd2; font-weight: bold" if row["best of family"] else ""
-        return [colour] * len(row)
+    """Return a pandas Styler, formatted for reading, that highlights the best model of each family.
 
-    shown = table.drop(columns=["key"])
-    return shown.style.hide(axis="index").apply(highlight, axis=1).format(precision=4, na_rep="-").format(
-        {"parameters": lambda value: "-" if pd.isna(value) else f"{int(value):,}",
-         "train s": "{:.1f}", "predict ms / 1k": "{:.1f}"}, na_rep="-")
+    The notebook is implied by the family, the two interval bounds share one column, and the highlight
+    says which model is the best of its family, so the table fits a page's width.
+    """
+    from digitrec_utils.tables import format_interval, style_table
+
+    shown = table.rename(columns={"name": "model"})
+    shown.insert(shown.columns.get_loc("95% CI low"), "95% interval",
+                 [format_interval(low, high) for low, high in zip(table["95% CI low"], table["95% CI high"],
+                                                                  strict=True)])
+    shown = shown.drop(columns=["key", "notebook", "95% CI low", "95% CI high", "best of family"])
+    return style_table(shown, highlight_rows=list(table["best of family"]))
 
 
 def gather_recalls(records: dict[str, dict]) -> pd.DataFrame:
@@ -183,6 +192,45 @@ def compare_with_runner_ups(records: dict[str, dict], table: pd.DataFrame, recom
     return pd.DataFrame(rows)
 
 
+def summarize_paired_tests(recommended: str, tests: pd.DataFrame) -> str:
+    """Return one sentence over every McNemar test: against which runner-ups the lead is real.
+
+    The table's ``reading`` column says it for each pair; this sentence counts them, and says nothing twice.
+    """
+    if tests.empty:
+        return f"There is no runner-up to compare {recommended} with."
+    tested = tests.dropna(subset=["p-value"]) if "p-value" in tests else tests.iloc[0:0]
+    untested = len(tests) - len(tested)
+    real = tested[tested["p-value"] < SIGNIFICANCE] if len(tested) else tested
+    ahead = real[real["only recommended right"] >= real["only runner-up right"]] if len(real) else real
+    text = (f"Of {len(tested)} runner-up(s) tested on the same test images, {len(real)} differ from {recommended} by "
+            f"more than chance at the 5% level")
+    text += f" ({', '.join(ahead['runner-up'])} behind it)" if len(ahead) else ""
+    text += ("; the others are within chance of it on this test set, so their order is not established."
+             if len(real) < len(tested) else ".")
+    if untested:
+        text += f" {untested} could not be tested (different test images); the table says why."
+    return text
+
+
+def summarize_ranking(table: pd.DataFrame, recommendation: Recommendation | None, *, n_runner_ups: int = 5) -> dict:
+    """Return the recommended model and its runner-ups (by validation accuracy) for the results record.
+
+    The run's index page shows them as its headline: each with its test accuracy and 95% interval.
+    """
+    if recommendation is None:
+        return {"recommended": None, "runner_ups": []}
+
+    def _entry(row) -> dict:
+        return {"name": row["name"], "notebook": row["notebook"], "family": row["family"],
+                "val_accuracy": None if pd.isna(row["val accuracy"]) else float(row["val accuracy"]),
+                "test_accuracy": float(row["test accuracy"]),
+                "test_accuracy_ci95": [float(row["95% CI low"]), float(row["95% CI high"])]}
+
+    others = table[table["key"] != recommendation.key].head(n_runner_ups)
+    return {"recommended": _entry(recommendation.row), "runner_ups": [_entry(row) for _, row in others.iterrows()]}
+
+
 def _predictions(records: dict[str, dict], key: str):
     notebook, name = key.split("/", 1)
     record = records[notebook]
@@ -248,8 +296,12 @@ def find_saved_model(results_dir: str | Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def describe_model_card(records: dict[str, dict], recommendation: Recommendation, saved_model: Path | None) -> str:
-    """Return the model card as Markdown: the model, why, expected accuracy, weaknesses, protocol, limits, use."""
+def describe_model_card(records: dict[str, dict], recommendation: Recommendation, saved_model: Path | None, *,
+                        run_dir: str | Path | None = None) -> str:
+    """Return the model card as Markdown: the model, why, expected accuracy, weaknesses, protocol, limits, use.
+
+    The saved model is named relative to ``run_dir`` (this run's folder), never by its full path.
+    """
     row = recommendation.row
     record = records[row["notebook"]]
     n_test = int(np.asarray(next(model for model in record["models"] if model["name"] == row["name"])
@@ -273,9 +325,12 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
         description_path = saved_model.with_suffix(".json")
         saved_name = json.loads(description_path.read_text(encoding="utf-8")).get("model", "?") \
             if description_path.is_file() else "?"
-        usage = f"`digitrec predict IMAGE_OR_DIR --model {saved_model}` classifies images with this run's saved CNN "
-        usage += (f"({saved_name}, the recommended model)." if saved_name == row["name"] and row["notebook"] == "04_cnn"
-                  else f"({saved_name}, the CNN notebook's choice; the recommended {row['name']} is not saved as a "
+        shown = describe_path(saved_model, run_dir if run_dir is not None else saved_model.parent.parent)
+        usage = (f"`digitrec predict IMAGE_OR_DIR` classifies images with the saved CNN of the newest run whose CNN "
+                 f"notebook succeeded; `digitrec predict IMAGE_OR_DIR --model {shown}`, from this run's folder, "
+                 "always uses this run's: ")
+        usage += (f"{saved_name}, the recommended model." if saved_name == row["name"] and row["notebook"] == "04_cnn"
+                  else f"{saved_name}, the CNN notebook's choice (the recommended {row['name']} is not saved as a "
                        "Keras model).")
         lines.append(f"**How to use it**: {usage}")
     else:

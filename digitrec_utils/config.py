@@ -8,6 +8,9 @@ DIGITREC_CACHE
     Where parsed arrays are cached (default ``~/.cache/digitrec``).
 DIGITREC_OFFLINE
     When set to ``1``, datasets are never downloaded.
+DIGITREC_NOTEBOOKS
+    A folder of the suite's notebooks to run instead of the project's ``notebooks/`` (a copy with
+    changes of your own; the tests use it for notebooks that fail or sleep on purpose).
 KERAS_HOME
     Keras's own home (default ``~/.keras``); its ``datasets/`` folder is searched for downloads.
 """
@@ -19,7 +22,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
-NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+NOTEBOOKS_DIR = Path(os.environ.get("DIGITREC_NOTEBOOKS") or PROJECT_ROOT / "notebooks").expanduser()
 PARAMS_DIR = PROJECT_ROOT / "params"
 REPORTS_DIR = PROJECT_ROOT / "reports"
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -28,9 +31,8 @@ TEMPLATES_DIR = PACKAGE_DIR / "templates"
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-def get_default_model_path() -> Path:
-    """Return the newest run's selected model, ``reports/latest/models/cnn_selected.keras``."""
-    return REPORTS_DIR / "latest" / "models" / "cnn_selected.keras"
+# Where the CNN notebook saves its chosen model inside a run folder.
+SAVED_MODEL_NAME = Path("models") / "cnn_selected.keras"
 
 
 def get_data_root() -> Path | None:

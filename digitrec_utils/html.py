@@ -3,7 +3,10 @@
 The template (``templates/digitrec``) extends JupyterLab's and empties every block that would load a
 script from a CDN (require.js, MathJax, mermaid, widgets). Images are embedded as data URIs. Code cells
 are hidden unless ``show_code`` is set, except cells that raised, whose code stays visible beside the
-error. A table of contents built from the headings is inserted at the top.
+error. A table of contents built from the headings is inserted at the top. A code cell whose metadata
+holds ``{"digitrec": {"details": "Summary"}}`` shows its outputs inside a closed ``<details>`` element
+(per-model details, epoch logs): there for whoever wants them, out of the way of the summary. The
+machine's own folders are replaced by relative names (see :mod:`digitrec_utils.paths`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import nbformat
 
 from digitrec_utils import __version__, config
+from digitrec_utils.paths import hide_machine_paths
 
 _HEADING = re.compile(r'<h([1-3]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -31,6 +35,24 @@ def hide_code(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         raised = any(output.get("output_type") == "error" for output in cell.get("outputs", []))
         if not raised:
             cell.metadata.setdefault("transient", {})["remove_source"] = True
+    return notebook
+
+
+def move_summary_to_top(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Return a copy whose summary cells come right after the title and introduction.
+
+    The summary is computed last (it needs the test evaluation), but a reader wants it first. Cells whose
+    metadata holds ``{"digitrec": {"placement": "top"}}`` move, in their order, behind the first
+    markdown cell. They stay where they were when none of them has output (a run that failed before
+    them), so a page never opens with an empty summary.
+    """
+    notebook = copy.deepcopy(notebook)
+    marked = [cell for cell in notebook.cells if cell.metadata.get("digitrec", {}).get("placement") == "top"]
+    if not any(cell.cell_type == "code" and cell.get("outputs") for cell in marked):
+        return notebook
+    rest = [cell for cell in notebook.cells if all(cell is not other for other in marked)]
+    first_markdown = next((index for index, cell in enumerate(rest) if cell.cell_type == "markdown"), -1)
+    notebook.cells = rest[:first_markdown + 1] + marked + rest[first_markdown + 1:]
     return notebook
 
 
@@ -52,7 +74,22 @@ def find_external_references(html: str) -> list[str]:
     return [match.group(0) for match in _EXTERNAL_REFERENCE.finditer(html)]
 
 
-def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, index_href: str = "") -> str:
+def _find_contents_position(html: str, notebook: nbformat.NotebookNode) -> int:
+    """Return where the table of contents goes: before the first cell after the title and summary (-1: nowhere)."""
+    seen_title = False
+    for cell in notebook.cells:
+        on_top = cell.metadata.get("digitrec", {}).get("placement") == "top"
+        if not seen_title and cell.cell_type == "markdown":
+            seen_title = True
+            continue
+        if seen_title and not on_top and cell.get("id"):
+            anchor = html.find(f'id="cell-id={cell.id}"')
+            return html.rfind("<div", 0, anchor) if anchor != -1 else -1
+    return -1
+
+
+def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, index_href: str = "",
+                         run_dir: str | Path | None = None) -> str:
     """Render an executed notebook to a self-contained HTML page.
 
     Parameters
@@ -63,6 +100,8 @@ def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, 
         Show every code cell; by default only cells that raised show their code.
     index_href : str
         A relative link back to the run's index page, shown at the foot.
+    run_dir : path-like, optional
+        The run folder; paths inside it are shown relative to it (the notebook's folder by default).
 
     Returns
     -------
@@ -70,7 +109,7 @@ def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, 
     """
     from nbconvert import HTMLExporter
 
-    notebook = nbformat.read(str(notebook_path), as_version=4)
+    notebook = move_summary_to_top(nbformat.read(str(notebook_path), as_version=4))
     if not show_code:
         notebook = hide_code(notebook)
     exporter = HTMLExporter(
@@ -84,8 +123,8 @@ def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, 
                  "metadata": {"name": Path(notebook_path).stem}}
     html, _ = exporter.from_notebook_node(notebook, resources=resources)
     table_of_contents = build_table_of_contents(html)
-    first_cell_after_title = html.find('<div class="jp-Cell jp-CodeCell')
-    if table_of_contents and first_cell_after_title != -1:
-        # Between cells, under the title and introduction, before everything else.
-        html = html[:first_cell_after_title] + table_of_contents + html[first_cell_after_title:]
-    return html
+    position = _find_contents_position(html, notebook)
+    if table_of_contents and position != -1:
+        # Under the title, the introduction and the summary, before everything else.
+        html = html[:position] + table_of_contents + html[position:]
+    return hide_machine_paths(html, run_dir if run_dir is not None else Path(notebook_path).parent)

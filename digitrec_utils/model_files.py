@@ -53,6 +53,51 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
     return path
 
 
+def find_latest_model(reports_dir: str | Path) -> Path:
+    """Return the saved CNN of the newest run, under ``reports_dir``, whose CNN notebook succeeded.
+
+    ``reports/latest`` plays no part: a later run that failed, or ran only some notebooks, does not hide
+    the last good model. A run counts when its ``run.json`` says 04_cnn finished with status ``ok`` and
+    its folder holds ``models/cnn_selected.keras``; the newest by the ``started`` time of ``run.json`` wins.
+
+    Parameters
+    ----------
+    reports_dir : path-like
+        The reports folder, ``reports/`` by default in the command line.
+
+    Returns
+    -------
+    path : Path
+        The ``.keras`` file.
+
+    Raises
+    ------
+    ModelFileError
+        When no run under ``reports_dir`` has a usable saved model; the message says how to make one.
+    """
+    from digitrec_utils.config import SAVED_MODEL_NAME
+
+    reports_dir = Path(reports_dir)
+    candidates = []
+    for manifest_path in reports_dir.glob("*/run.json"):
+        if manifest_path.parent.is_symlink():  # ``latest`` points at a run folder found on its own.
+            continue
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        cnn_ok = any(run.get("notebook") == "04_cnn" and run.get("status") == "ok"
+                     for run in manifest.get("notebooks", []))
+        model_path = manifest_path.parent / SAVED_MODEL_NAME
+        if cnn_ok and model_path.is_file():
+            candidates.append((str(manifest.get("started", "")), model_path))
+    if not candidates:
+        raise ModelFileError(f"no saved model under {reports_dir}: no run there has a 04_cnn notebook that "
+                             f"succeeded and saved {SAVED_MODEL_NAME}. Run `digitrec run` (or "
+                             "`digitrec run --only cnn`), or pass --model PATH.")
+    return max(candidates, key=lambda candidate: candidate[0])[1]
+
+
 def load_model_bundle(path: str | Path):
     """Load a model saved by :func:`save_model_bundle` and its JSON description.
 

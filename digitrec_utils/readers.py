@@ -95,6 +95,100 @@ def _parse_idx(path: Path, expected_magic: int, kind: str) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
 
 
+def check_idx_header(path: Path, kind: str) -> tuple[int, ...]:
+    """Check an IDX file's header and length without reading its data; return its shape.
+
+    A raw file's length must match its header. A gzipped file is not decompressed: its trailer records
+    the uncompressed length (modulo 2**32), which a truncated or corrupt download gets wrong.
+
+    Parameters
+    ----------
+    path : Path
+        An IDX file, raw or gzipped.
+    kind : {"image", "label"}
+
+    Returns
+    -------
+    shape : tuple of int
+
+    Raises
+    ------
+    DatasetError
+        Naming the file, what is wrong with it and the fix.
+    """
+    expected_magic = _IDX_IMAGES_MAGIC if kind == "image" else _IDX_LABELS_MAGIC
+    path = Path(path)
+    try:
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as stream:
+            magic_bytes = stream.read(4)
+            if len(magic_bytes) < 4:
+                raise DatasetError(f"{path}: too short to be an IDX file. {_REDOWNLOAD_HINT}")
+            magic = int.from_bytes(magic_bytes, "big")
+            if magic != expected_magic:
+                raise DatasetError(
+                    f"{path}: wrong IDX magic number 0x{magic:08x}; IDX {kind} files start with "
+                    f"0x{expected_magic:08x}. Is this the right file (images vs labels)? {_REDOWNLOAD_HINT}")
+            dims_bytes = stream.read(4 * magic_bytes[3])
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found. Check the path, or copy the file there.") from None
+    except (OSError, EOFError, zlib.error) as error:
+        raise DatasetError(f"{path}: cannot be read ({error}). {_REDOWNLOAD_HINT}") from None
+    if len(dims_bytes) < 4 * magic_bytes[3]:
+        raise DatasetError(f"{path}: the IDX header is truncated. {_REDOWNLOAD_HINT}")
+    shape = tuple(int.from_bytes(dims_bytes[4 * i: 4 * i + 4], "big") for i in range(magic_bytes[3]))
+    if kind == "image" and shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise DatasetError(f"{path}: images are {'x'.join(map(str, shape[1:]))}, but digitrec needs 28x28. "
+                           "Resize them to 28x28 first, or use a 28x28 dataset.")
+    expected_size = 4 + len(dims_bytes) + int(np.prod(shape, dtype=np.int64))
+    if gzipped:
+        with path.open("rb") as raw:
+            raw.seek(-4, 2)
+            recorded = int.from_bytes(raw.read(4), "little")
+        actual, wanted = recorded, expected_size % 2**32
+    else:
+        actual, wanted = path.stat().st_size, expected_size
+    if actual != wanted:
+        raise DatasetError(f"{path}: the header promises {expected_size:,} bytes for shape {shape}, but the file "
+                           f"holds {actual:,}; it is truncated or corrupt. {_REDOWNLOAD_HINT}")
+    return shape
+
+
+def check_csv_columns(path: Path, what: str, n_columns: int) -> None:
+    """Check that a header-less CSV exists and that its first row has ``n_columns`` integers.
+
+    Parameters
+    ----------
+    path : Path
+    what : str
+        ``"images"`` or ``"labels"``, for messages.
+    n_columns : int
+
+    Raises
+    ------
+    DatasetError
+        Naming the file and the fix; the rest of the file is checked when it is read.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            first = next((line for line in stream if line.strip()), "")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found. Check the path given for the {what}.") from None
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot be read ({error}). Check its permissions.") from None
+    fields = [field.strip() for field in first.strip().split(",")] if first else []
+    if not fields:
+        raise DatasetError(f"{path}: the {what} file is empty.")
+    if len(fields) != n_columns:
+        raise DatasetError(f"{path}: the first row has {len(fields)} columns, but the {what} file needs "
+                           f"{n_columns} (no header, no label column in the images).")
+    if not all(field.lstrip("+-").isdigit() for field in fields):
+        raise DatasetError(f"{path}: the first row is not all integers; the {what} file must have no header row.")
+
+
 def read_idx_images(path: Path) -> np.ndarray:
     """Read an IDX3 image file (raw or gzipped).
 
@@ -210,6 +304,29 @@ def read_mnist_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         x_test.astype(np.uint8, copy=False),
         y_test.astype(np.uint8, copy=False),
     )
+
+
+def read_mnist_npz_keys(path: Path) -> list[str]:
+    """Check that ``path`` is an npz archive with Keras's four mnist arrays, reading only its index.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file when it is not an npz archive or lacks an array.
+    """
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            files = list(archive.files)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found. Check the path, or copy the file there.") from None
+    except (OSError, ValueError, EOFError, zlib.error) as error:
+        raise DatasetError(f"{path}: not a readable npz archive ({error}). {_REDOWNLOAD_HINT}") from None
+    missing = [key for key in keys if key not in files]
+    if missing:
+        raise DatasetError(f"{path}: the npz lacks the arrays {missing}; Keras's mnist.npz has {list(keys)}. "
+                           f"{_REDOWNLOAD_HINT}")
+    return files
 
 
 def _read_numeric_csv(path: Path, what: str) -> np.ndarray:

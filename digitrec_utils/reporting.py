@@ -11,6 +11,8 @@ import pandas as pd
 
 from digitrec_utils.environment import collect_environment
 from digitrec_utils.params import get_notebook_parameters
+from digitrec_utils.paths import PATH_PARAMETERS, describe_path
+from digitrec_utils.tables import style_table
 
 
 def configure_notebook() -> None:
@@ -27,22 +29,19 @@ def show_finding(text: str) -> None:
     """Display a computed interpretation as a highlighted Markdown line."""
     from IPython.display import Markdown, display
 
-    display(Markdown(f"> **Finding.** {text}"))
+    quoted = "\n".join(f"> {line}" if line else ">" for line in str(text).splitlines())
+    display(Markdown(f"> **Finding.** {quoted[2:] if quoted.startswith('> ') else quoted}"))
 
 
-def show_table(table: pd.DataFrame, *, percent_columns=(), precision: int = 4) -> None:
-    """Display a table without its index, with some columns formatted as percentages.
+def show_table(table: pd.DataFrame, *, percent_columns=()) -> None:
+    """Display a table formatted for reading (see :mod:`digitrec_utils.tables`), without its index.
 
     A pandas ``Styler`` (a table already formatted, e.g. with highlighted rows) is displayed as it is.
     """
     from IPython.display import display
     from pandas.io.formats.style import Styler
 
-    if isinstance(table, Styler):
-        display(table)
-        return
-    formats = {column: "{:.1%}" for column in percent_columns}
-    display(table.style.hide(axis="index").format(precision=precision, thousands=",").format(formats))
+    display(table if isinstance(table, Styler) else style_table(table, percent_columns=percent_columns))
 
 
 class Timings:
@@ -91,11 +90,21 @@ def show_provenance(parameters: dict, dataset_info: dict, timings: Timings) -> d
         f"**Python** {environment['python']} on {environment['cpu']} ({environment['cpu_count']} cores), "
         f"GPU: {', '.join(environment['gpus']) or 'none'}"
     ))
-    show_table(pd.DataFrame({"parameter": list(parameters), "value": [repr(value) for value in parameters.values()]}))
+    run_dir = parameters.get("output_dir") or None
+    shown = {name: _describe_parameter(name, value, run_dir) for name, value in parameters.items()}
+    show_table(pd.DataFrame({"parameter": list(shown), "value": list(shown.values())}))
     versions = {name: version for name, version in environment["packages"].items() if version}
     show_table(pd.DataFrame({"package": list(versions), "version": list(versions.values())}))
-    show_table(pd.DataFrame({"step": list(timings.seconds), "seconds": list(timings.seconds.values())}), precision=2)
+    show_table(pd.DataFrame({"step": list(timings.seconds), "seconds": list(timings.seconds.values())}))
     return environment
+
+
+def _describe_parameter(name: str, value, run_dir) -> str:
+    """Return a parameter's value as the provenance table shows it: paths relative, the run folder by name."""
+    if name not in PATH_PARAMETERS or not value:
+        return repr(value)
+    shown = describe_path(value, run_dir)
+    return "this run's folder" if shown == "." else repr(shown)
 
 
 def show_evaluation(name: str, evaluation, images, y_true, class_names, *, n_misclassified: int = 20) -> None:

@@ -152,6 +152,7 @@ def build_results(
     headline: str = "",
     timings: dict[str, float] | None = None,
     test_labels=None,
+    recommendation: dict | None = None,
 ) -> dict:
     """Return a complete results record for one notebook run, with the environment collected now.
 
@@ -174,6 +175,9 @@ def build_results(
         Seconds per step.
     test_labels : ndarray of shape (n_test,), optional
         The true test labels, in the order of the models' ``test_predictions``; required with models.
+    recommendation : dict, optional
+        The comparison's recommended model and runner-ups (``comparison.summarize_ranking``), which the
+        run's index page shows as its headline.
     """
     models = models or []
     if selected_model is not None and selected_model not in {model["name"] for model in models}:
@@ -195,6 +199,7 @@ def build_results(
         "headline": headline,
         "timings": timings or {},
         "environment": collect_environment(),
+        **({"recommendation": recommendation} if recommendation is not None else {}),
     })
 
 

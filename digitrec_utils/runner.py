@@ -1,36 +1,45 @@
 """Orchestration of a run: validate parameters, execute notebooks with papermill, render, and index.
 
-Every parameter is checked before any notebook starts. Notebooks 01 to 04 are independent and can
-run in parallel; the comparison notebook runs last. Every file is written under a temporary name and
-renamed into place, and each run gets a new folder, so an interrupted run never leaves a half-written
-report where a good one was. A notebook that raises still gets its HTML, with papermill's error banner
-and the failing cell visible; the other notebooks still run; the run reports failure.
+Every parameter, and every dataset the run needs, is checked before any notebook starts. Notebooks 01
+to 04 are independent and can run in parallel; the comparison notebook runs last. Each notebook runs in
+a child process of its own, so that SIGINT or SIGTERM can stop the run cleanly: the parent stops the
+children, whose papermill clients shut their kernels down, removes what the interrupted notebooks had
+half-written, and records the run as ``interrupted``. Every file is written under a temporary name and
+renamed into place, and each run gets a new folder, so a failed or interrupted run never leaves a
+half-written report where a good one was, and ``latest`` moves only to a run whose notebooks all
+succeeded. A notebook that raises still gets its HTML, with papermill's error banner and the failing
+cell visible; the other notebooks still run; the run reports failure.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import nbformat
 
 from digitrec_utils import config
+from digitrec_utils.data import check_dataset
 from digitrec_utils.environment import collect_environment
-from digitrec_utils.exceptions import ParameterError, ResultsError
+from digitrec_utils.exceptions import DatasetError, ParameterError, ResultsError
 from digitrec_utils.files import write_text_atomic
 from digitrec_utils.html import render_notebook_html
 from digitrec_utils.index_page import render_index_html
 from digitrec_utils.params import (
     DEPENDENT_NOTEBOOKS,
+    get_notebook_parameters,
     list_notebooks,
     load_profile,
     resolve_notebook_name,
@@ -49,6 +58,10 @@ KERNEL_ENVIRONMENT = {
     "KERAS_BACKEND": "tensorflow",
     "PYTHONWARNINGS": "ignore::DeprecationWarning",
 }
+# Seconds an interrupted notebook's process gets to shut its kernel down before it is killed.
+STOP_GRACE_SECONDS = 30
+# The parameters that say where a notebook's data comes from, checked before the run.
+DATASET_KEYS = ("dataset", "data_dir", "images_csv", "labels_csv")
 
 
 @dataclass
@@ -68,24 +81,52 @@ class NotebookRun:
     dataset_sha256: str | None = None
 
     def describe(self) -> str:
-        """Return one short line: status, seconds and, on failure, the cell and the error."""
+        """Return a line (more where the error has several): status, seconds and, on failure, the cell and error."""
         if self.status == "ok":
             return f"{self.notebook}: ok in {self.seconds:.1f} s"
+        if self.status in ("interrupted", "not started"):
+            return f"{self.notebook}: {self.status}"
         cell = f"cell [{self.failed_cell}] " if self.failed_cell is not None else ""
         return f"{self.notebook}: FAILED in {self.seconds:.1f} s at {cell}{self.error}"
 
 
 @dataclass
 class RunOutcome:
-    """Everything a run produced."""
+    """Everything a run produced.
+
+    Attributes
+    ----------
+    run_dir : Path
+    notebooks : list of NotebookRun
+        In run order.
+    manifest : dict
+        The content of ``run.json``.
+    interrupted_by : str or None
+        ``"SIGINT"`` or ``"SIGTERM"`` when a signal stopped the run.
+    """
 
     run_dir: Path
     notebooks: list[NotebookRun] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+    interrupted_by: str | None = None
 
     @property
     def ok(self) -> bool:
-        return all(run.status == "ok" for run in self.notebooks)
+        return self.interrupted_by is None and all(run.status == "ok" for run in self.notebooks)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``failed`` or ``interrupted``."""
+        if self.interrupted_by is not None:
+            return "interrupted"
+        return "ok" if self.ok else "failed"
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every notebook succeeded, 1 when one failed, 128 plus the signal's number when interrupted."""
+        if self.interrupted_by is not None:
+            return 128 + int(getattr(signal, self.interrupted_by))
+        return 0 if self.ok else 1
 
 
 def select_notebooks(only: list[str] | None) -> list[str]:
@@ -120,6 +161,66 @@ def prepare_run(profile_path=None, *, only=None, overrides=()) -> tuple[Path, di
     return profile_path, profile, parameters
 
 
+def find_datasets(parameters: dict[str, dict]) -> dict[tuple, list[str]]:
+    """Return each distinct data source of the run, with the notebooks that read it.
+
+    A notebook's own defaults fill in what the profile leaves out. The comparison notebook reads no data.
+
+    Returns
+    -------
+    sources : dict of tuple to list of str
+        ``(dataset, data_dir, images_csv, labels_csv)`` -> notebook stems.
+    """
+    sources: dict[tuple, list[str]] = {}
+    for stem, values in parameters.items():
+        declared = get_notebook_parameters(stem)
+        if "dataset" not in declared:
+            continue
+        key = tuple(values[name] if name in values else _default_value(declared, name) for name in DATASET_KEYS)
+        sources.setdefault(key, []).append(stem)
+    return sources
+
+
+def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
+    """Find every dataset the run needs, once, before any kernel starts; raise one error for all problems.
+
+    Returns
+    -------
+    found : dict of str to str
+        Dataset name -> where it was found.
+
+    Raises
+    ------
+    DatasetError
+        Naming each missing or corrupt dataset, the notebooks that need it, the places tried and the fix.
+    """
+    found, problems = {}, []
+    for (name, data_dir, images_csv, labels_csv), stems in find_datasets(parameters).items():
+        try:
+            found[name] = check_dataset(name, data_dir=data_dir or None, images_csv=images_csv or None,
+                                        labels_csv=labels_csv or None)
+        except (DatasetError, ParameterError) as error:
+            problems.append(f"dataset {name!r} (needed by {', '.join(stems)}): {error}")
+    if problems:
+        raise DatasetError("the run did not start, because a dataset it needs is not usable:\n"
+                           + "\n".join(problems))
+    return found
+
+
+def name_run(profile_path: Path, profile: dict, parameters: dict[str, dict]) -> str:
+    """Return the default run folder name: what ran, then a timestamp.
+
+    The profile's name when the datasets are the profile's own (``sample-20261122-101500``); the datasets'
+    names when ``--set`` or a section changed them (``mnist-20261122-101500`` for ``--set dataset=mnist``
+    on the sample profile).
+    """
+    datasets = sorted({key[0] for key in find_datasets(parameters)})
+    stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+    if not datasets or datasets == [profile.get("dataset")]:
+        return f"{profile_path.stem}-{stamp}"
+    return f"{'+'.join(datasets)}-{stamp}"
+
+
 def run_suite(
     profile_path: str | Path | None = None,
     *,
@@ -143,8 +244,8 @@ def run_suite(
     overrides : list of str
         ``key=value`` or ``section.key=value`` strings applied over the profile.
     out_dir : path-like, optional
-        The reports folder; ``reports/`` by default. The run goes to ``<out_dir>/<run_name>/`` and
-        ``<out_dir>/latest`` points at it.
+        The reports folder; ``reports/`` by default. The run goes to ``<out_dir>/<run_name>/``, and
+        ``<out_dir>/latest`` points at it when every notebook succeeded.
     jobs : int, default=1
         Notebooks run in parallel (01-04 only; the comparison runs last).
     show_code : bool, default=False
@@ -152,30 +253,41 @@ def run_suite(
     timeout : float or None
         Seconds allowed per cell.
     run_name : str, optional
-        The run folder's name; the profile's name and a timestamp by default.
+        The run folder's name; by default what ran (see :func:`name_run`) and a timestamp.
     progress : bool, default=True
         Print a line per notebook and a progress bar per cell (the bar only when ``jobs == 1``).
 
     Returns
     -------
     outcome : RunOutcome
+        Its ``status`` is ``interrupted`` when SIGINT or SIGTERM stopped the run; ``run.json`` and
+        ``index.html`` are written all the same, and ``latest`` does not move.
 
     Raises
     ------
     ParameterError
         Before anything runs, when the profile, ``--only``, ``--set`` or ``jobs`` is invalid.
+    DatasetError
+        Before anything runs, when a dataset the run needs is missing or corrupt.
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise ParameterError(f"--jobs: {jobs!r} must be a whole number of at least 1.")
     profile_path, profile, parameters = prepare_run(profile_path, only=only, overrides=overrides)
+    check_datasets(parameters)
     reports_root = Path(out_dir) if out_dir else config.REPORTS_DIR
-    run_dir = _make_run_dir(reports_root, run_name or f"{profile_path.stem}-{datetime.now():%Y%m%d-%H%M%S}")
+    run_dir = _make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))
     started_at = datetime.now(UTC)
     started = time.perf_counter()
+    runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
     previous_jupyter_path = os.environ.get("JUPYTER_PATH")
     kernels_root = _prepare_kernel_environment()
+    interrupted_by = None
     try:
-        runs = _execute_all(parameters, run_dir, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress)
+        with _sigterm_as_keyboard_interrupt() as received:
+            try:
+                _execute_all(runs, run_dir, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress)
+            except KeyboardInterrupt:
+                interrupted_by = received.get("signal", "SIGINT")
     finally:
         shutil.rmtree(kernels_root, ignore_errors=True)
         if previous_jupyter_path is None:
@@ -183,78 +295,175 @@ def run_suite(
         else:
             os.environ["JUPYTER_PATH"] = previous_jupyter_path
 
-    outcome = RunOutcome(run_dir=run_dir, notebooks=[runs[stem] for stem in parameters])
+    outcome = RunOutcome(run_dir=run_dir, notebooks=list(runs.values()), interrupted_by=interrupted_by)
+    if interrupted_by is not None:
+        _remove_unfinished(outcome)
+        if progress:
+            print(f"interrupted by {interrupted_by}: kernels stopped, unfinished notebooks removed; "
+                  f"{reports_root / 'latest'} was left where it was.", file=sys.stderr, flush=True)
     outcome.manifest = _build_manifest(outcome, profile_path, profile, started_at, time.perf_counter() - started)
     write_text_atomic(run_dir / "run.json", json.dumps(outcome.manifest, indent=1, default=str) + "\n")
-    write_text_atomic(run_dir / "index.html", render_index_html(outcome.manifest))
-    _point_latest(reports_root, run_dir)
+    write_text_atomic(run_dir / "index.html", render_index_html(outcome.manifest, run_dir=run_dir))
+    if outcome.ok:
+        _point_latest(reports_root, run_dir)
     return outcome
 
 
-def _execute_all(parameters: dict[str, dict], run_dir: Path, *, jobs, show_code, timeout, progress):
-    """Execute the notebooks (independent ones in parallel when ``jobs > 1``, dependent ones last)."""
-    runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
+@contextlib.contextmanager
+def _sigterm_as_keyboard_interrupt():
+    """Within the block, SIGTERM raises KeyboardInterrupt like SIGINT does; yield which signal came.
+
+    Outside the main thread (where signal handlers cannot be set) nothing changes.
+    """
+    received: dict[str, str] = {}
+
+    def _handle(signum, frame):
+        received["signal"] = signal.Signals(signum).name
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _handle)
+    except ValueError:  # Not the main thread.
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code, timeout, progress) -> None:
+    """Execute the notebooks, each in a child process: up to ``jobs`` independent ones at a time, then the rest.
+
+    ``runs`` is updated in place as notebooks finish. On KeyboardInterrupt (SIGINT, or SIGTERM through
+    :func:`_sigterm_as_keyboard_interrupt`) the children are stopped, their notebooks marked
+    ``interrupted`` and the notebooks not yet started ``not started``; then the interrupt propagates.
+    """
     independent = [stem for stem in runs if stem not in DEPENDENT_NOTEBOOKS]
     dependent = [stem for stem in runs if stem in DEPENDENT_NOTEBOOKS]
+    waiting = independent + dependent
     total = len(runs)
     counter = iter(range(1, total + 1))
+    context = multiprocessing.get_context("spawn")
+    active: dict[str, tuple] = {}
+    arguments = {"run_dir": str(run_dir), "notebooks_dir": str(config.NOTEBOOKS_DIR), "timeout": timeout,
+                 "show_code": show_code}
 
-    def _report(run: NotebookRun) -> None:
-        runs[run.notebook] = run
+    def _start(stem: str) -> None:
+        receiver, sender = context.Pipe(duplex=False)
+        bar = progress and jobs == 1
+        process = context.Process(target=_execute_in_child, name=f"digitrec-{stem}",
+                                  args=(runs[stem], sender), kwargs={**arguments, "progress_bar": bar})
+        process.start()
+        sender.close()
+        active[stem] = (process, receiver)
+        if progress:
+            print(f"starting {stem}", flush=True)
+
+    def _finish(stem: str, run: NotebookRun) -> None:
+        process, receiver = active.pop(stem)
+        receiver.close()
+        process.join()
+        runs[stem] = run
         if progress:
             print(f"[{next(counter)}/{total}] {run.describe()}", flush=True)
 
-    arguments = {"run_dir": str(run_dir), "timeout": timeout, "show_code": show_code}
-    if jobs > 1 and len(independent) > 1:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(independent)), mp_context=context) as pool:
-            futures = []
-            for stem in independent:
-                if progress:
-                    print(f"starting {stem}", flush=True)
-                futures.append(pool.submit(execute_notebook, runs[stem], progress_bar=False, **arguments))
-            for future in as_completed(futures):
-                _report(future.result())
-    else:
-        for stem in independent:
-            if progress:
-                print(f"starting {stem}", flush=True)
-            _report(execute_notebook(runs[stem], progress_bar=progress, **arguments))
-    for stem in dependent:
+    try:
+        while waiting or active:
+            while waiting and len(active) < jobs and (waiting[0] in independent or not active):
+                _start(waiting.pop(0))
+            receivers = {receiver: stem for stem, (_, receiver) in active.items()}
+            sentinels = {process.sentinel: stem for stem, (process, _) in active.items()}
+            for ready in wait([*receivers, *sentinels]):
+                stem = receivers.get(ready) or sentinels.get(ready)
+                if stem not in active:
+                    continue
+                process, receiver = active[stem]
+                if receiver.poll():
+                    _finish(stem, receiver.recv())
+                elif not process.is_alive():
+                    lost = runs[stem]
+                    lost.status = "failed"
+                    lost.error = f"the notebook's process ended without a result (exit status {process.exitcode})"
+                    _finish(stem, lost)
+    except KeyboardInterrupt:
+        _stop_children(active, runs, progress=progress)
+        for stem in waiting:
+            runs[stem].status = "not started"
+        raise
+
+
+def _stop_children(active: dict[str, tuple], runs: dict[str, NotebookRun], *, progress: bool) -> None:
+    """Stop running notebooks: SIGTERM makes each child's papermill client shut its kernel down."""
+    for stem, (process, _) in active.items():
         if progress:
-            print(f"starting {stem}", flush=True)
-        _report(execute_notebook(runs[stem], progress_bar=progress and jobs == 1, **arguments))
-    return runs
+            print(f"stopping {stem} and its kernel", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for stem, (process, receiver) in active.items():
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+        receiver.close()
+        runs[stem].status = "interrupted"
+    active.clear()
 
 
-def execute_notebook(run: NotebookRun, *, run_dir: str, timeout, show_code: bool, progress_bar: bool) -> NotebookRun:
+def _remove_unfinished(outcome: RunOutcome) -> None:
+    """Delete what interrupted notebooks had written (partial and executed notebooks, pages, records)."""
+    for run in outcome.notebooks:
+        if run.status not in ("interrupted", "not started"):
+            continue
+        for path in (outcome.run_dir / f".{run.notebook}.partial.ipynb", outcome.run_dir / f"{run.notebook}.ipynb",
+                     outcome.run_dir / f"{run.notebook}.html", outcome.run_dir / "results" / f"{run.notebook}.json"):
+            path.unlink(missing_ok=True)
+        run.ipynb = run.html = run.results = None
+
+
+def _execute_in_child(run: NotebookRun, connection, **arguments) -> None:
+    """The child process's work: execute one notebook and send the outcome back through ``connection``.
+
+    SIGINT is left to the parent, which stops this process with SIGTERM; while a kernel runs,
+    nbclient's own SIGTERM handler shuts the kernel down.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    outcome = execute_notebook(run, **arguments)
+    connection.send(outcome)
+    connection.close()
+
+
+def execute_notebook(run: NotebookRun, *, run_dir: str, notebooks_dir: str | None = None, timeout,
+                     show_code: bool, progress_bar: bool) -> NotebookRun:
     """Execute one notebook with papermill into ``run_dir``, render its HTML, and read its results.
 
-    It never raises for a failing notebook: the outcome says what failed, and the executed notebook
-    and its HTML are still written, with the error visible.
+    It never raises for a failing notebook: the outcome says what failed, with the whole error
+    message, and the executed notebook and its HTML are still written, with the error visible.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     run_folder = Path(run_dir)
-    source = config.NOTEBOOKS_DIR / f"{run.notebook}.ipynb"
+    notebooks_folder = Path(notebooks_dir) if notebooks_dir else config.NOTEBOOKS_DIR
+    source = notebooks_folder / f"{run.notebook}.ipynb"
     executed = run_folder / f"{run.notebook}.ipynb"
     partial = run_folder / f".{run.notebook}.partial.ipynb"
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
             str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
-            cwd=str(config.NOTEBOOKS_DIR), progress_bar=progress_bar, log_output=False,
+            cwd=str(notebooks_folder), progress_bar=progress_bar, log_output=False,
             execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(),
         )
         run.status = "ok"
     except PapermillExecutionError as error:
         run.status, run.failed_cell = "failed", error.exec_count
-        run.error = f"{error.ename}: {_first_line(error.evalue)}"
+        run.error = f"{error.ename}: {str(error.evalue).strip()}"
     except Exception as error:  # A dead kernel or a cell timeout: still keep what ran.
-        run.status, run.error = "failed", f"{type(error).__name__}: {_first_line(str(error))}"
+        run.status, run.error = "failed", f"{type(error).__name__}: {str(error).strip()}"
         if partial.exists():
-            _append_error_cell(partial, run.error)
+            _append_error_cell(partial, _first_line(run.error))
     run.seconds = round(time.perf_counter() - started, 2)
     if not partial.exists():
         run.status = "failed"
@@ -263,7 +472,7 @@ def execute_notebook(run: NotebookRun, *, run_dir: str, timeout, show_code: bool
     os.replace(partial, executed)
     run.ipynb = executed.name
     try:
-        html = render_notebook_html(executed, show_code=show_code, index_href="index.html")
+        html = render_notebook_html(executed, show_code=show_code, index_href="index.html", run_dir=run_folder)
         write_text_atomic(run_folder / f"{run.notebook}.html", html)
         run.html = f"{run.notebook}.html"
     except Exception as error:  # Rendering must not hide the execution outcome.
@@ -296,6 +505,15 @@ def _append_error_cell(notebook_path: Path, message: str) -> None:
     notebook.cells.append(nbformat.v4.new_markdown_cell(
         f'<span style="color:red; font-size:1.5em;">Execution stopped: {message}</span>'))
     nbformat.write(notebook, str(notebook_path))
+
+
+def _default_value(declared: dict, name: str):
+    """Return a parameter's default from its notebook's parameters cell, as a Python value (None if absent)."""
+    default = declared.get(name, {}).get("default")
+    try:
+        return ast.literal_eval(default) if default is not None else None
+    except (ValueError, SyntaxError):
+        return default
 
 
 def _first_line(text: str) -> str:
@@ -370,7 +588,8 @@ def _build_manifest(outcome: RunOutcome, profile_path: Path, profile: dict, star
     """Return the run manifest written to ``run.json`` and shown on the index page."""
     return {
         "run": outcome.run_dir.name,
-        "status": "ok" if outcome.ok else "failed",
+        "status": outcome.status,
+        "interrupted_by": outcome.interrupted_by,
         "profile": str(profile_path),
         "profile_values": profile,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -52,7 +52,11 @@ def test_every_model_in_one_table_best_validation_first_with_the_best_of_each_fa
     assert table["chosen in notebook"].tolist() == [True, True, False]
     html = comparison.style_models(table).to_html()
     highlighted = html[html.index("<style"):html.index("background-color: #d8ecd2")]
-    assert "_row0_col0" in highlighted and "_row1_col12" in highlighted and "_row2_" not in highlighted
+    assert "_row0_col0" in highlighted and "_row1_col10" in highlighted and "_row2_" not in highlighted
+    # Formatted for reading: 4-decimal accuracies, one interval column, thousands separators, yes / no.
+    low, high = table.loc[0, ["95% CI low", "95% CI high"]]
+    assert f">{low:.4f}–{high:.4f}<" in html and ">0.9300<" in html and ">1,000<" in html and ">yes<" in html
+    assert "0.930000" not in html and "02_classical_baselines" not in html
 
 
 def test_the_recommendation_uses_validation_not_test_and_breaks_ties_on_cost():
@@ -89,6 +93,27 @@ def test_mcnemar_reads_an_uneven_split_as_real_and_an_even_one_as_chance():
     assert reading["p-value"] == pytest.approx(1.0) and "consistent with equal accuracy" in reading["reading"]
 
 
+def test_one_sentence_counts_the_paired_tests_without_repeating_them():
+    records = _records()
+    table = comparison.gather_models(records)
+    tests = comparison.compare_with_runner_ups(records, table, "04_cnn/cnn_modern")
+    sentence = comparison.summarize_paired_tests("cnn_modern", tests)
+    # Against the SVM (20 to 0) the lead is real; against kNN (40 to 0) too.
+    assert sentence.startswith("Of 2 runner-up(s) tested on the same test images, 2 differ from cnn_modern")
+    assert "02_classical_baselines/svm" in sentence
+    assert not any(reading in sentence for reading in tests["reading"])
+
+
+def test_the_ranking_for_the_index_page_lists_the_recommended_model_and_its_runner_ups():
+    table = comparison.gather_models(_records())
+    ranking = comparison.summarize_ranking(table, comparison.recommend_model(table), n_runner_ups=1)
+    assert ranking["recommended"]["name"] == "svm" and [model["name"] for model in ranking["runner_ups"]] == [
+        "cnn_modern"]
+    assert ranking["runner_ups"][0]["test_accuracy_ci95"] == pytest.approx(list(table.loc[1, ["95% CI low",
+                                                                                            "95% CI high"]]))
+    assert comparison.summarize_ranking(table, None) == {"recommended": None, "runner_ups": []}
+
+
 def test_models_of_different_test_sets_are_not_paired():
     records = _records()
     other_truth = _truth(seed=1)
@@ -101,11 +126,12 @@ def test_models_of_different_test_sets_are_not_paired():
     assert "different datasets or seeds" in comparison.describe_protocol(records)
 
 
-def test_missing_notebooks_are_named():
+def test_missing_notebooks_are_named(tmp_path):
     records = _records()
     assert comparison.find_missing_notebooks(records) == ["03_dense_nets"]
-    text = comparison.describe_missing(records, "somewhere/results")
+    text = comparison.describe_missing(records, tmp_path / "run" / "results", run_dir=tmp_path / "run")
     assert "Absent: 03_dense_nets" in text and "02_classical_baselines, 04_cnn" in text
+    assert "`results/`" in text and str(tmp_path) not in text  # Relative to the run folder, no machine path.
 
 
 def test_model_card_is_computed_from_the_records(tmp_path):
@@ -130,6 +156,9 @@ def test_the_notebook_renders_with_what_exists_and_names_what_is_absent(tmp_path
     assert status == EXIT_OK
     text = (tmp_path / "reports" / "compare" / "05_model_comparison.ipynb").read_text()
     assert "Absent: 03_dense_nets" in text
-    assert "Recommended: svm" in text and "against 04_cnn/cnn_modern" in text
-    headline = load_results(tmp_path / "reports" / "compare" / "results" / "05_model_comparison.json")["headline"]
-    assert headline.startswith("Recommended svm (02_classical_baselines): test accuracy 0.9000 (95% CI")
+    assert "Recommended: svm" in text and "04_cnn/cnn_modern" in text and "runner-up(s) tested" in text
+    record = load_results(tmp_path / "reports" / "compare" / "results" / "05_model_comparison.json")
+    assert record["headline"] == "3 models of 2 notebooks compared; recommended svm"
+    assert record["recommendation"]["recommended"]["test_accuracy"] == pytest.approx(0.9)
+    index = (tmp_path / "reports" / "compare" / "index.html").read_text()
+    assert "Recommended model" in index and "0.9000" in index and "cnn_modern" in index
