@@ -573,7 +573,7 @@ def summarize_tuning(tuned: dict[str, TunedModel]) -> pd.DataFrame:
 
 
 def describe_sweep(result: TunedModel) -> str:
-    """Return a one-paragraph finding about a sweep, with every number computed from it."""
+    """Return a one-paragraph finding about a sweep, with every number computed from it (its notes are not repeated)."""
     sweep = result.sweep
     worst = sweep.loc[sweep["val_accuracy"].idxmin()]
     setting_columns = [column for column in sweep.columns
@@ -599,7 +599,7 @@ def describe_sweep(result: TunedModel) -> str:
         text += (": deeper trees fit the training images more closely without generalizing better." if drop > 0
                  else ".")
         text += " The first report fitted a separate tree for each setting."
-    return text + (" " + " ".join(result.notes) if result.notes else "")
+    return text  # The notes are the tuning table's last column; the page says them once.
 
 
 def build_model_records(tuned: dict[str, TunedModel], evaluations: dict[str, Evaluation]) -> list[dict]:

@@ -307,7 +307,8 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
     n_test = int(np.asarray(next(model for model in record["models"] if model["name"] == row["name"])
                             ["confusion_matrix"]).sum())
     lines = [
-        f"**Model**: {row['name']} ({row['family']}, from {row['notebook']}): {row['reproduces']}",
+        f"**Model**: {row['name']} ({row['family']}, from {row['notebook']}; its design is in the table of every "
+        "model below).",
         f"**Why**: {recommendation.reason}",
         f"**Expected accuracy on unseen images of the same distribution**: {row['test accuracy']:.4f}, with a 95% "
         f"interval of {row['95% CI low']:.4f} to {row['95% CI high']:.4f} (Wilson interval over {n_test:,} test "

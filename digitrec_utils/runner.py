@@ -274,7 +274,8 @@ def run_suite(
         raise ParameterError(f"--jobs: {jobs!r} must be a whole number of at least 1.")
     profile_path, profile, parameters = prepare_run(profile_path, only=only, overrides=overrides)
     check_datasets(parameters)
-    reports_root = Path(out_dir) if out_dir else config.REPORTS_DIR
+    # Absolute, because the kernels run in the notebooks' folder and write to output_dir from there.
+    reports_root = (Path(out_dir) if out_dir else config.REPORTS_DIR).resolve()
     run_dir = _make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))
     started_at = datetime.now(UTC)
     started = time.perf_counter()

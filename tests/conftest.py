@@ -86,3 +86,34 @@ def write_csv_pair(tmp_path):
         return images_csv, labels_csv, images, labels
 
     return _write
+
+
+# Set DIGITREC_TEST_RUN to a rendered run folder to check its pages instead of rendering one (for a look at
+# an older run's pages, or to iterate on the page tests without waiting for a run).
+RENDERED_RUN_VARIABLE = "DIGITREC_TEST_RUN"
+QUICK_PROFILE = Path(__file__).parent / "data" / "quick-profile.yaml"
+
+
+@pytest.fixture(scope="session")
+def rendered_run(tmp_path_factory) -> Path:
+    """The folder of one whole run of the suite, rendered once per test session with the quick profile.
+
+    The run gets environment variables of its own (a fresh cache, offline), like every test.
+    """
+    import os
+
+    from digitrec_utils.cli import EXIT_OK, main
+
+    existing = os.environ.get(RENDERED_RUN_VARIABLE)
+    if existing:
+        return Path(existing)
+    root = tmp_path_factory.mktemp("rendered")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DIGITREC_CACHE", str(root / "cache"))
+        patch.setenv("KERAS_HOME", str(root / "keras"))
+        patch.setenv("DIGITREC_OFFLINE", "1")
+        patch.delenv("DIGITREC_DATA", raising=False)
+        status = main(["run", str(QUICK_PROFILE), "--out", str(root / "reports"), "--name", "quick", "--jobs", "2",
+                       "--quiet"])
+    assert status == EXIT_OK, "the quick run of the whole suite failed; see its index.html"
+    return root / "reports" / "quick"

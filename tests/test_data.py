@@ -327,3 +327,68 @@ def test_count_training_images_predicts_make_splits(name, options):
     assert count_training_images(name, test_fraction=test_fraction, val_fraction=options.get("val_fraction", 0.1),
                                  train_size=options.get("train_size")) == len(splits.y_train)
     assert count_training_images("csv") is None
+
+
+# Checking a dataset before a run, without loading it.
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_check_dataset_finds_good_files_without_reading_them_fully(tmp_path, write_idx_dataset, monkeypatch, gz):
+    write_idx_dataset(tmp_path / "data", gz=gz)
+    monkeypatch.setattr(data, "read_idx_images", lambda path: pytest.fail("the images were read in full"))
+    assert data.check_dataset("fashion-mnist", data_dir=tmp_path / "data") == "IDX files from data_dir"
+
+
+@pytest.mark.parametrize("gz", [True, False])
+@pytest.mark.parametrize("damage, message", [
+    (lambda payload: payload[:-5], "truncated or corrupt"),
+    (lambda payload: b"\x00\x00\x08\x02" + payload[4:], "wrong IDX magic number"),
+])
+def test_check_dataset_names_a_truncated_or_mislabelled_file(tmp_path, write_idx, write_idx_dataset, gz, damage,
+                                                            message):
+    import gzip
+
+    write_idx_dataset(tmp_path / "data", gz=gz)
+    target = tmp_path / "data" / ("train-labels-idx1-ubyte" + (".gz" if gz else ""))
+    payload = gzip.decompress(target.read_bytes()) if gz else target.read_bytes()
+    damaged = damage(payload)
+    target.write_bytes(gzip.compress(damaged) if gz else damaged)
+    with pytest.raises(DatasetError, match=message) as error:
+        data.check_dataset("fashion-mnist", data_dir=tmp_path / "data")
+    assert target.name in str(error.value)
+
+
+def test_check_dataset_rejects_images_that_are_not_28x28(tmp_path, write_idx_dataset, write_idx):
+    write_idx_dataset(tmp_path / "data")
+    write_idx(tmp_path / "data" / "t10k-images-idx3-ubyte.gz", np.zeros((20, 32, 32), dtype=np.uint8))
+    with pytest.raises(DatasetError, match="images are 32x32, but digitrec needs 28x28"):
+        data.check_dataset("fashion-mnist", data_dir=tmp_path / "data")
+
+
+def test_check_dataset_lists_the_places_tried_when_nothing_is_found(tmp_path):
+    with pytest.raises(DatasetError, match="Cannot find the 'mnist' dataset. Places tried") as error:
+        data.check_dataset("mnist", data_dir=tmp_path / "nothing")
+    assert "download: skipped" in str(error.value)
+
+
+def test_check_dataset_reads_only_the_index_of_an_npz(tmp_path, write_npz):
+    write_npz(tmp_path / "data" / "mnist.npz")
+    assert data.check_dataset("mnist", data_dir=tmp_path / "data") == "NPZ files from data_dir"
+    np.savez(tmp_path / "data" / "mnist.npz", x_train=np.zeros((2, 28, 28), dtype=np.uint8))
+    with pytest.raises(DatasetError, match="lacks the arrays"):
+        data.check_dataset("mnist", data_dir=tmp_path / "data")
+
+
+def test_check_dataset_checks_the_first_row_of_a_csv_pair(tmp_path, write_csv_pair):
+    images_csv, labels_csv, _, _ = write_csv_pair(20)
+    assert data.check_dataset("csv", images_csv=images_csv, labels_csv=labels_csv) == "CSV files images.csv and " \
+                                                                                      "labels.csv"
+    with pytest.raises(ParameterError, match="images_csv, labels_csv"):
+        data.check_dataset("csv", images_csv=images_csv)
+    header = tmp_path / "with-header.csv"
+    header.write_text("pixel" + ",pixel" * 783 + "\n" + images_csv.read_text())
+    with pytest.raises(DatasetError, match="no header row"):
+        data.check_dataset("csv", images_csv=header, labels_csv=labels_csv)
+    with pytest.raises(DatasetError, match="file not found"):
+        data.check_dataset("csv", images_csv=tmp_path / "absent.csv", labels_csv=labels_csv)
+    assert data.check_dataset("mnist-sample") and data.check_dataset("digits")

@@ -137,3 +137,46 @@ def test_the_command_prints_lines_json_and_exit_codes(splits, saved_model, tmp_p
     assert cli.main(["predict", str(good), "--model", str(tmp_path / "none.keras")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("digitrec: error:") and "none.keras: no such model file" in error and "\n" not in error
+
+
+def _fake_run(reports, name, started, statuses, model=None):
+    """A run folder with a run.json of the given notebook statuses and, optionally, a saved model."""
+    folder = reports / name
+    folder.mkdir(parents=True)
+    notebooks = [{"notebook": notebook, "status": status} for notebook, status in statuses.items()]
+    (folder / "run.json").write_text(json.dumps({"run": name, "started": started, "notebooks": notebooks}))
+    if model is not None:
+        (folder / "models").mkdir()
+        for source in (model, model.with_suffix(".json")):
+            (folder / "models" / f"cnn_selected{source.suffix}").write_bytes(source.read_bytes())
+    return folder
+
+
+def test_the_default_model_is_the_newest_good_cnn_whatever_latest_says(splits, saved_model, tmp_path, capsys,
+                                                                       monkeypatch):
+    from digitrec_utils import config
+
+    reports = tmp_path / "reports"
+    good = _fake_run(reports, "good", "2026-01-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    _fake_run(reports, "older", "2025-12-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    _fake_run(reports, "cnn-failed", "2026-02-01T10:00:00+00:00", {"04_cnn": "failed"}, model=saved_model)
+    eda_only = _fake_run(reports, "eda-only", "2026-03-01T10:00:00+00:00", {"01_eda": "ok"})
+    (reports / "latest").symlink_to(eda_only.name, target_is_directory=True)
+    monkeypatch.setattr(config, "REPORTS_DIR", reports)
+    image = render_digit_photo(splits.x_test[2], tmp_path / "digit.png")
+    assert cli.main(["predict", str(image)]) == 0
+    captured = capsys.readouterr()
+    assert f"model {good / 'models' / 'cnn_selected.keras'} (cnn_small)" in captured.err
+    assert captured.out.startswith(f"{image}: ")
+
+
+def test_without_a_good_run_predict_says_how_to_get_a_model(tmp_path, capsys, monkeypatch):
+    from digitrec_utils import config
+
+    reports = tmp_path / "reports"
+    _fake_run(reports, "eda-only", "2026-03-01T10:00:00+00:00", {"01_eda": "ok", "04_cnn": "interrupted"})
+    monkeypatch.setattr(config, "REPORTS_DIR", reports)
+    (tmp_path / "digit.png").write_bytes(b"")
+    assert cli.main(["predict", str(tmp_path / "digit.png")]) == 2
+    error = capsys.readouterr().err
+    assert "no saved model under" in error and "digitrec run" in error and "--model PATH" in error

@@ -1,19 +1,24 @@
-"""digitrec run end to end: rejection before execution, failures, offline HTML, and a browser check."""
+"""digitrec run end to end: rejection before execution, failures, interruption, latest and offline HTML."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from fake_notebooks import write_failing, write_sleeping, write_succeeding
 
+from digitrec_utils import config, runner
 from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, main
 from digitrec_utils.html import find_external_references
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 QUICK = ["--set", "eda.pca_points=100", "--set", "eda.n_grid_images=10", "--quiet"]
 
 
@@ -68,74 +73,145 @@ def test_html_is_self_contained_with_code_hidden_and_contents(successful_run):
     assert "\x08" not in report  # No progress-bar backspaces.
 
 
-def test_failing_notebook_still_renders_with_the_error_and_exits_non_zero(tmp_path, capsys):
-    # The csv dataset without its files raises inside the notebook's loading cell.
-    status = main(["run", "--only", "eda", "--out", str(tmp_path), "--name", "bad", "--set", "dataset=csv", *QUICK])
+@pytest.fixture
+def empty_profile(tmp_path):
+    """A profile that sets nothing, for notebooks of the tests whose parameters differ from the suite's."""
+    path = tmp_path / "empty.yaml"
+    path.write_text("{}\n")
+    return path
+
+
+def test_failing_notebook_still_renders_with_the_whole_error_and_exits_non_zero(tmp_path, capsys, monkeypatch,
+                                                                             empty_profile):
+    notebooks = tmp_path / "notebooks"
+    write_succeeding(notebooks, "01_eda")
+    message = "the first line\nPlaces tried, in order:\n  - here\n  - there\nTo fix it, do this."
+    write_failing(notebooks, "02_classical_baselines", message)
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.chdir(tmp_path)  # A relative --out still reaches the kernels, which run in the notebooks' folder.
+    status = main(["run", str(empty_profile), "--out", "out", "--name", "bad", "--quiet"])
     assert status == EXIT_FAILED
     error_line = capsys.readouterr().err
-    assert "01_eda: FAILED" in error_line and "ParameterError" in error_line and "cell [" in error_line
-    run_dir = tmp_path / "bad"
+    assert "02_classical_baselines: FAILED" in error_line and "ValueError" in error_line and "cell [" in error_line
+    run_dir = tmp_path / "out" / "bad"
     manifest = json.loads((run_dir / "run.json").read_text())
-    assert manifest["status"] == "failed" and manifest["notebooks"][0]["status"] == "failed"
-    report = (run_dir / "01_eda.html").read_text()
+    assert manifest["status"] == "failed"
+    assert [run["status"] for run in manifest["notebooks"]] == ["ok", "failed"]
+    assert manifest["notebooks"][1]["error"] == f"ValueError: {message}"  # The whole message, every line.
+    report = (run_dir / "02_classical_baselines.html").read_text()
     assert "An Exception was encountered" in report  # Papermill's banner.
-    assert "images_csv, labels_csv" in report  # The error text.
-    assert "load_dataset(dataset" in report  # The failing cell's code stays visible.
-    assert "failed" in (run_dir / "index.html").read_text()
+    assert "To fix it, do this." in report  # The error text.
+    assert "raise ValueError(" in re.sub(r"<[^>]+>", "", report)  # The failing cell's code stays visible.
+    index = (run_dir / "index.html").read_text()
+    assert "1 of 2 notebooks failed" in index and "To fix it, do this." in index
     assert not list(run_dir.glob(".*partial*"))
+    assert not (tmp_path / "out" / "latest").exists()  # latest never points at a failed run.
 
 
-def test_failed_run_does_not_touch_an_earlier_good_run(successful_run, capsys):
+def test_failed_run_does_not_touch_an_earlier_good_run_nor_latest(successful_run, capsys, monkeypatch, tmp_path,
+                                                                   empty_profile):
     _, out = successful_run
     before = (out / "good" / "01_eda.html").read_bytes()
-    status = main(["run", "--only", "eda", "--out", str(out), "--set", "dataset=csv", *QUICK])
+    write_failing(tmp_path / "notebooks", "01_eda", "broken on purpose")
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    status = main(["run", str(empty_profile), "--out", str(out), "--name", "broken", "--quiet"])
     assert status == EXIT_FAILED
     assert (out / "good" / "01_eda.html").read_bytes() == before
-    assert (out / "latest").resolve() != (out / "good").resolve()
+    assert (out / "latest").resolve() == (out / "good").resolve()
+    assert json.loads((out / "broken" / "run.json").read_text())["status"] == "failed"
 
 
-def _requests_made(netlog: Path) -> list[str]:
-    """Return the URLs that the page itself asked Chromium's network stack for.
+def test_a_missing_dataset_stops_the_run_before_any_kernel_with_one_error(tmp_path, capsys, monkeypatch):
+    def no_kernels(*args, **kwargs):
+        raise AssertionError("a notebook started although its dataset is missing")
 
-    Page requests carry the browser's HeadlessChrome user agent; Chromium's own background services
-    (component updates, clock checks) send other headers, so they are left out.
-    """
-    text = netlog.read_text(errors="replace").rstrip()
+    monkeypatch.setattr(runner, "_execute_all", no_kernels)
+    status = main(["run", "--only", "eda", "classical", "--out", str(tmp_path), "--set", "dataset=mnist", "--quiet"])
+    assert status == EXIT_REJECTED
+    error = capsys.readouterr().err
+    assert error.count("Cannot find the 'mnist' dataset") == 1
+    assert "needed by 01_eda, 02_classical_baselines" in error and "To fix it" in error
+    assert list(tmp_path.iterdir()) == []  # No run folder: nothing started.
+
+
+def test_a_corrupt_dataset_is_named_before_the_run(tmp_path, capsys, monkeypatch, write_idx_dataset):
+    monkeypatch.setattr(runner, "_execute_all", lambda *args, **kwargs: pytest.fail("a notebook started"))
+    write_idx_dataset(tmp_path / "data")
+    labels = tmp_path / "data" / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-6])  # A download cut short.
+    status = main(["run", "--only", "eda", "--out", str(tmp_path / "out"), "--set", "dataset=fashion-mnist",
+                   "--set", f"data_dir={tmp_path / 'data'}", "--quiet"])
+    assert status == EXIT_REJECTED
+    error = capsys.readouterr().err
+    assert "t10k-labels-idx1-ubyte.gz" in error and "truncated or corrupt" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_run_folder_is_named_after_what_ran():
+    profile_path, profile, parameters = runner.prepare_run(only=["eda"])
+    assert runner.name_run(profile_path, profile, parameters).startswith("sample-")
+    profile_path, profile, parameters = runner.prepare_run(only=["eda"], overrides=["dataset=mnist"])
+    assert re.fullmatch(r"mnist-\d{8}-\d{6}", runner.name_run(profile_path, profile, parameters))
+
+
+def _processes_with_environment(text: str) -> list[str]:
+    """Return the command lines of running processes whose environment contains ``text`` (e.g. ``KEY=value``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes().decode(errors="replace")
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in environment.split("\0") and "ipykernel" in command:
+            found.append(command)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to look for leftover kernels")
+def test_sigterm_stops_the_run_cleanly(tmp_path, empty_profile):
+    notebooks, out = tmp_path / "notebooks", tmp_path / "out"
+    marker = tmp_path / "sleeping"
+    write_succeeding(notebooks, "01_eda")
+    write_sleeping(notebooks, "02_classical_baselines", marker)
+    write_succeeding(notebooks, "03_dense_nets")
+    (out / "earlier").mkdir(parents=True)
+    (out / "latest").symlink_to("earlier", target_is_directory=True)
+    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks)}
+    kernel_marker = f"DIGITREC_NOTEBOOKS={notebooks}"  # Kernels inherit the run's environment.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digitrec_utils.cli", "run", str(empty_profile), "--out", str(out), "--name",
+         "stopped"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        log = json.loads(text)
-    except json.JSONDecodeError:  # A NetLog cut short at exit lacks its closing brackets.
-        log = json.loads(text.rstrip(",") + "]}")
-    urls = set()
-    for event in log.get("events", []):
-        params = event.get("params", {})
-        if "url" in params and "HeadlessChrome" in json.dumps(params):  # Its request headers carry the agent.
-            urls.add(params["url"])
-    return sorted(urls)
-
-
-def _open_in_chromium(page: Path, workdir: Path) -> tuple[list[str], Path]:
-    screenshot, netlog = workdir / f"{page.stem}.png", workdir / f"{page.stem}.netlog.json"
-    subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={workdir / 'profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
-         f"--log-net-log={netlog}", "--window-size=1280,1600", f"--screenshot={screenshot}", page.as_uri()],
-        check=True, capture_output=True, timeout=120,
-    )
-    return _requests_made(netlog), screenshot
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is absent; apt-get install chromium (CI does where it can)")
-def test_reports_open_offline_in_chromium_with_no_failed_requests(successful_run, tmp_path):
-    _, out = successful_run
-    control = tmp_path / "control.html"
-    control.write_text('<html><body><img src="https://example.com/x.png"></body></html>')
-    requested, _ = _open_in_chromium(control, tmp_path)
-    assert requested == ["https://example.com/x.png"]  # The check can see a network request.
-    for page in (out / "good" / "index.html", out / "good" / "01_eda.html"):
-        requested, screenshot = _open_in_chromium(page, tmp_path)
-        assert requested == [], f"{page.name} tried to fetch {requested}"
-        assert screenshot.stat().st_size > 20_000  # A rendered page, not a blank one.
+        deadline = time.monotonic() + 240
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert marker.exists(), "the sleeping notebook never started"
+        assert _processes_with_environment(kernel_marker), "no kernel found to stop"
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:  # Stop it the way it is meant to be stopped, so that no kernel is left.
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, errors
+    assert "interrupted by SIGTERM" in errors
+    time.sleep(1)
+    assert _processes_with_environment(kernel_marker) == []  # Every kernel was shut down.
+    run_dir = out / "stopped"
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["interrupted_by"] == "SIGTERM"
+    assert [run["status"] for run in manifest["notebooks"]] == ["ok", "interrupted", "not started"]
+    assert "Interrupted by SIGTERM" in (run_dir / "index.html").read_text()
+    assert sorted(path.name for path in run_dir.iterdir()) == ["01_eda.html", "01_eda.ipynb", "index.html",
+                                                              "results", "run.json"]
+    assert [path.name for path in (run_dir / "results").iterdir()] == ["01_eda.json"]
+    assert (out / "latest").resolve() == (out / "earlier").resolve()
 
 
 def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
