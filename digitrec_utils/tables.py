@@ -28,8 +28,9 @@ import pandas as pd
 MISSING = "–"
 # Text longer than this many characters wraps inside a column of readable width.
 WRAP_AFTER_CHARACTERS = 30
-_TEXT_STYLE = [("text-align", "left"), ("white-space", "normal")]
-_WRAPPED_TEXT_STYLE = [*_TEXT_STYLE, ("min-width", "14em"), ("max-width", "34em")]
+_HEADER_STYLE = [("text-align", "left"), ("white-space", "normal")]
+_TEXT_STYLE = [("text-align", "left"), ("white-space", "nowrap")]
+_WRAPPED_TEXT_STYLE = [("text-align", "left"), ("white-space", "normal"), ("min-width", "14em"), ("max-width", "34em")]
 
 _P_VALUE = re.compile(r"\bp[-_ ]?value\b", re.IGNORECASE)
 _SECONDS = re.compile(r"(^|[\s_])(s|seconds|ms)($|[\s_/])|seconds|ms per|ms / ", re.IGNORECASE)
@@ -112,7 +113,7 @@ def style_table(table: pd.DataFrame, *, percent_columns: Sequence[str] = (),
             longest = values.dropna().astype(str).str.len().max() if values.notna().any() else 0
             style = _WRAPPED_TEXT_STYLE if longest and longest > WRAP_AFTER_CHARACTERS else _TEXT_STYLE
             text_styles.append({"selector": f"td.col{position}", "props": style})
-            text_styles.append({"selector": f"th.col{position}", "props": _TEXT_STYLE})
+            text_styles.append({"selector": f"th.col{position}", "props": _HEADER_STYLE})
     styler = table.style.hide(axis="index").format(formatters, na_rep=MISSING)
     styler = styler.set_table_styles(text_styles, overwrite=False)
     if highlight_rows is not None:
