@@ -369,27 +369,13 @@ def check_dataset(
         check_csv_columns(Path(images_csv).expanduser(), "images", IMAGE_SIDE * IMAGE_SIDE)
         check_csv_columns(Path(labels_csv).expanduser(), "labels", 1)
         return f"CSV files {Path(images_csv).name} and {Path(labels_csv).name}"
-    tried: list[str] = []
-    for label, folder in _candidate_dirs(name, data_dir):
-        located = _locate_files(name, folder)
-        if isinstance(located, str):
-            tried.append(f"{label}: {folder} ({located})")
-            continue
-        kind, files = located
-        if kind == "npz":
-            read_mnist_npz_keys(files[0])
-        else:
-            for path, part in zip(files, _IDX_PARTS, strict=True):
-                check_idx_header(path, "image" if part.endswith("images") else "label")
-        return f"{kind.upper()} files from {label}"
-    if download and not config.is_offline():
-        outcome = _download(name, config.get_keras_datasets_dir() / _KERAS_SUBDIR[name])
-        if isinstance(outcome, list):
-            return "downloaded to the Keras cache"
-        tried.append(f"download from {_download_base_url()}: {outcome}")
+    kind, files, where = _find_official(name, data_dir=data_dir, download=download)
+    if kind == "npz":
+        read_mnist_npz_keys(files[0])
     else:
-        tried.append("download: skipped (download=False or DIGITREC_OFFLINE=1)")
-    raise DatasetError(_not_found_message(name, tried))
+        for path, part in zip(files, _IDX_PARTS, strict=True):
+            check_idx_header(path, "image" if part.endswith("images") else "label")
+    return where
 
 
 def make_splits(
@@ -770,8 +756,14 @@ def _read_with_cache(name: str, files: list[Path], parse, use_cache: bool):
     return arrays, digests
 
 
-def _load_official(name: str, *, data_dir, download: bool, use_cache: bool) -> Dataset:
-    """Load mnist or fashion-mnist from the first place that has it, downloading as a last resort."""
+def _find_official(name: str, *, data_dir, download: bool) -> tuple[str, list[Path], str]:
+    """Return ``(kind, files, where)`` from the first place that has mnist or fashion-mnist, downloading last.
+
+    Raises
+    ------
+    DatasetError
+        Listing every place tried and the fix, when no place has the files and no download was possible.
+    """
     tried: list[str] = []
     for label, folder in _candidate_dirs(name, data_dir):
         located = _locate_files(name, folder)
@@ -779,17 +771,21 @@ def _load_official(name: str, *, data_dir, download: bool, use_cache: bool) -> D
             tried.append(f"{label}: {folder} ({located})")
             continue
         kind, files = located
-        return _build_official(name, kind, files, f"{kind.upper()} files from {label}", use_cache)
+        return kind, files, f"{kind.upper()} files from {label}"
     if download and not config.is_offline():
-        target = config.get_keras_datasets_dir() / _KERAS_SUBDIR[name]
-        outcome = _download(name, target)
+        outcome = _download(name, config.get_keras_datasets_dir() / _KERAS_SUBDIR[name])
         if isinstance(outcome, list):
-            kind = "npz" if name == "mnist" else "idx"
-            return _build_official(name, kind, outcome, "downloaded to the Keras cache", use_cache)
+            return ("npz" if name == "mnist" else "idx"), outcome, "downloaded to the Keras cache"
         tried.append(f"download from {_download_base_url()}: {outcome}")
     else:
         tried.append("download: skipped (download=False or DIGITREC_OFFLINE=1)")
     raise DatasetError(_not_found_message(name, tried))
+
+
+def _load_official(name: str, *, data_dir, download: bool, use_cache: bool) -> Dataset:
+    """Load mnist or fashion-mnist from the first place that has it, downloading as a last resort."""
+    kind, files, where = _find_official(name, data_dir=data_dir, download=download)
+    return _build_official(name, kind, files, where, use_cache)
 
 
 def _build_official(name, kind, files, description, use_cache) -> Dataset:

@@ -197,6 +197,27 @@ def get_notebook_parameters(notebook: str | Path) -> dict[str, dict]:
     return _inspect(str(path), path.stat().st_mtime)
 
 
+def get_default(schema: dict[str, dict], key: str) -> Any:
+    """Return a parameter's default, as written in its notebook's parameters cell, as a Python value.
+
+    Parameters
+    ----------
+    schema : dict
+        From :func:`get_notebook_parameters`.
+    key : str
+
+    Returns
+    -------
+    value : object
+        None when the notebook does not declare ``key``; the text itself when it is not a literal.
+    """
+    default = schema.get(key, {}).get("default")
+    try:
+        return ast.literal_eval(default) if default is not None else None
+    except (ValueError, SyntaxError):
+        return default
+
+
 def list_notebooks() -> list[str]:
     """Return the stems of the suite's notebooks present in ``notebooks/``, in run order."""
     return [stem for stem in NOTEBOOKS.values() if (config.NOTEBOOKS_DIR / f"{stem}.ipynb").is_file()]
@@ -398,13 +419,7 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
     from digitrec_utils.data import count_training_images
 
     def value_of(key):
-        if key in values:
-            return values[key]
-        default = schema.get(key, {}).get("default")
-        try:
-            return ast.literal_eval(default) if default is not None else None
-        except (ValueError, SyntaxError):
-            return default
+        return values[key] if key in values else get_default(schema, key)
 
     problems = []
     low, high = value_of("tree_min_depth"), value_of("tree_max_depth")

@@ -13,7 +13,6 @@ cell visible; the other notebooks still run; the run reports failure.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 import multiprocessing
@@ -39,6 +38,7 @@ from digitrec_utils.html import render_notebook_html
 from digitrec_utils.index_page import render_index_html
 from digitrec_utils.params import (
     DEPENDENT_NOTEBOOKS,
+    get_default,
     get_notebook_parameters,
     list_notebooks,
     load_profile,
@@ -176,7 +176,7 @@ def find_datasets(parameters: dict[str, dict]) -> dict[tuple, list[str]]:
         declared = get_notebook_parameters(stem)
         if "dataset" not in declared:
             continue
-        key = tuple(values[name] if name in values else _default_value(declared, name) for name in DATASET_KEYS)
+        key = tuple(values[name] if name in values else get_default(declared, name) for name in DATASET_KEYS)
         sources.setdefault(key, []).append(stem)
     return sources
 
@@ -506,15 +506,6 @@ def _append_error_cell(notebook_path: Path, message: str) -> None:
     notebook.cells.append(nbformat.v4.new_markdown_cell(
         f'<span style="color:red; font-size:1.5em;">Execution stopped: {message}</span>'))
     nbformat.write(notebook, str(notebook_path))
-
-
-def _default_value(declared: dict, name: str):
-    """Return a parameter's default from its notebook's parameters cell, as a Python value (None if absent)."""
-    default = declared.get(name, {}).get("default")
-    try:
-        return ast.literal_eval(default) if default is not None else None
-    except (ValueError, SyntaxError):
-        return default
 
 
 def _first_line(text: str) -> str:
