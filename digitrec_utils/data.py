@@ -812,8 +812,8 @@ def _not_found_message(name: str, tried: Sequence[str]) -> str:
     return (
         f"Cannot find the {name!r} dataset. Places tried, in order:\n{places}\n"
         f"To fix it, do one of these:\n"
-        f"  - copy {wanted} into a folder and pass data_dir=<folder> (or set DIGITREC_DATA=<root> "
-        f"and use <root>/{name}/);\n"
+        f"  - copy {wanted} into a folder and pass data_dir=<folder> (`digitrec run --set data_dir=<folder>`; "
+        f"or set DIGITREC_DATA=<root> and use <root>/{name}/);\n"
         f"  - connect to the internet once, so that it downloads into {config.get_keras_datasets_dir()};\n"
         f"{extra}"
         f"  - work offline with the embedded sample: dataset='mnist-sample'."
