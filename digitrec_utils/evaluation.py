@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -239,3 +240,164 @@ def describe_selection(evaluations: dict[str, Evaluation], val_accuracies: dict[
         text += (f" {', '.join(better)} scored higher on test, but the choice stands: it was made on validation "
                  "before the test split was read, and switching now would tune on test.")
     return text
+
+
+# Paired comparisons: which settings the validation images can tell apart (issue 14).
+
+SIGNIFICANCE = 0.05
+POWER = 0.8
+# Settings named in a sentence before the rest are counted ("and 12 more").
+NAMED_IN_A_SENTENCE = 5
+
+
+@dataclass
+class PairedComparison:
+    """Every setting against the best one, on the same images, with McNemar's exact test.
+
+    Attributes
+    ----------
+    best : object
+        The setting with the highest accuracy (the first of equals, in the order given).
+    table : DataFrame
+        One row per setting, best first and then in the order given: setting, accuracy, 95% CI low,
+        95% CI high, only best right, only this right (images where exactly one of the two is right),
+        p-value (McNemar's exact test against the best; 1.0 for the best itself) and distinguishable
+        (p-value below the significance level).
+    n_images : int
+    significance : float
+    """
+
+    best: object
+    table: pd.DataFrame
+    n_images: int
+    significance: float = SIGNIFICANCE
+
+    def within_noise(self) -> list:
+        """Return the other settings that the test cannot tell apart from the best."""
+        others = self.table.iloc[1:]
+        return list(others.loc[~others["distinguishable"], "setting"])
+
+    def describe(self, what: str, *, data: str = "validation") -> str:
+        """Return a finding: the best setting with its interval, and which others are within noise of it.
+
+        Parameters
+        ----------
+        what : str
+            What varies, e.g. ``"hidden layers"`` or ``"k"``.
+        data : str, default="validation"
+            Which images the predictions are of, for the sentence.
+        """
+        first = self.table.iloc[0]
+        head = (f"Best {what}: {first['setting']} at {first['accuracy']:.4f} {data} accuracy (95% CI "
+                f"{first['95% CI low']:.4f}-{first['95% CI high']:.4f}, {self.n_images:,} images)")
+        others = self.table.iloc[1:]
+        if others.empty:
+            return head + "; it was the only setting tried."
+        if not others["distinguishable"].any():
+            closest = others.loc[others["p-value"].idxmin()]
+            text = (f"{head}, but the experiment cannot tell the settings apart at this data size: McNemar's exact "
+                    f"test on the same images finds no difference from any other setting at the "
+                    f"{self.significance:.0%} level (smallest p = {closest['p-value']:.2g}, against "
+                    f"{closest['setting']}).")
+            needed = estimate_images_needed(int(closest["only best right"]), int(closest["only this right"]),
+                                            self.n_images, significance=self.significance)
+            if needed is not None:
+                text += (f" Seeing that largest difference ({closest['only best right']} against "
+                         f"{closest['only this right']} disagreeing images) reliably would take about {needed:,} "
+                         f"{data} images.")
+            return text
+        noise, real = others[~others["distinguishable"]], others[others["distinguishable"]]
+        text = head + "; "
+        if noise.empty:
+            text += (f"every other setting is worse by more than chance (McNemar's exact test, "
+                     f"{self.significance:.0%} level): ")
+        else:
+            text += (f"within noise of it (McNemar's exact test, {self.significance:.0%} level): "
+                     f"{_name_settings(noise)}; worse by more than chance: ")
+        return text + _name_settings(real) + "."
+
+
+def _name_settings(rows: pd.DataFrame) -> str:
+    """Name up to NAMED_IN_A_SENTENCE settings with their accuracy, and count the rest."""
+    named = [f"{row['setting']} ({row['accuracy']:.4f})" for _, row in rows.head(NAMED_IN_A_SENTENCE).iterrows()]
+    rest = len(rows) - len(named)
+    return ", ".join(named) + (f" and {rest} more" if rest else "")
+
+
+def compare_paired(y_true, predictions, *, significance: float = SIGNIFICANCE) -> PairedComparison:
+    """Compare every setting's predictions with the best setting's, on the same images.
+
+    The test is McNemar's exact test (mlxtend's ``mcnemar`` with ``exact=True``: the two-sided binomial
+    test on the images where exactly one of the two is right), whatever the number of such images, so
+    that every page of the suite applies the same rule. Intervals are Wilson's (SciPy).
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_images,)
+    predictions : mapping of setting to ndarray of shape (n_images,)
+        Each setting's predicted labels, in the order of ``y_true``. The order of the mapping breaks ties.
+    significance : float, default=0.05
+
+    Returns
+    -------
+    comparison : PairedComparison
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = np.zeros(400, dtype=int)
+    >>> a, b = truth.copy(), truth.copy()
+    >>> b[:4] = 1  # A is right on 4 images where B is wrong, B never right where A is wrong.
+    >>> compare_paired(truth, {"A": a, "B": b}).within_noise()
+    ['B']
+    """
+    from mlxtend.evaluate import mcnemar, mcnemar_table
+
+    y_true = np.asarray(y_true)
+    if not predictions:
+        raise ValueError("compare_paired needs the predictions of at least one setting.")
+    correct = {setting: np.asarray(predicted) == y_true for setting, predicted in predictions.items()}
+    for setting, right in correct.items():
+        if right.shape != y_true.shape:
+            raise ValueError(f"setting {setting!r} has {right.size} predictions for {y_true.size} images.")
+    best = max(correct, key=lambda setting: correct[setting].sum())  # max keeps the first of equals.
+    rows = []
+    for setting in [best, *[setting for setting in correct if setting != best]]:
+        right = correct[setting]
+        low, high = compute_accuracy_interval(int(right.sum()), len(right))
+        only_best = int(np.sum(correct[best] & ~right))
+        only_this = int(np.sum(right & ~correct[best]))
+        if only_best + only_this == 0:
+            p_value = 1.0
+        else:
+            table = mcnemar_table(y_target=y_true, y_model1=predictions[best], y_model2=predictions[setting])
+            p_value = float(mcnemar(table, exact=True)[1])
+        rows.append({"setting": setting, "accuracy": float(right.mean()), "95% CI low": low, "95% CI high": high,
+                     "only best right": only_best, "only this right": only_this, "p-value": p_value,
+                     "distinguishable": p_value < significance})
+    return PairedComparison(best=best, table=pd.DataFrame(rows), n_images=len(y_true), significance=significance)
+
+
+def estimate_images_needed(only_first: int, only_second: int, n_images: int, *, significance: float = SIGNIFICANCE,
+                           power: float = POWER) -> int | None:
+    """Estimate how many images a paired test needs to see an observed difference with the given power.
+
+    Connor's (1987) sample size for McNemar's test, from the discordant proportions observed on
+    ``n_images``: ``n = (z_a * sqrt(psi) + z_b * sqrt(psi - delta**2))**2 / delta**2``, where ``psi`` is the
+    share of images on which exactly one of the two is right and ``delta`` the difference of the two
+    one-sided shares. An estimate: it assumes the observed shares are the true ones.
+
+    Returns
+    -------
+    n_images : int or None
+        None when the two were right on the same number of images (no difference to see).
+    """
+    from scipy.stats import norm
+
+    if only_first == only_second or n_images <= 0:
+        return None
+    psi = (only_first + only_second) / n_images
+    delta = (only_first - only_second) / n_images
+    z_alpha, z_beta = norm.ppf(1 - significance / 2), norm.ppf(power)
+    needed = (z_alpha * math.sqrt(psi) + z_beta * math.sqrt(max(psi - delta ** 2, 0.0))) ** 2 / delta ** 2
+    return int(math.ceil(needed))

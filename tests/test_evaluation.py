@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -96,3 +97,60 @@ def test_selection_summary_and_conclusion_come_from_the_evaluations():
     assert f"scored {evaluations['second'].accuracy:.4f}" in text
     assert "intervals of first overlap" in text and "third" not in text.split("intervals of")[1]
     assert "first scored higher on test, but the choice stands" in text
+
+
+# Paired comparisons of settings (McNemar's exact test).
+
+
+def _right_on_all_but(n_images: int, wrong: range) -> tuple[np.ndarray, np.ndarray]:
+    truth = np.arange(n_images) % 10
+    predicted = truth.copy()
+    predicted[list(wrong)] = (truth[list(wrong)] + 1) % 10
+    return truth, predicted
+
+
+def test_four_images_of_four_hundred_are_within_noise_and_forty_are_not():
+    from digitrec_utils.evaluation import compare_paired
+
+    truth, a = _right_on_all_but(400, range(0))
+    _, b = _right_on_all_but(400, range(4))  # A right on 4 images where B is wrong; never the other way.
+    _, c = _right_on_all_but(400, range(44))  # A right on 40 more.
+    comparison = compare_paired(truth, {"B": b, "A": a, "C": c})
+    rows = comparison.table.set_index("setting")
+    assert comparison.best == "A" and list(comparison.table["setting"]) == ["A", "B", "C"]
+    assert rows.loc["B", "p-value"] == pytest.approx(0.125)  # Exact: 2 * 0.5 ** 4.
+    assert not rows.loc["B", "distinguishable"] and rows.loc["C", "distinguishable"]
+    assert (rows.loc["C", "only best right"], rows.loc["C", "only this right"]) == (44, 0)
+    assert comparison.within_noise() == ["B"]
+    finding = comparison.describe("hidden layers")
+    assert "within noise of it" in finding and "B (0.9900)" in finding and "worse by more than chance: C" in finding
+    assert rows.loc["A", "95% CI low"] == pytest.approx(0.9905, abs=1e-4)  # Wilson's interval for 400 of 400.
+
+
+def test_when_nothing_is_distinguishable_the_finding_says_so_and_how_many_images_it_would_take():
+    from digitrec_utils.evaluation import compare_paired
+
+    truth, a = _right_on_all_but(400, range(0))
+    _, b = _right_on_all_but(400, range(4))
+    finding = compare_paired(truth, {"one": a, "two": b}).describe("hidden layers")
+    assert "cannot tell the settings apart at this data size" in finding and "p = 0.12" in finding
+    assert re.search(r"would take about [\d,]+ validation images", finding)
+    assert "Best hidden layers: one" in finding  # A setting must be chosen; the sentence says it is not proven.
+
+
+def test_the_image_estimate_gives_the_exact_test_about_the_power_it_promises():
+    from scipy.stats import binom, binomtest
+
+    from digitrec_utils.evaluation import estimate_images_needed
+
+    only_first, only_second, n_images = 12, 4, 400
+    needed = estimate_images_needed(only_first, only_second, n_images)
+    psi, share = (only_first + only_second) / n_images, only_first / (only_first + only_second)
+    # Exact power at that size: discordant images ~ Binomial(needed, psi); the exact test on each count.
+    power = 0.0
+    for discordant in range(1, int(needed * psi * 3)):
+        weight = binom.pmf(discordant, needed, psi)
+        rejecting = [wins for wins in range(discordant + 1) if binomtest(wins, discordant).pvalue < 0.05]
+        power += weight * sum(binom.pmf(wins, discordant, share) for wins in rejecting)
+    assert 0.7 < power < 0.9, (needed, power)
+    assert estimate_images_needed(5, 5, 400) is None
