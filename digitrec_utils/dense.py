@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from digitrec_utils.data import Splits, take_stratified_subset
-from digitrec_utils.evaluation import Evaluation
+from digitrec_utils.evaluation import Evaluation, PairedComparison, compare_paired
 from digitrec_utils.exceptions import DigitrecError, ParameterError
 from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS, build_dense_network, build_zoo_model
 from digitrec_utils.params import DENSE_EXPERIMENTS as EXPERIMENTS
@@ -23,6 +23,7 @@ from digitrec_utils.preprocessing import PixelStandardizer, scale_images
 from digitrec_utils.training import (
     ZooResult,
     evaluate_networks_on_test,
+    make_prediction_recorder,
     predict_probabilities,
     seed_everything,
     train_model,
@@ -77,13 +78,30 @@ class DenseSettings(SettingsFromParameters):
 
 @dataclass
 class ExperimentResult:
-    """One experiment's table (one row per setting) and its computed finding."""
+    """One experiment's table (one row per setting) and its computed finding.
+
+    Attributes
+    ----------
+    name : str
+    table : DataFrame
+        One row per setting, with its validation accuracy, 95% interval and, against the best setting,
+        McNemar's exact p-value and a verdict (``best``, ``within noise`` or ``worse``).
+    finding : str
+    x : str
+        The column of the setting under study.
+    notes : list of str
+    predictions : dict
+        Each setting's (the ``x`` value's) predicted validation labels, at the epoch the table reports.
+    comparison : PairedComparison, optional
+    """
 
     name: str
     table: pd.DataFrame
     finding: str
     x: str
     notes: list[str] = field(default_factory=list)
+    predictions: dict = field(default_factory=dict)
+    comparison: PairedComparison | None = None
 
 
 class InputScaler:
@@ -200,9 +218,9 @@ def run_experiments(splits: Splits, settings: DenseSettings, *, log: bool = True
     for name in settings.experiments:
         if name in grids:
             x, configurations = grids[name]
-            table = pd.DataFrame([_train_configuration(config, x_train, y_train, x_val, splits.y_val, settings,
-                                                       f"{name}: {x}={config[x]}", log) for config in configurations])
-            results[name] = ExperimentResult(name, table, describe_experiment(name, table, x), x)
+            rows = [_train_configuration(config, x_train, y_train, x_val, splits.y_val, settings,
+                                         f"{name}: {x}={config[x]}", log) for config in configurations]
+            results[name] = _finish_experiment(name, rows, x, splits.y_val)
         elif name == "batch_epochs":
             results[name] = _run_batch_epochs(base, x_train, y_train, x_val, splits.y_val, settings, log)
         elif name == "scaling":
@@ -235,6 +253,8 @@ def find_smallest_network(splits: Splits, settings: DenseSettings, *, log: bool 
         rows.append(_train_configuration(config, x_train, y_train, x_val, splits.y_val, settings,
                                          f"smallest: {config['network']}", log, epochs=settings.search_epochs,
                                          early_stopping=settings.early_stopping))
+    for row in rows:
+        row.pop("val_predictions")  # The search reports a threshold, not a winner between candidates.
     table = pd.DataFrame(rows).sort_values("parameters", kind="stable").reset_index(drop=True)
     table["pareto"] = table["val_accuracy"] > table["val_accuracy"].cummax().shift(fill_value=-1.0)
     reaching = table[table["val_accuracy"] >= settings.target_accuracy]
@@ -264,36 +284,55 @@ def _describe_epochs(row, epochs: int) -> str:
     return f"after {epochs} epochs"
 
 
-def describe_experiment(name: str, table: pd.DataFrame, x: str) -> str:
-    """Return a one-line finding for an experiment's table, every number computed from it."""
-    best = table.loc[table["val_accuracy"].idxmax()]
-    worst = table.loc[table["val_accuracy"].idxmin()]
-    text = (f"Best {x}: {best[x]} at {best['val_accuracy']:.4f} validation accuracy; worst: {worst[x]} at "
-            f"{worst['val_accuracy']:.4f} ({best['val_accuracy'] - worst['val_accuracy']:.4f} apart)")
-    if "parameters" in table and best["parameters"] != worst["parameters"]:
-        text += f"; the best uses {best['parameters']:,} parameters and {best['train_seconds']:.1f} s of training"
-    return text + "."
+def describe_experiment(table: pd.DataFrame, x: str, comparison: PairedComparison) -> str:
+    """Return the finding of an experiment: the best setting with its interval, and what is within noise of it.
+
+    A difference counts only where McNemar's exact test on the validation images finds it at the 5%
+    level (:func:`digitrec_utils.evaluation.compare_paired`); where none does, the finding says that the
+    experiment cannot tell the settings apart and how many images it would take.
+    """
+    text = comparison.describe(x)
+    best = table[table[x] == comparison.best].iloc[0]
+    others = table[table[x] != comparison.best]
+    if "parameters" in table and len(others) and (others["parameters"] != best["parameters"]).any():
+        text += f" The best uses {best['parameters']:,} parameters and {best['train_seconds']:.1f} s of training."
+    return text
+
+
+def _finish_experiment(name: str, rows: list[dict], x: str, y_val: np.ndarray, notes=()) -> ExperimentResult:
+    """Build an experiment's result from its runs: the paired comparison, the table's verdicts, the finding."""
+    predictions = {row[x]: row.pop("val_predictions") for row in rows}
+    comparison = compare_paired(y_val, predictions)
+    verdicts = comparison.table.set_index("setting")
+    table = pd.DataFrame(rows)
+    table["95% CI low"] = [verdicts.loc[value, "95% CI low"] for value in table[x]]
+    table["95% CI high"] = [verdicts.loc[value, "95% CI high"] for value in table[x]]
+    table["p-value vs best"] = [verdicts.loc[value, "p-value"] for value in table[x]]
+    table["vs best"] = ["best" if value == comparison.best else
+                        "worse" if verdicts.loc[value, "distinguishable"] else "within noise" for value in table[x]]
+    finding = " ".join([describe_experiment(table, x, comparison), *notes])
+    return ExperimentResult(name, table, finding, x, list(notes), predictions, comparison)
 
 
 def _run_batch_epochs(base, x_train, y_train, x_val, y_val, settings, log) -> ExperimentResult:
-    """One run per batch size for the largest epoch count; smaller counts are read off its history."""
+    """One run per batch size for the largest epoch count; smaller counts are read off the same run."""
     most = max(settings.epoch_options)
+    counts = sorted(set(settings.epoch_options))
     rows = []
     for batch_size in settings.batch_sizes:
         config = {**base, "batch_size": batch_size}
         run = _train_configuration(config, x_train, y_train, x_val, y_val, settings, f"batch {batch_size}", log,
-                                   epochs=most, keep_history=True)
-        for epochs in sorted(set(settings.epoch_options)):
-            rows.append({"batch size": batch_size, "epochs": epochs,
+                                   epochs=most, keep_history=True, prediction_epochs=counts)
+        for epochs in counts:
+            rows.append({"setting": f"batch {batch_size}, {epochs} epochs", "batch size": batch_size, "epochs": epochs,
                          "val_accuracy": run["history"]["val_accuracy"][epochs - 1],
-                         "train_seconds": run["train_seconds"] * epochs / most, "parameters": run["parameters"]})
-    table = pd.DataFrame(rows)
-    table["setting"] = [f"batch {batch}, {epochs} epochs" for batch, epochs in zip(table["batch size"], table["epochs"],
-                                                                               strict=True)]
+                         "train_seconds": run["train_seconds"] * epochs / most, "parameters": run["parameters"],
+                         "val_predictions": run["epoch_predictions"][epochs]})
     note = (f"Each batch size was trained once for {most} epochs; the accuracy after fewer epochs is read off "
             "the same run, which is what a shorter run with the same seed computes. Seconds are prorated.")
-    return ExperimentResult("batch_epochs", table, describe_experiment("batch_epochs", table, "setting") + " " + note,
-                            "epochs", [note])
+    result = _finish_experiment("batch_epochs", rows, "setting", y_val, notes=[note])
+    result.x = "epochs"
+    return result
 
 
 def _run_scaling(base, x_train_images, y_train, splits, settings, log) -> ExperimentResult:
@@ -303,30 +342,36 @@ def _run_scaling(base, x_train_images, y_train, splits, settings, log) -> Experi
         row = _train_configuration(base, scaler.transform(x_train_images), y_train, scaler.transform(splits.x_val),
                                    splits.y_val, settings, f"scaling {method}", log)
         rows.append({"scaling": method, **row})
-    table = pd.DataFrame(rows)
-    return ExperimentResult("scaling", table, describe_experiment("scaling", table, "scaling"), "scaling")
+    return _finish_experiment("scaling", rows, "scaling", splits.y_val)
 
 
 def _train_configuration(config, x_train, y_train, x_val, y_val, settings, label, log, *, epochs=None,
-                         keep_history=False, early_stopping=False) -> dict:
+                         keep_history=False, early_stopping=False, prediction_epochs=()) -> dict:
     """Build, train and score one configuration; print one line for the run.
 
     With ``early_stopping``, training stops after ``settings.patience`` epochs without a better validation
-    loss and the best epoch's weights are scored; otherwise the last epoch's.
+    loss and the best epoch's weights are scored; otherwise the last epoch's. The row holds the scored
+    weights' validation predictions (``val_predictions``), and with ``prediction_epochs`` those at the end
+    of each of these epochs too (``epoch_predictions``).
     """
     epochs = epochs or settings.experiment_epochs
     seed_everything(settings.seed)
     model = build_dense_network(config["hidden_units"], dropout=config.get("dropout", 0.0),
                                 optimizer=config.get("optimizer", "adam"), n_classes=int(np.max(y_train)) + 1)
+    recorder = make_prediction_recorder(x_val, prediction_epochs) if prediction_epochs else None
     training = train_model(model, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=config["batch_size"],
-                           seed=settings.seed, early_stopping=early_stopping, patience=settings.patience, log=False)
+                           seed=settings.seed, early_stopping=early_stopping, patience=settings.patience, log=False,
+                           extra_callbacks=[recorder] if recorder else ())
     if log:
         kept = f"epoch {training.best_epoch} of {training.epochs_run}" if early_stopping else f"{epochs} epochs"
         print(f"{label}: validation accuracy {training.val_accuracy:.4f} after {kept} "
               f"({model.count_params():,} parameters, {training.train_seconds:.1f} s)", flush=True)
     row = {key: value for key, value in config.items() if key not in ("hidden_units",)}
     row.update({"parameters": int(model.count_params()), "val_accuracy": training.val_accuracy,
-                "val_loss": training.kept("val_loss"), "train_seconds": training.train_seconds})
+                "val_loss": training.kept("val_loss"), "train_seconds": training.train_seconds,
+                "val_predictions": np.argmax(model.predict(x_val, batch_size=1024, verbose=0), axis=1)})
+    if recorder is not None:
+        row["epoch_predictions"] = recorder.predictions
     if early_stopping:
         row.update({"epochs_run": training.epochs_run, "best_epoch": training.best_epoch})
     if keep_history:

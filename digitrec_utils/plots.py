@@ -347,36 +347,64 @@ def plot_sweep(
 
 
 def plot_experiment(table: pd.DataFrame, *, x: str, title: str, show: bool = True) -> Figure:
-    """Draw one experiment's validation accuracy for each setting: bars, or lines for numeric settings.
+    """Draw one experiment's validation accuracy for each setting, with its 95% interval.
+
+    Bars for settings that are names, lines for numeric ones (one line per batch size for the batch-size x
+    epochs experiment). Integer settings (hidden layers, epochs, widths) get integer ticks only.
 
     Parameters
     ----------
     table : DataFrame
-        One row per run, with columns ``x`` and ``val_accuracy`` (and ``batch size`` for the batch-size x
-        epochs experiment, drawn as one line per batch size).
+        One row per run, with columns ``x`` and ``val_accuracy``, and ``95% CI low`` and ``95% CI high``
+        for the error bars when present (``batch size`` for the batch-size x epochs experiment).
     x : str
         The setting under study.
     title : str
     """
     figure, axes = plt.subplots(figsize=(8, 4))
+    has_interval = {"95% CI low", "95% CI high"} <= set(table.columns)
     if "batch size" in table and x == "epochs":
-        sns.lineplot(data=table, x="epochs", y="val_accuracy", hue="batch size", marker="o", palette="viridis", ax=axes)
+        palette = sns.color_palette("viridis", table["batch size"].nunique())
+        for colour, (batch_size, group) in zip(palette, table.groupby("batch size", sort=True), strict=True):
+            axes.plot(group["epochs"], group["val_accuracy"], marker="o", color=colour, label=f"batch {batch_size}")
+            if has_interval:
+                _draw_interval(axes, group["epochs"], group, colour)
+        axes.legend(title="batch size")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     elif pd.api.types.is_numeric_dtype(table[x]) and table[x].nunique() > 2:
-        sns.lineplot(data=table, x=x, y="val_accuracy", marker="o", ax=axes)
+        ordered = table.sort_values(x)
+        axes.plot(ordered[x], ordered["val_accuracy"], marker="o", color="tab:blue")
+        if has_interval:
+            _draw_interval(axes, ordered[x], ordered, "tab:blue")
         if table[x].min() > 0 and table[x].max() / table[x].min() >= 16:
             axes.set_xscale("log", base=2)
+        elif pd.api.types.is_integer_dtype(table[x]):
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         labels = table[x].astype(str)
-        sns.barplot(x=labels, y=table["val_accuracy"], ax=axes, color="tab:blue")
-        for position, value in enumerate(table["val_accuracy"]):
-            axes.annotate(f"{value:.4f}", (position, value), ha="center", va="bottom", fontsize=9)
-        lowest = float(table["val_accuracy"].min())
-        axes.set_ylim(max(0.0, lowest - 0.05), min(1.0, float(table["val_accuracy"].max()) + 0.02))
+        positions = np.arange(len(table))
+        axes.bar(positions, table["val_accuracy"], color="tab:blue", width=0.6)
+        axes.set_xticks(positions, labels)
+        if has_interval:
+            _draw_interval(axes, positions, table, "black")
+        top = table["95% CI high"] if has_interval else table["val_accuracy"]
+        for position, value, height in zip(positions, table["val_accuracy"], top, strict=True):
+            axes.annotate(f"{value:.4f}", (position, height), ha="center", va="bottom", fontsize=9,
+                          textcoords="offset points", xytext=(0, 3))
+        lowest = float((table["95% CI low"] if has_interval else table["val_accuracy"]).min())
+        axes.set_ylim(max(0.0, lowest - 0.05), min(1.0, float(top.max()) + 0.04))
     axes.set_xlabel(x)
-    axes.set_ylabel("Validation accuracy")
+    axes.set_ylabel("Validation accuracy" + (" (95% interval)" if has_interval else ""))
     axes.set_title(title)
     return _finish(figure, show)
+
+
+def _draw_interval(axes, positions, rows: pd.DataFrame, colour) -> None:
+    """Draw each row's 95% interval as an error bar around its validation accuracy."""
+    below = rows["val_accuracy"].to_numpy() - rows["95% CI low"].to_numpy()
+    above = rows["95% CI high"].to_numpy() - rows["val_accuracy"].to_numpy()
+    axes.errorbar(np.asarray(positions), rows["val_accuracy"], yerr=[below, above], fmt="none", ecolor=colour,
+                  capsize=4, linewidth=1)
 
 
 def plot_pareto(table: pd.DataFrame, *, target: float, reference: int | None = None, title: str = "", show=True):

@@ -278,6 +278,27 @@ def _describe_learning_rate_cuts(rates: Sequence[float], patience: int) -> str:
             f"epochs (final rate {rates[-1]:.2g}).")
 
 
+def make_prediction_recorder(images: np.ndarray, epochs: Sequence[int], batch_size: int = 1024):
+    """Return a Keras callback that keeps the predicted labels of ``images`` at the end of the given epochs.
+
+    For experiments that read several epoch counts off one run: the paired tests need each count's own
+    predictions. The labels are in the callback's ``predictions`` dict, epoch (1-based) -> ndarray.
+    """
+    import keras
+
+    class _PredictionRecorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.predictions: dict[int, np.ndarray] = {}
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 in epochs:
+                probabilities = self.model.predict(images, batch_size=batch_size, verbose=0)
+                self.predictions[epoch + 1] = np.argmax(probabilities, axis=1)
+
+    return _PredictionRecorder()
+
+
 def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, float]:
     """Return (probabilities of shape (n_samples, n_classes), milliseconds per 1,000 images).
 

@@ -187,3 +187,23 @@ def test_standardization_is_fitted_on_the_training_part_only(small_splits):
 def test_configure_keras_says_what_tensorflow_runs_on():
     line = training.configure_keras()
     assert line.startswith("TensorFlow ") and "Keras" in line and ("CPU" in line or "GPU" in line)
+
+
+def test_experiment_findings_come_from_paired_tests_on_the_predictions_they_report(small_splits):
+    settings = dense.DenseSettings(experiments=["width", "batch_epochs"], experiment_epochs=2, experiment_batch_size=32,
+                                   widths=[2, 64], batch_sizes=[32], epoch_options=[1, 2])
+    results = dense.run_experiments(small_splits, settings, log=False)
+    for result in results.values():
+        table = result.table
+        key = "setting" if result.name == "batch_epochs" else result.x
+        for _, row in table.iterrows():  # The predictions are those of the weights the table scores.
+            assert np.mean(result.predictions[row[key]] == small_splits.y_val) == pytest.approx(row["val_accuracy"])
+        assert (table["95% CI low"] <= table["val_accuracy"]).all() and (table["val_accuracy"] <=
+                                                                        table["95% CI high"]).all()
+        assert list(table["vs best"]).count("best") == 1
+        verdicts = result.comparison.table.set_index("setting")
+        for _, row in table[table["vs best"] != "best"].iterrows():
+            assert (row["vs best"] == "worse") == bool(verdicts.loc[row[key], "distinguishable"])
+            if row["vs best"] == "within noise":
+                assert str(row[key]) in result.finding
+        assert result.finding.startswith(f"Best {key}: {result.comparison.best} at ")

@@ -106,6 +106,19 @@ def test_experiment_and_pareto_plots_show_what_was_tried():
     figure = plots.plot_experiment(optimizers, x="optimizer", title="Optimizer", show=False)
     assert [patch.get_height() for patch in figure.axes[0].patches] == [0.7, 0.9]
     plt.close(figure)
+    # With intervals: error bars of the right length, and integer settings on integer ticks only.
+    depths = pd.DataFrame({"hidden layers": [1, 2, 3], "val_accuracy": [0.89, 0.88, 0.90],
+                           "95% CI low": [0.85, 0.84, 0.87], "95% CI high": [0.92, 0.91, 0.93]})
+    figure = plots.plot_experiment(depths, x="hidden layers", title="Depth", show=False)
+    axes = figure.axes[0]
+    figure.canvas.draw()
+    ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick <= axes.get_xlim()[1]]
+    assert ticks and all(float(tick).is_integer() for tick in ticks)
+    bars = [segments for collection in axes.collections for segments in collection.get_segments()]
+    assert sorted((round(line[0][1], 4), round(line[1][1], 4)) for line in bars) == [(0.84, 0.91), (0.85, 0.92),
+                                                                                      (0.87, 0.93)]
+    assert axes.get_ylabel() == "Validation accuracy (95% interval)"
+    plt.close(figure)
     candidates = pd.DataFrame({"network": ["8", "16", "32"], "parameters": [6370, 12730, 25450],
                                "val_accuracy": [0.80, 0.86, 0.85], "pareto": [True, True, False],
                                "winner": [False, True, False]})
