@@ -45,7 +45,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.extmath import weighted_mode
 
 from digitrec_utils.data import Splits, take_stratified_subset
-from digitrec_utils.evaluation import Evaluation, evaluate_model
+from digitrec_utils.evaluation import Evaluation, PairedComparison, compare_paired, evaluate_model
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import CLASSICAL_MODELS as MODEL_NAMES
 from digitrec_utils.params import (
@@ -99,6 +99,11 @@ class TunedModel:
     notes : list of str
         What ran, e.g. a subsample or an approximation, and convergence warnings.
     family : str
+    val_predictions : dict of str to ndarray
+        Each setting's predicted validation labels, keyed by its label (``k=3``, ``criterion=gini, depth=8``);
+        the paired tests and the results record use them.
+    comparison : PairedComparison, optional
+        Every setting against the chosen one (McNemar's exact test on the validation images).
     """
 
     name: str
@@ -114,6 +119,13 @@ class TunedModel:
     params_count: int | None = None
     notes: list[str] = field(default_factory=list)
     family: str = "classical"
+    val_predictions: dict = field(default_factory=dict)
+    comparison: PairedComparison | None = None
+
+    @property
+    def chosen_predictions(self):
+        """The chosen setting's predicted validation labels."""
+        return self.val_predictions[self.comparison.best] if self.comparison is not None else None
 
 
 @dataclass
@@ -261,14 +273,15 @@ def sweep_knn(
     searcher = KNeighborsClassifier(n_neighbors=max(k_values)).fit(x_train, y_train)
     distances, indices = searcher.kneighbors(x_val)
     encoded_train = np.searchsorted(searcher.classes_, y_train)
-    rows = []
+    rows, predictions = [], []
     for weighting in weights:
         votes = vote_neighbors(encoded_train[indices], distances, k_values, weighting, len(searcher.classes_))
         for k in k_values:
-            accuracy = float(np.mean(searcher.classes_[votes[k]] == y_val))
-            rows.append({"weights": weighting, "k": k, "val_accuracy": accuracy})
+            predicted = searcher.classes_[votes[k]]
+            rows.append({"weights": weighting, "k": k, "val_accuracy": float(np.mean(predicted == y_val))})
+            predictions.append(predicted)
     tuning_seconds = time.perf_counter() - start
-    sweep = pd.DataFrame(rows)
+    sweep, comparison, labelled = compare_sweep(pd.DataFrame(rows), predictions, y_val)
     best = sweep.loc[sweep["val_accuracy"].idxmax()]
     chosen = {"n_neighbors": int(best["k"]), "weights": str(best["weights"])}
     model, train_seconds = _fit_timed(KNeighborsClassifier(**chosen), x_train, y_train)
@@ -278,7 +291,7 @@ def sweep_knn(
         name="knn", description=DESCRIPTIONS["knn"], model=model, hyperparameters=chosen,
         val_accuracy=float(best["val_accuracy"]), train_seconds=train_seconds, tuning_seconds=tuning_seconds,
         predict_ms_per_1k=_time_predictions(model, x_val), sweep=sweep, chosen_setting=_row_dict(best),
-        params_count=count_parameters(model), notes=notes,
+        params_count=count_parameters(model), notes=notes, val_predictions=labelled, comparison=comparison,
     )
 
 
@@ -387,7 +400,7 @@ def sweep_tree_depths(
         delayed(_fit_timed)(DecisionTreeClassifier(criterion=criterion, random_state=seed), x_train, y_train)
         for criterion in criteria
     )
-    rows = []
+    rows, predicted = [], []
     for criterion, (tree, _) in zip(criteria, fitted, strict=True):
         predictions = predict_tree_depths(tree, x_val, depths)
         node_depths = tree.tree_.compute_node_depths() - 1
@@ -395,8 +408,9 @@ def sweep_tree_depths(
             rows.append({"criterion": criterion, "depth": depth,
                          "val_accuracy": float(np.mean(predictions[depth] == y_val)),
                          "nodes": int(np.sum(node_depths <= depth))})
+            predicted.append(predictions[depth])
     tuning_seconds = time.perf_counter() - start
-    sweep = pd.DataFrame(rows)
+    sweep, comparison, labelled = compare_sweep(pd.DataFrame(rows), predicted, y_val)
     best = sweep.loc[sweep["val_accuracy"].idxmax()]
     position = list(criteria).index(best["criterion"])
     full_tree, train_seconds = fitted[position]
@@ -411,7 +425,7 @@ def sweep_tree_depths(
         hyperparameters={"criterion": str(best["criterion"]), "max_depth": int(best["depth"]), "random_state": seed},
         val_accuracy=float(best["val_accuracy"]), train_seconds=train_seconds, tuning_seconds=tuning_seconds,
         predict_ms_per_1k=_time_predictions(model, x_val), sweep=sweep, chosen_setting=_row_dict(best),
-        params_count=count_parameters(model), notes=notes,
+        params_count=count_parameters(model), notes=notes, val_predictions=labelled, comparison=comparison,
     )
 
 
@@ -450,7 +464,7 @@ def tune_grid(
         ``sweep`` has one column per grid key plus val_accuracy, fit_seconds, predict_ms_per_1k and
         converged. Ties go to the first grid point.
     """
-    rows, models = [], []
+    rows, models, predictions = [], [], []
     start = time.perf_counter()
     for point in ParameterGrid(grid):
         candidate = clone(estimator).set_params(**point)
@@ -462,13 +476,15 @@ def tune_grid(
             if not issubclass(warning.category, ConvergenceWarning):
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         predict_start = time.perf_counter()
-        accuracy = float(np.mean(candidate.predict(x_val) == y_val))
+        predicted = candidate.predict(x_val)
         predict_ms = (time.perf_counter() - predict_start) * 1e6 / len(y_val)
-        rows.append({**{key: _plain(value) for key, value in point.items()}, "val_accuracy": accuracy,
-                     "fit_seconds": fit_seconds, "predict_ms_per_1k": predict_ms, "converged": converged})
+        rows.append({**{key: _plain(value) for key, value in point.items()},
+                     "val_accuracy": float(np.mean(predicted == y_val)), "fit_seconds": fit_seconds,
+                     "predict_ms_per_1k": predict_ms, "converged": converged})
         models.append(candidate)
+        predictions.append(predicted)
     tuning_seconds = time.perf_counter() - start
-    sweep = pd.DataFrame(rows)
+    sweep, comparison, labelled = compare_sweep(pd.DataFrame(rows), predictions, y_val)
     best_position = int(sweep["val_accuracy"].idxmax())
     best = sweep.loc[best_position]
     notes = list(notes)
@@ -481,6 +497,7 @@ def tune_grid(
         hyperparameters=chosen, val_accuracy=float(best["val_accuracy"]), train_seconds=float(best["fit_seconds"]),
         tuning_seconds=tuning_seconds, predict_ms_per_1k=float(best["predict_ms_per_1k"]), sweep=sweep,
         chosen_setting=_row_dict(best), params_count=count_parameters(models[best_position]), notes=notes,
+        val_predictions=labelled, comparison=comparison,
     )
 
 
@@ -572,21 +589,57 @@ def summarize_tuning(tuned: dict[str, TunedModel]) -> pd.DataFrame:
     } for result in tuned.values()])
 
 
+# Columns of a sweep that are results, not settings.
+RESULT_COLUMNS = ("val_accuracy", "fit_seconds", "predict_ms_per_1k", "converged", "nodes", "95% CI low",
+                  "95% CI high", "vs best")
+
+
+def label_settings(sweep: pd.DataFrame) -> list[str]:
+    """Return one label per sweep row from the settings that vary (``k=3``; all of them when none varies)."""
+    columns = [column for column in sweep.columns if column not in RESULT_COLUMNS]
+    varying = [column for column in columns if sweep[column].nunique() > 1] or columns
+    return [_format_settings({column: _plain(row[column]) for column in varying}) for _, row in sweep.iterrows()]
+
+
+def compare_sweep(sweep: pd.DataFrame, predictions: Sequence[np.ndarray], y_val: np.ndarray):
+    """Compare every setting of a sweep with the best one on the validation images (McNemar's exact test).
+
+    Returns
+    -------
+    sweep : DataFrame
+        With ``95% CI low``, ``95% CI high`` and ``vs best`` (best, within noise or worse) added.
+    comparison : PairedComparison
+    predictions : dict of str to ndarray
+        Each setting's predicted validation labels, keyed by its label.
+    """
+    labels = label_settings(sweep)
+    labelled = dict(zip(labels, predictions, strict=True))
+    comparison = compare_paired(y_val, labelled)
+    verdicts = comparison.table.set_index("setting")
+    sweep = sweep.copy()
+    sweep["95% CI low"] = [verdicts.loc[label, "95% CI low"] for label in labels]
+    sweep["95% CI high"] = [verdicts.loc[label, "95% CI high"] for label in labels]
+    sweep["vs best"] = ["best" if label == comparison.best else "worse" if verdicts.loc[label, "distinguishable"]
+                        else "within noise" for label in labels]
+    return sweep, comparison, labelled
+
+
 def describe_sweep(result: TunedModel) -> str:
-    """Return a one-paragraph finding about a sweep, with every number computed from it (its notes are not repeated)."""
+    """Return a one-paragraph finding about a sweep: the best setting, what is within noise of it, the cost.
+
+    A difference counts only where McNemar's exact test on the validation images finds it at the 5% level
+    (:func:`digitrec_utils.evaluation.compare_paired`). The sweep's notes are the tuning table's last
+    column, so they are not repeated here.
+    """
     sweep = result.sweep
-    worst = sweep.loc[sweep["val_accuracy"].idxmin()]
-    setting_columns = [column for column in sweep.columns
-                       if column not in ("val_accuracy", "fit_seconds", "predict_ms_per_1k", "converged", "nodes")]
-    chosen = ", ".join(f"{column}={result.chosen_setting[column]}" for column in setting_columns)
-    worst_text = ", ".join(f"{column}={worst[column]}" for column in setting_columns)
     if len(sweep) == 1:
-        text = (f"One setting ({chosen}) was tried: validation accuracy {result.val_accuracy:.4f}, "
-                f"in {result.tuning_seconds:.1f} s.")
-    else:
-        text = (f"Validation accuracy ranges from {worst['val_accuracy']:.4f} ({worst_text}) to "
-                f"{result.val_accuracy:.4f} ({chosen}, chosen) over {len(sweep)} settings, tuned in "
-                f"{result.tuning_seconds:.1f} s.")
+        chosen = ", ".join(f"{column}={result.chosen_setting[column]}" for column in sweep.columns
+                           if column not in RESULT_COLUMNS)
+        low, high = sweep.loc[0, ["95% CI low", "95% CI high"]]
+        return (f"One setting ({chosen}) was tried: validation accuracy {result.val_accuracy:.4f} (95% CI "
+                f"{low:.4f}-{high:.4f}), in {result.tuning_seconds:.1f} s.")
+    text = result.comparison.describe("setting") + (f" {len(sweep)} settings tuned in "
+                                                    f"{result.tuning_seconds:.1f} s.")
     if result.name == "knn":
         text += " The first report fitted and scored a separate classifier for each setting."
     if result.name == "tree":
@@ -596,10 +649,14 @@ def describe_sweep(result: TunedModel) -> str:
         text += (f" At the deepest setting (depth {best_deep['depth']}) the best criterion reaches "
                  f"{best_deep['val_accuracy']:.4f}, {drop:.4f} below the peak at depth "
                  f"{result.chosen_setting['depth']}")
-        text += (": deeper trees fit the training images more closely without generalizing better." if drop > 0
-                 else ".")
+        if drop > 0 and best_deep["vs best"] == "worse":
+            text += ": deeper trees fit the training images more closely without generalizing better."
+        elif drop > 0:
+            text += ", a drop the validation images cannot tell from chance."
+        else:
+            text += "."
         text += " The first report fitted a separate tree for each setting."
-    return text  # The notes are the tuning table's last column; the page says them once.
+    return text
 
 
 def build_model_records(tuned: dict[str, TunedModel], evaluations: dict[str, Evaluation]) -> list[dict]:

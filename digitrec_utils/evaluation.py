@@ -297,7 +297,7 @@ class PairedComparison:
             closest = others.loc[others["p-value"].idxmin()]
             text = (f"{head}, but the experiment cannot tell the settings apart at this data size: McNemar's exact "
                     f"test on the same images finds no difference from any other setting at the "
-                    f"{self.significance:.0%} level (smallest p = {closest['p-value']:.2g}, against "
+                    f"{self.significance:.0%} level (smallest p = {closest['p-value']:.2g}, against {what} "
                     f"{closest['setting']}).")
             needed = estimate_images_needed(int(closest["only best right"]), int(closest["only this right"]),
                                             self.n_images, significance=self.significance)

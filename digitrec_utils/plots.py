@@ -311,6 +311,9 @@ def plot_sweep(
 ) -> Figure:
     """Draw validation accuracy against one hyperparameter, one line per ``hue``, and mark the choice.
 
+    With ``95% CI low`` and ``95% CI high`` columns, each line's 95% interval is shaded. Integer
+    hyperparameters (k, depth) get integer ticks only.
+
     Parameters
     ----------
     sweep : DataFrame
@@ -328,6 +331,14 @@ def plot_sweep(
     """
     figure, axes = plt.subplots(figsize=(8, 4))
     sns.lineplot(data=sweep, x=x, y="val_accuracy", hue=hue, marker="o", ax=axes)
+    if {"95% CI low", "95% CI high"} <= set(sweep.columns):
+        groups = sweep.groupby(hue, sort=False) if hue is not None else [(None, sweep)]
+        for line, (_, group) in zip(axes.get_lines(), groups, strict=False):
+            ordered = group.sort_values(x)
+            axes.fill_between(ordered[x], ordered["95% CI low"], ordered["95% CI high"], color=line.get_color(),
+                              alpha=0.15, linewidth=0)
+    if pd.api.types.is_integer_dtype(sweep[x]) and not log_x:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if chosen is not None:
         row = sweep[sweep[x] == chosen[x]]
         if hue is not None:
@@ -340,7 +351,8 @@ def plot_sweep(
     if log_x:
         axes.set_xscale("log")
     axes.set_xlabel(xlabel or x)
-    axes.set_ylabel("Validation accuracy")
+    shaded = {"95% CI low", "95% CI high"} <= set(sweep.columns)
+    axes.set_ylabel("Validation accuracy" + (" (95% interval shaded)" if shaded else ""))
     axes.set_title(title)
     axes.legend(loc="best")
     return _finish(figure, show)

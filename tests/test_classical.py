@@ -327,3 +327,34 @@ def test_svm_on_principal_components_is_reported(pixels):
     assert any("20 principal components" in note for note in result.notes)
     assert result.model.named_steps["pca"].n_components_ == 20
     assert result.val_accuracy > 0.5
+
+
+@pytest.mark.parametrize("sweep_name", ["knn", "tree", "grid"])
+def test_sweeps_keep_each_settings_predictions_and_judge_them_by_the_paired_test(pixels, sweep_name):
+    from sklearn.linear_model import LogisticRegression
+
+    x_train, y_train, x_val, y_val = pixels
+    if sweep_name == "knn":
+        result = classical.sweep_knn(x_train, y_train, x_val, y_val, [1, 3, 5, 15])
+        assert set(result.val_predictions) == {"k=1", "k=3", "k=5", "k=15"}  # Only what varies names a setting.
+    elif sweep_name == "tree":
+        result = classical.sweep_tree_depths(x_train, y_train, x_val, y_val, [2, 6, 12], ["gini", "entropy"], seed=1)
+        assert "criterion=gini, depth=6" in result.val_predictions
+    else:
+        result = classical.tune_grid("logreg", LogisticRegression(max_iter=200), {"C": [0.001, 0.1, 1.0]}, x_train,
+                                     y_train, x_val, y_val)
+    sweep = result.sweep
+    for label, accuracy in zip(classical.label_settings(sweep), sweep["val_accuracy"], strict=True):
+        assert np.mean(result.val_predictions[label] == y_val) == pytest.approx(accuracy)
+    assert np.mean(result.chosen_predictions == y_val) == pytest.approx(result.val_accuracy)
+    assert list(sweep["vs best"]).count("best") == 1
+    assert (sweep["95% CI low"] <= sweep["val_accuracy"]).all()
+    assert (sweep["val_accuracy"] <= sweep["95% CI high"]).all()
+    verdicts = result.comparison.table.set_index("setting")
+    within = [label for label, verdict in zip(classical.label_settings(sweep), sweep["vs best"], strict=True)
+              if verdict == "within noise"]
+    assert all(verdicts.loc[label, "p-value"] >= 0.05 for label in within)
+    finding = classical.describe_sweep(result)
+    assert finding.startswith(f"Best setting: {result.comparison.best} at {result.val_accuracy:.4f}")
+    if sweep_name == "tree" and "cannot tell from chance" not in finding:
+        assert "deeper trees fit the training images more closely" in finding or "0.0000 below" in finding
