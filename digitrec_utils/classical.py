@@ -667,7 +667,13 @@ def build_model_records(tuned: dict[str, TunedModel], evaluations: dict[str, Eva
         name, result.family, result.description, evaluations[name], hyperparameters=result.hyperparameters,
         params_count=result.params_count, train_seconds=result.train_seconds,
         predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy,
+        val_predictions=result.chosen_predictions,
     ) for name, result in tuned.items()]
+
+
+def collect_sweep_predictions(tuned: dict[str, TunedModel]) -> dict[str, dict]:
+    """Return each sweep's (model family's) settings and their validation predictions, for the results record."""
+    return {name: result.val_predictions for name, result in tuned.items() if result.val_predictions}
 
 
 def select_best(tuned: dict[str, TunedModel]) -> str:

@@ -199,9 +199,10 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
         epochs = settings.epochs_for(name)
         training = _fit(name, settings, x_train, splits.y_train, x_val, splits.y_val, n_classes, epochs=epochs,
                         seed=settings.seed, label=name, log=log)
-        _, predict_ms = predict_probabilities(training.model, x_val)
+        probabilities, predict_ms = predict_probabilities(training.model, x_val)
         results[name] = ZooResult(spec=CNN_ZOO[name], training=training, epochs=epochs,
-                                  params_count=int(training.model.count_params()), predict_ms_per_1k=predict_ms)
+                                  params_count=int(training.model.count_params()), predict_ms_per_1k=predict_ms,
+                                  val_predictions=probabilities.argmax(axis=1))
         if name == "cnn_modern" and settings.mirror_average and settings.resolved_augmentation == "fashion":
             _try_mirror_average(results[name], x_val, splits.y_val)
     return results
@@ -210,10 +211,11 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
 def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray) -> None:
     """Average each image's and its mirror image's probabilities if that raises validation accuracy; say so."""
     averaged = build_mirror_average(result.training.model)
-    accuracy, predict_ms = _score_on_validation(averaged, x_val, y_val)
+    accuracy, predict_ms, predictions = _score_on_validation(averaged, x_val, y_val)
     plain = result.training.val_accuracy
     if accuracy > plain:
         result.final_model, result.final_val_accuracy, result.predict_ms_per_1k = averaged, accuracy, predict_ms
+        result.val_predictions = predictions
         result.training.notes.append(f"Predictions average each image and its mirror image (test-time "
                                      f"augmentation): validation accuracy {accuracy:.4f} against {plain:.4f} "
                                      "without, so the averaged model is kept.")
@@ -222,12 +224,14 @@ def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray)
                                      f"{accuracy:.4f}, not above {plain:.4f} without, so it is not used.")
 
 
-def _score_on_validation(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[float, float]:
-    """Return (validation accuracy, predict milliseconds per 1,000 images) of a model built after training."""
+def _score_on_validation(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Return (validation accuracy, predict milliseconds per 1,000 images, predicted labels) of a model built
+    after training."""
     from sklearn.metrics import accuracy_score
 
     probabilities, predict_ms = predict_probabilities(model, x_val)
-    return float(accuracy_score(y_val, probabilities.argmax(axis=1))), predict_ms
+    predictions = probabilities.argmax(axis=1)
+    return float(accuracy_score(y_val, predictions)), predict_ms, predictions
 
 
 def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -295,7 +299,7 @@ def add_fold_ensemble(results: dict[str, ZooResult], cross_validation: CrossVali
     """Return ``results`` plus the fold ensemble, scored on the validation part (which no fold model saw)."""
     ensemble = build_fold_ensemble([fold.model for fold in cross_validation.folds])
     x_val = prepare_images(splits.x_val)
-    accuracy, predict_ms = _score_on_validation(ensemble, x_val, splits.y_val)
+    accuracy, predict_ms, predictions = _score_on_validation(ensemble, x_val, splits.y_val)
     history = {"val_accuracy": [accuracy], "val_loss": [float("nan")]}
     training = TrainingResult(model=ensemble, history=history,
                               train_seconds=float(cross_validation.table["train s"].sum()),
@@ -311,7 +315,7 @@ def add_fold_ensemble(results: dict[str, ZooResult], cross_validation: CrossVali
     combined[FOLD_ENSEMBLE] = ZooResult(spec=ensemble_spec, training=training,
                                         params_count=int(ensemble.count_params()),
                                         epochs=int(cross_validation.table["epochs run"].max()),
-                                        predict_ms_per_1k=predict_ms)
+                                        predict_ms_per_1k=predict_ms, val_predictions=predictions)
     return combined
 
 
@@ -342,7 +346,8 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
         records.append(build_model_record(
             name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
-            predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy))
+            predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy,
+            val_predictions=result.val_predictions))
     return records
 
 

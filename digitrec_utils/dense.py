@@ -165,9 +165,9 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> t
                                batch_size=spec.batch_size, seed=settings.seed, early_stopping=True,
                                patience=settings.patience if settings.early_stopping else epochs,
                                reduce_lr_patience=settings.reduce_lr_patience, name=name, log=log)
-        _, predict_ms = predict_probabilities(model, x_val)
+        probabilities, predict_ms = predict_probabilities(model, x_val)
         results[name] = ZooResult(spec=spec, training=training, params_count=int(model.count_params()), epochs=epochs,
-                                  predict_ms_per_1k=predict_ms)
+                                  predict_ms_per_1k=predict_ms, val_predictions=probabilities.argmax(axis=1))
     return results, scaler
 
 
@@ -191,7 +191,8 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
         records.append(build_model_record(
             name, "dense", spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
-            predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy))
+            predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy,
+            val_predictions=result.val_predictions))
     return records
 
 
@@ -226,6 +227,11 @@ def run_experiments(splits: Splits, settings: DenseSettings, *, log: bool = True
         elif name == "scaling":
             results[name] = _run_scaling(base, x_train_images, y_train, splits, settings, log)
     return results
+
+
+def collect_experiment_predictions(experiments: dict[str, ExperimentResult]) -> dict[str, dict]:
+    """Return each experiment's settings and their validation predictions, for the results record."""
+    return {name: experiment.predictions for name, experiment in experiments.items() if experiment.predictions}
 
 
 def find_smallest_network(splits: Splits, settings: DenseSettings, *, log: bool = True) -> ExperimentResult:

@@ -30,7 +30,10 @@ from digitrec_utils.evaluation import Evaluation
 from digitrec_utils.exceptions import ResultsError
 from digitrec_utils.files import write_text_atomic
 
-SCHEMA_VERSION = 1
+# Version 2 added validation predictions and labels, and the experiments' and sweeps' predictions; version 1
+# records still load.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _LABEL_STRING = {"type": ["string", "null"], "pattern": "^[0-9]*$"}
@@ -77,7 +80,7 @@ RESULTS_SCHEMA = {
     "required": ["schema_version", "notebook", "created", "dataset", "params", "seed", "models", "selected_model",
                  "headline", "timings", "environment"],
     "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
+        "schema_version": {"enum": list(READABLE_VERSIONS)},
         "notebook": {"type": "string", "pattern": r"^\d\d_\w+$"},
         "created": {"type": "string"},
         "dataset": {"type": "object", "required": ["name", "sha256"]},
@@ -85,6 +88,11 @@ RESULTS_SCHEMA = {
         "seed": {"type": "integer"},
         "models": {"type": "array", "items": _MODEL},
         "test_labels": _LABEL_STRING,
+        "val_labels": _LABEL_STRING,
+        "experiments": {"type": "object", "additionalProperties": {"type": "array", "items": {
+            "type": "object", "required": ["setting", "val_accuracy", "val_predictions"],
+            "properties": {"setting": {"type": "string"}, "val_accuracy": {"type": "number"},
+                           "val_predictions": _LABEL_STRING}}}},
         "selected_model": {"type": ["string", "null"]},
         "headline": {"type": "string"},
         "timings": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
@@ -104,6 +112,7 @@ def build_model_record(
     train_seconds: float | None = None,
     predict_ms_per_1k: float | None = None,
     val_accuracy: float | None = None,
+    val_predictions=None,
 ) -> dict:
     """Return one model's entry of the results record.
 
@@ -121,6 +130,8 @@ def build_model_record(
         The chosen settings.
     params_count, train_seconds, predict_ms_per_1k, val_accuracy : optional
         Cost and validation figures; None where they do not apply.
+    val_predictions : ndarray of shape (n_val,), optional
+        The predicted validation labels, for paired tests between models on validation data.
     """
     test = evaluation.to_dict()
     return _to_json_ready({
@@ -138,6 +149,7 @@ def build_model_record(
         "per_class": test["per_class"],
         "confusion_matrix": test["confusion_matrix"],
         "test_predictions": encode_labels(evaluation.y_pred),
+        "val_predictions": None if val_predictions is None else encode_labels(val_predictions),
     })
 
 
@@ -152,6 +164,8 @@ def build_results(
     headline: str = "",
     timings: dict[str, float] | None = None,
     test_labels=None,
+    val_labels=None,
+    experiments: dict[str, dict] | None = None,
     recommendation: dict | None = None,
 ) -> dict:
     """Return a complete results record for one notebook run, with the environment collected now.
@@ -175,6 +189,11 @@ def build_results(
         Seconds per step.
     test_labels : ndarray of shape (n_test,), optional
         The true test labels, in the order of the models' ``test_predictions``; required with models.
+    val_labels : ndarray of shape (n_val,), optional
+        The true validation labels, in the order of every ``val_predictions``.
+    experiments : dict, optional
+        Experiment (or sweep) name -> {setting: predicted validation labels}, for each setting a finding
+        compares; stored with each setting's validation accuracy. Needs ``val_labels``.
     recommendation : dict, optional
         The comparison's recommended model and runner-ups (``comparison.summarize_ranking``), which the
         run's index page shows as its headline.
@@ -195,12 +214,24 @@ def build_results(
         "seed": seed,
         "models": models,
         "test_labels": None if test_labels is None else encode_labels(test_labels),
+        "val_labels": None if val_labels is None else encode_labels(val_labels),
+        **({"experiments": _encode_experiments(experiments, val_labels)} if experiments else {}),
         "selected_model": selected_model,
         "headline": headline,
         "timings": timings or {},
         "environment": collect_environment(),
         **({"recommendation": recommendation} if recommendation is not None else {}),
     })
+
+
+def _encode_experiments(experiments: dict[str, dict], val_labels) -> dict[str, list]:
+    """Return experiments' settings as record entries: setting, validation accuracy and predictions."""
+    if val_labels is None:
+        raise ResultsError("experiments need val_labels: their predictions are of the validation images.")
+    truth = np.asarray(val_labels)
+    return {name: [{"setting": str(setting), "val_accuracy": float(np.mean(np.asarray(predicted) == truth)),
+                    "val_predictions": encode_labels(predicted)} for setting, predicted in settings.items()]
+            for name, settings in experiments.items()}
 
 
 def validate_results(record: dict, source: str = "results record") -> dict:
@@ -258,6 +289,11 @@ def _check_predictions(record: dict, model: dict, source: str) -> None:
     if rebuilt.size != size * size or not np.array_equal(rebuilt.reshape(size, size), matrix):
         raise ResultsError(f"{source}: model {model['name']!r}: its test_predictions do not match its "
                            "confusion_matrix. Re-run the notebook.")
+    validation = model.get("val_predictions")
+    if validation is not None and len(validation) != len(record.get("val_labels") or ""):
+        raise ResultsError(f"{source}: model {model['name']!r} has {len(validation)} validation predictions for "
+                           f"{len(record.get('val_labels') or '')} validation labels; pass val_labels to "
+                           "build_results.")
 
 
 def save_results(record: dict, output_dir: str | Path | None) -> Path | None:

@@ -329,6 +329,8 @@ class ZooResult:
         A model built around the trained one (test-time mirror averaging); None to use the trained one.
     final_val_accuracy : float, optional
         The validation accuracy of ``final_model``.
+    val_predictions : ndarray of shape (n_val,), optional
+        The predicted validation labels of :attr:`model`, for paired tests between models.
     """
 
     spec: object
@@ -338,6 +340,7 @@ class ZooResult:
     predict_ms_per_1k: float
     final_model: object = None
     final_val_accuracy: float | None = None
+    val_predictions: np.ndarray | None = None
 
     @property
     def val_accuracy(self) -> float:

@@ -115,3 +115,34 @@ def test_inconsistent_predictions_are_rejected(corrupt, message):
     corrupt(record)
     with pytest.raises(ResultsError, match=message):
         validate_results(record, "record")
+
+
+def test_version_2_keeps_validation_predictions_and_experiments_and_version_1_still_loads(tmp_path):
+    generator = np.random.default_rng(1)
+    y_true, y_val = generator.integers(0, 10, 200), generator.integers(0, 10, 100)
+    val_pred = np.where(generator.random(100) < 0.7, y_val, (y_val + 3) % 10)
+    model = build_model_record("knn", "classical", "kNN", evaluate_model(y_true, y_true), val_accuracy=0.7,
+                               val_predictions=val_pred)
+    record = build_results("02_classical_baselines", DATASET, {}, seed=1, models=[model], selected_model="knn",
+                           test_labels=y_true, val_labels=y_val,
+                           experiments={"knn": {"k=1": val_pred, "k=3": y_val}})
+    loaded = load_results(save_results(record, tmp_path))
+    assert loaded["schema_version"] == 2
+    np.testing.assert_array_equal(decode_labels(loaded["models"][0]["val_predictions"]), val_pred)
+    np.testing.assert_array_equal(decode_labels(loaded["val_labels"]), y_val)
+    settings = loaded["experiments"]["knn"]
+    assert [entry["setting"] for entry in settings] == ["k=1", "k=3"] and settings[1]["val_accuracy"] == 1.0
+    assert settings[0]["val_accuracy"] == pytest.approx(np.mean(val_pred == y_val))
+
+    old = {key: value for key, value in _record().items() if key != "val_labels"}
+    old["schema_version"] = 1
+    for entry in old["models"]:
+        entry.pop("val_predictions")
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert load_results(tmp_path / "old.json")["schema_version"] == 1
+
+    record["val_labels"] = encode_labels(y_val[:50])
+    with pytest.raises(ResultsError, match="100 validation predictions for 50 validation labels"):
+        validate_results(record)
+    with pytest.raises(ResultsError, match="experiments need val_labels"):
+        build_results("03_dense_nets", DATASET, {}, seed=1, experiments={"width": {"16": val_pred}})
