@@ -3,8 +3,9 @@
 Everything here reads results records (``reports/<run>/results/*.json``); nothing is retrained. The
 recommendation is made on validation accuracy, as every notebook made its own choice, and the test
 accuracy of the recommended model is reported as the expected accuracy on unseen images, never used to
-choose. McNemar's test (mlxtend's) compares the recommended model with each runner-up on the same test
-images, using the per-image predictions the records carry.
+choose. McNemar's exact test (mlxtend's, through ``evaluation.compare_paired``, the rule of every page)
+compares the recommended model with each runner-up on the same test images, and tells on the validation
+images which runner-ups are within noise of it, using the per-image predictions the records carry.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from digitrec_utils.evaluation import SIGNIFICANCE, compare_paired
 from digitrec_utils.paths import describe_path
 from digitrec_utils.results import decode_labels
 
 MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
-SIGNIFICANCE = 0.05
 
 
 @dataclass
@@ -156,19 +157,19 @@ def recommend_model(table: pd.DataFrame, *, tolerance: float = 0.0) -> Recommend
 
 def compare_with_runner_ups(records: dict[str, dict], table: pd.DataFrame, recommended: str, *,
                             n_runner_ups: int = 5) -> pd.DataFrame:
-    """McNemar's test (mlxtend) between the recommended model and each runner-up, on the same test images.
+    """McNemar's exact test between the recommended model and each runner-up, on the same test images.
 
-    Runner-ups are the next models by validation accuracy. A pair is only tested when both records hold the
-    same test labels (same dataset, split and seed); otherwise the row says why not.
+    Runner-ups are the next models by validation accuracy. The test is the exact one whatever the number of
+    disagreeing images (:func:`digitrec_utils.evaluation.compare_paired`), the rule of every page. A pair is
+    only tested when both records hold the same test labels (same dataset, split and seed); otherwise the
+    row says why not.
 
     Returns
     -------
     table : DataFrame
         One row per runner-up: runner-up, test accuracies, only recommended right, only runner-up right,
-        chi-squared, p-value, exact (bool), reading.
+        p-value, reading.
     """
-    from mlxtend.evaluate import mcnemar, mcnemar_table
-
     keyed = table.set_index("key")
     first = keyed.loc[recommended]
     truth, predicted = _predictions(records, recommended)
@@ -182,14 +183,71 @@ def compare_with_runner_ups(records: dict[str, dict], table: pd.DataFrame, recom
             rows.append({**row, "reading": "not tested: the two records do not hold the same test images with "
                                            "per-image predictions (different dataset, split or seed)."})
             continue
-        contingency = mcnemar_table(y_target=truth, y_model1=predicted, y_model2=other_predicted)
-        only_first, only_other = int(contingency[0, 1]), int(contingency[1, 0])
-        exact = only_first + only_other < 25
-        statistic, p_value = mcnemar(contingency, exact=exact, corrected=True)
+        pair = compare_paired(truth, {recommended: predicted, key: other_predicted}).table
+        # compare_paired puts the more accurate of the two first; the columns here follow the recommended model.
+        only_first = int(np.sum((predicted == truth) & (other_predicted != truth)))
+        only_other = int(np.sum((other_predicted == truth) & (predicted != truth)))
+        p_value = float(pair["p-value"].iloc[1])
         rows.append({**row, "only recommended right": only_first, "only runner-up right": only_other,
-                     "chi-squared": None if exact else float(statistic), "p-value": float(p_value), "exact": exact,
-                     "reading": _read_mcnemar(first["name"], other["name"], only_first, only_other, float(p_value))})
+                     "p-value": p_value,
+                     "reading": _read_mcnemar(first["name"], other["name"], only_first, only_other, p_value)})
     return pd.DataFrame(rows)
+
+
+def judge_on_validation(records: dict[str, dict], table: pd.DataFrame, recommended: str) -> pd.DataFrame:
+    """Add ``vs recommended (validation)``: is each model within noise of the recommended one on validation?
+
+    McNemar's exact test on the validation images (:func:`digitrec_utils.evaluation.compare_paired`), for
+    models whose records hold the same validation labels with per-image predictions; the others read
+    ``not tested``. The recommendation itself is unchanged: this says which runner-ups the validation
+    images cannot tell from it.
+    """
+    truth, predictions = _validation_predictions(records, recommended)
+    verdicts = {recommended: "recommended"}
+    for key in table["key"]:
+        if key == recommended:
+            continue
+        other_truth, other = _validation_predictions(records, key)
+        if truth is None or other_truth is None or not np.array_equal(truth, other_truth):
+            verdicts[key] = "not tested"
+            continue
+        pair = compare_paired(truth, {recommended: predictions, key: other}).table
+        verdicts[key] = "worse" if bool(pair["distinguishable"].iloc[1]) and pair["setting"].iloc[0] == recommended \
+            else "better" if bool(pair["distinguishable"].iloc[1]) else "within noise"
+    judged = table.copy()
+    judged["vs recommended (validation)"] = [verdicts[key] for key in table["key"]]
+    return judged
+
+
+def describe_within_noise(table: pd.DataFrame, recommendation: Recommendation) -> str:
+    """Name the models that validation cannot tell from the recommended one, and those that are cheaper."""
+    column = "vs recommended (validation)"
+    if column not in table:
+        return ""
+    tied = table[table[column] == "within noise"]
+    if tied.empty:
+        tested = int((table[column] != "not tested").sum()) - 1
+        return (f"McNemar's exact test on the validation images finds every other model tested ({tested}) worse "
+                "than it." if tested > 0 else "No other model could be compared on the same validation images.")
+    row = recommendation.row
+    names = ", ".join(f"{name} ({accuracy:.4f})" for name, accuracy in zip(tied["name"], tied["val accuracy"],
+                                                                         strict=True))
+    text = (f"{names}: McNemar's exact test on the validation images cannot tell "
+            f"{'it' if len(tied) == 1 else 'them'} from {row['name']} at the 5% level.")
+    cheaper = []
+    for _, other in tied.iterrows():
+        reasons = []
+        if pd.notna(other["predict ms / 1k"]) and other["predict ms / 1k"] < row["predict ms / 1k"]:
+            reasons.append(f"predicts in {other['predict ms / 1k']:,.1f} ms per 1,000 images against "
+                           f"{row['predict ms / 1k']:,.1f}")
+        if pd.notna(other["train s"]) and other["train s"] < row["train s"]:
+            reasons.append(f"trains in {other['train s']:,.1f} s against {row['train s']:,.1f}")
+        if reasons:
+            cheaper.append(f"{other['name']} {' and '.join(reasons)}")
+    if cheaper:
+        text += (" Cheaper among them: " + "; ".join(cheaper) + ". Setting `tolerance` makes the recommendation "
+                 "the cheapest model within it.")
+    return text
 
 
 def summarize_paired_tests(recommended: str, tests: pd.DataFrame) -> str:
@@ -229,6 +287,15 @@ def summarize_ranking(table: pd.DataFrame, recommendation: Recommendation | None
 
     others = table[table["key"] != recommendation.key].head(n_runner_ups)
     return {"recommended": _entry(recommendation.row), "runner_ups": [_entry(row) for _, row in others.iterrows()]}
+
+
+def _validation_predictions(records: dict[str, dict], key: str):
+    notebook, name = key.split("/", 1)
+    record = records[notebook]
+    model = next(model for model in record["models"] if model["name"] == name)
+    if record.get("val_labels") is None or model.get("val_predictions") is None:
+        return None, None
+    return decode_labels(record["val_labels"]), decode_labels(model["val_predictions"])
 
 
 def _predictions(records: dict[str, dict], key: str):
@@ -297,10 +364,13 @@ def find_saved_model(results_dir: str | Path) -> Path | None:
 
 
 def describe_model_card(records: dict[str, dict], recommendation: Recommendation, saved_model: Path | None, *,
-                        run_dir: str | Path | None = None) -> str:
-    """Return the model card as Markdown: the model, why, expected accuracy, weaknesses, protocol, limits, use.
+                        run_dir: str | Path | None = None, table: pd.DataFrame | None = None) -> str:
+    """Return the model card as Markdown: the model, why, what is within noise of it, expected accuracy,
+    weaknesses, protocol, limits, use.
 
-    The saved model is named relative to ``run_dir`` (this run's folder), never by its full path.
+    The saved model is named relative to ``run_dir`` (this run's folder), never by its full path. With
+    ``table`` from :func:`judge_on_validation`, the card names the runner-ups within noise on validation
+    and which of them are cheaper.
     """
     row = recommendation.row
     record = records[row["notebook"]]
@@ -310,6 +380,8 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
         f"**Model**: {row['name']} ({row['family']}, from {row['notebook']}; its design is in the table of every "
         "model below).",
         f"**Why**: {recommendation.reason}",
+        *([f"**Within noise of it**: {describe_within_noise(table, recommendation)}"]
+          if table is not None and "vs recommended (validation)" in table else []),
         f"**Expected accuracy on unseen images of the same distribution**: {row['test accuracy']:.4f}, with a 95% "
         f"interval of {row['95% CI low']:.4f} to {row['95% CI high']:.4f} (Wilson interval over {n_test:,} test "
         "images evaluated once).",

@@ -162,3 +162,35 @@ def test_the_notebook_renders_with_what_exists_and_names_what_is_absent(tmp_path
     assert record["recommendation"]["recommended"]["test_accuracy"] == pytest.approx(0.9)
     index = (tmp_path / "reports" / "compare" / "index.html").read_text()
     assert "Recommended model" in index and "0.9000" in index and "cnn_modern" in index
+
+
+def test_runner_ups_within_noise_on_validation_are_named_with_what_makes_them_cheaper():
+    truth = _truth()
+    val_truth = np.arange(400) % 10
+
+    def model(name, family, wrong_val, val_accuracy, predict_ms, train_seconds):
+        return build_model_record(name, family, name, evaluate_model(truth, _predictions(truth, np.arange(10))),
+                                  val_accuracy=val_accuracy, predict_ms_per_1k=predict_ms, train_seconds=train_seconds,
+                                  val_predictions=_predictions(val_truth, wrong_val))
+
+    records = {
+        "02_classical_baselines": build_results(
+            "02_classical_baselines", DATASET, {}, seed=42, test_labels=truth, val_labels=val_truth,
+            selected_model="svm", models=[model("svm", "classical", np.arange(40), 0.90, 1.0, 2.0),
+                                          model("knn", "classical", np.arange(80), 0.80, 50.0, 0.1)]),
+        "04_cnn": build_results(
+            "04_cnn", DATASET, {}, seed=42, test_labels=truth, val_labels=val_truth, selected_model="cnn",
+            models=[model("cnn", "cnn", np.arange(36), 0.91, 30.0, 60.0)]),
+    }
+    table = comparison.gather_models(records)
+    recommendation = comparison.recommend_model(table)
+    assert recommendation.row["name"] == "cnn"  # Unchanged: the best validation accuracy.
+    judged = comparison.judge_on_validation(records, table, recommendation.key).set_index("name")
+    # The SVM is wrong on 4 more validation images than the CNN (p = 0.125); kNN on 44 more.
+    assert judged.loc["svm", "vs recommended (validation)"] == "within noise"
+    assert judged.loc["knn", "vs recommended (validation)"] == "worse"
+    assert judged.loc["cnn", "vs recommended (validation)"] == "recommended"
+    card = comparison.describe_model_card(records, recommendation, None,
+                                          table=comparison.judge_on_validation(records, table, recommendation.key))
+    assert "**Within noise of it**: svm (0.9000): McNemar's exact test on the validation images cannot tell it" in card
+    assert "svm predicts in 1.0 ms per 1,000 images against 30.0 and trains in 2.0 s against 60.0" in card
