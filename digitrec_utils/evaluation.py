@@ -204,8 +204,11 @@ def summarize_evaluations(evaluations: dict[str, Evaluation], val_accuracies: di
 
 
 def describe_selection(evaluations: dict[str, Evaluation], val_accuracies: dict[str, float], selected: str,
-                       family: str) -> str:
+                       family: str, *, y_true) -> str:
     """Return a conclusion: the choice on validation, its single test result, and where it fails.
+
+    Which models the test images cannot tell from the chosen one is decided by McNemar's exact test on the
+    test predictions (:func:`compare_paired`), the rule of every page.
 
     Parameters
     ----------
@@ -215,6 +218,8 @@ def describe_selection(evaluations: dict[str, Evaluation], val_accuracies: dict[
         The model chosen on validation.
     family : str
         How to call the models in the text, e.g. ``"classical model"``.
+    y_true : ndarray of shape (n_test,)
+        The test labels, in the order of the evaluations' predictions.
     """
     chosen = evaluations[selected]
     low, high = chosen.accuracy_ci95
@@ -230,11 +235,12 @@ def describe_selection(evaluations: dict[str, Evaluation], val_accuracies: dict[
         text += (f", and its most frequent confusion is {pair['true']} read as {pair['predicted']} "
                  f"({pair['count']} images)")
     text += "."
-    overlapping = [name for name in ranking if name != selected
-                   and evaluations[name].accuracy_ci95[1] >= low and evaluations[name].accuracy_ci95[0] <= high]
-    if overlapping:
-        text += (f" The 95% intervals of {', '.join(overlapping)} overlap with its interval, so these test "
-                 "accuracies alone do not establish that it is better than them.")
+    paired = compare_paired(y_true, {name: evaluations[name].y_pred for name in ranking}, best=selected)
+    within = paired.within_noise()
+    if within:
+        text += (f" On the test images McNemar's exact test cannot tell {', '.join(within)} from it at the "
+                 f"{paired.significance:.0%} level, so these test accuracies do not establish that it is better "
+                 f"than {'it' if len(within) == 1 else 'them'}.")
     better = [name for name in ranking if evaluations[name].accuracy > chosen.accuracy]
     if better:
         text += (f" {', '.join(better)} scored higher on test, but the choice stands: it was made on validation "
@@ -277,7 +283,7 @@ class PairedComparison:
         others = self.table.iloc[1:]
         return list(others.loc[~others["distinguishable"], "setting"])
 
-    def describe(self, what: str, *, data: str = "validation") -> str:
+    def describe(self, what: str, *, data: str = "validation", subject: str = "the experiment") -> str:
         """Return a finding: the best setting with its interval, and which others are within noise of it.
 
         Parameters
@@ -286,6 +292,8 @@ class PairedComparison:
             What varies, e.g. ``"hidden layers"`` or ``"k"``.
         data : str, default="validation"
             Which images the predictions are of, for the sentence.
+        subject : str, default="the experiment"
+            What cannot tell the settings apart, when nothing is distinguishable.
         """
         first = self.table.iloc[0]
         head = (f"Best {what}: {first['setting']} at {first['accuracy']:.4f} {data} accuracy (95% CI "
@@ -295,7 +303,7 @@ class PairedComparison:
             return head + "; it was the only setting tried."
         if not others["distinguishable"].any():
             closest = others.loc[others["p-value"].idxmin()]
-            text = (f"{head}, but the experiment cannot tell the settings apart at this data size: McNemar's exact "
+            text = (f"{head}, but {subject} cannot tell the settings apart at this data size: McNemar's exact "
                     f"test on the same images finds no difference from any other setting at the "
                     f"{self.significance:.0%} level (smallest p = {closest['p-value']:.2g}, against {what} "
                     f"{closest['setting']}).")
@@ -317,6 +325,24 @@ class PairedComparison:
         return text + _name_settings(real) + "."
 
 
+def describe_choice(y_val, predictions, chosen, family: str) -> str:
+    """Return the finding of a notebook's choice on validation: the chosen model with its interval, and which
+    of the others the validation images cannot tell from it (McNemar's exact test).
+
+    Parameters
+    ----------
+    y_val : ndarray of shape (n_val,)
+    predictions : mapping of str to ndarray
+        Each model's predicted validation labels.
+    chosen : str
+        The model chosen on validation accuracy.
+    family : str
+        How to call the models, e.g. ``"dense network"``.
+    """
+    paired = compare_paired(y_val, predictions, best=chosen)
+    return paired.describe(family, subject="the validation set") + " It is the one evaluated in detail below."
+
+
 def _name_settings(rows: pd.DataFrame) -> str:
     """Name up to NAMED_IN_A_SENTENCE settings with their accuracy, and count the rest."""
     named = [f"{row['setting']} ({row['accuracy']:.4f})" for _, row in rows.head(NAMED_IN_A_SENTENCE).iterrows()]
@@ -324,7 +350,7 @@ def _name_settings(rows: pd.DataFrame) -> str:
     return ", ".join(named) + (f" and {rest} more" if rest else "")
 
 
-def compare_paired(y_true, predictions, *, significance: float = SIGNIFICANCE) -> PairedComparison:
+def compare_paired(y_true, predictions, *, best=None, significance: float = SIGNIFICANCE) -> PairedComparison:
     """Compare every setting's predictions with the best setting's, on the same images.
 
     The test is McNemar's exact test (mlxtend's ``mcnemar`` with ``exact=True``: the two-sided binomial
@@ -336,6 +362,9 @@ def compare_paired(y_true, predictions, *, significance: float = SIGNIFICANCE) -
     y_true : ndarray of shape (n_images,)
     predictions : mapping of setting to ndarray of shape (n_images,)
         Each setting's predicted labels, in the order of ``y_true``. The order of the mapping breaks ties.
+    best : setting, optional
+        The setting to compare the others with (a choice made elsewhere, e.g. on validation when these are
+        test predictions); the most accurate one by default.
     significance : float, default=0.05
 
     Returns
@@ -360,7 +389,10 @@ def compare_paired(y_true, predictions, *, significance: float = SIGNIFICANCE) -
     for setting, right in correct.items():
         if right.shape != y_true.shape:
             raise ValueError(f"setting {setting!r} has {right.size} predictions for {y_true.size} images.")
-    best = max(correct, key=lambda setting: correct[setting].sum())  # max keeps the first of equals.
+    if best is None:
+        best = max(correct, key=lambda setting: correct[setting].sum())  # max keeps the first of equals.
+    elif best not in correct:
+        raise ValueError(f"best {best!r} is not among the settings {list(correct)}.")
     rows = []
     for setting in [best, *[setting for setting in correct if setting != best]]:
         right = correct[setting]

@@ -274,7 +274,7 @@ def test_models_are_evaluated_and_recorded(sample_splits):
     assert records[1]["test_accuracy"] == evaluations["logreg"].accuracy
     selected = classical.select_best(tuned)
     validation = {name: result.val_accuracy for name, result in tuned.items()}
-    conclusion = describe_selection(evaluations, validation, selected, "classical model")
+    conclusion = describe_selection(evaluations, validation, selected, "classical model", y_true=small.y_test)
     assert f"{evaluations[selected].accuracy:.4f}" in conclusion
     assert f"{tuned[selected].val_accuracy:.4f}" in conclusion
     table = summarize_evaluations(evaluations, validation)

@@ -84,7 +84,7 @@ def test_headline_and_dict_are_consistent():
 def test_selection_summary_and_conclusion_come_from_the_evaluations():
     y_true = np.arange(1000) % 10
     noisy = {}
-    for name, n_correct in (("first", 900), ("second", 890), ("third", 700)):
+    for name, n_correct in (("first", 893), ("second", 890), ("third", 700)):
         noisy[name] = np.where(np.arange(1000) < n_correct, y_true, (y_true + 1) % 10)
     evaluations = {name: evaluate_model(y_true, predictions) for name, predictions in noisy.items()}
     validation = {"first": 0.88, "second": 0.91, "third": 0.72}
@@ -92,11 +92,15 @@ def test_selection_summary_and_conclusion_come_from_the_evaluations():
     assert list(table["model"]) == ["first", "second", "third"]
     assert (table["95% CI low"] < table["test accuracy"]).all()
     assert (table["test accuracy"] < table["95% CI high"]).all()
-    text = describe_selection(evaluations, validation, "second", "classical model")
+    text = describe_selection(evaluations, validation, "second", "classical model", y_true=y_true)
     assert "**second** was the best classical model (0.9100)" in text
     assert f"scored {evaluations['second'].accuracy:.4f}" in text
-    assert "intervals of first overlap" in text and "third" not in text.split("intervals of")[1]
+    # First is right on 3 images where second is wrong (p = 0.25): the test images cannot tell them apart.
+    assert "McNemar's exact test cannot tell first from it" in text and "cannot tell first, third" not in text
     assert "first scored higher on test, but the choice stands" in text
+    noisy["first"] = np.where(np.arange(1000) < 900, y_true, (y_true + 1) % 10)  # 10 more: p = 0.002.
+    evaluations["first"] = evaluate_model(y_true, noisy["first"])
+    assert "cannot tell" not in describe_selection(evaluations, validation, "second", "classical model", y_true=y_true)
 
 
 # Paired comparisons of settings (McNemar's exact test).
@@ -154,3 +158,19 @@ def test_the_image_estimate_gives_the_exact_test_about_the_power_it_promises():
         power += weight * sum(binom.pmf(wins, discordant, share) for wins in rejecting)
     assert 0.7 < power < 0.9, (needed, power)
     assert estimate_images_needed(5, 5, 400) is None
+
+
+def test_a_notebooks_choice_names_the_models_the_validation_set_cannot_tell_from_it():
+    from digitrec_utils.evaluation import describe_choice
+
+    truth, a = _right_on_all_but(400, range(10))
+    _, b = _right_on_all_but(400, range(12))  # Two more mistakes than the chosen model: within noise.
+    _, c = _right_on_all_but(400, range(60))
+    text = describe_choice(truth, {"b": b, "a": a, "c": c}, "a", "dense network")
+    assert text.startswith("Best dense network: a at 0.9750 validation accuracy")
+    assert "within noise of it (McNemar's exact test, 5% level): b (0.9700)" in text
+    assert "worse by more than chance: c" in text
+    assert text.endswith("It is the one evaluated in detail below.")
+    _, d = _right_on_all_but(400, range(11))
+    text = describe_choice(truth, {"a": a, "d": d}, "a", "CNN")
+    assert "the validation set cannot tell the settings apart at this data size" in text
