@@ -28,7 +28,7 @@ from digitrec_utils.convnets import (
     choose_batch_norm_momentum,
 )
 from digitrec_utils.data import Splits
-from digitrec_utils.evaluation import Evaluation
+from digitrec_utils.evaluation import Evaluation, compare_paired
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.model_files import save_model_bundle
 from digitrec_utils.params import SettingsFromParameters, check_choices
@@ -213,15 +213,19 @@ def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray)
     averaged = build_mirror_average(result.training.model)
     accuracy, predict_ms, predictions = _score_on_validation(averaged, x_val, y_val)
     plain = result.training.val_accuracy
+    paired = compare_paired(y_val, {"plain": result.val_predictions, "averaged": predictions})
+    p_value = float(paired.table["p-value"].iloc[1])
+    noise = (f"McNemar's exact test on the validation images: p = {p_value:.2g}, "
+             + ("a real difference" if p_value < paired.significance else "within noise") + ")")
     if accuracy > plain:
         result.final_model, result.final_val_accuracy, result.predict_ms_per_1k = averaged, accuracy, predict_ms
         result.val_predictions = predictions
         result.training.notes.append(f"Predictions average each image and its mirror image (test-time "
                                      f"augmentation): validation accuracy {accuracy:.4f} against {plain:.4f} "
-                                     "without, so the averaged model is kept.")
+                                     f"without ({noise}, so the averaged model is kept.")
     else:
         result.training.notes.append(f"Averaging each image with its mirror image gave validation accuracy "
-                                     f"{accuracy:.4f}, not above {plain:.4f} without, so it is not used.")
+                                     f"{accuracy:.4f}, not above {plain:.4f} without ({noise}, so it is not used.")
 
 
 def _score_on_validation(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[float, float, np.ndarray]:

@@ -160,7 +160,8 @@ def test_mirror_averaging_is_kept_only_when_it_raises_validation_accuracy(small_
     mirrored = float(np.mean(averaged.argmax(axis=1) == small_splits.y_val))
     assert (result.final_model is not None) == (mirrored > plain)
     assert result.val_accuracy == pytest.approx(max(plain, mirrored))
-    assert "mirror image" in result.training.notes[-1]
+    assert "mirror image" in result.training.notes[-1] and "McNemar's exact test" in result.training.notes[-1]
+    assert np.mean(result.val_predictions == small_splits.y_val) == pytest.approx(result.val_accuracy)
     digits = cnn.train_cnn_zoo(small_splits, _quick_settings(networks=["cnn_modern"]), log=False)["cnn_modern"]
     assert digits.final_model is None  # No mirroring for digits.
 
