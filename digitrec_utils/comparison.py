@@ -105,7 +105,8 @@ def style_models(table: pd.DataFrame):
     """
     from digitrec_utils.tables import format_interval, style_table
 
-    shown = table.rename(columns={"name": "model"})
+    shown = table.rename(columns={"name": "model", "chosen in notebook": "chosen",
+                                  "vs recommended (validation)": "on validation"})
     shown.insert(shown.columns.get_loc("95% CI low"), "95% interval",
                  [format_interval(low, high) for low, high in zip(table["95% CI low"], table["95% CI high"],
                                                                   strict=True)])
@@ -398,10 +399,12 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
         description_path = saved_model.with_suffix(".json")
         saved_name = json.loads(description_path.read_text(encoding="utf-8")).get("model", "?") \
             if description_path.is_file() else "?"
-        shown = describe_path(saved_model, run_dir if run_dir is not None else saved_model.parent.parent)
+        base = Path(run_dir) if run_dir is not None else saved_model.parent.parent
+        shown = describe_path(saved_model, base)
+        where = "this run's folder" if saved_model.resolve().is_relative_to(base.resolve()) else "the project folder"
         usage = (f"`digitrec predict IMAGE_OR_DIR` classifies images with the saved CNN of the newest run whose CNN "
-                 f"notebook succeeded; `digitrec predict IMAGE_OR_DIR --model {shown}`, from this run's folder, "
-                 "always uses this run's: ")
+                 f"notebook succeeded; `digitrec predict IMAGE_OR_DIR --model {shown}`, from {where}, "
+                 "always uses the compared run's: ")
         usage += (f"{saved_name}, the recommended model." if saved_name == row["name"] and row["notebook"] == "04_cnn"
                   else f"{saved_name}, the CNN notebook's choice (the recommended {row['name']} is not saved as a "
                        "Keras model).")

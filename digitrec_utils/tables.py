@@ -30,7 +30,7 @@ MISSING = "–"
 WRAP_AFTER_CHARACTERS = 30
 _HEADER_STYLE = [("text-align", "left"), ("white-space", "normal")]
 _TEXT_STYLE = [("text-align", "left"), ("white-space", "nowrap")]
-_WRAPPED_TEXT_STYLE = [("text-align", "left"), ("white-space", "normal"), ("min-width", "14em"), ("max-width", "34em")]
+_WRAPPED_TEXT_STYLE = [("text-align", "left"), ("white-space", "normal"), ("min-width", "12em"), ("max-width", "34em")]
 
 _P_VALUE = re.compile(r"\bp[-_ ]?value\b", re.IGNORECASE)
 _SECONDS = re.compile(r"(^|[\s_])(s|seconds|ms)($|[\s_/])|seconds|ms per|ms / ", re.IGNORECASE)
