@@ -203,12 +203,12 @@ def judge_on_validation(records: dict[str, dict], table: pd.DataFrame, recommend
     ``not tested``. The recommendation itself is unchanged: this says which runner-ups the validation
     images cannot tell from it.
     """
-    truth, predictions = _validation_predictions(records, recommended)
+    truth, predictions = _predictions(records, recommended, "val")
     verdicts = {recommended: "recommended"}
     for key in table["key"]:
         if key == recommended:
             continue
-        other_truth, other = _validation_predictions(records, key)
+        other_truth, other = _predictions(records, key, "val")
         if truth is None or other_truth is None or not np.array_equal(truth, other_truth):
             verdicts[key] = "not tested"
             continue
@@ -290,22 +290,14 @@ def summarize_ranking(table: pd.DataFrame, recommendation: Recommendation | None
     return {"recommended": _entry(recommendation.row), "runner_ups": [_entry(row) for _, row in others.iterrows()]}
 
 
-def _validation_predictions(records: dict[str, dict], key: str):
+def _predictions(records: dict[str, dict], key: str, split: str = "test"):
+    """Return (labels, predictions) of one model on ``split`` ("test" or "val"), or (None, None) if absent."""
     notebook, name = key.split("/", 1)
     record = records[notebook]
     model = next(model for model in record["models"] if model["name"] == name)
-    if record.get("val_labels") is None or model.get("val_predictions") is None:
+    if record.get(f"{split}_labels") is None or model.get(f"{split}_predictions") is None:
         return None, None
-    return decode_labels(record["val_labels"]), decode_labels(model["val_predictions"])
-
-
-def _predictions(records: dict[str, dict], key: str):
-    notebook, name = key.split("/", 1)
-    record = records[notebook]
-    model = next(model for model in record["models"] if model["name"] == name)
-    if record.get("test_labels") is None or model.get("test_predictions") is None:
-        return None, None
-    return decode_labels(record["test_labels"]), decode_labels(model["test_predictions"])
+    return decode_labels(record[f"{split}_labels"]), decode_labels(model[f"{split}_predictions"])
 
 
 def _read_mcnemar(first: str, other: str, only_first: int, only_other: int, p_value: float) -> str:
