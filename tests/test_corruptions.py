@@ -1,0 +1,94 @@
+"""The corruption library (MNIST-C style) and selective prediction, the building blocks of 05_deployment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitrec_utils.abstention import choose_threshold, compute_coverage_curve, measure_selective
+from digitrec_utils.corruptions import CORRUPTION_NAMES, SEVERITIES, corrupt
+from digitrec_utils.data import load_dataset
+from digitrec_utils.exceptions import ParameterError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("mnist-sample", seed=42).x_test[:60]
+
+
+@pytest.mark.parametrize("name", CORRUPTION_NAMES)
+def test_each_corruption_keeps_shape_and_dtype_is_seeded_and_grows_with_severity(digits, name):
+    differences = []
+    for severity in (1, 2, 3):
+        corrupted = corrupt(digits, name, severity, seed=7)
+        assert corrupted.shape == digits.shape and corrupted.dtype == np.uint8
+        np.testing.assert_array_equal(corrupted, corrupt(digits, name, severity, seed=7))
+        differences.append(np.abs(corrupted.astype(float) - digits).mean())
+    assert differences[0] > 0 and differences[0] < differences[1] < differences[2], differences
+    if name not in ("dilation", "erosion", "contrast", "brightness", "gaussian_blur"):  # These draw nothing.
+        assert not np.array_equal(corrupt(digits, name, 2, seed=7), corrupt(digits, name, 2, seed=8))
+    # The order of the images is kept, so their labels stay valid: each copy still resembles its original.
+    assert np.corrcoef(corrupt(digits, name, 1, seed=7).reshape(len(digits), -1)[0].astype(float),
+                       digits.reshape(len(digits), -1)[0].astype(float))[0, 1] > 0.3
+
+
+def test_the_middle_severity_is_no_milder_than_the_issue_asks():
+    assert SEVERITIES["rotation"][1] >= 20 and SEVERITIES["shear"][1] >= 0.3
+    assert SEVERITIES["translation"][1] >= 4 and SEVERITIES["gaussian_noise"][1] >= 40
+    assert SEVERITIES["gaussian_blur"][1] >= 1.0
+    assert SEVERITIES["dilation"][1] == SEVERITIES["erosion"][1] == "disk1"  # 3 pixels across, more than 2.
+
+
+def test_bad_corruption_requests_name_the_allowed_values(digits):
+    with pytest.raises(ParameterError, match="allowed values are rotation"):
+        corrupt(digits, "fog", 1)
+    with pytest.raises(ParameterError, match="use 1, 2 or 3"):
+        corrupt(digits, "rotation", 4)
+    with pytest.raises(ParameterError, match=r"\(n, 28, 28\)"):
+        corrupt(digits[0], "rotation", 1)
+
+
+def _brute_force_threshold(scores, correct, target):
+    for threshold in sorted(set(scores)):
+        accepted = scores >= threshold
+        if correct[accepted].mean() >= target:
+            return threshold
+    return None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_threshold_is_the_lowest_that_reaches_the_target_on_validation(seed):
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.random(300), 2)  # Ties on purpose.
+    correct = rng.random(300) < 0.5 + 0.5 * scores  # Surer answers are right more often.
+    choice = choose_threshold(scores, correct, 0.9)
+    assert choice.threshold == _brute_force_threshold(scores, correct, 0.9)
+    if choice.reached:
+        accepted = scores >= choice.threshold
+        assert choice.coverage == pytest.approx(accepted.mean())
+        assert choice.accuracy == pytest.approx(correct[accepted].mean()) and choice.accuracy >= 0.9
+        assert "the lowest whose accepted validation images reach 90.00%" in choice.describe()
+
+
+def test_no_threshold_reaching_the_target_is_said_and_the_model_answers_everything():
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    correct = np.array([False, True, False, True])
+    choice = choose_threshold(scores, correct, 0.99)
+    assert choice.threshold is None and not choice.reached and choice.coverage == 1.0
+    assert "keeps answering every image" in choice.describe()
+    outcome = measure_selective(scores, correct, choice.threshold)
+    assert outcome.coverage == 1.0 and outcome.accuracy == 0.5
+
+
+def test_coverage_and_the_accuracy_of_the_answered_come_with_intervals_and_the_office_sentence():
+    scores = np.linspace(0, 1, 1000)
+    correct = scores > 0.05
+    outcome = measure_selective(scores, correct, 0.5)
+    assert outcome.n_answered == 500 and outcome.accuracy == 1.0
+    low, high = outcome.coverage_ci95
+    assert low < 0.5 < high and outcome.accuracy_ci95[0] > 0.99
+    assert outcome.describe().startswith("Answer 50.0% of digits automatically")
+    assert "route the other 50.0% to a person" in outcome.describe()
+    curve = compute_coverage_curve(scores, correct)
+    assert curve["coverage"].is_monotonic_increasing and curve["coverage"].iloc[-1] == 1.0
+    assert curve["accuracy"].iloc[-1] == pytest.approx(correct.mean())
