@@ -180,3 +180,27 @@ def test_without_a_good_run_predict_says_how_to_get_a_model(tmp_path, capsys, mo
     assert cli.main(["predict", str(tmp_path / "digit.png")]) == 2
     error = capsys.readouterr().err
     assert "no saved model under" in error and "digitrec run" in error and "--model PATH" in error
+
+
+def test_a_noisy_28x28_digit_is_not_shrunk(splits):
+    from digitrec_utils.corruptions import corrupt
+
+    digit = splits.x_test[:1]
+    noisy = corrupt(digit, "gaussian_noise", 3, seed=0)[0]  # Sigma 60 of 255: noise everywhere.
+    prepared = prepare_image(noisy)
+    np.testing.assert_allclose(prepared, noisy / 255.0, atol=1e-6)  # Taken as it is, only scaled.
+    rows = np.nonzero(digit[0] > 128)[0]
+    prepared_rows = np.nonzero(prepared > 0.5)[0]
+    assert prepared_rows.min() <= rows.min() + 1 and prepared_rows.max() >= rows.max() - 1  # Not shrunk.
+
+
+def test_in_a_larger_noisy_photo_the_ink_is_found_after_denoising(splits):
+    rng = np.random.default_rng(0)
+    digit = splits.x_test[3]
+    clean = np.zeros((112, 112), dtype=np.float64)
+    clean[30:86, 20:76] = np.kron(digit, np.ones((2, 2)))  # The digit, twice its size, off centre.
+    noisy = np.clip(clean + rng.normal(0, 40, clean.shape), 0, 255).astype(np.uint8)
+    with_noise, without = prepare_image(noisy), prepare_image(clean.astype(np.uint8))
+    rows, columns = np.nonzero(with_noise > 0.3)
+    assert rows.max() - rows.min() + 1 >= 17 or columns.max() - columns.min() + 1 >= 17  # About 20 pixels long.
+    assert np.corrcoef(with_noise.ravel(), without.ravel())[0, 1] > 0.8
