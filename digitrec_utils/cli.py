@@ -49,6 +49,10 @@ def _build_parser() -> argparse.ArgumentParser:
                               "CNN of the newest run under reports/ whose 04_cnn notebook succeeded).")
     predict.add_argument("--top", type=int, default=3, metavar="K", help="Labels listed per image (default 3).")
     predict.add_argument("--json", action="store_true", help="Print a JSON list, one object per image.")
+    predict.add_argument("--min-confidence", type=float, default=None, metavar="X",
+                         help="Answer only images whose confidence score reaches X (0 to 1; 0 answers every "
+                              "image); the rest are marked unsure. Default: the threshold saved with the model, "
+                              "if any.")
 
     data = commands.add_parser("data", help="Load a dataset and print its summary.")
     data.add_argument("name", nargs="?", default="mnist-sample", help="Dataset name (default mnist-sample).")
@@ -97,6 +101,9 @@ def _command_predict(arguments) -> int:
 
     if arguments.top < 1:
         raise ParameterError(f"--top {arguments.top}: list at least one label per image.")
+    if arguments.min_confidence is not None and not 0.0 <= arguments.min_confidence <= 1.0:
+        raise ParameterError(f"--min-confidence {arguments.min_confidence}: give a score from 0 to 1 (0 answers "
+                             "every image).")
     paths = collect_image_paths(arguments.images)
     if not paths:
         raise ImageError(f"{', '.join(arguments.images)}: no files to classify (the folders are empty).")
@@ -104,7 +111,11 @@ def _command_predict(arguments) -> int:
     model_path = Path(arguments.model) if arguments.model else find_latest_model(REPORTS_DIR)
     model, description = load_model_bundle(model_path)
     print(f"digitrec: model {model_path} ({description.get('model', 'unnamed')})", file=sys.stderr)
-    entries = predict_images(paths, model, class_names=description.get("class_names"), top=arguments.top)
+    abstention = dict(description.get("abstention") or {})
+    if arguments.min_confidence is not None:
+        abstention = {"score": abstention.get("score", "top_probability"), "threshold": arguments.min_confidence}
+    entries = predict_images(paths, model, class_names=description.get("class_names"), top=arguments.top,
+                             abstention=abstention or None)
     if arguments.json:
         print(json.dumps(entries, indent=2))
     for entry in entries:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec_utils.exceptions import ImageError, ModelFileError
+from digitrec_utils.scores import compute_score
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Pixels (0-255, after inversion to a dark background) at least this far above the background count as ink.
@@ -159,7 +160,7 @@ def collect_image_paths(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def predict_images(paths: Sequence[str | os.PathLike], model, *, class_names: Sequence[str] | None = None,
-                   top: int = 3) -> list[dict]:
+                   top: int = 3, abstention: dict | None = None) -> list[dict]:
     """Classify image files; a bad file gives an entry with an error and does not stop the others.
 
     Parameters
@@ -173,12 +174,17 @@ def predict_images(paths: Sequence[str | os.PathLike], model, *, class_names: Se
         Label names; taken from the JSON when ``model`` is a path, else the digits 0-9.
     top : int, default=3
         How many labels to list per image, most probable first.
+    abstention : dict, optional
+        ``{"score": name, "threshold": value}`` (see :mod:`digitrec_utils.scores`): each entry then gains
+        ``score`` and ``accepted`` (the score reaches the threshold). Taken from the JSON when ``model`` is
+        a path and the JSON has one; a threshold of 0 or None accepts every image.
 
     Returns
     -------
     predictions : list of dict
-        In the order of ``paths``: ``{"path", "label", "probability", "top": [{"label", "probability"}]}``,
-        or ``{"path", "error"}`` for a file that could not be used.
+        In the order of ``paths``: ``{"path", "label", "probability", "top": [{"label", "probability"}]}``
+        (plus ``score`` and ``accepted`` with ``abstention``), or ``{"path", "error"}`` for a file that
+        could not be used.
 
     Raises
     ------
@@ -190,6 +196,7 @@ def predict_images(paths: Sequence[str | os.PathLike], model, *, class_names: Se
 
         model, description = load_model_bundle(model)
         class_names = class_names or description.get("class_names")
+        abstention = abstention if abstention is not None else description.get("abstention")
     if top < 1:
         raise ValueError(f"top = {top}: list at least one label per image.")
     entries: list[dict] = []
@@ -207,19 +214,25 @@ def predict_images(paths: Sequence[str | os.PathLike], model, *, class_names: Se
         if len(names) != probabilities.shape[1]:
             raise ModelFileError(f"the model outputs {probabilities.shape[1]} classes but {len(names)} class names "
                                  "were given; use the JSON saved beside the model.")
-        for position, row in zip(positions, probabilities, strict=True):
+        scores = compute_score(probabilities, abstention.get("score", "top_probability")) if abstention else None
+        threshold = (abstention or {}).get("threshold") or 0.0
+        for number, (position, row) in enumerate(zip(positions, probabilities, strict=True)):
             order = np.argsort(-row, kind="stable")[:top]
             ranked = [{"label": names[index], "probability": float(row[index])} for index in order]
             entries[position].update(label=ranked[0]["label"], probability=ranked[0]["probability"], top=ranked)
+            if scores is not None:
+                entries[position].update(score=float(scores[number]), accepted=bool(scores[number] >= threshold))
     return entries
 
 
 def format_prediction(entry: dict) -> str:
-    """Return one line for an entry of :func:`predict_images`: ``path: 4 (0.98), 9 (0.01), 7 (0.00)``."""
+    """Return one line for an entry of :func:`predict_images`: ``path: 4 (0.98), 9 (0.01), 7 (0.00)``, with
+    ``unsure (score 0.41)`` after it when the score is below the threshold."""
     if "error" in entry:
         return f"error: {entry['error']}"
     ranked = ", ".join(f"{item['label']} ({item['probability']:.2f})" for item in entry["top"])
-    return f"{entry['path']}: {ranked}"
+    unsure = f"  unsure (score {entry['score']:.2f})" if entry.get("accepted") is False else ""
+    return f"{entry['path']}: {ranked}{unsure}"
 
 
 def render_digit_photo(digit: np.ndarray, path: str | os.PathLike, *, offset: tuple[int, int] = (20, -15),

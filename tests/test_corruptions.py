@@ -92,3 +92,22 @@ def test_coverage_and_the_accuracy_of_the_answered_come_with_intervals_and_the_o
     curve = compute_coverage_curve(scores, correct)
     assert curve["coverage"].is_monotonic_increasing and curve["coverage"].iloc[-1] == 1.0
     assert curve["accuracy"].iloc[-1] == pytest.approx(correct.mean())
+
+
+def test_confidence_scores_lie_in_zero_to_one_and_rank_by_how_well_they_separate_unknown_images():
+    from digitrec_utils.scores import SCORE_NAMES, compute_score, rank_scores
+
+    sure = np.array([[0.98, 0.01, 0.01], [0.9, 0.05, 0.05]])
+    torn = np.array([[0.5, 0.49, 0.01], [1 / 3, 1 / 3, 1 / 3]])
+    for name in SCORE_NAMES:
+        scores = compute_score(np.vstack([sure, torn]), name)
+        assert ((scores >= 0) & (scores <= 1)).all() and scores[:2].min() > scores[2:].max(), name
+    assert compute_score(torn, "margin")[0] == pytest.approx(0.01)
+    assert compute_score(torn, "certainty")[1] == pytest.approx(0.0, abs=1e-9)
+    ranking = rank_scores(sure, torn)
+    assert list(ranking.columns) == ["score", "auroc"] and (ranking["auroc"] == 1.0).all()
+    # Where the top probability ties but the runner-up differs, the margin separates and the top one cannot.
+    known = np.array([[0.6, 0.1, 0.3], [0.6, 0.2, 0.2]])
+    unknown = np.array([[0.6, 0.4, 0.0], [0.6, 0.35, 0.05]])
+    ranked = rank_scores(known, unknown).set_index("score")["auroc"]
+    assert ranked["margin"] == 1.0 and ranked["top_probability"] == 0.5

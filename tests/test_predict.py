@@ -204,3 +204,36 @@ def test_in_a_larger_noisy_photo_the_ink_is_found_after_denoising(splits):
     rows, columns = np.nonzero(with_noise > 0.3)
     assert rows.max() - rows.min() + 1 >= 17 or columns.max() - columns.min() + 1 >= 17  # About 20 pixels long.
     assert np.corrcoef(with_noise.ravel(), without.ravel())[0, 1] > 0.8
+
+
+def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved_one(splits, saved_model, tmp_path,
+                                                                                     capsys):
+    good = render_digit_photo(splits.x_test[2], tmp_path / "good.png")
+    scribble = np.zeros((28, 28), dtype=np.uint8)
+    scribble[4:24, 13:15] = 255
+    scribble[13:15, 4:24] = 255  # A cross: not a digit.
+    Image.fromarray(scribble).save(tmp_path / "cross.png")
+    assert cli.main(["predict", str(tmp_path), "--model", str(saved_model), "--json", "--min-confidence", "1"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert all(set(entry) == {"path", "label", "probability", "top", "score", "accepted"} for entry in entries)
+    assert not any(entry["accepted"] for entry in entries if entry["score"] < 1.0)
+    good_score = next(entry["score"] for entry in entries if entry["path"] == str(good))
+    assert cli.main(["predict", str(good), "--model", str(saved_model), "--min-confidence", "1"]) == 0
+    line = capsys.readouterr().out
+    assert ("unsure (score" in line) == (good_score < 1.0)
+    # A threshold saved in the model's JSON is the default; --min-confidence 0 answers everything.
+    description_path = saved_model.with_suffix(".json")
+    description = json.loads(description_path.read_text())
+    description["abstention"] = {"score": "margin", "threshold": 0.999999, "target": 0.995}
+    copy = tmp_path / "with-threshold"
+    copy.mkdir()
+    (copy / saved_model.name).write_bytes(saved_model.read_bytes())
+    (copy / description_path.name).write_text(json.dumps(description))
+    assert cli.main(["predict", str(tmp_path / "cross.png"), "--model", str(copy / saved_model.name), "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)[0]
+    assert entry["accepted"] is False and 0.0 <= entry["score"] < 0.999999
+    assert cli.main(["predict", str(tmp_path / "cross.png"), "--model", str(copy / saved_model.name), "--json",
+                     "--min-confidence", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["accepted"] is True
+    assert cli.main(["predict", str(good), "--model", str(saved_model), "--min-confidence", "1.5"]) == 2
+    assert "--min-confidence 1.5: give a score from 0 to 1" in capsys.readouterr().err
