@@ -111,3 +111,31 @@ def test_confidence_scores_lie_in_zero_to_one_and_rank_by_how_well_they_separate
     unknown = np.array([[0.6, 0.4, 0.0], [0.6, 0.35, 0.05]])
     ranked = rank_scores(known, unknown).set_index("score")["auroc"]
     assert ranked["margin"] == 1.0 and ranked["top_probability"] == 0.5
+
+
+def test_nondigits_are_seeded_28x28_images_of_every_kind():
+    from digitrec_utils.nondigits import KINDS, make_nondigits
+
+    images, kinds = make_nondigits(2 * len(KINDS), seed=3)
+    assert images.shape == (2 * len(KINDS), 28, 28) and images.dtype == np.uint8
+    assert kinds == list(KINDS) * 2
+    np.testing.assert_array_equal(images, make_nondigits(2 * len(KINDS), seed=3)[0])
+    assert not np.array_equal(images, make_nondigits(2 * len(KINDS), seed=4)[0])
+    ink = (images > 128).mean(axis=(1, 2))
+    assert ink[kinds.index("blank")] == 0 and ink[kinds.index("rectangle")] > 0.01
+    with pytest.raises(ParameterError, match="allowed values are blank"):
+        make_nondigits(3, kinds=("stamp",))
+
+
+def test_speed_is_measured_after_warm_up_with_a_latency_spread():
+    import keras
+
+    from digitrec_utils.speed import measure_speed
+
+    layers = [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    model = keras.Sequential(layers)
+    images = np.zeros((10, 28, 28, 1), dtype=np.float32)
+    speed = measure_speed(model, images, batch_size=64, repeats=2, n_single=20, warmup=2)
+    assert speed.images_per_second > 0 and 0 < speed.latency_median_ms <= speed.latency_p95_ms
+    assert speed.batch_size == 64 and speed.n_single == 20
+    assert "images per second in batches of 64" in speed.describe()
