@@ -463,9 +463,15 @@ def augment_examples(images: np.ndarray, augmentation: str, *, strength: float =
 
 
 def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation: Evaluation, splits: Splits,
-                        dataset_info: dict, settings: CnnSettings, output_dir: str | Path) -> Path:
-    """Save the selected model as ``<output_dir>/models/cnn_selected.keras`` with its JSON description."""
+                        dataset_info: dict, settings: CnnSettings, output_dir: str | Path, *,
+                        split: dict | None = None) -> Path:
+    """Save the selected model as ``<output_dir>/models/cnn_selected.keras`` with its JSON description.
+
+    ``split`` says how the split was made (seed, test_fraction, val_fraction, train_size), so that a later
+    analysis can rebuild exactly the images the model never trained on.
+    """
     extra = {"val_accuracy": results[selected].val_accuracy, "seed": settings.seed,
              "augmentation": settings.resolved_augmentation if selected == "cnn_modern" else "none"}
     return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
-                             class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra)
+                             class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra,
+                             split=split)

@@ -15,17 +15,22 @@ from pathlib import Path
 from digitrec_utils.exceptions import ModelFileError
 
 SELECTED_MODEL_FILE = "cnn_selected.keras"
+# Version 2 added format_version itself and "split" (how the model's train / validation / test split was
+# made); readers accept files without them (version 1).
+FORMAT_VERSION = 2
 PREPROCESSING = ("28x28 grayscale, light ink on a dark background (MNIST's convention), pixel values divided by "
                  "255, shape (28, 28, 1)")
 
 
 def save_model_bundle(model, directory: str | Path, *, name: str, class_names: Sequence[str], dataset: dict,
-                      evaluation=None, extra: dict | None = None,
+                      evaluation=None, extra: dict | None = None, split: dict | None = None,
                       file_name: str = SELECTED_MODEL_FILE) -> Path:
     """Save ``model`` as ``directory/file_name`` with a JSON description beside it, each written atomically.
 
-    The JSON holds the model's name, class names, the preprocessing its inputs need, the dataset and
-    the test accuracy with its 95% interval. ``digitrec predict`` reads both.
+    The JSON holds its ``format_version``, the model's name, class names, the preprocessing its inputs
+    need, the dataset, how its split was made (``split``: seed, test_fraction, val_fraction, train_size,
+    so that an analysis can rebuild exactly the validation and test images it never trained on) and the
+    test accuracy with its 95% interval. ``digitrec predict`` reads both.
 
     Returns
     -------
@@ -40,11 +45,12 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
     temporary = directory / f".{path.stem}-{os.getpid()}.keras"
     model.save(temporary)
     os.replace(temporary, path)
-    description = {"model": name, "file": path.name, "class_names": list(class_names),
+    description = {"format_version": FORMAT_VERSION, "model": name, "file": path.name,
+                   "class_names": list(class_names),
                    "preprocessing": PREPROCESSING, "input_shape": [28, 28, 1],
                    "dataset": {key: dataset.get(key) for key in ("name", "sha256", "n_train", "n_test")
                                if key in dataset},
-                   "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                   "split": dict(split or {}), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if evaluation is not None:
         description.update(test_accuracy=evaluation.accuracy, test_accuracy_ci95=list(evaluation.accuracy_ci95),
                            test_images=evaluation.n_samples)
@@ -130,6 +136,10 @@ def load_model_bundle(path: str | Path):
         description = json.loads(description_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ModelFileError(f"{description_path}: not readable JSON ({error}); save the model again.") from error
+    description.setdefault("format_version", 1)  # Files saved before the version was recorded.
+    if description["format_version"] > FORMAT_VERSION:
+        raise ModelFileError(f"{description_path}: format_version {description['format_version']} is newer than "
+                             f"this digitrec reads ({FORMAT_VERSION}); update digitrec.")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises several types for a damaged archive.

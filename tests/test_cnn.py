@@ -213,8 +213,9 @@ def test_the_saved_model_reloads_with_identical_predictions(small_splits, tmp_pa
     settings = _quick_settings(networks=["cnn_modern"])
     results = cnn.train_cnn_zoo(small_splits, settings, log=False)
     evaluations = cnn.evaluate_cnns_on_test(results, small_splits)
+    split = {"seed": 42, "test_fraction": 0.2, "val_fraction": 0.2, "train_size": 600}
     path = cnn.save_selected_model(results, "cnn_modern", evaluations["cnn_modern"], small_splits,
-                                   {"name": "mnist-sample", "sha256": "abc"}, settings, tmp_path)
+                                   {"name": "mnist-sample", "sha256": "abc"}, settings, tmp_path, split=split)
     assert path == tmp_path / "models" / "cnn_selected.keras"
     model, description = load_model_bundle(path)
     images = cnn.prepare_images(small_splits.x_test[:64])
@@ -224,7 +225,16 @@ def test_the_saved_model_reloads_with_identical_predictions(small_splits, tmp_pa
     assert description["test_accuracy"] == evaluations["cnn_modern"].accuracy
     assert description["dataset"]["name"] == "mnist-sample" and "divided by 255" in description["preprocessing"]
     assert json.loads(path.with_suffix(".json").read_text())["model"] == "cnn_modern"
+    assert description["format_version"] == 2 and description["split"] == split
     assert sorted(item.name for item in path.parent.iterdir()) == ["cnn_selected.json", "cnn_selected.keras"]
+    # A file saved before format_version existed still loads, as version 1; a newer one is refused.
+    older = json.loads(path.with_suffix(".json").read_text())
+    del older["format_version"], older["split"]
+    path.with_suffix(".json").write_text(json.dumps(older))
+    assert load_model_bundle(path)[1]["format_version"] == 1
+    path.with_suffix(".json").write_text(json.dumps({**older, "format_version": 99}))
+    with pytest.raises(ModelFileError, match="format_version 99 is newer than this digitrec reads"):
+        load_model_bundle(path)
 
 
 def test_missing_or_damaged_model_files_name_the_file(tmp_path):
