@@ -591,7 +591,7 @@ def summarize_tuning(tuned: dict[str, TunedModel]) -> pd.DataFrame:
 
 # Columns of a sweep that are results, not settings.
 RESULT_COLUMNS = ("val_accuracy", "fit_seconds", "predict_ms_per_1k", "converged", "nodes", "95% CI low",
-                  "95% CI high", "vs best")
+                  "95% CI high", "p-value vs best", "vs best")
 
 
 def label_settings(sweep: pd.DataFrame) -> list[str]:
@@ -607,7 +607,8 @@ def compare_sweep(sweep: pd.DataFrame, predictions: Sequence[np.ndarray], y_val:
     Returns
     -------
     sweep : DataFrame
-        With ``95% CI low``, ``95% CI high`` and ``vs best`` (best, within noise or worse) added.
+        With ``95% CI low``, ``95% CI high``, ``p-value vs best`` and ``vs best`` (best, within noise or
+        worse) added (:meth:`PairedComparison.annotate`).
     comparison : PairedComparison
     predictions : dict of str to ndarray
         Each setting's predicted validation labels, keyed by its label.
@@ -615,13 +616,7 @@ def compare_sweep(sweep: pd.DataFrame, predictions: Sequence[np.ndarray], y_val:
     labels = label_settings(sweep)
     labelled = dict(zip(labels, predictions, strict=True))
     comparison = compare_paired(y_val, labelled)
-    verdicts = comparison.table.set_index("setting")
-    sweep = sweep.copy()
-    sweep["95% CI low"] = [verdicts.loc[label, "95% CI low"] for label in labels]
-    sweep["95% CI high"] = [verdicts.loc[label, "95% CI high"] for label in labels]
-    sweep["vs best"] = ["best" if label == comparison.best else "worse" if verdicts.loc[label, "distinguishable"]
-                        else "within noise" for label in labels]
-    return sweep, comparison, labelled
+    return comparison.annotate(sweep, labels), comparison, labelled
 
 
 def describe_sweep(result: TunedModel) -> str:

@@ -309,13 +309,8 @@ def _finish_experiment(name: str, rows: list[dict], x: str, y_val: np.ndarray, n
     """Build an experiment's result from its runs: the paired comparison, the table's verdicts, the finding."""
     predictions = {row[x]: row.pop("val_predictions") for row in rows}
     comparison = compare_paired(y_val, predictions)
-    verdicts = comparison.table.set_index("setting")
     table = pd.DataFrame(rows)
-    table["95% CI low"] = [verdicts.loc[value, "95% CI low"] for value in table[x]]
-    table["95% CI high"] = [verdicts.loc[value, "95% CI high"] for value in table[x]]
-    table["p-value vs best"] = [verdicts.loc[value, "p-value"] for value in table[x]]
-    table["vs best"] = ["best" if value == comparison.best else
-                        "worse" if verdicts.loc[value, "distinguishable"] else "within noise" for value in table[x]]
+    table = comparison.annotate(table, list(table[x]))
     finding = " ".join([describe_experiment(table, x, comparison), *notes])
     return ExperimentResult(name, table, finding, x, list(notes), predictions, comparison)
 

@@ -278,6 +278,31 @@ class PairedComparison:
     n_images: int
     significance: float = SIGNIFICANCE
 
+    def annotate(self, table: pd.DataFrame, settings) -> pd.DataFrame:
+        """Return a copy of ``table`` with each row's interval, p-value against the best and verdict.
+
+        Parameters
+        ----------
+        table : DataFrame
+            One row per setting, e.g. an experiment's or a sweep's.
+        settings : sequence
+            Each row's setting, as keyed in the predictions given to :func:`compare_paired`.
+
+        Returns
+        -------
+        annotated : DataFrame
+            With ``95% CI low``, ``95% CI high``, ``p-value vs best`` and ``vs best`` (``best``, ``within
+            noise`` or ``worse``) added.
+        """
+        rows = self.table.set_index("setting")
+        annotated = table.copy()
+        annotated["95% CI low"] = [rows.loc[setting, "95% CI low"] for setting in settings]
+        annotated["95% CI high"] = [rows.loc[setting, "95% CI high"] for setting in settings]
+        annotated["p-value vs best"] = [rows.loc[setting, "p-value"] for setting in settings]
+        annotated["vs best"] = ["best" if setting == self.best else "worse" if rows.loc[setting, "distinguishable"]
+                                else "within noise" for setting in settings]
+        return annotated
+
     def within_noise(self) -> list:
         """Return the other settings that the test cannot tell apart from the best."""
         others = self.table.iloc[1:]
