@@ -213,7 +213,7 @@ def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray)
     averaged = build_mirror_average(result.training.model)
     accuracy, predict_ms, predictions = _score_on_validation(averaged, x_val, y_val)
     plain = result.training.val_accuracy
-    paired = compare_paired(y_val, {"plain": result.val_predictions, "averaged": predictions})
+    paired = compare_paired(y_val, {"plain": result.val_predictions, "averaged": predictions}, best="plain")
     p_value = float(paired.table["p-value"].iloc[1])
     noise = (f"McNemar's exact test on the validation images: p = {p_value:.2g}, "
              + ("a real difference" if p_value < paired.significance else "within noise") + ")")

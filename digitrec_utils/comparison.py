@@ -184,11 +184,9 @@ def compare_with_runner_ups(records: dict[str, dict], table: pd.DataFrame, recom
             rows.append({**row, "reading": "not tested: the two records do not hold the same test images with "
                                            "per-image predictions (different dataset, split or seed)."})
             continue
-        pair = compare_paired(truth, {recommended: predicted, key: other_predicted}).table
-        # compare_paired puts the more accurate of the two first; the columns here follow the recommended model.
-        only_first = int(np.sum((predicted == truth) & (other_predicted != truth)))
-        only_other = int(np.sum((other_predicted == truth) & (predicted != truth)))
-        p_value = float(pair["p-value"].iloc[1])
+        pair = compare_paired(truth, {recommended: predicted, key: other_predicted}, best=recommended).table.iloc[1]
+        only_first, only_other = int(pair["only best right"]), int(pair["only this right"])
+        p_value = float(pair["p-value"])
         rows.append({**row, "only recommended right": only_first, "only runner-up right": only_other,
                      "p-value": p_value,
                      "reading": _read_mcnemar(first["name"], other["name"], only_first, only_other, p_value)})
@@ -212,9 +210,9 @@ def judge_on_validation(records: dict[str, dict], table: pd.DataFrame, recommend
         if truth is None or other_truth is None or not np.array_equal(truth, other_truth):
             verdicts[key] = "not tested"
             continue
-        pair = compare_paired(truth, {recommended: predictions, key: other}).table
-        verdicts[key] = "worse" if bool(pair["distinguishable"].iloc[1]) and pair["setting"].iloc[0] == recommended \
-            else "better" if bool(pair["distinguishable"].iloc[1]) else "within noise"
+        pair = compare_paired(truth, {recommended: predictions, key: other}, best=recommended).table.iloc[1]
+        verdicts[key] = ("within noise" if not pair["distinguishable"]
+                         else "better" if pair["only this right"] > pair["only best right"] else "worse")
     judged = table.copy()
     judged["vs recommended (validation)"] = [verdicts[key] for key in table["key"]]
     return judged

