@@ -20,12 +20,14 @@ import pandas as pd
 from digitrec_utils.convnets import (
     AUGMENTATIONS,
     CNN_ZOO,
+    ROBUSTNESS_KINDS,
     build_cnn,
     build_mirror_average,
     build_modern_cnn,
     check_modern_shape,
     choose_augmentation,
     choose_batch_norm_momentum,
+    list_seen_corruptions,
 )
 from digitrec_utils.data import Splits
 from digitrec_utils.evaluation import Evaluation, compare_paired
@@ -57,6 +59,7 @@ class CnnSettings(SettingsFromParameters):
     patience: int = 3
     augmentation: str = "auto"
     augmentation_strength: float = 0.08
+    modern_robustness: Sequence[str] = ()
     modern_filters: Sequence[int] = (32, 64)
     modern_convs_per_block: int = 2
     modern_dense_units: int = 128
@@ -76,6 +79,7 @@ class CnnSettings(SettingsFromParameters):
         check_choices("networks", self.networks, tuple(CNN_ZOO))
         check_choices("cv_model", [self.cv_model], tuple(CNN_ZOO))
         check_choices("augmentation", [self.augmentation], AUGMENTATIONS)
+        check_choices("modern_robustness", self.modern_robustness, tuple(ROBUSTNESS_KINDS), allow_empty=True)
         check_modern_shape(self.modern_filters, self.modern_convs_per_block)
         if self.cv_folds == 1 or self.cv_folds < 0:
             raise ParameterError(f"cv_folds = {self.cv_folds}: use 0 to skip cross-validation, or at least 2 folds.")
@@ -158,7 +162,7 @@ def build_network(name: str, settings: CnnSettings, n_train: int, n_classes: int
                             dense_units=settings.modern_dense_units, dropout=settings.modern_dropout,
                             augmentation=settings.resolved_augmentation,
                             augmentation_strength=settings.augmentation_strength,
-                            label_smoothing=settings.label_smoothing,
+                            robustness=settings.modern_robustness, label_smoothing=settings.label_smoothing,
                             learning_rate=settings.modern_learning_rate, total_steps=steps, n_classes=n_classes,
                             batch_norm_momentum=choose_batch_norm_momentum(steps_per_epoch),
                             seed=settings.seed)
@@ -346,7 +350,8 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
                                    peak_learning_rate=settings.modern_learning_rate,
                                    label_smoothing=settings.label_smoothing,
                                    augmentation=settings.resolved_augmentation,
-                                   augmentation_strength=settings.augmentation_strength)
+                                   augmentation_strength=settings.augmentation_strength,
+                                   robustness=list(settings.modern_robustness))
         records.append(build_model_record(
             name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
@@ -432,7 +437,7 @@ def configure_devices() -> str:
 
 
 def augment_examples(images: np.ndarray, augmentation: str, *, strength: float = 0.08, copies: int = 7,
-                     seed: int = 0) -> np.ndarray:
+                     seed: int = 0, robustness: Sequence[str] = ()) -> np.ndarray:
     """Return each image followed by ``copies`` augmented versions, as the training pipeline draws them.
 
     Parameters
@@ -449,10 +454,11 @@ def augment_examples(images: np.ndarray, augmentation: str, *, strength: float =
     """
     import keras
 
-    from digitrec_utils.convnets import build_augmentation
+    from digitrec_utils.convnets import build_augmentation, build_robustness_augmentation
 
     seed_everything(seed)
-    pipeline = keras.Sequential(build_augmentation(augmentation, strength=strength, seed=seed))
+    pipeline = keras.Sequential(build_augmentation(augmentation, strength=strength, seed=seed)
+                                + build_robustness_augmentation(robustness, seed=seed))
     originals = prepare_images(images)
     rows = []
     for image in originals:
@@ -470,8 +476,12 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
     ``split`` says how the split was made (seed, test_fraction, val_fraction, train_size), so that a later
     analysis can rebuild exactly the images the model never trained on.
     """
+    modern = selected == "cnn_modern"
     extra = {"val_accuracy": results[selected].val_accuracy, "seed": settings.seed,
-             "augmentation": settings.resolved_augmentation if selected == "cnn_modern" else "none"}
+             "augmentation": settings.resolved_augmentation if modern else "none",
+             "robustness": list(settings.modern_robustness) if modern else [],
+             "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation if modern else "none",
+                                                       settings.modern_robustness if modern else ())}
     return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
                              class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra,
                              split=split)

@@ -20,6 +20,18 @@ AUGMENTATIONS = ("auto", "digits", "fashion", "none")
 DEFAULT_STRENGTH = 0.08
 # Datasets whose images may be mirrored left to right: a mirrored shirt is still a shirt, a mirrored 2 is not.
 MIRROR_SAFE_DATASETS = ("fashion-mnist",)
+# Corruption-like augmentation of cnn_modern (:func:`build_robustness_augmentation`), and the corruptions of
+# digitrec_utils.corruptions that each kind shows the network in training (the deployment report marks them
+# "seen" and gives the mean over the unseen ones too).
+ROBUSTNESS_KINDS = {
+    "pen": ("dilation", "erosion"),
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
+    "occlusion": ("stripes", "blots"),
+}
+# The corruptions that the geometric augmentation (shifts, rotations, zoom) shows the network, in milder form.
+GEOMETRIC_CORRUPTIONS = ("rotation", "scale", "translation")
+# Share of training images that get one corruption-like change when robustness augmentation is on.
+ROBUSTNESS_RATE = 0.5
 
 
 @dataclass(frozen=True)
@@ -77,15 +89,21 @@ def choose_augmentation(augmentation: str, dataset: str) -> str:
     return "fashion" if dataset in MIRROR_SAFE_DATASETS else "digits"
 
 
-def describe_augmentation(augmentation: str, strength: float = DEFAULT_STRENGTH) -> str:
-    """Return one sentence on what :func:`build_augmentation` does for ``augmentation``."""
+def describe_augmentation(augmentation: str, strength: float = DEFAULT_STRENGTH, robustness: Sequence[str] = ()) -> str:
+    """Return one sentence on what :func:`build_augmentation` (and :func:`build_robustness_augmentation`, for
+    ``robustness``) do."""
+    changes = {"pen": "a thicker or thinner pen", "noise": "scanner noise", "occlusion": "a stripe or an ink blot"}
+    extra = ""
+    if robustness:
+        extra = (f" Then {ROBUSTNESS_RATE:.0%} of the images get one change of real mail: "
+                 + ", ".join(changes[kind] for kind in robustness) + ".")
     if augmentation == "none" or strength == 0:
-        return "No augmentation."
+        return ("No geometric augmentation." + extra) if extra else "No augmentation."
     text = (f"Random shifts of up to {strength:.0%} of the width and height, rotations of up to "
             f"{strength * 100:g} degrees and zoom of up to {strength:.0%}")
     if augmentation == "fashion":
-        return text + ", and left-right mirroring (valid for clothes); in training only."
-    return text + "; no mirroring (a mirrored digit is another shape or no digit); in training only."
+        return text + ", and left-right mirroring (valid for clothes); in training only." + extra
+    return text + "; no mirroring (a mirrored digit is another shape or no digit); in training only." + extra
 
 
 def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH, seed: int | None = None) -> list:
@@ -117,6 +135,52 @@ def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH,
         keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed, name="random_shift"),
     ]
     return layers
+
+
+def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = ()) -> list[str]:
+    """Return the corruptions of :mod:`digitrec_utils.corruptions` whose kind ``cnn_modern`` saw in training.
+
+    Parameters
+    ----------
+    augmentation : {"digits", "fashion", "none"}
+        The geometric augmentation; any but ``none`` shows shifts, rotations and zoom.
+    robustness : sequence of str
+        Keys of :data:`ROBUSTNESS_KINDS`.
+    """
+    seen = list(GEOMETRIC_CORRUPTIONS) if augmentation not in ("none", "") else []
+    for kind in robustness:
+        seen += ROBUSTNESS_KINDS[kind]
+    return seen
+
+
+def build_robustness_augmentation(kinds: Sequence[str], *, rate: float = ROBUSTNESS_RATE,
+                                  seed: int | None = None) -> list:
+    """Return a Keras layer that, in training only, gives images the changes of real mail.
+
+    A share ``rate`` of the images gets one change of a kind drawn from ``kinds`` (keys of
+    :data:`ROBUSTNESS_KINDS`), each drawn at random strength:
+
+    ``pen``
+        A thicker or thinner pen: grey dilation or erosion by a 2x2 or 3x3 square (max pooling of the image
+        or of its negative, stride 1).
+    ``noise``
+        Scanner noise: Gaussian noise of sigma up to 0.25 (64 of 255), or salt-and-pepper noise on up to 10%
+        of the pixels.
+    ``occlusion``
+        A dark stripe 2 pixels wide across the digit (a ruled line, a fold), or a light ink blot of
+        radius 2 to 3 pixels.
+
+    Keras's preprocessing layers have noise (``GaussianNoise``, which changes every image alike) and
+    erasing (rectangles of any aspect), but no pen width, salt-and-pepper noise or stripes; this layer
+    draws them per image, as :mod:`digitrec_utils.corruptions` does with scikit-image and SciPy.
+    """
+    unknown = [kind for kind in kinds if kind not in ROBUSTNESS_KINDS]
+    if unknown:
+        raise ParameterError(f"modern_robustness {unknown!r} is not allowed; allowed values are "
+                             f"{', '.join(ROBUSTNESS_KINDS)}.")
+    if not kinds or rate == 0:
+        return []
+    return [_robustness_layer_class()(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes")]
 
 
 def _build_optimizer(name: str, learning_rate):
@@ -226,6 +290,7 @@ def build_modern_cnn(
     dropout: float = 0.3,
     augmentation: str = "digits",
     augmentation_strength: float = DEFAULT_STRENGTH,
+    robustness: Sequence[str] = (),
     label_smoothing: float = 0.1,
     learning_rate: float = 0.003,
     total_steps: int = 1000,
@@ -255,6 +320,8 @@ def build_modern_cnn(
         See :func:`build_augmentation`.
     augmentation_strength : float, default=0.08
         See :func:`build_augmentation`.
+    robustness : sequence of str, default=()
+        Kinds of corruption-like augmentation (:func:`build_robustness_augmentation`).
     label_smoothing : float, default=0.1
     learning_rate : float, default=0.003
         The peak learning rate.
@@ -279,6 +346,7 @@ def build_modern_cnn(
     if not 0.0 <= dropout < 1.0:
         raise ParameterError(f"modern_dropout = {dropout!r} must be at least 0 and below 1.")
     augmenting = build_augmentation(augmentation, strength=augmentation_strength, seed=seed)
+    augmenting += build_robustness_augmentation(robustness, seed=seed)
     layers = [keras.Input(shape=(28, 28, 1)), *augmenting]
     for block, width in enumerate(filters, start=1):
         for position in range(1, convs_per_block + 1):
@@ -321,9 +389,82 @@ def _mirror_layer_class():
     return MirrorImages
 
 
+@functools.cache
+def _robustness_layer_class():
+    """Define (once) and return the layer of :func:`build_robustness_augmentation`, registered for saving."""
+    import keras
+
+    ops = keras.ops
+
+    def pick(variants, generator):
+        """Return, per image, one of ``variants`` (arrays of one shape) drawn uniformly."""
+        batch = ops.shape(variants[0])[0]
+        choice = keras.random.randint((batch,), 0, len(variants), seed=generator)
+        weights = ops.reshape(ops.one_hot(choice, len(variants), dtype=variants[0].dtype),
+                              (batch, len(variants), 1, 1, 1))
+        return ops.sum(ops.stack(variants, axis=1) * weights, axis=1)
+
+    @keras.saving.register_keras_serializable(package="digitrec")
+    class RandomMailChanges(keras.layers.Layer):
+        """Give a share ``rate`` of the images one change of a kind in ``kinds``, in training only."""
+
+        def __init__(self, kinds=("pen", "noise", "occlusion"), rate=ROBUSTNESS_RATE, seed=None, **kwargs):
+            super().__init__(**kwargs)
+            self.kinds, self.rate, self.seed = list(kinds), float(rate), seed
+            self.generator = keras.random.SeedGenerator(seed)
+
+        def _pen(self, images):
+            def thinner(size):
+                return -ops.max_pool(-images, size, strides=1, padding="same")
+
+            return pick([ops.max_pool(images, 2, strides=1, padding="same"),
+                         ops.max_pool(images, 3, strides=1, padding="same"), thinner(2), thinner(3)], self.generator)
+
+        def _noise(self, images):
+            shape = ops.shape(images)
+            sigma = keras.random.uniform((shape[0], 1, 1, 1), 0.0, 0.25, seed=self.generator)
+            gaussian = images + keras.random.normal(shape, seed=self.generator) * sigma
+            amount = keras.random.uniform((shape[0], 1, 1, 1), 0.0, 0.10, seed=self.generator)
+            draw = keras.random.uniform(shape, seed=self.generator)
+            salted = ops.where(draw < amount / 2, 0.0, ops.where(draw > 1.0 - amount / 2, 1.0, images))
+            return ops.clip(pick([gaussian, salted], self.generator), 0.0, 1.0)
+
+        def _occlusion(self, images):
+            batch = ops.shape(images)[0]
+            side = ops.cast(ops.shape(images)[1], "float32")
+            rows = ops.reshape(ops.arange(0, 28, dtype="float32"), (1, 28, 1, 1))
+            columns = ops.reshape(ops.arange(0, 28, dtype="float32"), (1, 1, 28, 1))
+            position = ops.floor(keras.random.uniform((batch, 1, 1, 1), 6.0, side - 8.0, seed=self.generator))
+            across = ops.cast((rows >= position) & (rows < position + 2), images.dtype)
+            down = ops.cast((columns >= position) & (columns < position + 2), images.dtype)
+            stripe = images * (1.0 - pick([across + 0.0 * columns, down + 0.0 * rows], self.generator))
+            centre_row = keras.random.uniform((batch, 1, 1, 1), 6.0, side - 6.0, seed=self.generator)
+            centre_column = keras.random.uniform((batch, 1, 1, 1), 6.0, side - 6.0, seed=self.generator)
+            radius = keras.random.uniform((batch, 1, 1, 1), 2.0, 3.0, seed=self.generator)
+            inside = (rows - centre_row) ** 2 + (columns - centre_column) ** 2 <= radius ** 2
+            blot = ops.where(inside, 1.0, images)
+            return pick([stripe, blot], self.generator)
+
+        def call(self, inputs, training=None):
+            if not training or not self.kinds:
+                return inputs
+            changed = pick([getattr(self, f"_{kind}")(inputs) for kind in self.kinds], self.generator)
+            chosen = keras.random.uniform((ops.shape(inputs)[0], 1, 1, 1), seed=self.generator) < self.rate
+            return ops.where(chosen, changed, inputs)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "kinds": self.kinds, "rate": self.rate, "seed": self.seed}
+
+    return RandomMailChanges
+
+
 def register_custom_layers() -> None:
     """Register digitrec's own Keras layers, so that saved models that use them can be loaded."""
     _mirror_layer_class()
+    _robustness_layer_class()
 
 
 def build_mirror_average(model, name: str | None = None):

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from digitrec_utils import config
-from digitrec_utils.convnets import AUGMENTATIONS, CNN_ZOO
+from digitrec_utils.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS
 from digitrec_utils.data import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS
@@ -36,6 +36,8 @@ NOTEBOOKS = {
 }
 # Notebooks that read the others' results and so run last.
 DEPENDENT_NOTEBOOKS = ("05_model_comparison",)
+# List parameters for which an empty list means "none" rather than a mistake.
+EMPTY_LISTS_ALLOWED = ("modern_robustness",)
 # Set by `digitrec run` itself, never by a profile.
 RESERVED_KEYS = ("output_dir",)
 
@@ -109,6 +111,7 @@ RULES: dict[str, Rule] = {
     "zoo_epochs": Rule(minimum=0, maximum=1000),
     "patience": Rule(minimum=1, maximum=1000),
     "reduce_lr_patience": Rule(minimum=0, maximum=1000),
+    "modern_robustness": Rule(choices=tuple(ROBUSTNESS_KINDS)),
     "scaling": Rule(choices=SCALINGS),
     "scalings": Rule(choices=SCALINGS),
     "experiments": Rule(choices=DENSE_EXPERIMENTS),
@@ -157,13 +160,14 @@ class SettingsFromParameters:
         return cls(**{key: value for key, value in parameters.items() if key in names})
 
 
-def check_choices(key: str, values, allowed) -> None:
-    """Raise ParameterError naming ``key`` and the allowed values unless ``values`` is a non-empty list of them.
+def check_choices(key: str, values, allowed, *, allow_empty: bool = False) -> None:
+    """Raise ParameterError naming ``key`` and the allowed values unless ``values`` is a list of them, not
+    empty unless ``allow_empty``.
 
     The notebooks' settings call it at run time, for callers of the package that skip :func:`resolve_parameters`.
     """
     values = list(values)
-    if not values:
+    if not values and not allow_empty:
         raise ParameterError(f"{key} is empty; give at least one of {', '.join(allowed)}.")
     unknown = [value for value in values if value not in allowed]
     if unknown:
@@ -377,6 +381,8 @@ def coerce_value(key: str, value: Any, type_name: str, notebook: str = "") -> An
     if list_type:
         if not isinstance(value, (list, tuple)):
             value = [value]
+        if len(value) == 0 and key in EMPTY_LISTS_ALLOWED:
+            return []
         if len(value) == 0:
             raise ParameterError(f"{where}{key} must not be an empty list; give at least one {list_type.group(1)}.")
         return [_coerce_scalar(key, item, list_type.group(1), where) for item in value]

@@ -63,8 +63,10 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
 
     1. The background is the median of the border pixels; a light background is inverted, so that ink is
        light on dark, as in MNIST.
-    2. An image that is already 28x28 is taken as prepared (MNIST's own images, or corrupted copies of
-       them) and only scaled to [0, 1]: cropping it again would take noise for ink and shrink the digit.
+    2. An image that is already 28x28 is taken as cropped and centred (MNIST's own images, or corrupted
+       copies of them): cropping it again would take noise for ink and shrink the digit. Only its levels
+       change: the background becomes 0 and the brightest pixel 1, so that a faded, grey or brightened
+       scan reads like a clean one (a clean MNIST digit, background 0 and ink up to 255, is unchanged).
     3. In a larger image the ink is found after denoising: a 3x3 median filter (SciPy) removes specks,
        and the strokes are the smoothed image above Otsu's threshold (scikit-image), at least
        ``INK_THRESHOLD`` above the background, without components of fewer than ``MIN_INK_AREA`` pixels.
@@ -100,10 +102,11 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
     if background > 127:
         pixels, background = 255.0 - pixels, 255.0 - background
     if pixels.shape == (FIELD, FIELD):
-        if float(pixels.max()) - background < INK_THRESHOLD:
+        peak = float(pixels.max()) - background
+        if peak < INK_THRESHOLD:
             raise ImageError(f"{source}: no ink found (the image is blank or uniform); give an image with a "
                              "visible digit.")
-        return (np.clip(pixels, 0.0, 255.0) / 255.0).astype(np.float32)
+        return (np.clip(pixels - background, 0.0, peak) / peak).astype(np.float32)
     ink = np.clip(pixels - background, 0.0, 255.0)
     # The strokes found in the denoised image, widened by 2 pixels, keep their own pixels; specks elsewhere go.
     strokes = ndimage.binary_dilation(_find_ink(np.clip(ndimage.median_filter(pixels, size=3) - background, 0.0,
@@ -126,6 +129,32 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
     offset = (round(MASS_CENTRE - centre_row), round(MASS_CENTRE - centre_column))
     centred = ndimage.shift(field, offset, order=0, mode="constant", cval=0.0)
     return (centred / max(float(centred.max()), 1.0)).astype(np.float32)
+
+
+def prepare_image_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply :func:`prepare_image` to each image of a stack, as ``digitrec predict`` does to each file.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_images, height, width), uint8
+
+    Returns
+    -------
+    prepared : ndarray of shape (n_images, 28, 28), float32 in [0, 1]
+        Images in which no ink was found are all zeros.
+    usable : ndarray of shape (n_images,), bool
+        False where :func:`prepare_image` found no ink: ``predict`` reports those files as errors, so a
+        report counts them as not answered.
+    """
+    prepared = np.zeros((len(images), FIELD, FIELD), dtype=np.float32)
+    usable = np.zeros(len(images), dtype=bool)
+    for index, image in enumerate(images):
+        try:
+            prepared[index] = prepare_image(image)
+            usable[index] = True
+        except ImageError:
+            pass
+    return prepared, usable
 
 
 def _find_ink(ink: np.ndarray) -> np.ndarray:

@@ -151,6 +151,33 @@ def test_mirror_averaging_means_each_image_and_its_mirror_and_survives_saving(sm
     np.testing.assert_array_equal(reloaded.predict(images, verbose=0), averaged.predict(images, verbose=0))
 
 
+def test_mail_changes_apply_in_training_only_to_about_half_the_images_and_survive_saving(small_splits, tmp_path):
+    from digitrec_utils.model_files import save_model_bundle
+
+    images = cnn.prepare_images(small_splits.x_train[:200])
+    layer = convnets.build_robustness_augmentation(["pen", "noise", "occlusion"], seed=3)[0]
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    changed = np.asarray(layer(images, training=True))
+    assert changed.shape == images.shape and changed.min() >= 0.0 and changed.max() <= 1.0
+    share = np.mean(np.abs(changed - images).max(axis=(1, 2, 3)) > 1e-6)
+    assert 0.3 < share < 0.7  # ROBUSTNESS_RATE = 0.5 of 200 images, give or take chance.
+    for kind in convnets.ROBUSTNESS_KINDS:  # Each kind alone changes images too.
+        alone = convnets.build_robustness_augmentation([kind], rate=1.0, seed=3)[0]
+        assert np.mean(np.abs(np.asarray(alone(images, training=True)) - images)) > 0.005, kind
+    model = convnets.build_modern_cnn(filters=(8,), convs_per_block=1, dense_units=16, augmentation="digits",
+                                      robustness=["pen", "occlusion"], total_steps=10)
+    path = save_model_bundle(model, tmp_path, name="cnn_modern", class_names=small_splits.class_names,
+                             dataset={"name": "mnist-sample"})
+    reloaded, _ = load_model_bundle(path)
+    assert reloaded.get_layer("random_mail_changes").kinds == ["pen", "occlusion"]
+    np.testing.assert_allclose(reloaded.predict(images[:8], verbose=0), model.predict(images[:8], verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert convnets.list_seen_corruptions("digits", ["pen"]) == ["rotation", "scale", "translation", "dilation",
+                                                                  "erosion"]
+    with pytest.raises(ParameterError, match="allowed values are pen, noise, occlusion"):
+        convnets.build_robustness_augmentation(["smudge"])
+
+
 def test_mirror_averaging_is_kept_only_when_it_raises_validation_accuracy(small_splits):
     settings = _quick_settings(networks=["cnn_modern"], dataset="fashion-mnist")
     result = cnn.train_cnn_zoo(small_splits, settings, log=False)["cnn_modern"]
