@@ -22,9 +22,9 @@ def read_recommendation(run_dir: str | Path) -> dict | None:
     Parameters
     ----------
     run_dir : path-like
-        The run folder; the comparison's record is ``results/05_model_comparison.json`` there.
+        The run folder; the comparison's record is ``results/06_model_comparison.json`` there.
     """
-    path = Path(run_dir) / "results" / "05_model_comparison.json"
+    path = Path(run_dir) / "results" / "06_model_comparison.json"
     try:
         recommendation = json.loads(path.read_text(encoding="utf-8")).get("recommendation")
     except (OSError, ValueError):

@@ -22,6 +22,7 @@ import yaml
 
 from digitrec_utils import config
 from digitrec_utils.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS
+from digitrec_utils.corruptions import CORRUPTION_NAMES, LEVELS
 from digitrec_utils.data import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS
@@ -112,6 +113,14 @@ RULES: dict[str, Rule] = {
     "patience": Rule(minimum=1, maximum=1000),
     "reduce_lr_patience": Rule(minimum=0, maximum=1000),
     "modern_robustness": Rule(choices=tuple(ROBUSTNESS_KINDS)),
+    "target_accepted_accuracy": Rule(minimum=0.5, maximum=1.0, exclusive=True),
+    "corruptions": Rule(choices=CORRUPTION_NAMES),
+    "severities": Rule(choices=LEVELS),
+    "n_test_images": Rule(minimum=0),
+    "n_nondigit_images": Rule(minimum=10, maximum=100_000),
+    "n_examples": Rule(minimum=1, maximum=50),
+    "standalone_epochs": Rule(minimum=1, maximum=100),
+    "speed_batch_size": Rule(minimum=1, maximum=65_536),
     "scaling": Rule(choices=SCALINGS),
     "scalings": Rule(choices=SCALINGS),
     "experiments": Rule(choices=DENSE_EXPERIMENTS),

@@ -569,3 +569,85 @@ def plot_accuracy_cost(table: pd.DataFrame, *, title: str = "What each point of 
         axes.set_ylabel("Test accuracy")
     figure.suptitle(title)
     return _finish(figure, show)
+
+
+def plot_robustness(table: pd.DataFrame, *, clean_accuracy: float, title: str = "Accuracy under corruption",
+                    show: bool = True) -> Figure:
+    """Draw each corruption's accuracy at each severity with its 95% interval, worst first, beside clean accuracy.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`digitrec_utils.deployment.measure_robustness`: corruption, severity, seen, accuracy,
+        accuracy_low, accuracy_high.
+    clean_accuracy : float
+        Accuracy on the clean test images, drawn as a vertical line.
+    """
+    severities = sorted(table["severity"].unique())
+    middle = severities[len(severities) // 2]
+    order = (table[table["severity"] == middle].sort_values("accuracy", ascending=False)["corruption"].tolist())
+    colours = dict(zip(severities, sns.color_palette("rocket_r", len(severities) + 1)[1:], strict=True))
+    figure, axes = plt.subplots(figsize=(9, 0.38 * len(order) + 1.6))
+    offsets = dict(zip(severities, np.linspace(-0.22, 0.22, len(severities)), strict=True))
+    for _, row in table.iterrows():
+        position = order.index(row["corruption"]) + offsets[row["severity"]]
+        axes.errorbar(row["accuracy"], position, xerr=[[row["accuracy"] - row["accuracy_low"]],
+                                                       [row["accuracy_high"] - row["accuracy"]]],
+                      fmt="o", markersize=4, color=colours[row["severity"]], capsize=2)
+    seen = dict(zip(table["corruption"], table["seen"], strict=False))
+    axes.set_yticks(range(len(order)), [name.replace("_", " ") + (" (seen)" if seen[name] else "") for name in order],
+                    fontsize=8)
+    axes.axvline(clean_accuracy, color="grey", linestyle="--", linewidth=1)
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=colours[level], label=f"severity {level}")
+               for level in severities]
+    handles.append(plt.Line2D([], [], color="grey", linestyle="--", label=f"clean test {clean_accuracy:.3f}"))
+    axes.legend(handles=handles, loc="lower left", fontsize=8)
+    axes.set_xlabel("Test accuracy on corrupted copies (95% Wilson interval)")
+    axes.set_title(title)
+    return _finish(figure, show)
+
+
+def plot_coverage_curve(curve: pd.DataFrame, *, coverage: float | None, accuracy: float | None, target: float,
+                        title: str = "Accuracy of the answered digits against the share answered",
+                        show: bool = True) -> Figure:
+    """Draw the accuracy-coverage curve, the target accuracy and the point of the threshold chosen on validation.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        From :func:`digitrec_utils.abstention.compute_coverage_curve`: threshold, coverage, accuracy.
+    coverage, accuracy : float or None
+        The chosen threshold's point on this curve; None when no threshold reached the target.
+    target : float
+    """
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    axes.plot(curve["coverage"], curve["accuracy"], color=sns.color_palette()[0], label="every threshold")
+    axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.1%}")
+    if coverage is not None:
+        axes.plot([coverage], [accuracy], "o", color=sns.color_palette()[3], label="threshold chosen on validation")
+    axes.set_xlabel("Share of digits answered (coverage)")
+    axes.set_ylabel("Accuracy of the answered")
+    axes.set_xlim(0, 1.01)
+    axes.set_ylim(max(0.0, min(float(curve["accuracy"].min()), target) - 0.01), 1.001)
+    axes.legend(loc="lower left", fontsize=8)
+    axes.set_title(title)
+    return _finish(figure, show)
+
+
+def plot_score_distributions(digit_scores: np.ndarray, other_scores: dict[str, np.ndarray], *,
+                             threshold: float | None, score_name: str,
+                             title: str = "Confidence of digits and of images of no digit", show: bool = True):
+    """Draw the histograms of the confidence score for test digits and each source of non-digit images."""
+    figure, axes = plt.subplots(figsize=(8, 4))
+    bins = np.linspace(0.0, 1.0, 41)
+    axes.hist(digit_scores, bins=bins, density=True, alpha=0.55, label="test digits")
+    for name, values in other_scores.items():
+        axes.hist(values, bins=bins, density=True, alpha=0.45, histtype="stepfilled", label=name)
+    if threshold is not None:
+        axes.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.3f}")
+    axes.set_xlabel(score_name.replace("_", " "))
+    axes.set_ylabel("Density")
+    axes.set_yscale("log")
+    axes.legend(fontsize=8, loc="upper left")
+    axes.set_title(title)
+    return _finish(figure, show)

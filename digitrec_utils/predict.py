@@ -21,6 +21,8 @@ from digitrec_utils.scores import compute_score
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Pixels (0-255, after inversion to a dark background) at least this far above the background count as ink.
 INK_THRESHOLD = 40
+# In a 28x28 image, taken as cropped already, a faded scan's ink may lie only this far above the background.
+FIELD_INK_THRESHOLD = 24
 DIGIT_BOX = 20
 # Ink components smaller than this many pixels, in an image larger than 28x28, are specks, not strokes.
 MIN_INK_AREA = 8
@@ -61,8 +63,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
     """Turn a grayscale image of any size into a 28x28 MNIST-style input.
 
-    1. The background is the median of the border pixels; a light background is inverted, so that ink is
-       light on dark, as in MNIST.
+    1. The background is the median of the border pixels. Dark ink is inverted, so that ink is light on dark,
+       as in MNIST: in a larger image, ink is taken as dark on a light background (median above 127); in a
+       28x28 image, when its darkest pixels lie further below the background than its lightest lie above.
     2. An image that is already 28x28 is taken as cropped and centred (MNIST's own images, or corrupted
        copies of them): cropping it again would take noise for ink and shrink the digit. Only its levels
        change: the background becomes 0 and the brightest pixel 1, so that a faded, grey or brightened
@@ -99,14 +102,19 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
         raise ImageError(f"{source}: expected a 2-D grayscale image, got shape {pixels.shape}.")
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     background = float(np.median(border))
-    if background > 127:
-        pixels, background = 255.0 - pixels, 255.0 - background
     if pixels.shape == (FIELD, FIELD):
+        # The ink covers a fifth of a 28x28 digit: it is dark when the darkest pixels lie further below the
+        # background than the lightest lie above it (a brightened scan has a grey background and light ink).
+        low, high = np.percentile(pixels, [1, 99])
+        if background - low > high - background:
+            pixels, background = 255.0 - pixels, 255.0 - background
         peak = float(pixels.max()) - background
-        if peak < INK_THRESHOLD:
+        if peak < FIELD_INK_THRESHOLD:
             raise ImageError(f"{source}: no ink found (the image is blank or uniform); give an image with a "
                              "visible digit.")
         return (np.clip(pixels - background, 0.0, peak) / peak).astype(np.float32)
+    if background > 127:
+        pixels, background = 255.0 - pixels, 255.0 - background
     ink = np.clip(pixels - background, 0.0, 255.0)
     # The strokes found in the denoised image, widened by 2 pixels, keep their own pixels; specks elsewhere go.
     strokes = ndimage.binary_dilation(_find_ink(np.clip(ndimage.median_filter(pixels, size=3) - background, 0.0,

@@ -97,6 +97,8 @@ RESULTS_SCHEMA = {
         "headline": {"type": "string"},
         "timings": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
         "environment": {"type": "object"},
+        "deployment": {"type": "object", "required": ["clean_accuracy", "mean_corrupted_accuracy", "worst_corruption",
+                                                      "abstention"]},
     },
 }
 
@@ -167,6 +169,7 @@ def build_results(
     val_labels=None,
     experiments: dict[str, dict] | None = None,
     recommendation: dict | None = None,
+    deployment: dict | None = None,
 ) -> dict:
     """Return a complete results record for one notebook run, with the environment collected now.
 
@@ -197,6 +200,8 @@ def build_results(
     recommendation : dict, optional
         The comparison's recommended model and runner-ups (``comparison.summarize_ranking``), which the
         run's index page shows as its headline.
+    deployment : dict, optional
+        The deployment notebook's findings (``deployment.summarize``), which the comparison's model card reads.
     """
     models = models or []
     if selected_model is not None and selected_model not in {model["name"] for model in models}:
@@ -221,6 +226,7 @@ def build_results(
         "timings": timings or {},
         "environment": collect_environment(),
         **({"recommendation": recommendation} if recommendation is not None else {}),
+        **({"deployment": deployment} if deployment is not None else {}),
     })
 
 

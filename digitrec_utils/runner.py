@@ -207,6 +207,31 @@ def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
     return found
 
 
+def check_deployment_model(parameters: dict[str, dict]) -> None:
+    """Make sure 05_deployment will have a model to analyse, before any kernel starts.
+
+    Raises
+    ------
+    ParameterError
+        When ``deployment.model_path`` names no saved model (a ``.keras`` file with its JSON beside it), or
+        when it is empty and the run leaves out 04_cnn, which saves the model the notebook analyses.
+    """
+    values = parameters.get("05_deployment")
+    if values is None:
+        return
+    model_path = values.get("model_path") or ""
+    if model_path:
+        path = Path(model_path).expanduser()
+        if not path.is_file() or not path.with_suffix(".json").is_file():
+            raise ParameterError(f"deployment.model_path = {model_path!r}: no saved model there (a .keras file with "
+                                 "its .json beside it, as 04_cnn saves in models/); give such a file, or leave "
+                                 "model_path empty to analyse the CNN this run trains.")
+    elif "04_cnn" not in parameters:
+        raise ParameterError("05_deployment analyses the CNN that 04_cnn saves in the same run, but this run leaves "
+                             "04_cnn out; add it (`--only cnn deployment`) or set deployment.model_path=PATH to a "
+                             "saved .keras file (e.g. reports/latest/models/cnn_selected.keras).")
+
+
 def name_run(profile_path: Path, profile: dict, parameters: dict[str, dict]) -> str:
     """Return the default run folder name: what ran, then a timestamp.
 
@@ -269,11 +294,14 @@ def run_suite(
         Before anything runs, when the profile, ``--only``, ``--set`` or ``jobs`` is invalid.
     DatasetError
         Before anything runs, when a dataset the run needs is missing or corrupt.
+    ParameterError
+        Also when 05_deployment would have no model to analyse (:func:`check_deployment_model`).
     """
     if not isinstance(jobs, int) or jobs < 1:
         raise ParameterError(f"--jobs: {jobs!r} must be a whole number of at least 1.")
     profile_path, profile, parameters = prepare_run(profile_path, only=only, overrides=overrides)
     check_datasets(parameters)
+    check_deployment_model(parameters)
     # Absolute, because the kernels run in the notebooks' folder and write to output_dir from there.
     reports_root = (Path(out_dir) if out_dir else config.REPORTS_DIR).resolve()
     run_dir = _make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))

@@ -154,10 +154,10 @@ def test_the_notebook_renders_with_what_exists_and_names_what_is_absent(tmp_path
     status = main(["run", "--only", "comparison", "--set", f"comparison.results_dir={tmp_path / 'earlier' / 'results'}",
                    "--out", str(tmp_path / "reports"), "--name", "compare", "--quiet"])
     assert status == EXIT_OK
-    text = (tmp_path / "reports" / "compare" / "05_model_comparison.ipynb").read_text()
+    text = (tmp_path / "reports" / "compare" / "06_model_comparison.ipynb").read_text()
     assert "Absent: 03_dense_nets" in text
     assert "Recommended: svm" in text and "04_cnn/cnn_modern" in text and "runner-up(s) tested" in text
-    record = load_results(tmp_path / "reports" / "compare" / "results" / "05_model_comparison.json")
+    record = load_results(tmp_path / "reports" / "compare" / "results" / "06_model_comparison.json")
     assert record["headline"] == "3 models of 2 notebooks compared; recommended svm"
     assert record["recommendation"]["recommended"]["test_accuracy"] == pytest.approx(0.9)
     index = (tmp_path / "reports" / "compare" / "index.html").read_text()

@@ -17,7 +17,7 @@ import pytest
 
 from digitrec_utils import config
 
-PAGES = ("index", "01_eda", "02_classical_baselines", "03_dense_nets", "04_cnn", "05_model_comparison")
+PAGES = ("index", "01_eda", "02_classical_baselines", "03_dense_nets", "04_cnn", "06_model_comparison")
 MODEL_PAGES = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
@@ -143,7 +143,7 @@ def test_model_pages_open_with_their_summary(rendered_run, page):
 
 
 def test_comparison_and_index_lead_with_the_recommendation(rendered_run):
-    html, text = _read(rendered_run, "05_model_comparison")
+    html, text = _read(rendered_run, "06_model_comparison")
     assert text.headings[1] == "Summary: the model card"
     card = html[html.index('id="Summary:-the-model-card"'):html.index('class="digitrec-toc"')]
     assert "Expected accuracy on unseen images" in card and "Where it fails" in card
