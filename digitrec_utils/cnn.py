@@ -45,6 +45,9 @@ from digitrec_utils.training import (
 )
 
 FOLD_ENSEMBLE = "fold_ensemble"
+# Added to the seed of the generated images of no digit used in training, so that they never repeat the
+# ones 05_deployment draws with the run's seed (and the next) to choose and to report.
+OUTLIER_SEED_OFFSET = 7919
 
 
 @dataclass
@@ -60,6 +63,7 @@ class CnnSettings(SettingsFromParameters):
     augmentation: str = "auto"
     augmentation_strength: float = 0.08
     modern_robustness: Sequence[str] = ()
+    modern_outlier_exposure: float = 0.0
     modern_filters: Sequence[int] = (32, 64)
     modern_convs_per_block: int = 2
     modern_dense_units: int = 128
@@ -80,6 +84,9 @@ class CnnSettings(SettingsFromParameters):
         check_choices("cv_model", [self.cv_model], tuple(CNN_ZOO))
         check_choices("augmentation", [self.augmentation], AUGMENTATIONS)
         check_choices("modern_robustness", self.modern_robustness, tuple(ROBUSTNESS_KINDS), allow_empty=True)
+        if not 0.0 <= self.modern_outlier_exposure <= 1.0:
+            raise ParameterError(f"modern_outlier_exposure = {self.modern_outlier_exposure!r} must lie between 0 and 1 "
+                                 "(a share of the training images; 0 turns outlier exposure off).")
         check_modern_shape(self.modern_filters, self.modern_convs_per_block)
         if self.cv_folds == 1 or self.cv_folds < 0:
             raise ParameterError(f"cv_folds = {self.cv_folds}: use 0 to skip cross-validation, or at least 2 folds.")
@@ -201,7 +208,10 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
     results = {}
     for name in settings.networks:
         epochs = settings.epochs_for(name)
-        training = _fit(name, settings, x_train, splits.y_train, x_val, splits.y_val, n_classes, epochs=epochs,
+        images, labels = x_train, splits.y_train
+        if name == "cnn_modern" and settings.modern_outlier_exposure:
+            images, labels = add_outliers(x_train, splits.y_train, settings.modern_outlier_exposure, seed=settings.seed)
+        training = _fit(name, settings, images, labels, x_val, splits.y_val, n_classes, epochs=epochs,
                         seed=settings.seed, label=name, log=log)
         probabilities, predict_ms = predict_probabilities(training.model, x_val)
         results[name] = ZooResult(spec=CNN_ZOO[name], training=training, epochs=epochs,
@@ -210,6 +220,35 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
         if name == "cnn_modern" and settings.mirror_average and settings.resolved_augmentation == "fashion":
             _try_mirror_average(results[name], x_val, splits.y_val)
     return results
+
+
+def add_outliers(x_train: np.ndarray, y_train: np.ndarray, share: float, *, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Append generated images of no digit, labelled :data:`~digitrec_utils.training.OUTLIER_LABEL` (outlier exposure).
+
+    The images come from :func:`digitrec_utils.nondigits.make_nondigits` with a seed of their own, and are
+    prepared as ``digitrec predict`` prepares a 28x28 image; blank ones (no ink) are left out, since
+    ``predict`` never passes them to the model. The network learns to give them a uniform answer, so that
+    its confidence is low on what is not a digit. Never the same images as 05_deployment's, which come from
+    other seeds; and that report measures rejection on another source too (Fashion-MNIST).
+
+    Parameters
+    ----------
+    x_train : ndarray of shape (n_train, 28, 28, 1), float32 in [0, 1]
+    y_train : ndarray of shape (n_train,)
+    share : float
+        How many images of no digit to add, as a share of ``n_train``.
+    seed : int
+    """
+    from digitrec_utils.nondigits import make_nondigits
+    from digitrec_utils.predict import prepare_image_batch
+    from digitrec_utils.training import OUTLIER_LABEL
+
+    generated, _ = make_nondigits(int(round(share * len(y_train))), seed=seed + OUTLIER_SEED_OFFSET)
+    prepared, usable = prepare_image_batch(generated)
+    outliers = prepared[usable][..., None]
+    return (np.concatenate([x_train, outliers.astype(x_train.dtype)]),
+            np.concatenate([np.asarray(y_train, dtype=np.int64), np.full(len(outliers), OUTLIER_LABEL)]))
 
 
 def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray) -> None:
@@ -351,7 +390,8 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
                                    label_smoothing=settings.label_smoothing,
                                    augmentation=settings.resolved_augmentation,
                                    augmentation_strength=settings.augmentation_strength,
-                                   robustness=list(settings.modern_robustness))
+                                   robustness=list(settings.modern_robustness),
+                                   outlier_exposure=settings.modern_outlier_exposure)
         records.append(build_model_record(
             name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
@@ -481,7 +521,9 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
              "augmentation": settings.resolved_augmentation if modern else "none",
              "robustness": list(settings.modern_robustness) if modern else [],
              "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation if modern else "none",
-                                                       settings.modern_robustness if modern else ())}
+                                                       settings.modern_robustness if modern else ()),
+             "outlier_exposure": ({"source": "generated shapes", "share": settings.modern_outlier_exposure}
+                                  if modern and settings.modern_outlier_exposure else None)}
     return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
                              class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra,
                              split=split)

@@ -22,6 +22,8 @@ from digitrec_utils.paths import describe_path
 from digitrec_utils.results import decode_labels
 
 MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
+# Analyses the saved CNN on real mail; the model card reads its findings.
+DEPLOYMENT_NOTEBOOK = "05_deployment"
 
 
 @dataclass
@@ -354,10 +356,48 @@ def find_saved_model(results_dir: str | Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def read_deployment(records: dict[str, dict]) -> dict | None:
+    """Return the deployment findings of ``records`` (05_deployment's record), or None when it did not run."""
+    record = records.get(DEPLOYMENT_NOTEBOOK)
+    return record.get("deployment") if record else None
+
+
+def describe_deployment_lines(findings: dict) -> list[str]:
+    """The model card's lines on real mail: accuracy under corruption, abstention and images of no digit."""
+    low, high = findings["clean_accuracy_ci95"]
+    worst = findings["worst_corruption"]
+    unseen = findings.get("mean_unseen_corrupted_accuracy")
+    unseen_text = (f", {unseen:.4f} over the kinds it never saw in training"
+                   if unseen is not None and not np.isnan(unseen) and unseen != findings["mean_corrupted_accuracy"]
+                   else "")
+    lines = [f"**On real mail** ({findings['model']}, the saved CNN that `digitrec predict` uses; "
+             f"{DEPLOYMENT_NOTEBOOK}): {findings['clean_accuracy']:.4f} on clean test digits (95% CI {low:.4f}-"
+             f"{high:.4f}) as `predict` prepares them; {findings['mean_corrupted_accuracy']:.4f} on average over "
+             f"corrupted copies at severity {findings['severity']}{unseen_text}; worst under "
+             f"{worst['name'].replace('_', ' ')}, {worst['accuracy']:.4f}."]
+    chosen = findings["abstention"]
+    if chosen["threshold"] is None:
+        lines.append(f"**When to hand a digit to a person**: no threshold reached {chosen['target']:.1%} on "
+                     "validation, so the model answers every digit.")
+    else:
+        coverage_low, coverage_high = chosen["coverage_ci95"]
+        accuracy_low, accuracy_high = chosen["answered_accuracy_ci95"]
+        nondigits = "; ".join(f"{row['answered']:.1%} of {row['source']}" for row in findings.get("nondigits", []))
+        score = chosen["score"].replace("_", " ")
+        lines.append(f"**When to hand a digit to a person**: at the saved threshold ({score} >= "
+                     f"{chosen['threshold']:.3f}, chosen on validation for {chosen['target']:.1%}) it answers "
+                     f"{chosen['coverage']:.1%} of clean test digits (95% CI {coverage_low:.1%}-"
+                     f"{coverage_high:.1%}) at {chosen['answered_accuracy']:.2%} accuracy (95% CI "
+                     f"{accuracy_low:.2%}-{accuracy_high:.2%}) and routes the rest to a person"
+                     + (f"; images of no digit answered anyway: {nondigits}." if nondigits else "."))
+    return lines
+
+
 def describe_model_card(records: dict[str, dict], recommendation: Recommendation, saved_model: Path | None, *,
-                        run_dir: str | Path | None = None, table: pd.DataFrame | None = None) -> str:
+                        run_dir: str | Path | None = None, table: pd.DataFrame | None = None,
+                        deployment: dict | None = None) -> str:
     """Return the model card as Markdown: the model, why, what is within noise of it, expected accuracy,
-    weaknesses, protocol, limits, use.
+    weaknesses, behaviour on real mail (with ``deployment``, from :func:`read_deployment`), protocol, limits, use.
 
     The saved model is named relative to ``run_dir`` (this run's folder), never by its full path. With
     ``table`` from :func:`judge_on_validation`, the card names the runner-ups within noise on validation
@@ -377,11 +417,13 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
         f"interval of {row['95% CI low']:.4f} to {row['95% CI high']:.4f} (Wilson interval over {n_test:,} test "
         "images evaluated once).",
         f"**Where it fails**: {describe_weaknesses(records, recommendation.key)}",
+        *(describe_deployment_lines(deployment) if deployment else []),
         f"**Protocol**: {describe_protocol(records)}",
         "**Known limits**: the estimate holds for images like the training data: centred, size-normalized "
         f"28x28 {record['dataset'].get('name')} images. Photographs, other styles, several objects in one image, "
         "or images of none of the classes get a confident-looking answer that may be wrong; the model has no "
-        "'none of these' class.",
+        "'none of these' class" + (", so only its confidence threshold keeps such images from an automatic answer."
+                                   if deployment else "."),
     ]
     if saved_model is not None:
         import json

@@ -59,6 +59,11 @@ class DeploymentModel:
         return str(self.description.get("model", "model"))
 
     @property
+    def outlier_source(self) -> str | None:
+        """The source of the images of no digit the model trained on (outlier exposure), or None."""
+        return (self.description.get("outlier_exposure") or {}).get("source")
+
+    @property
     def seen_corruptions(self) -> list[str]:
         """Corruptions whose kind the model saw in training (recorded by 04_cnn); none when not recorded."""
         return list(self.description.get("seen_corruptions", []))
@@ -146,13 +151,15 @@ def train_standalone_model(splits, dataset: str, *, seed: int, epochs: int, spli
     from digitrec_utils.convnets import list_seen_corruptions
 
     settings = cnn.CnnSettings(dataset=dataset, networks=["cnn_modern"], modern_epochs=epochs,
-                               modern_robustness=("pen", "noise", "occlusion"), cv_folds=0, seed=seed)
+                               modern_robustness=("pen", "noise", "occlusion"), modern_outlier_exposure=0.25,
+                               cv_folds=0, seed=seed)
     result = cnn.train_cnn_zoo(splits, settings, log=False)["cnn_modern"]
     description = {"model": "cnn_modern", "class_names": list(splits.class_names), "dataset": {"name": dataset},
                    "split": dict(split), "augmentation": settings.resolved_augmentation,
                    "robustness": list(settings.modern_robustness),
                    "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation,
-                                                             settings.modern_robustness)}
+                                                             settings.modern_robustness),
+                   "outlier_exposure": {"source": "generated shapes", "share": settings.modern_outlier_exposure}}
     return DeploymentModel(result.model, description, None,
                            f"No saved model (no run folder and no model_path): a small cnn_modern was trained here "
                            f"for {epochs} epochs on the {len(splits.y_train):,} training images of {dataset}, "
@@ -383,16 +390,21 @@ class NonDigitSource:
     for_choice: np.ndarray
     for_report: np.ndarray
     kinds: list[str] = field(default_factory=list)
+    in_training: bool = False
 
 
-def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir: str | None = None
-                             ) -> tuple[list[NonDigitSource], list[str]]:
+def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir: str | None = None,
+                             trained_on: str | None = None) -> tuple[list[NonDigitSource], list[str]]:
     """Gather images that are not of the model's classes: generated shapes always, and another dataset where present.
 
     For a digits model the other dataset is Fashion-MNIST (its training images for the choice, its test
     images for the report); for a clothes model, the embedded MNIST sample (its first half for the choice,
     its second half for the report). The generated images (:func:`digitrec_utils.nondigits.make_nondigits`)
     use one seed for the choice and another for the report.
+
+    ``trained_on`` names the source of the images of no digit the model trained on (outlier exposure, from
+    its JSON); a source of that name is marked ``in_training``: its images are new, but its kind is not,
+    so it is no independent measure of rejection.
 
     Returns
     -------
@@ -407,7 +419,7 @@ def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir
     report_images, _ = make_nondigits(n_images, seed=seed + 1)
     sources = [NonDigitSource("generated shapes", "blank squares, noise, rectangles, ellipses, polygons, scribbles, "
                               "lines and blots, drawn here with scikit-image", choice_images, report_images,
-                              sorted(set(kinds)))]
+                              sorted(set(kinds)), in_training=trained_on == "generated shapes")]
     notes = []
     try:
         if dataset in DIGIT_DATASETS:
@@ -472,13 +484,13 @@ def save_abstention(model_path: Path, *, score: str, threshold: float | None, ta
     return description_path
 
 
-def summarize(clean: abstention.SelectiveOutcome, clean_accuracy: tuple[float, float, float],
+def summarize(model_name: str, clean: abstention.SelectiveOutcome, clean_accuracy: tuple[float, float, float],
               robustness: Robustness, choice: abstention.ThresholdChoice, nondigits: pd.DataFrame,
               score: str, speed=None) -> dict:
     """Return the deployment findings as a JSON-ready dict for the results record and the model card."""
     worst = robustness.worst(1).iloc[0]
     return {
-        "clean_accuracy": clean_accuracy[0], "clean_accuracy_ci95": list(clean_accuracy[1:]),
+        "model": model_name, "clean_accuracy": clean_accuracy[0], "clean_accuracy_ci95": list(clean_accuracy[1:]),
         "severity": robustness.severity,
         "mean_corrupted_accuracy": robustness.mean_accuracy,
         "mean_unseen_corrupted_accuracy": robustness.mean_unseen_accuracy,
@@ -494,8 +506,9 @@ def summarize(clean: abstention.SelectiveOutcome, clean_accuracy: tuple[float, f
     }
 
 
-def describe_deployment(findings: dict, model_name: str) -> str:
+def describe_deployment(findings: dict) -> str:
     """The summary sentences a postal office needs, from :func:`summarize`'s findings."""
+    model_name = findings["model"]
     low, high = findings["clean_accuracy_ci95"]
     worst = findings["worst_corruption"]
     text = (f"{model_name}: {findings['clean_accuracy']:.2%} right on clean test digits (95% CI {low:.2%}-{high:.2%}); "
@@ -551,8 +564,10 @@ def style_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]):
     from digitrec_utils.tables import style_table
 
     described = {source.name: source.description for source in sources}
+    trained = {source.name: source.in_training for source in sources}
     shown = pd.DataFrame({
         "source": table["source"], "what": [described.get(name, "") for name in table["source"]],
+        "kind seen in training": [trained.get(name, False) for name in table["source"]],
         "images": table["images"], "answered": table["answered"],
         "95% interval": [f"{low:.1%}–{high:.1%}" for low, high in zip(table["answered_low"], table["answered_high"],
                                                                        strict=True)],
@@ -560,16 +575,24 @@ def style_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]):
     return style_table(shown, percent_columns=("answered",))
 
 
-def describe_nondigits(table: pd.DataFrame) -> str:
-    """One computed sentence per source: the share answered anyway and the AUROC."""
-    return " ".join(f"{row['source']}: {row['answered']:.1%} would be answered anyway (95% CI "
+def describe_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]) -> str:
+    """One computed sentence per source: the share answered anyway and the AUROC; which source is independent."""
+    trained = {source.name for source in sources if source.in_training}
+    text = " ".join(f"{row['source']}: {row['answered']:.1%} would be answered anyway (95% CI "
                     f"{row['answered_low']:.1%}-{row['answered_high']:.1%}); AUROC against the test digits "
                     f"{row['auroc']:.3f}." for _, row in table.iterrows())
+    if trained:
+        independent = [name for name in table["source"] if name not in trained]
+        text += (f" The model trained on other images of the kind of {', '.join(sorted(trained))} (outlier "
+                 "exposure), so " + (f"{', '.join(independent)} is the independent measure."
+                                     if independent else "there is no independent measure here: install Debian's "
+                                     "dataset-fashion-mnist for one."))
+    return text
 
 
-def describe_headline(findings: dict, model_name: str) -> str:
+def describe_headline(findings: dict) -> str:
     """One line for the run's index page."""
-    text = (f"{model_name}: {findings['mean_corrupted_accuracy']:.2%} mean accuracy under corruption "
+    text = (f"{findings['model']}: {findings['mean_corrupted_accuracy']:.2%} mean accuracy under corruption "
             f"(clean {findings['clean_accuracy']:.2%})")
     chosen = findings["abstention"]
     if chosen["threshold"] is not None:

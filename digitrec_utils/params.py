@@ -33,10 +33,11 @@ NOTEBOOKS = {
     "classical": "02_classical_baselines",
     "dense": "03_dense_nets",
     "cnn": "04_cnn",
-    "comparison": "05_model_comparison",
+    "deployment": "05_deployment",
+    "comparison": "06_model_comparison",
 }
-# Notebooks that read the others' results and so run last.
-DEPENDENT_NOTEBOOKS = ("05_model_comparison",)
+# Notebooks that read the others' results or saved models and so run last, one at a time, in this order.
+DEPENDENT_NOTEBOOKS = ("05_deployment", "06_model_comparison")
 # List parameters for which an empty list means "none" rather than a mistake.
 EMPTY_LISTS_ALLOWED = ("modern_robustness",)
 # Set by `digitrec run` itself, never by a profile.
@@ -113,6 +114,7 @@ RULES: dict[str, Rule] = {
     "patience": Rule(minimum=1, maximum=1000),
     "reduce_lr_patience": Rule(minimum=0, maximum=1000),
     "modern_robustness": Rule(choices=tuple(ROBUSTNESS_KINDS)),
+    "modern_outlier_exposure": Rule(minimum=0.0, maximum=1.0),
     "target_accepted_accuracy": Rule(minimum=0.5, maximum=1.0, exclusive=True),
     "corruptions": Rule(choices=CORRUPTION_NAMES),
     "severities": Rule(choices=LEVELS),

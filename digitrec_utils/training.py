@@ -138,6 +138,10 @@ def _epoch_logger(name: str, total_epochs: int):
     return EpochLogger()
 
 
+# The label of a training image of none of the classes (see make_dataset's one_hot_classes).
+OUTLIER_LABEL = -1
+
+
 def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int,
                  one_hot_classes: int = 0):
     """Return a batched, prefetched ``tf.data.Dataset`` of (images, labels), shuffled each epoch if asked.
@@ -154,14 +158,18 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     shuffle : bool
     seed : int
     one_hot_classes : int, default=0
-        When above 0, labels become one-hot rows of this length (for losses with label smoothing).
+        When above 0, labels become one-hot rows of this length (for losses with label smoothing), and
+        images labelled :data:`OUTLIER_LABEL` get the uniform row: images of no class, which teach the
+        model to be unsure (outlier exposure, Hendrycks et al., 2019).
     """
     import tensorflow as tf
 
     image_tensor = tf.constant(images)
     label_tensor = tf.constant(np.asarray(labels, dtype=np.int32))
     if one_hot_classes:
-        label_tensor = tf.one_hot(label_tensor, one_hot_classes)
+        outlier = tf.expand_dims(label_tensor == OUTLIER_LABEL, 1)
+        label_tensor = tf.where(outlier, tf.fill([1, one_hot_classes], 1.0 / one_hot_classes),
+                                tf.one_hot(label_tensor, one_hot_classes))
     indices = tf.data.Dataset.range(len(labels))
     if shuffle:
         indices = indices.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)

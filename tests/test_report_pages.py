@@ -17,7 +17,8 @@ import pytest
 
 from digitrec_utils import config
 
-PAGES = ("index", "01_eda", "02_classical_baselines", "03_dense_nets", "04_cnn", "06_model_comparison")
+PAGES = ("index", "01_eda", "02_classical_baselines", "03_dense_nets", "04_cnn", "05_deployment",
+         "06_model_comparison")
 MODEL_PAGES = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
@@ -152,6 +153,25 @@ def test_comparison_and_index_lead_with_the_recommendation(rendered_run):
     headline = index[index.index("Recommended model"):index.index(">Reports<")]
     assert re.search(r"test accuracy\s*<strong>\d\.\d{4}</strong>, 95% interval \d\.\d{4}\s+to \d\.\d{4}", headline)
     assert headline.count("</tr>") >= 2  # The runner-ups, each with its interval.
+
+
+def test_deployment_leads_with_what_the_office_needs_and_the_card_repeats_it(rendered_run):
+    html, text = _read(rendered_run, "05_deployment")
+    assert text.headings[1] == "Summary", text.headings[:3]
+    summary = html[html.index('id="Summary"'):html.index('class="digitrec-toc"')]
+    assert re.search(r"on average over the corrupted copies at severity 2", summary)
+    assert re.search(r"answer <strong>\d+\.\d%</strong> of digits automatically \(95% CI [\d.]+%-[\d.]+%\)", summary) \
+        or "answers every digit" in summary
+    assert summary.count("data:image/png;base64,") == 0  # Figures follow in their sections.
+    assert html.count("data:image/png;base64,") >= 6  # Curve, robustness, three worst, score histograms.
+    folded = re.findall(r"<details class=\"digitrec-details\">(.*?)</details>", html, re.DOTALL)
+    assert any("[16/16] elastic: accuracy" in block for block in folded)  # The per-corruption log is folded.
+    assert "Fashion-MNIST" in html or "only generated shapes are used" in html
+    card_html, _ = _read(rendered_run, "06_model_comparison")
+    card = card_html[card_html.index('id="Summary:-the-model-card"'):card_html.index('class="digitrec-toc"')]
+    assert "On real mail" in card and "When to hand a digit to a person" in card
+    json_beside_model = (rendered_run / config.SAVED_MODEL_NAME).with_suffix(".json").read_text()
+    assert '"abstention"' in json_beside_model and '"chosen_on": "validation"' in json_beside_model
 
 
 def test_epoch_logs_and_other_models_are_folded_away(rendered_run):
