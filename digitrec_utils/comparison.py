@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from digitrec_utils.deployment import describe_nondigit_shares
 from digitrec_utils.evaluation import SIGNIFICANCE, compare_paired
 from digitrec_utils.paths import describe_path
 from digitrec_utils.results import decode_labels
@@ -382,7 +383,7 @@ def describe_deployment_lines(findings: dict) -> list[str]:
     else:
         coverage_low, coverage_high = chosen["coverage_ci95"]
         accuracy_low, accuracy_high = chosen["answered_accuracy_ci95"]
-        nondigits = "; ".join(f"{row['answered']:.1%} of {row['source']}" for row in findings.get("nondigits", []))
+        nondigits = describe_nondigit_shares(findings)
         score = chosen["score"].replace("_", " ")
         lines.append(f"**When to hand a digit to a person**: at the saved threshold ({score} >= "
                      f"{chosen['threshold']:.3f}, chosen on validation for {chosen['target']:.1%}) it answers "

@@ -286,8 +286,8 @@ class Robustness:
         training), accuracy, accuracy_low, accuracy_high, answered (coverage at the threshold),
         answered_accuracy, answered_low, answered_high.
     examples : dict of str to (images, labels, predicted)
-        The first images of each corruption at :data:`HEADLINE_SEVERITY` (or the severity reported), as
-        corrupted, with the model's answers.
+        Up to ``n_examples`` images of each corruption at the headline severity, as corrupted, with the
+        model's answers: the misread ones first, then right ones, each in test order.
     severity : int
         The severity of the headline numbers.
     seconds : float
@@ -345,8 +345,9 @@ def measure_robustness(model, images: np.ndarray, labels: np.ndarray, *, names: 
                          "answered": outcome.coverage, "answered_accuracy": outcome.accuracy,
                          "answered_low": answered_low, "answered_high": answered_high})
             if level == severity:
-                examples[name] = (corrupted[:n_examples], np.asarray(labels)[:n_examples],
-                                  scored.predicted[:n_examples])
+                # The misread images first (those are what a reader looks for), then right ones.
+                shown = np.concatenate([np.flatnonzero(~correct), np.flatnonzero(correct)])[:n_examples]
+                examples[name] = (corrupted[shown], np.asarray(labels)[shown], scored.predicted[shown])
         if progress:
             print(f"[{number + 1}/{len(names)}] {name}: accuracy "
                   + ", ".join(f"{row['accuracy']:.3f}" for row in rows[-len(severities):])
@@ -447,7 +448,7 @@ def measure_nondigits(model, sources: Sequence[NonDigitSource], *, score: str, t
 
     Returns
     -------
-    table : DataFrame with columns source, images, answered, answered_low, answered_high, auroc
+    table : DataFrame with columns source, in_training, images, answered, answered_low, answered_high, auroc
         The AUROC separates the test digits (positive) from the source's report images.
     """
     from sklearn.metrics import roc_auc_score
@@ -460,7 +461,8 @@ def measure_nondigits(model, sources: Sequence[NonDigitSource], *, score: str, t
         answered = int((values >= (threshold if threshold is not None else 0.0)).sum())
         low, high = compute_accuracy_interval(answered, len(values))
         truth = np.concatenate([np.ones(len(digit_scores)), np.zeros(len(values))])
-        rows.append({"source": source.name, "images": len(values), "answered": answered / len(values),
+        rows.append({"source": source.name, "in_training": source.in_training, "images": len(values),
+                     "answered": answered / len(values),
                      "answered_low": low, "answered_high": high,
                      "auroc": float(roc_auc_score(truth, np.concatenate([digit_scores, values])))})
     return pd.DataFrame(rows)
@@ -499,8 +501,8 @@ def summarize(model_name: str, clean: abstention.SelectiveOutcome, clean_accurac
         "abstention": {"score": score, "threshold": choice.threshold, "target": choice.target,
                        "coverage": clean.coverage, "coverage_ci95": list(clean.coverage_ci95),
                        "answered_accuracy": clean.accuracy, "answered_accuracy_ci95": list(clean.accuracy_ci95)},
-        "nondigits": [{"source": row["source"], "answered": float(row["answered"]), "auroc": float(row["auroc"])}
-                      for _, row in nondigits.iterrows()],
+        "nondigits": [{"source": row["source"], "answered": float(row["answered"]), "auroc": float(row["auroc"]),
+                       "kind_seen_in_training": bool(row["in_training"])} for _, row in nondigits.iterrows()],
         **({"speed": {"images_per_second": speed.images_per_second, "latency_median_ms": speed.latency_median_ms,
                       "latency_p95_ms": speed.latency_p95_ms}} if speed is not None else {}),
     }
@@ -531,8 +533,11 @@ def describe_deployment(findings: dict) -> str:
                  f"(95% CI {accuracy_low:.2%}-{accuracy_high:.2%}); route the other {1 - chosen['coverage']:.1%} "
                  "to a person.")
     if findings["nondigits"]:
-        text += " Images of no digit answered anyway: " + ", ".join(
-            f"{row['answered']:.1%} of {row['source']}" for row in findings["nondigits"]) + "."
+        text += f" Images of no digit answered anyway: {describe_nondigit_shares(findings)}."
+    speed = findings.get("speed")
+    if speed:
+        text += (f" On this machine it reads {speed['images_per_second']:,.0f} digits per second in batches, and one "
+                 f"digit in {speed['latency_median_ms']:.0f} ms.")
     return text
 
 
@@ -564,10 +569,9 @@ def style_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]):
     from digitrec_utils.tables import style_table
 
     described = {source.name: source.description for source in sources}
-    trained = {source.name: source.in_training for source in sources}
     shown = pd.DataFrame({
         "source": table["source"], "what": [described.get(name, "") for name in table["source"]],
-        "kind seen in training": [trained.get(name, False) for name in table["source"]],
+        "kind seen in training": table["in_training"],
         "images": table["images"], "answered": table["answered"],
         "95% interval": [f"{low:.1%}–{high:.1%}" for low, high in zip(table["answered_low"], table["answered_high"],
                                                                        strict=True)],
@@ -576,18 +580,25 @@ def style_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]):
 
 
 def describe_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]) -> str:
-    """One computed sentence per source: the share answered anyway and the AUROC; which source is independent."""
+    """Say which source measures rejection independently, and what share of it is answered anyway."""
     trained = {source.name for source in sources if source.in_training}
-    text = " ".join(f"{row['source']}: {row['answered']:.1%} would be answered anyway (95% CI "
-                    f"{row['answered_low']:.1%}-{row['answered_high']:.1%}); AUROC against the test digits "
-                    f"{row['auroc']:.3f}." for _, row in table.iterrows())
+    independent = table[~table["source"].isin(trained)]
+    parts = [f"{row['source']}, a kind of image the model never trained on, is the independent measure: "
+             f"{row['answered']:.1%} of its images would be answered anyway, and its confidence tells them from "
+             f"digits with AUROC {row['auroc']:.3f}." for _, row in independent.iterrows()]
     if trained:
-        independent = [name for name in table["source"] if name not in trained]
-        text += (f" The model trained on other images of the kind of {', '.join(sorted(trained))} (outlier "
-                 "exposure), so " + (f"{', '.join(independent)} is the independent measure."
-                                     if independent else "there is no independent measure here: install Debian's "
-                                     "dataset-fashion-mnist for one."))
-    return text
+        parts.append(f"The model trained on other {', '.join(sorted(trained))} (outlier exposure), so their row "
+                     "shows how well it learned that kind, not how it meets a new one.")
+    if independent.empty:
+        parts.append("No source here is independent of training: install Debian's dataset-fashion-mnist for one.")
+    return " ".join(parts)
+
+
+def describe_nondigit_shares(findings: dict) -> str:
+    """``0.5% of generated shapes (a kind it trained on), 1.4% of Fashion-MNIST``, from :func:`summarize`'s findings."""
+    return ", ".join(f"{row['answered']:.1%} of {row['source']}"
+                     + (" (a kind it trained on)" if row.get("kind_seen_in_training") else "")
+                     for row in findings.get("nondigits", []))
 
 
 def describe_headline(findings: dict) -> str:
