@@ -486,13 +486,17 @@ def save_abstention(model_path: Path, *, score: str, threshold: float | None, ta
     return description_path
 
 
-def summarize(model_name: str, clean: abstention.SelectiveOutcome, clean_accuracy: tuple[float, float, float],
-              robustness: Robustness, choice: abstention.ThresholdChoice, nondigits: pd.DataFrame,
-              score: str, speed=None) -> dict:
-    """Return the deployment findings as a JSON-ready dict for the results record and the model card."""
+def summarize(model_name: str, dataset: str, clean: abstention.SelectiveOutcome,
+              clean_accuracy: tuple[float, float, float], robustness: Robustness,
+              choice: abstention.ThresholdChoice, nondigits: pd.DataFrame, score: str, speed=None) -> dict:
+    """Return the deployment findings as a JSON-ready dict for the results record and the model card.
+
+    ``items`` says what the model reads: digits, or images for a model of another dataset (clothes).
+    """
     worst = robustness.worst(1).iloc[0]
     return {
-        "model": model_name, "clean_accuracy": clean_accuracy[0], "clean_accuracy_ci95": list(clean_accuracy[1:]),
+        "model": model_name, "items": "digits" if dataset in DIGIT_DATASETS else "images",
+        "clean_accuracy": clean_accuracy[0], "clean_accuracy_ci95": list(clean_accuracy[1:]),
         "severity": robustness.severity,
         "mean_corrupted_accuracy": robustness.mean_accuracy,
         "mean_unseen_corrupted_accuracy": robustness.mean_unseen_accuracy,
@@ -510,11 +514,11 @@ def summarize(model_name: str, clean: abstention.SelectiveOutcome, clean_accurac
 
 def describe_deployment(findings: dict) -> str:
     """The summary sentences a postal office needs, from :func:`summarize`'s findings."""
-    model_name = findings["model"]
+    model_name, items = findings["model"], findings.get("items", "digits")
     low, high = findings["clean_accuracy_ci95"]
     worst = findings["worst_corruption"]
-    text = (f"{model_name}: {findings['clean_accuracy']:.2%} right on clean test digits (95% CI {low:.2%}-{high:.2%}); "
-            f"{findings['mean_corrupted_accuracy']:.2%} on average over the corrupted copies at severity "
+    text = (f"{model_name}: {findings['clean_accuracy']:.2%} right on clean test {items} (95% CI {low:.2%}-"
+            f"{high:.2%}); {findings['mean_corrupted_accuracy']:.2%} on average over the corrupted copies at severity "
             f"{findings['severity']}")
     unseen = findings.get("mean_unseen_corrupted_accuracy")
     if unseen is not None and not np.isnan(unseen) and unseen != findings["mean_corrupted_accuracy"]:
@@ -523,21 +527,22 @@ def describe_deployment(findings: dict) -> str:
     chosen = findings["abstention"]
     if chosen["threshold"] is None:
         text += (f" No confidence threshold reached {chosen['target']:.1%} on validation, so the model answers every "
-                 "digit.")
+                 f"{items[:-1]}.")
     else:
         coverage_low, coverage_high = chosen["coverage_ci95"]
         accuracy_low, accuracy_high = chosen["answered_accuracy_ci95"]
         text += (f" At the threshold chosen on validation ({chosen['score'].replace('_', ' ')} >= "
-                 f"{chosen['threshold']:.3f}), answer **{chosen['coverage']:.1%}** of digits automatically "
+                 f"{chosen['threshold']:.3f}), answer **{chosen['coverage']:.1%}** of {items} automatically "
                  f"(95% CI {coverage_low:.1%}-{coverage_high:.1%}) at **{chosen['answered_accuracy']:.2%}** accuracy "
                  f"(95% CI {accuracy_low:.2%}-{accuracy_high:.2%}); route the other {1 - chosen['coverage']:.1%} "
                  "to a person.")
     if findings["nondigits"]:
-        text += f" Images of no digit answered anyway: {describe_nondigit_shares(findings)}."
+        nothing = "no digit" if items == "digits" else "none of its classes"
+        text += f" Images of {nothing} answered anyway: {describe_nondigit_shares(findings)}."
     speed = findings.get("speed")
     if speed:
-        text += (f" On this machine it reads {speed['images_per_second']:,.0f} digits per second in batches, and one "
-                 f"digit in {speed['latency_median_ms']:.0f} ms.")
+        text += (f" On this machine it reads {speed['images_per_second']:,.0f} {items} per second in batches, and "
+                 f"one in {speed['latency_median_ms']:.0f} ms.")
     return text
 
 
@@ -607,7 +612,8 @@ def describe_headline(findings: dict) -> str:
             f"(clean {findings['clean_accuracy']:.2%})")
     chosen = findings["abstention"]
     if chosen["threshold"] is not None:
-        text += (f"; answers {chosen['coverage']:.1%} of clean digits at {chosen['answered_accuracy']:.2%}")
+        text += (f"; answers {chosen['coverage']:.1%} of clean {findings.get('items', 'digits')} at "
+                 f"{chosen['answered_accuracy']:.2%}")
     return text
 
 
