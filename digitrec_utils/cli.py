@@ -1,6 +1,7 @@
 """The ``digitrec`` command. It only parses arguments and calls the package.
 
-Exit status: 0 on success, 1 when a notebook failed (``run``) or an image could not be read (``predict``),
+Exit status: 0 on success, 1 when a notebook failed (``run``) or an image could not be read (``predict``,
+``read``),
 2 when the input was rejected before running (bad parameters, a missing dataset or model), 130 when SIGINT
 (Ctrl-C) and 143 when SIGTERM stopped a run.
 """
@@ -54,6 +55,25 @@ def _build_parser() -> argparse.ArgumentParser:
                               "image); the rest are marked unsure. Default: the threshold saved with the model, "
                               "if any.")
 
+    read = commands.add_parser(
+        "read", help="Read the digit string (a postcode, a house number) in photos and scans.",
+        description="Read the digits written in each photo or scan, left to right: lighting corrected, ruled "
+                    "and grid lines removed, digits segmented (touching ones split), each prepared like MNIST "
+                    "and classified. A digit below the confidence threshold is shown as ?.")
+    read.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders of them.")
+    read.add_argument("--model", default=None, metavar="PATH",
+                      help="A .keras model saved by the suite, with its JSON beside it (default: the saved CNN of "
+                           "the newest run under reports/ whose 04_cnn notebook succeeded).")
+    read.add_argument("--json", action="store_true", help="Print a JSON list, one object per image.")
+    read.add_argument("--expect-digits", type=int, default=None, metavar="N",
+                      help="Each image holds N digits; a reading of another length is not accepted.")
+    read.add_argument("--min-confidence", type=float, default=None, metavar="X",
+                      help="Accept only digits whose confidence score reaches X (0 to 1); the rest read as ?. "
+                           "Default: the threshold saved with the model, if any (else every digit is accepted).")
+    read.add_argument("--debug-dir", default=None, metavar="DIR",
+                      help="Write, per image, the cleaned ink, the boxes on the photo and each prepared digit "
+                           "as PNG files into DIR.")
+
     data = commands.add_parser("data", help="Load a dataset and print its summary.")
     data.add_argument("name", nargs="?", default="mnist-sample", help="Dataset name (default mnist-sample).")
     data.add_argument("--data-dir", default=None, help="Folder to search first for dataset files.")
@@ -91,22 +111,19 @@ def _command_list_params(arguments) -> int:
     return EXIT_OK
 
 
-def _command_predict(arguments) -> int:
-    import json
-
+def _load_for_images(arguments, what: str):
+    """The image paths, the model, its description and its abstention settings, for predict and read."""
     from digitrec_utils.config import REPORTS_DIR
-    from digitrec_utils.model_files import find_latest_model, load_model_bundle
-    from digitrec_utils.predict import collect_image_paths, format_prediction, predict_images
+    from digitrec_utils.model_files import check_calibration, find_latest_model, load_model_bundle
+    from digitrec_utils.predict import collect_image_paths
     from digitrec_utils.training import configure_keras
 
-    if arguments.top < 1:
-        raise ParameterError(f"--top {arguments.top}: list at least one label per image.")
     if arguments.min_confidence is not None and not 0.0 <= arguments.min_confidence <= 1.0:
         raise ParameterError(f"--min-confidence {arguments.min_confidence}: give a score from 0 to 1 (0 answers "
                              "every image).")
     paths = collect_image_paths(arguments.images)
     if not paths:
-        raise ImageError(f"{', '.join(arguments.images)}: no files to classify (the folders are empty).")
+        raise ImageError(f"{', '.join(arguments.images)}: no files to {what} (the folders are empty).")
     configure_keras()
     model_path = Path(arguments.model) if arguments.model else find_latest_model(REPORTS_DIR)
     model, description = load_model_bundle(model_path)
@@ -114,15 +131,48 @@ def _command_predict(arguments) -> int:
     abstention = dict(description.get("abstention") or {})
     if arguments.min_confidence is not None:
         abstention = {"score": abstention.get("score", "top_probability"), "threshold": arguments.min_confidence}
+    else:
+        warning = check_calibration(description)
+        if warning:
+            print(f"digitrec: warning: {warning}", file=sys.stderr)
+    return paths, model, description, abstention or None
+
+
+def _command_predict(arguments) -> int:
+
+    from digitrec_utils.predict import format_prediction, predict_images
+
+    if arguments.top < 1:
+        raise ParameterError(f"--top {arguments.top}: list at least one label per image.")
+    paths, model, description, abstention = _load_for_images(arguments, "classify")
     entries = predict_images(paths, model, class_names=description.get("class_names"), top=arguments.top,
-                             abstention=abstention or None)
-    if arguments.json:
+                             abstention=abstention)
+    return _report(entries, format_prediction, as_json=arguments.json)
+
+
+def _command_read(arguments) -> int:
+    from digitrec_utils.reading import format_reading, read_images
+
+    if arguments.expect_digits is not None and arguments.expect_digits < 1:
+        raise ParameterError(f"--expect-digits {arguments.expect_digits}: give the number of digits each image "
+                             "holds (at least 1).")
+    paths, model, description, abstention = _load_for_images(arguments, "read")
+    entries = read_images(paths, model, class_names=description.get("class_names"), abstention=abstention,
+                          expect_digits=arguments.expect_digits, debug_dir=arguments.debug_dir)
+    return _report(entries, format_reading, as_json=arguments.json)
+
+
+def _report(entries: list[dict], format_entry, *, as_json: bool) -> int:
+    """Print the entries (JSON on standard output, or a line each), errors on standard error; the exit status."""
+    import json
+
+    if as_json:
         print(json.dumps(entries, indent=2))
     for entry in entries:
         if "error" in entry:
-            print(f"digitrec: {format_prediction(entry)}", file=sys.stderr)
-        elif not arguments.json:
-            print(format_prediction(entry))
+            print(f"digitrec: {format_entry(entry)}", file=sys.stderr)
+        elif not as_json:
+            print(format_entry(entry))
     return EXIT_FAILED if any("error" in entry for entry in entries) else EXIT_OK
 
 
@@ -137,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``digitrec`` command line and return its exit status."""
     arguments = _build_parser().parse_args(argv)
     commands = {"run": _command_run, "list-params": _command_list_params, "predict": _command_predict,
-                "data": _command_data}
+                "read": _command_read, "data": _command_data}
     try:
         return commands[arguments.command](arguments)
     except DigitrecError as error:

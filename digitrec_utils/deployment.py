@@ -472,7 +472,9 @@ def save_abstention(model_path: Path, *, score: str, threshold: float | None, ta
     """Write the chosen score, threshold and target into the saved model's JSON (atomically).
 
     ``digitrec predict`` then reports ``accepted`` for each image; a threshold of None (no threshold reached
-    the target) is saved as 0, which accepts every image, as the report says.
+    the target) is saved as 0, which accepts every image, as the report says. The preparation version,
+    digitrec version and git commit it was chosen with are saved too: ``predict`` and ``read`` warn when
+    they prepare images differently (:func:`digitrec_utils.model_files.check_calibration`).
     """
     import json
 
@@ -480,8 +482,15 @@ def save_abstention(model_path: Path, *, score: str, threshold: float | None, ta
 
     description_path = Path(model_path).with_suffix(".json")
     description = json.loads(description_path.read_text(encoding="utf-8"))
+    from importlib import metadata
+
+    from digitrec_utils.environment import get_git_commit
+    from digitrec_utils.predict import PREPARATION_VERSION
+
     description["abstention"] = {"score": score, "threshold": threshold or 0.0, "target": target,
-                                 "chosen_on": "validation"}
+                                 "chosen_on": "validation", "preparation_version": PREPARATION_VERSION,
+                                 "digitrec_version": metadata.version("digitrec"),
+                                 "git_commit": get_git_commit().get("commit")}
     write_text_atomic(description_path, json.dumps(description, indent=2) + "\n")
     return description_path
 

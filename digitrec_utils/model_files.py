@@ -146,3 +146,24 @@ def load_model_bundle(path: str | Path):
         raise ModelFileError(f"{path}: not a readable Keras model ({type(error).__name__}: {error}); "
                              "save the model again.") from error
     return model, description
+
+
+def check_calibration(description: dict) -> str | None:
+    """Say why a saved threshold may not hold, or return None.
+
+    05_deployment chooses the threshold on images prepared by this digitrec's ``prepare_image``; it records
+    the preparation's version with it. A model whose threshold was chosen with another preparation (or
+    before the version was recorded) gets a warning: its images now look different to the model.
+    """
+    from digitrec_utils.predict import PREPARATION_VERSION
+
+    abstention = description.get("abstention")
+    if not abstention:
+        return None
+    version = abstention.get("preparation_version")
+    if version == PREPARATION_VERSION:
+        return None
+    made = f"preparation version {version}" if version is not None else "an older preparation"
+    return (f"the model's confidence threshold was chosen on images prepared with {made}, and this digitrec "
+            f"prepares images with version {PREPARATION_VERSION}; re-run 05_deployment (`digitrec run --only "
+            "cnn deployment`) to choose it again, or pass --min-confidence.")

@@ -19,26 +19,33 @@ from digitrec_utils.exceptions import ImageError, ModelFileError
 from digitrec_utils.scores import compute_score
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# Larger images are shrunk to this many pixels while they are read (a phone photo of 12 MP becomes about
+# 2,000 x 1,500): digits stay tens of pixels tall, and memory stays far under 1 GiB.
+MAX_PIXELS = 3_000_000
+# The version of the preparation below: a threshold chosen on images prepared one way (saved with a model
+# by 05_deployment) is only valid for images prepared the same way. 2: photo-grade ink (digitrec.ink).
+PREPARATION_VERSION = 2
 # Pixels (0-255, after inversion to a dark background) at least this far above the background count as ink.
 INK_THRESHOLD = 40
 # In a 28x28 image, taken as cropped already, a faded scan's ink may lie only this far above the background.
 FIELD_INK_THRESHOLD = 24
 DIGIT_BOX = 20
-# Ink components smaller than this many pixels, in an image larger than 28x28, are specks, not strokes.
-MIN_INK_AREA = 8
 FIELD = 28
 # Where MNIST puts a digit's centre of mass, in 0-based pixel coordinates of both axes: the mean over
 # mnist-sample's 5,000 digits is 14.0 to within 0.1 (half a pixel below and right of the field's middle).
 MASS_CENTRE = 14.0
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file as grayscale uint8 of shape (height, width); transparent pixels count as white.
+
+    An image of more than ``max_pixels`` pixels is shrunk to fit while it is read (Pillow's ``draft`` for
+    JPEG, then ``reduce``), so that a 50-megapixel photo never sits in memory at full size as floats.
 
     Raises
     ------
     ImageError
-        Naming the file when it is missing, unreadable or not an image.
+        Naming the file when it is missing, unreadable, truncated or not an image.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -46,6 +53,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.seek(0)  # The first frame of an animated GIF.
+            if image.width * image.height > max_pixels:
+                factor = int(np.ceil(np.sqrt(image.width * image.height / max_pixels)))
+                image.draft("L", (image.width // factor, image.height // factor))
+                if image.width * image.height > max_pixels:
+                    image = image.reduce(int(np.ceil(np.sqrt(image.width * image.height / max_pixels))))
             if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
                 rgba = image.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -70,14 +82,11 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
        copies of them): cropping it again would take noise for ink and shrink the digit. Only its levels
        change: the background becomes 0 and the brightest pixel 1, so that a faded, grey or brightened
        scan reads like a clean one (a clean MNIST digit, background 0 and ink up to 255, is unchanged).
-    3. In a larger image the ink is found after denoising: a 3x3 median filter (SciPy) removes specks,
-       and the strokes are the smoothed image above Otsu's threshold (scikit-image), at least
-       ``INK_THRESHOLD`` above the background, without components of fewer than ``MIN_INK_AREA`` pixels.
-       Pixels more than 2 pixels from a stroke are cleared, and the image is cropped to the bounding box
-       of the pixels left at least ``INK_THRESHOLD`` above the background.
-    4. The crop is resized so that its longer side is 20 pixels, keeping the aspect ratio (Pillow, Lanczos).
-    5. It is pasted into a 28x28 field and shifted so that its centre of mass sits at the centre
-       (SciPy's ``center_of_mass`` and ``shift``).
+    3. In a larger image (a photo or a scan) the ink is found with the lighting corrected, ruled and grid
+       lines removed and specks dropped (:func:`digitrec_utils.ink.find_photo_ink`), and a pen's thin
+       strokes are widened towards MNIST's (:func:`digitrec_utils.ink.normalise_strokes`).
+    4. The ink is cropped, scaled so that its longer side is 20 pixels and centred by mass in 28x28
+       (:func:`place_in_field`).
 
     Parameters
     ----------
@@ -94,8 +103,7 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
     ImageError
         When the image holds no ink (a blank or uniform image).
     """
-    from PIL import Image
-    from scipy import ndimage
+    from digitrec_utils.ink import find_photo_ink, normalise_strokes
 
     pixels = np.asarray(pixels, dtype=np.float32)
     if pixels.ndim != 2 or min(pixels.shape) < 1:
@@ -113,13 +121,27 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
             raise ImageError(f"{source}: no ink found (the image is blank or uniform); give an image with a "
                              "visible digit.")
         return (np.clip(pixels - background, 0.0, peak) / peak).astype(np.float32)
-    if background > 127:
-        pixels, background = 255.0 - pixels, 255.0 - background
-    ink = np.clip(pixels - background, 0.0, 255.0)
-    # The strokes found in the denoised image, widened by 2 pixels, keep their own pixels; specks elsewhere go.
-    strokes = ndimage.binary_dilation(_find_ink(np.clip(ndimage.median_filter(pixels, size=3) - background, 0.0,
-                                                        255.0)), iterations=2)
-    ink = np.where(strokes, ink, 0.0)
+    photo = find_photo_ink(pixels)
+    if not photo.mask.any():
+        raise ImageError(f"{source}: no ink found (the image is blank, uniform or only lines); give an image with a "
+                         "visible digit.")
+    return place_in_field(normalise_strokes(photo.mask, photo.strength), source=source)
+
+
+def place_in_field(ink: np.ndarray, *, source: str = "image") -> np.ndarray:
+    """Crop ink (light on dark, 0-255) to its box, scale its longer side to 20 pixels and centre it by mass in 28x28.
+
+    The crop is the bounding box of the pixels at least ``INK_THRESHOLD`` above 0; it is resized with
+    Pillow's Lanczos filter, keeping the aspect ratio, pasted into a 28x28 field, and shifted so that its
+    centre of mass sits where MNIST's do (SciPy's ``center_of_mass`` and ``shift``, whole pixels).
+
+    Returns
+    -------
+    image : ndarray of shape (28, 28), float32 in [0, 1]
+    """
+    from PIL import Image
+    from scipy import ndimage
+
     rows, columns = np.nonzero(ink >= INK_THRESHOLD)
     if rows.size == 0:
         raise ImageError(f"{source}: no ink found (the image is blank or uniform); give an image with a "
@@ -163,21 +185,6 @@ def prepare_image_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         except ImageError:
             pass
     return prepared, usable
-
-
-def _find_ink(ink: np.ndarray) -> np.ndarray:
-    """Return the mask of the ink in a denoised, background-subtracted image (light ink on dark)."""
-    from skimage.filters import gaussian, threshold_otsu
-    from skimage.morphology import remove_small_objects
-
-    if float(ink.max()) < INK_THRESHOLD:
-        return np.zeros(ink.shape, dtype=bool)
-    smoothed = gaussian(ink, sigma=1.0, preserve_range=True)
-    level = max(float(threshold_otsu(smoothed)), INK_THRESHOLD)
-    mask = smoothed >= level
-    if not mask.any():  # A thin stroke that smoothing dimmed below the level: use the plain threshold.
-        mask = ink >= INK_THRESHOLD
-    return remove_small_objects(mask, max_size=MIN_INK_AREA - 1) if mask.sum() > MIN_INK_AREA else mask
 
 
 def collect_image_paths(inputs: Iterable[str | os.PathLike]) -> list[Path]:

@@ -117,3 +117,24 @@ def rendered_run(tmp_path_factory) -> Path:
                        "--quiet"])
     assert status == EXIT_OK, "the quick run of the whole suite failed; see its index.html"
     return root / "reports" / "quick"
+
+
+@pytest.fixture(scope="session")
+def splits():
+    """mnist-sample's split with seed 42, as the sample profile makes it."""
+    from digitrec_utils.data import load_dataset, make_splits
+
+    return make_splits(load_dataset("mnist-sample", seed=42), val_fraction=0.1, seed=42)
+
+
+@pytest.fixture(scope="session")
+def saved_model(splits, tmp_path_factory):
+    """A cnn_small trained here for two epochs, saved with its JSON like the notebook saves the selected model."""
+    from digitrec_utils import cnn
+    from digitrec_utils.model_files import save_model_bundle
+
+    settings = cnn.CnnSettings(networks=["cnn_small"], epochs=2, early_stopping=False)
+    results = cnn.train_cnn_zoo(splits, settings, log=False)
+    folder = tmp_path_factory.mktemp("models")
+    return save_model_bundle(results["cnn_small"].model, folder, name="cnn_small", class_names=splits.class_names,
+                             dataset={"name": "mnist-sample"})

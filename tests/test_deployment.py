@@ -13,7 +13,9 @@ from digitrec_utils import cnn, convnets, deployment, training
 from digitrec_utils.cli import EXIT_REJECTED, main
 from digitrec_utils.data import load_dataset, make_splits
 from digitrec_utils.exceptions import ModelFileError, ParameterError
+from digitrec_utils.model_files import check_calibration
 from digitrec_utils.params import resolve_parameters
+from digitrec_utils.predict import PREPARATION_VERSION
 from digitrec_utils.runner import check_deployment_model
 
 SPLIT = {"seed": 3, "test_fraction": 0.2, "val_fraction": 0.1, "train_size": 1000}
@@ -138,8 +140,11 @@ def test_the_threshold_goes_into_the_saved_model_json(tmp_path):
                              dataset={"name": "mnist-sample"}, split=SPLIT)
     deployment.save_abstention(path, score="certainty", threshold=0.999, target=0.995)
     saved = json.loads(path.with_suffix(".json").read_text())
-    assert saved["abstention"] == {"score": "certainty", "threshold": 0.999, "target": 0.995,
-                                   "chosen_on": "validation"}
+    assert {key: saved["abstention"][key] for key in ("score", "threshold", "target", "chosen_on")} == {
+        "score": "certainty", "threshold": 0.999, "target": 0.995, "chosen_on": "validation"}
+    assert saved["abstention"]["preparation_version"] == PREPARATION_VERSION
+    assert check_calibration(saved) is None
+    assert "re-run 05_deployment" in check_calibration({"abstention": {"threshold": 0.5}})
     assert saved["split"] == SPLIT
     digit = np.zeros((28, 28), dtype=np.uint8)
     digit[6:22, 12:16] = 255

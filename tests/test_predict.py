@@ -8,10 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec_utils import cli, cnn
-from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils import cli
 from digitrec_utils.exceptions import ImageError
-from digitrec_utils.model_files import save_model_bundle
 from digitrec_utils.predict import (
     collect_image_paths,
     predict_images,
@@ -24,21 +22,6 @@ from digitrec_utils.predict import (
 # rendered copies lose a little to resampling, so at least 80% of them must come back right.
 RENDERED_ACCURACY_THRESHOLD = 0.80
 N_RENDERED = 40
-
-
-@pytest.fixture(scope="module")
-def splits():
-    return make_splits(load_dataset("mnist-sample", seed=42), val_fraction=0.1, seed=42)
-
-
-@pytest.fixture(scope="module")
-def saved_model(splits, tmp_path_factory):
-    """A cnn_small trained here for two epochs, saved with its JSON like the notebook saves the selected model."""
-    settings = cnn.CnnSettings(networks=["cnn_small"], epochs=2, early_stopping=False)
-    results = cnn.train_cnn_zoo(splits, settings, log=False)
-    folder = tmp_path_factory.mktemp("models")
-    return save_model_bundle(results["cnn_small"].model, folder, name="cnn_small", class_names=splits.class_names,
-                             dataset={"name": "mnist-sample"})
 
 
 def test_rendered_digits_come_back_with_their_labels(splits, saved_model, tmp_path):
