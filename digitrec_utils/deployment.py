@@ -548,6 +548,11 @@ def describe_deployment(findings: dict) -> str:
     if findings["nondigits"]:
         nothing = "no digit" if items == "digits" else "none of its classes"
         text += f" Images of {nothing} answered anyway: {describe_nondigit_shares(findings)}."
+    strings = findings.get("envelopes")
+    if strings:
+        low, high = strings["string_accuracy_ci95"]
+        text += (f" Photos of whole strings of 3 to 6 digits: {strings['string_accuracy']:.1%} read exactly right "
+                 f"(95% CI {low:.1%}-{high:.1%}).")
     speed = findings.get("speed")
     if speed:
         text += (f" On this machine it reads {speed['images_per_second']:,.0f} {items} per second in batches, and "
@@ -629,6 +634,83 @@ def describe_headline(findings: dict) -> str:
 def is_inside(path: Path, folder: str | Path) -> bool:
     """Whether ``path`` lies inside ``folder`` (both resolved)."""
     return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+@dataclass
+class EnvelopeReading:
+    """Photo-like digit strings made from test digits, as ``digitrec read`` reads them.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per envelope: text, read (the labels, without abstention), digits, digits_right,
+        string_right, answered (every digit accepted at the threshold).
+    images : list of ndarray
+    entries : list of dict
+        :func:`digitrec_utils.reading.read_pixel_images`'s entries, with the boxes.
+    """
+
+    table: pd.DataFrame
+    images: list
+    entries: list
+
+    def summarize(self) -> dict:
+        """String accuracy with its interval, for the results record and the summary."""
+        right, strings = int(self.table["string_right"].sum()), len(self.table)
+        return {"strings": strings, "string_accuracy": right / strings,
+                "string_accuracy_ci95": list(compute_accuracy_interval(right, strings)),
+                "answered": float(self.table["answered"].mean())}
+
+    def describe(self) -> str:
+        """Computed sentences: string and digit accuracy with intervals, and the same with abstention."""
+        table = self.table
+        strings, right = len(table), int(table["string_right"].sum())
+        low, high = compute_accuracy_interval(right, strings)
+        digits, digits_right = int(table["digits"].sum()), int(table["digits_right"].sum())
+        digit_low, digit_high = compute_accuracy_interval(digits_right, digits)
+        text = (f"Of {strings} envelopes of 3 to 6 digits, {right / strings:.1%} were read exactly right (95% CI "
+                f"{low:.1%}-{high:.1%}), and {digits_right / digits:.1%} of their {digits:,} digits (95% CI "
+                f"{digit_low:.1%}-{digit_high:.1%}; a string split into the wrong number of digits counts all "
+                "its digits as wrong).")
+        answered = table[table["answered"]]
+        if len(answered) < strings:
+            answered_right = int(answered["string_right"].sum())
+            text += (f" With the threshold, {len(answered) / strings:.1%} of the strings are answered automatically"
+                     + (f", {answered_right / len(answered):.1%} of them right (95% CI "
+                        f"{compute_accuracy_interval(answered_right, len(answered))[0]:.1%}-"
+                        f"{compute_accuracy_interval(answered_right, len(answered))[1]:.1%})"
+                        if len(answered) else "") + "; the others go to a person.")
+        return text
+
+
+def read_envelopes(model, images: np.ndarray, labels: np.ndarray, *, n_envelopes: int, seed: int,
+                   abstention: dict | None) -> EnvelopeReading:
+    """Make ``n_envelopes`` photo-like strings of 3 to 6 of the given (test) digits and read them.
+
+    For reporting only: the digits are used in order, each once while they last.
+    """
+    from digitrec_utils.envelopes import make_envelope
+    from digitrec_utils.reading import read_pixel_images
+
+    rng = np.random.default_rng([seed, 16])
+    envelopes, start = [], 0
+    for number in range(n_envelopes):
+        length = int(rng.integers(3, 7))
+        positions = (np.arange(length) + start) % len(labels)
+        start += length
+        envelopes.append(make_envelope(images[positions], labels[positions], seed=seed + number))
+    entries = read_pixel_images([(f"envelope {number + 1}", envelope.image)
+                                 for number, envelope in enumerate(envelopes)], model, abstention=abstention)
+    rows = []
+    for envelope, entry in zip(envelopes, entries, strict=True):
+        read = "".join(digit["label"] for digit in entry.get("digits", []))
+        same_length = len(read) == len(envelope.text)
+        rows.append({"text": envelope.text, "read": read, "digits": len(envelope.text),
+                     "digits_right": sum(a == b for a, b in zip(read, envelope.text, strict=False)) if same_length
+                     else 0,
+                     "string_right": read == envelope.text,
+                     "answered": bool(entry.get("digits")) and all(digit["accepted"] for digit in entry["digits"])})
+    return EnvelopeReading(pd.DataFrame(rows), [envelope.image for envelope in envelopes], entries)
 
 
 def check_target(target: float) -> None:

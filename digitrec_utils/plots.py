@@ -651,3 +651,26 @@ def plot_score_distributions(digit_scores: np.ndarray, other_scores: dict[str, n
     axes.legend(fontsize=8, loc="upper left")
     axes.set_title(title)
     return _finish(figure, show)
+
+
+def plot_read_strings(images: Sequence[np.ndarray], entries: Sequence[dict], truths: Sequence[str], *,
+                      title: str = "Misread strings", show: bool = True) -> Figure:
+    """Draw photos of digit strings with the boxes ``digitrec read`` found and what it read, one per row.
+
+    Boxes are green where the digit was accepted at the threshold and red where it was unsure.
+    """
+    from matplotlib.patches import Rectangle
+
+    figure, axes_list = plt.subplots(len(images), 1, figsize=(9, 2.0 * len(images)), squeeze=False)
+    for axes, image, entry, truth in zip(axes_list[:, 0], images, entries, truths, strict=True):
+        axes.imshow(image, cmap="gray", vmin=0, vmax=255)
+        for digit in entry.get("digits", []):
+            x0, y0, x1, y1 = digit["box"]
+            colour = "tab:green" if digit["accepted"] else "tab:red"
+            axes.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linewidth=1.5))
+            axes.text(x0, y0 - 4, digit["label"], color=colour, fontsize=9)
+        read = "".join(digit["label"] for digit in entry.get("digits", []))
+        axes.set_title(f"written {truth}, read {read or '-'}", fontsize=9)
+        axes.axis("off")
+    figure.suptitle(title)
+    return _finish(figure, show)
