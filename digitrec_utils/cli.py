@@ -42,14 +42,11 @@ def _build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict", help="Classify image files with a saved model.",
         description="Classify PNG, JPEG, BMP or GIF images (any size and colour; folders are expanded) after "
-                    "preparing each the way MNIST was made: grayscale, dark background, cropped to the ink, "
+                    "preparing each the way MNIST was made: grayscale, dark background, the ink of a photo found "
+                    "with the light corrected and ruled or grid lines removed, cropped to the ink, "
                     "longer side 20 px, centred by mass in 28x28.")
-    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders of them.")
-    predict.add_argument("--model", default=None, metavar="PATH",
-                         help="A .keras model saved by the suite, with its JSON beside it (default: the saved "
-                              "CNN of the newest run under reports/ whose 04_cnn notebook succeeded).")
+    _add_image_arguments(predict)
     predict.add_argument("--top", type=int, default=3, metavar="K", help="Labels listed per image (default 3).")
-    predict.add_argument("--json", action="store_true", help="Print a JSON list, one object per image.")
     predict.add_argument("--min-confidence", type=float, default=None, metavar="X",
                          help="Answer only images whose confidence score reaches X (0 to 1; 0 answers every "
                               "image); the rest are marked unsure. Default: the threshold saved with the model, "
@@ -60,11 +57,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Read the digits written in each photo or scan, left to right: lighting corrected, ruled "
                     "and grid lines removed, digits segmented (touching ones split), each prepared like MNIST "
                     "and classified. A digit below the confidence threshold is shown as ?.")
-    read.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders of them.")
-    read.add_argument("--model", default=None, metavar="PATH",
-                      help="A .keras model saved by the suite, with its JSON beside it (default: the saved CNN of "
-                           "the newest run under reports/ whose 04_cnn notebook succeeded).")
-    read.add_argument("--json", action="store_true", help="Print a JSON list, one object per image.")
+    _add_image_arguments(read)
     read.add_argument("--expect-digits", type=int, default=None, metavar="N",
                       help="Each image holds N digits; a reading of another length is not accepted.")
     read.add_argument("--min-confidence", type=float, default=None, metavar="X",
@@ -109,6 +102,15 @@ def _command_list_params(arguments) -> int:
             rule = f" [{RULES[name].describe()}]" if name in RULES else ""
             print(f"  {name}: {details['inferred_type_name']} = {details['default']}{rule}  # {details['help']}")
     return EXIT_OK
+
+
+def _add_image_arguments(command) -> None:
+    """The arguments that predict and read share: the images, --model and --json."""
+    command.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders of them.")
+    command.add_argument("--model", default=None, metavar="PATH",
+                         help="A .keras model saved by the suite, with its JSON beside it (default: the saved "
+                              "CNN of the newest run under reports/ whose 04_cnn notebook succeeded).")
+    command.add_argument("--json", action="store_true", help="Print a JSON list, one object per image.")
 
 
 def _load_for_images(arguments, what: str):
