@@ -152,9 +152,12 @@ def check_calibration(description: dict) -> str | None:
     """Say why a saved threshold may not hold, or return None.
 
     05_deployment chooses the threshold on images prepared by this digitrec's ``prepare_image``; it records
-    the preparation's version with it. A model whose threshold was chosen with another preparation (or
-    before the version was recorded) gets a warning: its images now look different to the model.
+    the preparation's version and its own version with it. A model whose threshold was chosen with another
+    preparation (or before the version was recorded) gets a warning, since its images now look different
+    to the model; one chosen by another digitrec version with the same preparation gets a milder one.
     """
+    from importlib import metadata
+
     from digitrec_utils.predict import PREPARATION_VERSION
 
     abstention = description.get("abstention")
@@ -162,6 +165,11 @@ def check_calibration(description: dict) -> str | None:
         return None
     version = abstention.get("preparation_version")
     if version == PREPARATION_VERSION:
+        calibrated, installed = abstention.get("digitrec_version"), metadata.version("digitrec")
+        if calibrated and calibrated != installed:
+            return (f"the model's confidence threshold was chosen with digitrec {calibrated} and this is digitrec "
+                    f"{installed}; both prepare images the same way (version {PREPARATION_VERSION}), but re-run "
+                    "05_deployment if the threshold should belong to this code.")
         return None
     made = f"preparation version {version}" if version is not None else "an older preparation"
     return (f"the model's confidence threshold was chosen on images prepared with {made}, and this digitrec "
