@@ -117,6 +117,7 @@ def test_no_path_of_the_machine_that_made_it(rendered_run, page):
     found = [without_images[max(0, match.start() - 60):match.end() + 40]
              for match in MACHINE_FOLDERS.finditer(without_images)]
     assert found == [], f"{page} shows machine paths: {found[:3]}"
+    assert "PosixPath(" not in without_images, f"{page} shows a Python path object's repr"
 
 
 @pytest.mark.parametrize("page", PAGES)
