@@ -150,7 +150,7 @@ def build_dense_network(
             layers.append(keras.layers.Dense(int(units), activation="relu", name=f"hidden_{position}"))
         if dropout:
             layers.append(keras.layers.Dropout(dropout, name=f"dropout_{position}"))
-    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="output"))
     model = keras.Sequential(layers, name=name)
     model.compile(optimizer=build_optimizer(optimizer, learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
