@@ -16,9 +16,9 @@
    and the crop spanned the photo; Sauvola's local threshold, tried first, follows the paper's texture
    once the light is corrected.)
 4. **Lines.** Ruled and grid lines run from edge to edge, horizontally or vertically; a digit reaches
-   neither both ends of a row nor both ends of a column. A row's line level is the lower of its medians
-   in its first and last :data:`LINE_END`; it is subtracted along the whole row (the same for columns),
-   so a stroke that crosses a line keeps its own contrast above it.
+   neither both ends of a row nor both ends of a column. A row whose first and last :data:`LINE_END` are
+   both dark holds a line, whose level goes from the one end's median to the other's; it is subtracted
+   along the row (the same for columns), so a stroke that crosses a line keeps its contrast above it.
 5. **Specks.** Components smaller than :data:`MIN_SPECK_SHARE` of the image, than 8 pixels or than
    :data:`RELATIVE_SPECK` of the largest component go.
 
@@ -40,8 +40,10 @@ MIN_LEVEL = 8.0
 # Scale (pixels) of the ridge filter that finds a pen's thin strokes: one scale of 1.5 read 300 photo-like
 # digits as well as 1 and 2 together (0.983 and 0.983) in a third of the time (56 against 166 ms per digit).
 RIDGE_SIGMAS = (1.5,)
-# A line is dark in both this share of a row (column) at its start and at its end.
+# A line is dark in both this share of a row (column) at its start and at its end,
 LINE_END = 0.1
+# by at least this many grey levels above the paper.
+LINE_PRESENT = 3.0
 # Components smaller than this share of the image's pixels are specks.
 MIN_SPECK_SHARE = 2e-5
 MIN_SPECK_PIXELS = 8
@@ -150,11 +152,13 @@ def _estimate_background(pixels: np.ndarray) -> np.ndarray:
 def _estimate_lines(strength: np.ndarray) -> np.ndarray:
     """The strength of ruled and grid lines: rows (columns) that are dark at both ends of the image.
 
-    Ruled and grid lines run from edge to edge; a digit's strokes never reach both ends of a row. A row's
-    line level is the lower of the medians of its first and last :data:`LINE_END` (the same for columns),
-    spread along the whole row; neighbouring rows share their maximum, so that a line tilted by a pixel or
-    two is still caught. (The median along stretches of a row, tried first, took a digit's long vertical
-    stroke for a grid line.)
+    Ruled and grid lines run from edge to edge; a digit's strokes never reach both ends of a row. A row
+    holds a line when the medians of its first and last :data:`LINE_END` are both at least
+    :data:`LINE_PRESENT` above the paper; the line's level then goes linearly from the one to the other
+    along the row, because uneven light fades a line more at one end (the lower of the two, tried first,
+    left the brighter end of such a line behind as marks). Neighbouring rows share their maximum, so that a
+    line tilted by a pixel or two is still caught. (The median along stretches of a row, tried before
+    that, took a digit's long vertical stroke for a grid line.)
     """
     from scipy import ndimage
 
@@ -164,9 +168,13 @@ def _estimate_lines(strength: np.ndarray) -> np.ndarray:
         end = max(2, int(LINE_END * data.shape[1]))
         if data.shape[1] < 4 * end:
             continue
-        level = np.minimum(np.median(data[:, :end], axis=1), np.median(data[:, -end:], axis=1))
-        level = ndimage.maximum_filter1d(level, size=5)
-        result = np.broadcast_to(level[:, None], data.shape)
+        first = ndimage.maximum_filter1d(np.median(data[:, :end], axis=1), size=5)
+        last = ndimage.maximum_filter1d(np.median(data[:, -end:], axis=1), size=5)
+        # A line present at both ends; across the row its level goes from one end's to the other's, since
+        # uneven light fades a line at one end more than at the other.
+        present = np.minimum(first, last) >= LINE_PRESENT
+        along = np.linspace(0.0, 1.0, data.shape[1], dtype=np.float32)
+        result = np.where(present[:, None], first[:, None] + (last - first)[:, None] * along[None, :], 0.0)
         estimate = np.maximum(estimate, result if axis == 0 else result.T)
     return estimate
 
