@@ -3,9 +3,10 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_read.py [--model reports/latest/models/cnn_selected.keras] [--count 100]
+        [--digits 7]
 
 The envelopes are made by :func:`digitrec_utils.envelopes.make_envelope` from mnist-sample's test digits
-(7 digits each, seeded), written as JPEG files into a temporary folder. The model is loaded once and the
+(7 digits each by default, seeded), written as JPEG files into a temporary folder. The model is loaded once and the
 digits of all images are classified in one batch, as the command does; the time printed is that of
 ``read_images`` (reading the files, finding the ink, segmenting, preparing and classifying), with the
 strings read exactly right, and those accepted at the model's saved threshold.
@@ -32,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="A saved .keras model (default: the newest run's CNN).")
     parser.add_argument("--count", type=int, default=100, help="Envelopes to read (default 100).")
+    parser.add_argument("--digits", type=int, default=7, help="Digits per envelope (default 7).")
     arguments = parser.parse_args()
     model_path = Path(arguments.model) if arguments.model else find_latest_model(REPORTS_DIR)
     model, description = load_model_bundle(model_path)
@@ -39,7 +41,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder, texts, sizes = Path(scratch), [], []
         for number in range(arguments.count):
-            positions = (np.arange(7) + 7 * number) % len(splits.y_test)
+            positions = (np.arange(arguments.digits) + arguments.digits * number) % len(splits.y_test)
             envelope = make_envelope(splits.x_test[positions], splits.y_test[positions], seed=number)
             Image.fromarray(envelope.image).save(folder / f"envelope{number:03d}.jpg", quality=90)
             texts.append(envelope.text)
