@@ -180,7 +180,10 @@ def build_robustness_augmentation(kinds: Sequence[str], *, rate: float = ROBUSTN
                              f"{', '.join(ROBUSTNESS_KINDS)}.")
     if not kinds or rate == 0:
         return []
-    return [_robustness_layer_class()(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes")]
+    # The layer computes in float32 under any mixed-precision policy (its random draws are float32), as
+    # Keras's own preprocessing layers do; the convolutions after it cast to their compute dtype.
+    return [_robustness_layer_class()(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes",
+                                      dtype="float32")]
 
 
 def _build_optimizer(name: str, learning_rate):

@@ -57,3 +57,23 @@ def test_a_model_trained_in_bfloat16_is_copied_to_float32_with_the_same_answers(
     assert all(layer.dtype_policy.name == "float32" for layer in copy.layers)
     assert copy.get_layer("random_mail_changes").kinds == ["pen"]
     np.testing.assert_allclose(copy.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.02)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_cnn_modern_with_mail_changes_trains_under_mixed_precision(policy):
+    import keras
+
+    from digitrec_utils.convnets import build_modern_cnn
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = build_modern_cnn(filters=(4,), convs_per_block=1, dense_units=8, augmentation="digits",
+                                 robustness=["pen", "noise", "occlusion"], total_steps=5)
+        images = np.random.default_rng(1).random((8, 28, 28, 1)).astype("float32")
+        # In training the mail changes draw float32 noise; the layer computes in float32 whatever the policy.
+        outputs = np.asarray(model(images, training=True))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert outputs.shape == (8, 10) and np.isfinite(outputs).all()
+    assert model.get_layer("random_mail_changes").dtype_policy.name == "float32"
