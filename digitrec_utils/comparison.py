@@ -19,7 +19,7 @@ import pandas as pd
 
 from digitrec_utils.deployment import describe_nondigit_shares
 from digitrec_utils.evaluation import SIGNIFICANCE, compare_paired
-from digitrec_utils.paths import describe_path
+from digitrec_utils.paths import describe_path, is_inside
 from digitrec_utils.results import decode_labels
 
 MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
@@ -434,7 +434,7 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
             if description_path.is_file() else "?"
         base = Path(run_dir) if run_dir is not None else saved_model.parent.parent
         shown = describe_path(saved_model, base)
-        where = "this run's folder" if saved_model.resolve().is_relative_to(base.resolve()) else "the project folder"
+        where = "this run's folder" if is_inside(saved_model, base) else "the project folder"
         usage = (f"`digitrec predict IMAGE_OR_DIR` classifies images with the saved CNN of the newest run whose CNN "
                  f"notebook succeeded; `digitrec predict IMAGE_OR_DIR --model {shown}`, from {where}, "
                  "always uses the compared run's: ")

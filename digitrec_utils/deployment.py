@@ -443,21 +443,23 @@ def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir
 
 
 def measure_nondigits(model, sources: Sequence[NonDigitSource], *, score: str, threshold: float | None,
-                      test_digits: Scored) -> pd.DataFrame:
+                      test_digits: Scored) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Share of each source's report images that would be answered at ``threshold``, and the AUROC of ``score``.
 
     Returns
     -------
     table : DataFrame with columns source, in_training, images, answered, answered_low, answered_high, auroc
         The AUROC separates the test digits (positive) from the source's report images.
+    values : dict of str to ndarray
+        Each source's report images' scores, for the figure.
     """
     from sklearn.metrics import roc_auc_score
 
-    rows = []
+    rows, scores_by_source = [], {}
     digit_scores = test_digits.score(score)
     for source in sources:
-        scored = score_images(model, source.for_report)
-        values = scored.score(score)
+        values = score_images(model, source.for_report).score(score)
+        scores_by_source[source.name] = values
         answered = int((values >= (threshold if threshold is not None else 0.0)).sum())
         low, high = compute_accuracy_interval(answered, len(values))
         truth = np.concatenate([np.ones(len(digit_scores)), np.zeros(len(values))])
@@ -465,7 +467,7 @@ def measure_nondigits(model, sources: Sequence[NonDigitSource], *, score: str, t
                      "answered": answered / len(values),
                      "answered_low": low, "answered_high": high,
                      "auroc": float(roc_auc_score(truth, np.concatenate([digit_scores, values])))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), scores_by_source
 
 
 def save_abstention(model_path: Path, *, score: str, threshold: float | None, target: float) -> Path:
@@ -631,11 +633,6 @@ def describe_headline(findings: dict) -> str:
     return text
 
 
-def is_inside(path: Path, folder: str | Path) -> bool:
-    """Whether ``path`` lies inside ``folder`` (both resolved)."""
-    return Path(path).resolve().is_relative_to(Path(folder).resolve())
-
-
 @dataclass
 class EnvelopeReading:
     """Photo-like digit strings made from test digits, as ``digitrec read`` reads them.
@@ -674,12 +671,13 @@ class EnvelopeReading:
                 "its digits as wrong).")
         answered = table[table["answered"]]
         if len(answered) < strings:
-            answered_right = int(answered["string_right"].sum())
-            text += (f" With the threshold, {len(answered) / strings:.1%} of the strings are answered automatically"
-                     + (f", {answered_right / len(answered):.1%} of them right (95% CI "
-                        f"{compute_accuracy_interval(answered_right, len(answered))[0]:.1%}-"
-                        f"{compute_accuracy_interval(answered_right, len(answered))[1]:.1%})"
-                        if len(answered) else "") + "; the others go to a person.")
+            text += f" With the threshold, {len(answered) / strings:.1%} of the strings are answered automatically"
+            if len(answered):
+                answered_right = int(answered["string_right"].sum())
+                answered_low, answered_high = compute_accuracy_interval(answered_right, len(answered))
+                text += (f", {answered_right / len(answered):.1%} of them right (95% CI {answered_low:.1%}-"
+                         f"{answered_high:.1%})")
+            text += "; the others go to a person."
         return text
 
 

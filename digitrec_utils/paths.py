@@ -58,6 +58,11 @@ def describe_path(path: str | os.PathLike | None, run_dir: str | os.PathLike | N
     return path.name
 
 
+def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` lies inside ``folder``, both resolved (links and ``..`` followed)."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
 def describe_parameter(name: str, value, run_dir: str | os.PathLike | None = None):
     """Return a parameter's value as a page shows it: paths (:data:`PATH_PARAMETERS`) through
     :func:`describe_path`, anything else unchanged."""

@@ -108,9 +108,9 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
     pixels = np.asarray(pixels, dtype=np.float32)
     if pixels.ndim != 2 or min(pixels.shape) < 1:
         raise ImageError(f"{source}: expected a 2-D grayscale image, got shape {pixels.shape}.")
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = float(np.median(border))
     if pixels.shape == (FIELD, FIELD):
+        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        background = float(np.median(border))
         # The ink covers a fifth of a 28x28 digit: it is dark when the darkest pixels lie further below the
         # background than the lightest lie above it (a brightened scan has a grey background and light ink).
         low, high = np.percentile(pixels, [1, 99])

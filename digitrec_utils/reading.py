@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +56,10 @@ class DigitInk:
 
 @dataclass
 class Segmented:
-    """The digits of one photo, left to right, and what a debugging person needs to see."""
+    """The digits of one photo, left to right, and the cleaned ink a debugging person needs to see."""
 
     digits: list[DigitInk]
     mask: np.ndarray
-    notes: list[str] = field(default_factory=list)
 
 
 def segment_digits(pixels: np.ndarray, *, source: str = "image", classify=None) -> Segmented:
@@ -150,7 +149,7 @@ def _group_components(boxes: list[tuple[int, int, int, int]], digit_height: floa
 
 def _split_touching(mask: np.ndarray, digit_height: float, strength: np.ndarray, classify) -> list[DigitInk]:
     """Cut a group of ink into digits where it is too wide for one, and prepare each part."""
-    rows, columns = np.nonzero(mask)
+    columns = np.flatnonzero(mask.any(axis=0))
     left, right = int(columns.min()), int(columns.max()) + 1
     width = right - left
     parts = 1 if width <= WIDE * digit_height else max(2, int(round(width / (DIGIT_WIDTH * digit_height))))
@@ -178,9 +177,8 @@ def _split_touching(mask: np.ndarray, digit_height: float, strength: np.ndarray,
         lowest = _lowest_minima(profile, max(1, even - window), min(width - 1, even + window + 1), count=1)
         cuts.append(left + lowest[0])
     cuts.append(right)
-    return [_prepare_part(_columns(mask, start, stop), strength) for start, stop in zip(cuts[:-1], cuts[1:],
-                                                                                          strict=True)
-            if _columns(mask, start, stop).any()]
+    parts_ink = [_columns(mask, start, stop) for start, stop in zip(cuts[:-1], cuts[1:], strict=True)]
+    return [_prepare_part(part, strength) for part in parts_ink if part.any()]
 
 
 def _lowest_minima(profile: np.ndarray, start: int, stop: int, *, count: int) -> list[int]:
