@@ -4,10 +4,15 @@ It trains exactly what the profile's ``04_cnn`` run trains (the ``cnn:`` section
 notebook's defaults, through the same validation as ``digitrec run``), so the figures are those of the
 report: validation accuracy, test accuracy with its 95% interval, training seconds and seconds per epoch.
 
+With ``--validation-only`` the test split is dropped before training and never read: the mode for
+every trial of a recipe search, whose choices must rest on validation alone. ``--against RUN`` then
+compares the trial with that run's ``cnn_modern`` on the same validation images (McNemar's exact test).
+The test split is read by the one final run, without ``--validation-only``.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_cnn_modern.py [params/fashion-mnist.yaml] [--set cnn.modern_epochs=12]
-        [--json out.json]
+        [--validation-only] [--against reports/RUN] [--json out.json]
 
 Targets (issue 6, full Fashion-MNIST on a 2-core CPU): at least 0.930 test accuracy (stretch 0.935) and
 at most 10 minutes of training.
@@ -17,12 +22,18 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import time
+from pathlib import Path
+
+import numpy as np
 
 from digitrec_utils import cnn
 from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.evaluation import compare_paired, compute_accuracy_interval
 from digitrec_utils.params import get_notebook_parameters, load_profile, resolve_parameters
+from digitrec_utils.precision import apply_precision, describe_precision
 from digitrec_utils.training import configure_keras
 
 
@@ -31,39 +42,79 @@ def main() -> None:
     parser.add_argument("profile", nargs="?", default="params/fashion-mnist.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
+    parser.add_argument("--validation-only", action="store_true",
+                        help="Drop the test split before training and never read it (for every search trial).")
+    parser.add_argument("--against", type=Path, default=None, metavar="RUN",
+                        help="A run folder whose cnn_modern to compare with on the validation images.")
     arguments = parser.parse_args()
     print(configure_keras())
-    print(cnn.configure_devices())
     values = resolve_parameters(load_profile(arguments.profile), ["04_cnn"], overrides=arguments.overrides)["04_cnn"]
     parameters = {name: ast.literal_eval(details["default"])
                   for name, details in get_notebook_parameters("04_cnn").items()}
     parameters.update(values)
     parameters["networks"] = ["cnn_modern"]
+    print(describe_precision(apply_precision(parameters["precision"])))
     settings = cnn.CnnSettings.from_parameters(parameters)
     loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None, seed=parameters["seed"])
     splits = make_splits(loaded, val_fraction=parameters["val_fraction"], seed=parameters["seed"],
                          train_size=parameters["train_size"] or None)
+    dataset_name = loaded.name
+    del loaded  # Only the splits are used from here on; with --validation-only they hold no test images.
+    if arguments.validation_only:
+        empty = np.empty(0, dtype=splits.y_test.dtype)
+        splits = dataclasses.replace(splits, x_test=np.empty((0, 28, 28), dtype=splits.x_test.dtype), y_test=empty,
+                                     test_indices=np.empty(0, dtype=int))
     print(splits)
     started = time.perf_counter()
     result = cnn.train_cnn_zoo(splits, settings)["cnn_modern"]
     seconds = time.perf_counter() - started
-    evaluation = cnn.evaluate_cnns_on_test({"cnn_modern": result}, splits)["cnn_modern"]
+    correct = int(np.sum(result.val_predictions == splits.y_val))
+    low, high = compute_accuracy_interval(correct, len(splits.y_val))
     figures = {
-        "dataset": loaded.name, "n_train": len(splits.y_train), "n_val": len(splits.y_val),
-        "epochs_run": result.training.epochs_run, "best_epoch": result.training.best_epoch,
-        "val_accuracy": result.val_accuracy, "test_accuracy": evaluation.accuracy,
-        "test_accuracy_ci95": list(evaluation.accuracy_ci95), "train_seconds": result.training.train_seconds,
+        "dataset": dataset_name, "n_train": len(splits.y_train), "n_val": len(splits.y_val),
+        "precision": result.training.precision, "epochs_run": result.training.epochs_run,
+        "best_epoch": result.training.best_epoch, "val_accuracy": result.val_accuracy,
+        "val_accuracy_ci95": [low, high], "train_seconds": result.training.train_seconds,
         "seconds_per_epoch": result.training.train_seconds / result.training.epochs_run,
         "seconds_with_setup": seconds, "params_count": result.params_count,
         "settings": {key: parameters[key] for key in parameters if key.startswith("modern_") or key in
-                     ("augmentation", "label_smoothing", "early_stopping", "patience")},
+                     ("augmentation", "augmentation_strength", "label_smoothing", "early_stopping", "patience",
+                      "mirror_average")},
     }
-    print(f"cnn_modern on {loaded.name}: validation {result.val_accuracy:.4f}; test {evaluation.headline()}; "
-          f"trained {result.training.epochs_run} epochs in {result.training.train_seconds:.0f} s "
-          f"({figures['seconds_per_epoch']:.1f} s per epoch); {result.params_count:,} parameters.")
+    tested = "test split not read (--validation-only)"
+    if not arguments.validation_only:
+        evaluation = cnn.evaluate_cnns_on_test({"cnn_modern": result}, splits)["cnn_modern"]
+        figures.update(test_accuracy=evaluation.accuracy, test_accuracy_ci95=list(evaluation.accuracy_ci95))
+        tested = f"test {evaluation.headline()}"
+    print(f"cnn_modern on {dataset_name} in {result.training.precision}: validation {result.val_accuracy:.4f} "
+          f"(95% CI {low:.4f}-{high:.4f}); {tested}; trained {result.training.epochs_run} epochs in "
+          f"{result.training.train_seconds:.0f} s ({figures['seconds_per_epoch']:.1f} s per epoch); "
+          f"{result.params_count:,} parameters.")
+    if arguments.against:
+        figures["against"] = _compare_on_validation(arguments.against, splits.y_val, result.val_predictions)
     if arguments.json:
         with open(arguments.json, "w", encoding="utf-8") as handle:
             json.dump(figures, handle, indent=2)
+
+
+def _compare_on_validation(run: Path, y_val: np.ndarray, predictions: np.ndarray) -> dict:
+    """Print and return McNemar's exact test of this trial against ``run``'s cnn_modern, on validation."""
+    from digitrec_utils.results import decode_labels, load_results
+
+    record = load_results(run / "results" / "04_cnn.json")
+    if not np.array_equal(decode_labels(record["val_labels"]), y_val):
+        raise SystemExit(f"{run}: its validation images differ from this trial's; use the same profile and seed.")
+    earlier = next(model for model in record["models"] if model["name"] == "cnn_modern")
+    paired = compare_paired(y_val, {"earlier": decode_labels(earlier["val_predictions"]), "trial": predictions},
+                            best="earlier").table.set_index("setting")
+    figures = {"earlier_val_accuracy": float(paired.loc["earlier", "accuracy"]),
+               "only_earlier_right": int(paired.loc["trial", "only best right"]),
+               "only_trial_right": int(paired.loc["trial", "only this right"]),
+               "p_value": float(paired.loc["trial", "p-value"])}
+    print(f"Against {run.name}'s cnn_modern on the validation images: {figures['earlier_val_accuracy']:.4f} there; "
+          f"{figures['only_earlier_right']} images right only there, {figures['only_trial_right']} only here; "
+          f"McNemar p = {figures['p_value']:.3g}.")
+    return figures
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ once per final model.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -452,30 +451,6 @@ def find_low_confidence_correct(y_true: np.ndarray, probabilities: np.ndarray, c
     return correct[np.argsort(confidence, kind="stable")[:count]]
 
 
-def describe_devices() -> str:
-    """Say where Keras trains and which speed-ups are on: mixed precision and XLA on a GPU, neither on a CPU."""
-    import keras
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        policy = keras.mixed_precision.global_policy().name
-        return (f"Training on {len(gpus)} GPU(s) with mixed precision (policy {policy}) and XLA where Keras can "
-                "compile the model.")
-    return (f"Training on the CPU ({os.cpu_count()} cores) in float32; mixed precision and XLA are only turned on "
-            "where a GPU is present.")
-
-
-def configure_devices() -> str:
-    """Turn on mixed precision where a GPU is present (output layers stay float32); return :func:`describe_devices`."""
-    import keras
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    return describe_devices()
-
-
 def augment_examples(images: np.ndarray, augmentation: str, *, strength: float = 0.08, copies: int = 7,
                      seed: int = 0, robustness: Sequence[str] = ()) -> np.ndarray:
     """Return each image followed by ``copies`` augmented versions, as the training pipeline draws them.
@@ -518,6 +493,7 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
     """
     modern = selected == "cnn_modern"
     extra = {"val_accuracy": results[selected].val_accuracy, "seed": settings.seed,
+             "trained_in": results[selected].training.precision,
              "augmentation": settings.resolved_augmentation if modern else "none",
              "robustness": list(settings.modern_robustness) if modern else [],
              "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation if modern else "none",

@@ -30,7 +30,8 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
     The JSON holds its ``format_version``, the model's name, class names, the preprocessing its inputs
     need, the dataset, how its split was made (``split``: seed, test_fraction, val_fraction, train_size,
     so that an analysis can rebuild exactly the validation and test images it never trained on) and the
-    test accuracy with its 95% interval. ``digitrec predict`` reads both.
+    test accuracy with its 95% interval. A model that computes in bfloat16 or float16 is saved as its
+    float32 copy (``computes_in``: float32). ``digitrec predict`` reads both.
 
     Returns
     -------
@@ -38,7 +39,10 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
         The ``.keras`` file.
     """
     from digitrec_utils.files import write_text_atomic
+    from digitrec_utils.precision import computes_below_float32, copy_as_float32
 
+    if computes_below_float32(model):
+        model = copy_as_float32(model)  # Loads and predicts in float32 on any CPU, with or without bfloat16.
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / file_name
@@ -50,7 +54,8 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
                    "preprocessing": PREPROCESSING, "input_shape": [28, 28, 1],
                    "dataset": {key: dataset.get(key) for key in ("name", "sha256", "n_train", "n_test")
                                if key in dataset},
-                   "split": dict(split or {}), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                   "split": dict(split or {}), "computes_in": "float32",
+                   "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if evaluation is not None:
         description.update(test_accuracy=evaluation.accuracy, test_accuracy_ci95=list(evaluation.accuracy_ci95),
                            test_images=evaluation.n_samples)

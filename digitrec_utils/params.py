@@ -26,6 +26,7 @@ from digitrec_utils.corruptions import CORRUPTION_NAMES, LEVELS
 from digitrec_utils.data import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS
+from digitrec_utils.precision import PRECISIONS, find_gpus_cheaply
 
 # Section name in a profile -> notebook stem.
 NOTEBOOKS = {
@@ -157,6 +158,7 @@ RULES: dict[str, Rule] = {
     "cv_folds": Rule(minimum=0, maximum=20),
     "cv_epochs": Rule(minimum=1, maximum=1000),
     "n_error_images": Rule(minimum=0, maximum=200),
+    "precision": Rule(choices=PRECISIONS),
 }
 
 class SettingsFromParameters:
@@ -453,6 +455,9 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
             check_modern_shape(value_of("modern_filters") or [], value_of("modern_convs_per_block") or 0)
         except ParameterError as error:
             problems.append(f"{notebook}: {error}")
+    if value_of("precision") == "mixed_float16" and not find_gpus_cheaply():
+        problems.append(f"{notebook}: precision = 'mixed_float16' needs an NVIDIA GPU and none is visible; use "
+                        "'auto' (bfloat16 where the CPU has it, otherwise float32), 'mixed_bfloat16' or 'float32'.")
     if value_of("n_jobs") == 0:
         problems.append(f"{notebook}: n_jobs = 0 is not allowed; use -1 for all cores or a positive number.")
     if "knn_k" not in schema:

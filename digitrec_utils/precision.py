@@ -1,19 +1,22 @@
-"""Which floating-point precision Keras trains in, chosen for the hardware (issue 17, groundwork).
+"""Which floating-point precision Keras trains in, chosen for the hardware.
 
 ``auto`` picks ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU that does bfloat16 arithmetic in
 hardware (the ``avx512_bf16`` or ``amx_bf16`` flag in ``/proc/cpuinfo``: detected, not guessed), and
 ``float32`` elsewhere. Under a mixed policy the variables stay float32 and the layers compute in 16 bits;
 output layers are built with ``dtype="float32"`` so that the softmax and the loss stay float32.
 
-A model trained under a mixed policy is saved as a float32 copy (:func:`copy_as_float32`), so that it
-loads and predicts in float32 on any CPU.
+After training, :func:`digitrec_utils.training.train_model` replaces a model trained under a mixed policy
+by a float32 copy (:func:`copy_as_float32`): validation and test predictions, prediction timings and the
+saved model are all float32, so a saved model loads and predicts in float32 on any CPU, with or without
+bfloat16 arithmetic.
 
-Not yet wired into the notebooks: their default stays float32 until the side-by-side benchmark of issue
-17 shows bfloat16 faster without losing validation accuracy beyond noise.
+The notebooks that train networks (03 and 04) take a ``precision`` parameter and call
+:func:`apply_precision` before training; ``benchmarks/bench_precision.py`` measures what bfloat16 buys.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,14 +26,26 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # CPU flags (Linux's names) of bfloat16 arithmetic in hardware.
 BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = Path("/proc/cpuinfo")
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
 @dataclass(frozen=True)
 class PrecisionChoice:
-    """The Keras dtype policy to train under, and why."""
+    """The Keras dtype policy to train under, and why.
+
+    Attributes
+    ----------
+    policy : {"float32", "mixed_bfloat16", "mixed_float16"}
+    reason : str
+        A sentence: why this policy (the parameter asked for it, a GPU, or the CPU's flags).
+    """
 
     policy: str
     reason: str
+
+    def to_dict(self) -> dict:
+        """Return ``{"policy": ..., "reason": ...}`` for a results record or a model's JSON."""
+        return {"policy": self.policy, "reason": self.reason}
 
 
 def read_cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -48,6 +63,19 @@ def read_cpu_flags(cpuinfo: str | None = None) -> set[str]:
         if name.strip() in ("flags", "Features"):
             return set(value.split())
     return set()
+
+
+def find_gpus_cheaply(gpu_folder: Path = NVIDIA_GPUS) -> int:
+    """Return how many NVIDIA GPUs the driver lists, without importing TensorFlow (for checks before a run).
+
+    ``CUDA_VISIBLE_DEVICES`` set to an empty string or ``-1`` hides them all, as it does from TensorFlow.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return 0
+    try:
+        return sum(1 for _ in gpu_folder.iterdir())
+    except OSError:
+        return 0
 
 
 def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] | None = None) -> PrecisionChoice:
@@ -74,14 +102,48 @@ def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] 
         raise ParameterError("precision = 'mixed_float16' needs a GPU; on a CPU use 'mixed_bfloat16' (where the "
                              "CPU has avx512_bf16 or amx_bf16) or 'float32'.")
     if requested != "auto":
-        return PrecisionChoice(requested, f"{requested}, as the precision parameter asks.")
+        return PrecisionChoice(requested, "the precision parameter asks for it.")
     if gpus:
-        return PrecisionChoice("mixed_float16", f"mixed_float16: {gpus} GPU(s) found.")
+        return PrecisionChoice("mixed_float16", f"{gpus} GPU(s) found, and GPUs compute float16 fast.")
     if bfloat16:
-        return PrecisionChoice("mixed_bfloat16", f"mixed_bfloat16: the CPU does bfloat16 arithmetic in hardware "
-                                                 f"({', '.join(bfloat16)}).")
-    return PrecisionChoice("float32", "float32: no GPU, and the CPU has no bfloat16 arithmetic "
+        return PrecisionChoice("mixed_bfloat16", f"the CPU does bfloat16 arithmetic in hardware "
+                                                 f"({', '.join(bfloat16)} in /proc/cpuinfo).")
+    return PrecisionChoice("float32", "there is no GPU, and the CPU has no bfloat16 arithmetic "
                                       f"({' or '.join(BFLOAT16_FLAGS)}).")
+
+
+def apply_precision(requested: str = "auto") -> PrecisionChoice:
+    """Choose the dtype policy for ``requested`` on this machine and make it Keras's global policy.
+
+    Networks built afterwards train under it. Returns the choice, whose ``reason`` says why.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`choose_precision`.
+    """
+    import keras
+    import tensorflow as tf
+
+    choice = choose_precision(requested, gpus=len(tf.config.list_physical_devices("GPU")))
+    keras.mixed_precision.set_global_policy(choice.policy)
+    return choice
+
+
+def describe_precision(choice: PrecisionChoice) -> str:
+    """Say in one paragraph which precision networks train in, why, and what stays float32."""
+    if choice.policy == "float32":
+        return f"Networks train in float32. Why: {choice.reason}"
+    sixteen = choice.policy.removeprefix("mixed_")
+    return (f"Networks train in {choice.policy}: weights, output layers and losses stay float32 and the other "
+            f"layers compute in {sixteen}. Why: {choice.reason} After training each network is copied into a "
+            "float32 build with the same weights, so its validation and test predictions, its speed and the "
+            "saved model are float32, as on any CPU.")
+
+
+def computes_below_float32(model) -> bool:
+    """Return whether any layer of ``model`` computes in a dtype narrower than float32 (a mixed policy)."""
+    return any(getattr(layer, "compute_dtype", "float32") in ("bfloat16", "float16") for layer in model.layers)
 
 
 def copy_as_float32(model):

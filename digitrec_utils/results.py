@@ -97,6 +97,9 @@ RESULTS_SCHEMA = {
         "headline": {"type": "string"},
         "timings": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
         "environment": {"type": "object"},
+        "training_precision": {"type": "object", "required": ["policy", "reason"],
+                               "properties": {"policy": {"enum": ["float32", "mixed_bfloat16", "mixed_float16"]},
+                                              "reason": {"type": "string"}}},
         "deployment": {"type": "object", "required": ["clean_accuracy", "mean_corrupted_accuracy", "worst_corruption",
                                                       "abstention"]},
     },
@@ -170,6 +173,7 @@ def build_results(
     experiments: dict[str, dict] | None = None,
     recommendation: dict | None = None,
     deployment: dict | None = None,
+    training_precision: dict | None = None,
 ) -> dict:
     """Return a complete results record for one notebook run, with the environment collected now.
 
@@ -202,6 +206,8 @@ def build_results(
         run's index page shows as its headline.
     deployment : dict, optional
         The deployment notebook's findings (``deployment.summarize``), which the comparison's model card reads.
+    training_precision : dict, optional
+        The dtype policy the notebook's networks trained under and why (``PrecisionChoice.to_dict()``).
     """
     models = models or []
     if selected_model is not None and selected_model not in {model["name"] for model in models}:
@@ -227,6 +233,7 @@ def build_results(
         "environment": collect_environment(),
         **({"recommendation": recommendation} if recommendation is not None else {}),
         **({"deployment": deployment} if deployment is not None else {}),
+        **({"training_precision": training_precision} if training_precision is not None else {}),
     })
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from digitrec_utils.precision import computes_below_float32, copy_as_float32
+
 # ReduceLROnPlateau's factor: each plateau of the validation loss multiplies the learning rate by it.
 LEARNING_RATE_FACTOR = 0.3
 
@@ -39,7 +41,8 @@ class TrainingResult:
     Attributes
     ----------
     model : keras.Model
-        With the best validation weights restored when early stopping was on.
+        With the best validation weights restored when early stopping was on; computing in float32 (a
+        model trained under a mixed policy is replaced by its float32 copy, uncompiled).
     history : dict of str to list of float
         Keras's ``History.history``: loss, accuracy, val_loss, val_accuracy per epoch.
     train_seconds : float
@@ -51,6 +54,8 @@ class TrainingResult:
     stopped_early : bool
         Whether early stopping ended training before ``epochs``.
     notes : list of str
+    precision : str
+        The dtype policy it trained under (``float32``, ``mixed_bfloat16`` or ``mixed_float16``).
     """
 
     model: object
@@ -61,6 +66,7 @@ class TrainingResult:
     restored_best: bool = False
     stopped_early: bool = False
     notes: list[str] = field(default_factory=list)
+    precision: str = "float32"
 
     def kept(self, metric: str) -> float:
         """Return ``metric`` (e.g. ``val_loss``) of the weights the model holds: the best epoch's with early
@@ -234,6 +240,7 @@ def train_model(
     Returns
     -------
     result : TrainingResult
+        Its ``model`` is ``model``, or its float32 copy where ``model`` computed in bfloat16 or float16.
     """
     import keras
     import tensorflow as tf
@@ -270,10 +277,16 @@ def train_model(
                      "were kept.")
     if reduce_lr_patience > 0:
         notes.append(_describe_learning_rate_cuts(history.history.get("learning_rate", []), reduce_lr_patience))
+    precision = model.dtype_policy.name
+    if computes_below_float32(model):
+        # Trained under a mixed policy: everything after training (predictions, their timing, the saved
+        # model) uses a float32 copy with the same weights, as a CPU without bfloat16 would run it.
+        model = copy_as_float32(model)
     return TrainingResult(model=model, history={key: [float(value) for value in values]
                                                 for key, values in history.history.items()},
                           train_seconds=seconds, epochs_run=len(losses), best_epoch=best_epoch,
-                          restored_best=stopper is not None, stopped_early=stopped_early, notes=notes)
+                          restored_best=stopper is not None, stopped_early=stopped_early, notes=notes,
+                          precision=precision)
 
 
 def _describe_learning_rate_cuts(rates: Sequence[float], patience: int) -> str:

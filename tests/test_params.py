@@ -117,3 +117,14 @@ def test_k_is_checked_against_the_training_size_the_profile_asks_for():
 def test_dense_parameters_are_checked_before_the_run(section, expected):
     with pytest.raises(ParameterError, match=expected):
         resolve_parameters({"dense": section}, ["03_dense_nets"])
+
+
+def test_precision_is_checked_before_the_run(monkeypatch):
+    with pytest.raises(ParameterError, match=r"precision = 'half' is not allowed: expected one of 'auto', 'float32'"):
+        resolve_parameters({"precision": "half"}, ["03_dense_nets", "04_cnn"])
+    # Hidden GPUs count as none, as TensorFlow would see them.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(ParameterError, match=r"04_cnn: precision = 'mixed_float16' needs an NVIDIA GPU"):
+        resolve_parameters({"cnn": {"precision": "mixed_float16"}}, ["04_cnn"])
+    resolved = resolve_parameters({"precision": "mixed_bfloat16"}, ["03_dense_nets", "04_cnn"])
+    assert resolved["03_dense_nets"]["precision"] == resolved["04_cnn"]["precision"] == "mixed_bfloat16"

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.precision import choose_precision, copy_as_float32, read_cpu_flags
+from digitrec_utils.precision import (
+    PrecisionChoice,
+    choose_precision,
+    computes_below_float32,
+    copy_as_float32,
+    describe_precision,
+    find_gpus_cheaply,
+    read_cpu_flags,
+)
 
 EPYC_WITH_BF16 = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -28,6 +36,7 @@ def test_bfloat16_is_detected_from_the_cpu_flags():
     assert choose_precision(flags=read_cpu_flags(SAPPHIRE_RAPIDS)).policy == "mixed_bfloat16"
     older = choose_precision(flags=read_cpu_flags(OLDER_XEON))
     assert older.policy == "float32" and "no bfloat16 arithmetic" in older.reason
+    assert "avx512_bf16" in choose_precision(flags=read_cpu_flags(EPYC_WITH_BF16)).reason
     assert read_cpu_flags("no flags here") == set()
 
 
@@ -77,3 +86,56 @@ def test_cnn_modern_with_mail_changes_trains_under_mixed_precision(policy):
         keras.mixed_precision.set_global_policy(previous)
     assert outputs.shape == (8, 10) and np.isfinite(outputs).all()
     assert model.get_layer("random_mail_changes").dtype_policy.name == "float32"
+
+
+def test_gpus_are_counted_without_tensorflow_and_hidden_ones_do_not_count(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert find_gpus_cheaply(tmp_path / "absent") == 0
+    (tmp_path / "0000:01:00.0").mkdir()
+    (tmp_path / "0000:02:00.0").mkdir()
+    assert find_gpus_cheaply(tmp_path) == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert find_gpus_cheaply(tmp_path) == 0
+
+
+def test_the_report_sentence_says_what_runs_why_and_what_stays_float32():
+    mixed = describe_precision(PrecisionChoice("mixed_bfloat16", "the CPU does bfloat16 arithmetic in hardware."))
+    assert mixed.startswith("Networks train in mixed_bfloat16") and "compute in bfloat16" in mixed
+    assert "output layers and losses stay float32" in mixed and "saved model are float32" in mixed
+    plain = describe_precision(PrecisionChoice("float32", "the precision parameter asks for it."))
+    assert plain == "Networks train in float32. Why: the precision parameter asks for it."
+
+
+def _with_policy(policy, build):
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        return build()
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def test_a_network_trained_in_bfloat16_comes_back_and_is_saved_in_float32(tmp_path):
+    import keras
+
+    from digitrec_utils.model_files import save_model_bundle
+    from digitrec_utils.nets import build_zoo_model
+    from digitrec_utils.training import train_model
+
+    rng = np.random.default_rng(2)
+    images, labels = rng.random((64, 28, 28)).astype("float32"), rng.integers(0, 10, 64)
+    model = _with_policy("mixed_bfloat16", lambda: build_zoo_model("mlp_tiny"))
+    assert computes_below_float32(model)
+    # The dense builders keep the output layer float32, so that the softmax and the loss are float32.
+    assert model.layers[-1].compute_dtype == "float32"
+    result = train_model(model, images, labels, images[:16], labels[:16], epochs=1, batch_size=32, seed=0, log=False)
+    assert result.precision == "mixed_bfloat16"
+    assert not computes_below_float32(result.model)
+    path = save_model_bundle(model, tmp_path, name="mlp_tiny", class_names=[str(digit) for digit in range(10)],
+                             dataset={"name": "synthetic"})
+    loaded = keras.models.load_model(path)
+    assert not computes_below_float32(loaded) and '"computes_in": "float32"' in path.with_suffix(".json").read_text()
+    np.testing.assert_allclose(loaded.predict(images[:8], verbose=0), result.model.predict(images[:8], verbose=0),
+                               atol=1e-6)

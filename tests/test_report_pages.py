@@ -6,6 +6,7 @@ Every test reads the one run that the session fixture ``rendered_run`` renders (
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -185,6 +186,22 @@ def test_epoch_logs_and_other_models_are_folded_away(rendered_run):
     other_models = next(block for block in re.findall(r"<details class=\"digitrec-details\">(.*?)</details>",
                                                        classical, re.DOTALL) if "The other models on test" in block)
     assert other_models.count("data:image/png;base64,") >= 4  # Their confusion matrices and galleries.
+
+
+def test_pages_say_which_precision_trained_and_the_saved_model_is_float32(rendered_run):
+    import keras
+
+    from digitrec_utils.precision import computes_below_float32
+
+    dense, _ = _read(rendered_run, "03_dense_nets")
+    assert "Networks train in float32. Why: the precision parameter asks for it." in dense
+    cnn_page, _ = _read(rendered_run, "04_cnn")
+    assert "Networks train in mixed_bfloat16: weights, output layers and losses stay float32" in cnn_page
+    record = json.loads((rendered_run / "results" / "04_cnn.json").read_text())
+    assert record["training_precision"]["policy"] == "mixed_bfloat16"
+    description = json.loads((rendered_run / config.SAVED_MODEL_NAME).with_suffix(".json").read_text())
+    assert description["trained_in"] == "mixed_bfloat16" and description["computes_in"] == "float32"
+    assert not computes_below_float32(keras.models.load_model(rendered_run / config.SAVED_MODEL_NAME))
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is absent; apt-get install chromium (CI does where it can)")
