@@ -165,7 +165,7 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> t
                                batch_size=spec.batch_size, seed=settings.seed, early_stopping=True,
                                patience=settings.patience if settings.early_stopping else epochs,
                                reduce_lr_patience=settings.reduce_lr_patience, name=name, log=log)
-        probabilities, predict_ms = predict_probabilities(model, x_val)
+        probabilities, predict_ms = predict_probabilities(training.model, x_val)  # float32, as saved.
         results[name] = ZooResult(spec=spec, training=training, params_count=int(model.count_params()), epochs=epochs,
                                   predict_ms_per_1k=predict_ms, val_predictions=probabilities.argmax(axis=1))
     return results, scaler
@@ -370,7 +370,7 @@ def _train_configuration(config, x_train, y_train, x_val, y_val, settings, label
     row = {key: value for key, value in config.items() if key not in ("hidden_units",)}
     row.update({"parameters": int(model.count_params()), "val_accuracy": training.val_accuracy,
                 "val_loss": training.kept("val_loss"), "train_seconds": training.train_seconds,
-                "val_predictions": np.argmax(model.predict(x_val, batch_size=1024, verbose=0), axis=1)})
+                "val_predictions": np.argmax(training.model.predict(x_val, batch_size=1024, verbose=0), axis=1)})
     if recorder is not None:
         row["epoch_predictions"] = recorder.predictions
     if early_stopping:

@@ -56,6 +56,9 @@ class TrainingResult:
     notes : list of str
     precision : str
         The dtype policy it trained under (``float32``, ``mixed_bfloat16`` or ``mixed_float16``).
+    copied_val_accuracy : float, optional
+        Where it trained in 16 bits: the validation accuracy of its float32 copy, which
+        :attr:`val_accuracy` reports (the history's figures are the 16-bit model's).
     """
 
     model: object
@@ -67,6 +70,7 @@ class TrainingResult:
     stopped_early: bool = False
     notes: list[str] = field(default_factory=list)
     precision: str = "float32"
+    copied_val_accuracy: float | None = None
 
     def kept(self, metric: str) -> float:
         """Return ``metric`` (e.g. ``val_loss``) of the weights the model holds: the best epoch's with early
@@ -75,8 +79,9 @@ class TrainingResult:
 
     @property
     def val_accuracy(self) -> float:
-        """Validation accuracy of the weights the model holds (the best epoch's with early stopping)."""
-        return self.kept("val_accuracy")
+        """Validation accuracy of the weights the model holds (the best epoch's with early stopping), as the
+        model returned predicts (its float32 copy where it trained in 16 bits)."""
+        return self.kept("val_accuracy") if self.copied_val_accuracy is None else self.copied_val_accuracy
 
 
 def configure_keras() -> str:
@@ -277,16 +282,18 @@ def train_model(
                      "were kept.")
     if reduce_lr_patience > 0:
         notes.append(_describe_learning_rate_cuts(history.history.get("learning_rate", []), reduce_lr_patience))
-    precision = model.dtype_policy.name
+    precision, copied_val_accuracy = model.dtype_policy.name, None
     if computes_below_float32(model):
         # Trained under a mixed policy: everything after training (predictions, their timing, the saved
         # model) uses a float32 copy with the same weights, as a CPU without bfloat16 would run it.
         model = copy_as_float32(model)
+        predicted = model.predict(validation, verbose=0).argmax(axis=1)
+        copied_val_accuracy = float(np.mean(predicted == np.asarray(y_val)))
     return TrainingResult(model=model, history={key: [float(value) for value in values]
                                                 for key, values in history.history.items()},
                           train_seconds=seconds, epochs_run=len(losses), best_epoch=best_epoch,
                           restored_best=stopper is not None, stopped_early=stopped_early, notes=notes,
-                          precision=precision)
+                          precision=precision, copied_val_accuracy=copied_val_accuracy)
 
 
 def _describe_learning_rate_cuts(rates: Sequence[float], patience: int) -> str:

@@ -139,3 +139,15 @@ def test_a_network_trained_in_bfloat16_comes_back_and_is_saved_in_float32(tmp_pa
     assert not computes_below_float32(loaded) and '"computes_in": "float32"' in path.with_suffix(".json").read_text()
     np.testing.assert_allclose(loaded.predict(images[:8], verbose=0), result.model.predict(images[:8], verbose=0),
                                atol=1e-6)
+
+
+def test_the_validation_accuracy_reported_is_the_float32_copys():
+    from digitrec_utils.nets import build_zoo_model
+    from digitrec_utils.training import train_model
+
+    rng = np.random.default_rng(3)
+    images, labels = rng.random((96, 28, 28)).astype("float32"), rng.integers(0, 10, 96)
+    model = _with_policy("mixed_bfloat16", lambda: build_zoo_model("mlp_512_rmsprop"))
+    result = train_model(model, images, labels, images[:40], labels[:40], epochs=2, batch_size=32, seed=0, log=False)
+    copied = np.mean(result.model.predict(images[:40], verbose=0).argmax(axis=1) == labels[:40])
+    assert result.copied_val_accuracy is not None and result.val_accuracy == pytest.approx(copied)
