@@ -2,7 +2,8 @@
 
 ``auto`` picks ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU that does bfloat16 arithmetic in
 hardware (the ``avx512_bf16`` or ``amx_bf16`` flag in ``/proc/cpuinfo``: detected, not guessed), and
-``float32`` elsewhere. Under a mixed policy the variables stay float32 and the layers compute in 16 bits;
+``float32`` elsewhere; dense networks stay in float32 under ``auto`` (they measured no faster in 16 bits).
+Under a mixed policy the variables stay float32 and the layers compute in 16 bits;
 output layers are built with ``dtype="float32"`` so that the softmax and the loss stay float32.
 
 After training, :func:`digitrec_utils.training.train_model` replaces a model trained under a mixed policy
@@ -26,6 +27,11 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # CPU flags (Linux's names) of bfloat16 arithmetic in hardware.
 BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 CPUINFO = Path("/proc/cpuinfo")
+# Why ``auto`` keeps dense networks in float32 (benchmarks/bench_precision.py and two runs of 03 at full
+# scale, docs/ARCHITECTURE.md "Training precision").
+DENSE_FINDING = ("dense networks gain nothing from 16-bit arithmetic on a CPU: on full Fashion-MNIST, 03's zoo "
+                 "took 247 s in bfloat16 against 205 s in float32, and the chosen network's validation accuracy "
+                 "fell from 0.9125 to 0.9082.")
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
@@ -78,7 +84,8 @@ def find_gpus_cheaply(gpu_folder: Path = NVIDIA_GPUS) -> int:
         return 0
 
 
-def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] | None = None) -> PrecisionChoice:
+def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] | None = None,
+                     networks: str = "convolutional") -> PrecisionChoice:
     """Choose the dtype policy for ``requested`` on this hardware.
 
     Parameters
@@ -88,6 +95,9 @@ def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] 
         GPUs TensorFlow sees.
     flags : set of str, optional
         CPU flags (:func:`read_cpu_flags` by default).
+    networks : {"convolutional", "dense"}
+        What will train. ``auto`` keeps dense networks in float32 everywhere: on this project's CPU they
+        trained no faster in bfloat16 and the chosen one lost validation accuracy (:data:`DENSE_FINDING`).
 
     Raises
     ------
@@ -103,6 +113,8 @@ def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] 
                              "CPU has avx512_bf16 or amx_bf16) or 'float32'.")
     if requested != "auto":
         return PrecisionChoice(requested, "the precision parameter asks for it.")
+    if networks == "dense":
+        return PrecisionChoice("float32", DENSE_FINDING)
     if gpus:
         return PrecisionChoice("mixed_float16", f"{gpus} GPU(s) found, and GPUs compute float16 fast.")
     if bfloat16:
@@ -112,10 +124,16 @@ def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] 
                                       f"({' or '.join(BFLOAT16_FLAGS)}).")
 
 
-def apply_precision(requested: str = "auto") -> PrecisionChoice:
+def apply_precision(requested: str = "auto", *, networks: str = "convolutional") -> PrecisionChoice:
     """Choose the dtype policy for ``requested`` on this machine and make it Keras's global policy.
 
     Networks built afterwards train under it. Returns the choice, whose ``reason`` says why.
+
+    Parameters
+    ----------
+    requested : {"auto", "float32", "mixed_bfloat16", "mixed_float16"}
+    networks : {"convolutional", "dense"}
+        As :func:`choose_precision`.
 
     Raises
     ------
@@ -125,7 +143,7 @@ def apply_precision(requested: str = "auto") -> PrecisionChoice:
     import keras
     import tensorflow as tf
 
-    choice = choose_precision(requested, gpus=len(tf.config.list_physical_devices("GPU")))
+    choice = choose_precision(requested, gpus=len(tf.config.list_physical_devices("GPU")), networks=networks)
     keras.mixed_precision.set_global_policy(choice.policy)
     return choice
 

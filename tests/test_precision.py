@@ -37,6 +37,10 @@ def test_bfloat16_is_detected_from_the_cpu_flags():
     older = choose_precision(flags=read_cpu_flags(OLDER_XEON))
     assert older.policy == "float32" and "no bfloat16 arithmetic" in older.reason
     assert "avx512_bf16" in choose_precision(flags=read_cpu_flags(EPYC_WITH_BF16)).reason
+    # Dense networks stay in float32 under auto, with the measurement that says why.
+    dense = choose_precision(flags=read_cpu_flags(EPYC_WITH_BF16), networks="dense")
+    assert dense.policy == "float32" and "gain nothing" in dense.reason
+    assert choose_precision("mixed_bfloat16", flags=set(), networks="dense").policy == "mixed_bfloat16"
     assert read_cpu_flags("no flags here") == set()
 
 
