@@ -176,6 +176,9 @@ def prepare_image_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         False where :func:`prepare_image` found no ink: ``predict`` reports those files as errors, so a
         report counts them as not answered.
     """
+    images = np.asarray(images)
+    if images.ndim == 3 and images.shape[1:] == (FIELD, FIELD):
+        return _prepare_fields(images)
     prepared = np.zeros((len(images), FIELD, FIELD), dtype=np.float32)
     usable = np.zeros(len(images), dtype=bool)
     for index, image in enumerate(images):
@@ -185,6 +188,27 @@ def prepare_image_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         except ImageError:
             pass
     return prepared, usable
+
+
+def _prepare_fields(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`prepare_image`'s 28x28 path for a whole stack at once, with the same arithmetic, image by image.
+
+    The 05 report prepares hundreds of thousands of corrupted 28x28 images; one image at a time that took
+    about a minute of its full-scale run. ``tests/test_predict.py`` checks that both paths agree exactly.
+    """
+    pixels = images.astype(np.float32)
+    border = np.concatenate([pixels[:, 0], pixels[:, -1], pixels[:, :, 0], pixels[:, :, -1]], axis=1)
+    background = np.median(border, axis=1)
+    low, high = np.percentile(pixels.reshape(len(pixels), -1), [1, 99], axis=1)
+    dark = background - low > high - background
+    pixels = np.where(dark[:, None, None], 255.0 - pixels, pixels).astype(np.float32)
+    background = np.where(dark, 255.0 - background, background).astype(np.float32)
+    peak = pixels.max(axis=(1, 2)) - background
+    usable = peak >= FIELD_INK_THRESHOLD
+    safe_peak = np.where(usable, peak, 1.0).astype(np.float32)[:, None, None]
+    prepared = np.clip(pixels - background[:, None, None], 0.0, safe_peak) / safe_peak
+    prepared[~usable] = 0.0
+    return prepared.astype(np.float32), usable
 
 
 def collect_image_paths(inputs: Iterable[str | os.PathLike]) -> list[Path]:

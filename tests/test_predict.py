@@ -220,3 +220,28 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
     assert json.loads(capsys.readouterr().out)[0]["accepted"] is True
     assert cli.main(["predict", str(good), "--model", str(saved_model), "--min-confidence", "1.5"]) == 2
     assert "--min-confidence 1.5: give a score from 0 to 1" in capsys.readouterr().err
+
+
+def test_a_stack_of_28x28_images_is_prepared_exactly_as_one_image_at_a_time(splits):
+    from digitrec_utils import corruptions
+    from digitrec_utils.predict import prepare_image_batch
+
+    digits = splits.x_val[:40]
+    rng = np.random.default_rng(5)
+    stack = np.concatenate([
+        digits, 255 - digits,  # Light ink on dark, and dark ink on light.
+        corruptions.corrupt(digits, "contrast", 3, seed=1), corruptions.corrupt(digits, "brightness", 3, seed=1),
+        corruptions.corrupt(digits, "gaussian_noise", 3, seed=1),
+        rng.integers(0, 256, size=(5, 28, 28)).astype(np.uint8),
+        np.full((3, 28, 28), 128, dtype=np.uint8), np.zeros((2, 28, 28), dtype=np.uint8),  # Blank: no ink.
+    ])
+    prepared, usable = prepare_image_batch(stack)
+    for image, batch_image, batch_usable in zip(stack, prepared, usable, strict=True):
+        try:
+            one = prepare_image(image)
+        except ImageError:
+            assert not batch_usable and not batch_image.any()
+        else:
+            assert batch_usable
+            np.testing.assert_array_equal(batch_image, one)
+    assert usable.sum() >= len(stack) - 5 and not usable[-5:].any()
