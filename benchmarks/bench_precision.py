@@ -122,15 +122,11 @@ def run_speed(profile: str, networks: list[str], epochs: int) -> pd.DataFrame:
 
 
 def _read_run(run: Path) -> dict[str, dict]:
+    """Return the results records of 03 and 04 that ``run`` holds (a run of ``--only dense`` has one)."""
     from digitrec_utils.results import load_results
 
-    records = {}
-    for notebook in NETWORK_NOTEBOOKS:
-        path = run / "results" / f"{notebook}.json"
-        if not path.exists():
-            raise SystemExit(f"{path} is missing: give two run folders in which 03_dense_nets and 04_cnn succeeded.")
-        records[notebook] = load_results(path)
-    return records
+    return {notebook: load_results(run / "results" / f"{notebook}.json") for notebook in NETWORK_NOTEBOOKS
+            if (run / "results" / f"{notebook}.json").exists()}
 
 
 def _settings_difference(first: dict, second: dict) -> str:
@@ -146,10 +142,13 @@ def run_accuracy(float32_run: Path, bfloat16_run: Path) -> pd.DataFrame:
     from digitrec_utils.results import decode_labels
 
     first, second = _read_run(float32_run), _read_run(bfloat16_run)
+    shared = [notebook for notebook in NETWORK_NOTEBOOKS if notebook in first and notebook in second]
+    if not shared:
+        raise SystemExit(f"{float32_run} and {bfloat16_run} have no results of 03_dense_nets or 04_cnn in common.")
     rows = []
-    for notebook in NETWORK_NOTEBOOKS:
+    for notebook in shared:
         one, other = first[notebook], second[notebook]
-        policies = [record.get("training_precision", {}).get("policy", "float32 (before the precision parameter)")
+        policies = [record.get("training_precision", {}).get("policy", "float32 (no precision parameter)")
                     for record in (one, other)]
         difference = _settings_difference(one["params"], other["params"])
         models = {model["name"]: model for model in one["models"]}
