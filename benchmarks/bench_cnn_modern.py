@@ -34,6 +34,7 @@ from digitrec_utils.data import load_dataset, make_splits
 from digitrec_utils.evaluation import compare_paired, compute_accuracy_interval
 from digitrec_utils.params import get_notebook_parameters, load_profile, resolve_parameters
 from digitrec_utils.precision import apply_precision, describe_precision
+from digitrec_utils.results import encode_labels
 from digitrec_utils.training import configure_keras
 
 
@@ -77,6 +78,7 @@ def main() -> None:
         "val_accuracy_ci95": [low, high], "train_seconds": result.training.train_seconds,
         "seconds_per_epoch": result.training.train_seconds / result.training.epochs_run,
         "seconds_with_setup": seconds, "params_count": result.params_count,
+        "val_predictions": encode_labels(result.val_predictions),
         "settings": {key: parameters[key] for key in parameters if key.startswith("modern_") or key in
                      ("augmentation", "augmentation_strength", "label_smoothing", "early_stopping", "patience",
                       "mirror_average")},
