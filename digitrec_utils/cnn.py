@@ -333,11 +333,15 @@ def build_fold_ensemble(models: Sequence, name: str = FOLD_ENSEMBLE):
     """
     import keras
 
-    inputs = keras.Input(shape=models[0].input_shape[1:])
-    # Each fold model is wrapped under its own name: Keras needs unique names inside one model.
-    folds = [keras.Sequential([model], name=f"fold_{position}") for position, model in enumerate(models, start=1)]
-    outputs = keras.layers.Average(name="mean_probability")([fold(inputs) for fold in folds])
-    return keras.Model(inputs, outputs, name=name)
+    from digitrec_utils.precision import float32_policy
+
+    with float32_policy():  # Probabilities averaged in float32, even after training in 16 bits.
+        inputs = keras.Input(shape=models[0].input_shape[1:])
+        # Each fold model is wrapped under its own name: Keras needs unique names inside one model.
+        folds = [keras.Sequential([model], name=f"fold_{position}")
+                 for position, model in enumerate(models, start=1)]
+        outputs = keras.layers.Average(name="mean_probability")([fold(inputs) for fold in folds])
+        return keras.Model(inputs, outputs, name=name)
 
 
 def add_fold_ensemble(results: dict[str, ZooResult], cross_validation: CrossValidation, splits: Splits

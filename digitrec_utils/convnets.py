@@ -479,7 +479,10 @@ def build_mirror_average(model, name: str | None = None):
     """
     import keras
 
-    inputs = keras.Input(shape=model.input_shape[1:])
-    mirrored = _mirror_layer_class()(name="mirror")(inputs)
-    outputs = keras.layers.Average(name="mean_of_mirrors")([model(inputs), model(mirrored)])
-    return keras.Model(inputs, outputs, name=name or f"{model.name}_mirror_average")
+    from digitrec_utils.precision import float32_policy
+
+    with float32_policy():  # Probabilities averaged in float32, even after training in 16 bits.
+        inputs = keras.Input(shape=model.input_shape[1:])
+        mirrored = _mirror_layer_class()(name="mirror")(inputs)
+        outputs = keras.layers.Average(name="mean_of_mirrors")([model(inputs), model(mirrored)])
+        return keras.Model(inputs, outputs, name=name or f"{model.name}_mirror_average")

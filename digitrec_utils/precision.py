@@ -17,7 +17,9 @@ The notebooks that train networks (03 and 04) take a ``precision`` parameter and
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +148,23 @@ def apply_precision(requested: str = "auto", *, networks: str = "convolutional")
     choice = choose_precision(requested, gpus=len(tf.config.list_physical_devices("GPU")), networks=networks)
     keras.mixed_precision.set_global_policy(choice.policy)
     return choice
+
+
+@contextlib.contextmanager
+def float32_policy() -> Iterator[None]:
+    """Build models in float32 inside the block, whatever the global policy, and restore it afterwards.
+
+    For the models built around trained networks (the mirror average, the fold ensemble): under a mixed
+    policy their own layers would compute, and hand back probabilities, in 16 bits.
+    """
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def describe_precision(choice: PrecisionChoice) -> str:

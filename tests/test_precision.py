@@ -155,3 +155,18 @@ def test_the_validation_accuracy_reported_is_the_float32_copys():
     result = train_model(model, images, labels, images[:40], labels[:40], epochs=2, batch_size=32, seed=0, log=False)
     copied = np.mean(result.model.predict(images[:40], verbose=0).argmax(axis=1) == labels[:40])
     assert result.copied_val_accuracy is not None and result.val_accuracy == pytest.approx(copied)
+
+
+def test_models_built_around_trained_networks_average_in_float32_under_a_mixed_policy():
+    from digitrec_utils.cnn import build_fold_ensemble
+    from digitrec_utils.convnets import build_cnn, build_mirror_average
+
+    trained = [copy_as_float32(_with_policy("mixed_bfloat16", lambda: build_cnn("cnn_small"))) for _ in range(2)]
+    images = np.random.default_rng(4).random((8, 28, 28, 1)).astype("float32")
+    # The notebook's global policy is still mixed_bfloat16 when it builds these after training.
+    for build in (lambda: build_mirror_average(trained[0]), lambda: build_fold_ensemble(trained)):
+        wrapper = _with_policy("mixed_bfloat16", build)
+        assert not computes_below_float32(wrapper)
+        probabilities = np.asarray(wrapper.predict(images, verbose=0))
+        assert probabilities.dtype == np.float32
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
