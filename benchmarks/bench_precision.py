@@ -129,9 +129,21 @@ def _read_run(run: Path) -> dict[str, dict]:
             if (run / "results" / f"{notebook}.json").exists()}
 
 
-def _settings_difference(first: dict, second: dict) -> str:
-    ignored = {"precision", "output_dir"}
-    keys = sorted((set(first) | set(second)) - ignored)
+def _settings_difference(first: dict, second: dict, network: str) -> str:
+    """Say which parameters that shape ``network`` differ between two runs (``precision`` aside).
+
+    ``modern_*`` keys shape only cnn_modern, ``cv_*`` keys only the fold ensemble; the others all networks.
+    """
+    def concerns(key: str) -> bool:
+        if key in ("precision", "output_dir"):
+            return False
+        if key.startswith("modern_"):
+            return network == "cnn_modern"
+        if key.startswith("cv_"):
+            return network == "fold_ensemble"
+        return True
+
+    keys = sorted(key for key in set(first) | set(second) if concerns(key))
     return "; ".join(f"{key} {first.get(key)!r} -> {second.get(key)!r}" for key in keys
                      if first.get(key) != second.get(key))
 
@@ -150,7 +162,6 @@ def run_accuracy(float32_run: Path, bfloat16_run: Path) -> pd.DataFrame:
         one, other = first[notebook], second[notebook]
         policies = [record.get("training_precision", {}).get("policy", "float32 (no precision parameter)")
                     for record in (one, other)]
-        difference = _settings_difference(one["params"], other["params"])
         models = {model["name"]: model for model in one["models"]}
         for model in other["models"]:
             if model["name"] not in models or model.get("family") not in ("dense", "cnn"):
@@ -171,7 +182,7 @@ def run_accuracy(float32_run: Path, bfloat16_run: Path) -> pd.DataFrame:
                 row[f"{split} bfloat16 worse beyond noise"] = bool(
                     paired.loc["bfloat16", "distinguishable"]
                     and paired.loc["bfloat16", "accuracy"] < paired.loc["float32", "accuracy"])
-            row["settings differ"] = difference or "no"
+            row["settings differ"] = _settings_difference(one["params"], other["params"], model["name"]) or "no"
             rows.append(row)
     return pd.DataFrame(rows)
 
