@@ -99,7 +99,7 @@ def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] 
         CPU flags (:func:`read_cpu_flags` by default).
     networks : {"convolutional", "dense"}
         What will train. ``auto`` keeps dense networks in float32 everywhere: on this project's CPU they
-        trained no faster in bfloat16 and the chosen one lost validation accuracy (:data:`DENSE_FINDING`).
+        trained no faster in bfloat16 and gained no validation accuracy (:data:`DENSE_FINDING`).
 
     Raises
     ------
