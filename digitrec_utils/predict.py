@@ -109,18 +109,11 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
     if pixels.ndim != 2 or min(pixels.shape) < 1:
         raise ImageError(f"{source}: expected a 2-D grayscale image, got shape {pixels.shape}.")
     if pixels.shape == (FIELD, FIELD):
-        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-        background = float(np.median(border))
-        # The ink covers a fifth of a 28x28 digit: it is dark when the darkest pixels lie further below the
-        # background than the lightest lie above it (a brightened scan has a grey background and light ink).
-        low, high = np.percentile(pixels, [1, 99])
-        if background - low > high - background:
-            pixels, background = 255.0 - pixels, 255.0 - background
-        peak = float(pixels.max()) - background
-        if peak < FIELD_INK_THRESHOLD:
+        prepared, usable = _prepare_fields(pixels[None])
+        if not usable[0]:
             raise ImageError(f"{source}: no ink found (the image is blank or uniform); give an image with a "
                              "visible digit.")
-        return (np.clip(pixels - background, 0.0, peak) / peak).astype(np.float32)
+        return prepared[0]
     photo = find_photo_ink(pixels)
     if not photo.mask.any():
         raise ImageError(f"{source}: no ink found (the image is blank, uniform or only lines); give an image with a "
@@ -191,14 +184,25 @@ def prepare_image_batch(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _prepare_fields(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`prepare_image`'s 28x28 path for a whole stack at once, with the same arithmetic, image by image.
+    """Prepare a stack of 28x28 images (:func:`prepare_image`, step 2), each on its own, in one vectorized pass.
 
-    The 05 report prepares hundreds of thousands of corrupted 28x28 images; one image at a time that took
-    about a minute of its full-scale run. ``tests/test_predict.py`` checks that both paths agree exactly.
+    ``prepare_image`` calls it with a stack of one; the 05 report with hundreds of thousands of corrupted
+    images, which one at a time took about a minute of its full-scale run. ``tests/test_predict.py``
+    checks that an image comes out the same alone as within a stack.
+
+    Returns
+    -------
+    prepared : ndarray of shape (n_images, 28, 28), float32 in [0, 1]
+        All zeros where no ink was found.
+    usable : ndarray of shape (n_images,), bool
+        Whether ink was found: the brightest pixel at least ``FIELD_INK_THRESHOLD`` above the background.
     """
     pixels = images.astype(np.float32)
+    # The background is the median of the border pixels.
     border = np.concatenate([pixels[:, 0], pixels[:, -1], pixels[:, :, 0], pixels[:, :, -1]], axis=1)
     background = np.median(border, axis=1)
+    # The ink covers a fifth of a 28x28 digit: it is dark when the darkest pixels lie further below the
+    # background than the lightest lie above it (a brightened scan has a grey background and light ink).
     low, high = np.percentile(pixels.reshape(len(pixels), -1), [1, 99], axis=1)
     dark = background - low > high - background
     pixels = np.where(dark[:, None, None], 255.0 - pixels, pixels).astype(np.float32)

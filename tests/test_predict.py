@@ -222,7 +222,7 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
     assert "--min-confidence 1.5: give a score from 0 to 1" in capsys.readouterr().err
 
 
-def test_a_stack_of_28x28_images_is_prepared_exactly_as_one_image_at_a_time(splits):
+def test_a_28x28_image_is_prepared_the_same_alone_as_within_a_stack(splits):
     from digitrec_utils import corruptions
     from digitrec_utils.predict import prepare_image_batch
 
