@@ -484,14 +484,13 @@ def save_abstention(model_path: Path, *, score: str, threshold: float | None, ta
 
     description_path = Path(model_path).with_suffix(".json")
     description = json.loads(description_path.read_text(encoding="utf-8"))
-    from importlib import metadata
-
+    from digitrec_utils import __version__
     from digitrec_utils.environment import get_git_commit
     from digitrec_utils.predict import PREPARATION_VERSION
 
     description["abstention"] = {"score": score, "threshold": threshold or 0.0, "target": target,
                                  "chosen_on": "validation", "preparation_version": PREPARATION_VERSION,
-                                 "digitrec_version": metadata.version("digitrec"),
+                                 "digitrec_version": __version__,
                                  "git_commit": get_git_commit().get("commit")}
     write_text_atomic(description_path, json.dumps(description, indent=2) + "\n")
     return description_path
@@ -660,13 +659,13 @@ class EnvelopeReading:
 
     def describe(self) -> str:
         """Computed sentences: string and digit accuracy with intervals, and the same with abstention."""
-        table = self.table
-        strings, right = len(table), int(table["string_right"].sum())
-        low, high = compute_accuracy_interval(right, strings)
+        table, summary = self.table, self.summarize()
+        strings = summary["strings"]
+        low, high = summary["string_accuracy_ci95"]
         digits, digits_right = int(table["digits"].sum()), int(table["digits_right"].sum())
         digit_low, digit_high = compute_accuracy_interval(digits_right, digits)
-        text = (f"Of {strings} envelopes of 3 to 6 digits, {right / strings:.1%} were read exactly right (95% CI "
-                f"{low:.1%}-{high:.1%}), and {digits_right / digits:.1%} of their {digits:,} digits (95% CI "
+        text = (f"Of {strings} envelopes of 3 to 6 digits, {summary['string_accuracy']:.1%} were read exactly right "
+                f"(95% CI {low:.1%}-{high:.1%}), and {digits_right / digits:.1%} of their {digits:,} digits (95% CI "
                 f"{digit_low:.1%}-{digit_high:.1%}; a string split into the wrong number of digits counts all "
                 "its digits as wrong).")
         answered = table[table["answered"]]

@@ -161,8 +161,7 @@ def check_calibration(description: dict) -> str | None:
     preparation (or before the version was recorded) gets a warning, since its images now look different
     to the model; one chosen by another digitrec version with the same preparation gets a milder one.
     """
-    from importlib import metadata
-
+    from digitrec_utils import __version__
     from digitrec_utils.predict import PREPARATION_VERSION
 
     abstention = description.get("abstention")
@@ -170,7 +169,7 @@ def check_calibration(description: dict) -> str | None:
         return None
     version = abstention.get("preparation_version")
     if version == PREPARATION_VERSION:
-        calibrated, installed = abstention.get("digitrec_version"), metadata.version("digitrec")
+        calibrated, installed = abstention.get("digitrec_version"), __version__
         if calibrated and calibrated != installed:
             return (f"the model's confidence threshold was chosen with digitrec {calibrated} and this is digitrec "
                     f"{installed}; both prepare images the same way (version {PREPARATION_VERSION}), but re-run "

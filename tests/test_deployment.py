@@ -145,6 +145,9 @@ def test_the_threshold_goes_into_the_saved_model_json(tmp_path):
     assert saved["abstention"]["preparation_version"] == PREPARATION_VERSION
     assert check_calibration(saved) is None
     assert "re-run 05_deployment" in check_calibration({"abstention": {"threshold": 0.5}})
+    # The same preparation under another digitrec version gets the milder warning, naming both versions.
+    other_version = check_calibration({"abstention": {**saved["abstention"], "digitrec_version": "0.0.1"}})
+    assert "chosen with digitrec 0.0.1" in other_version and "prepare images the same way" in other_version
     assert saved["split"] == SPLIT
     digit = np.zeros((28, 28), dtype=np.uint8)
     digit[6:22, 12:16] = 255
