@@ -333,9 +333,9 @@ def build_fold_ensemble(models: Sequence, name: str = FOLD_ENSEMBLE):
     """
     import keras
 
-    from digitrec_utils.precision import float32_policy
+    from digitrec_utils.precision import policy_scope
 
-    with float32_policy():  # Probabilities averaged in float32, even after training in 16 bits.
+    with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=models[0].input_shape[1:])
         # Each fold model is wrapped under its own name: Keras needs unique names inside one model.
         folds = [keras.Sequential([model], name=f"fold_{position}")

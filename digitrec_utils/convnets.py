@@ -479,9 +479,9 @@ def build_mirror_average(model, name: str | None = None):
     """
     import keras
 
-    from digitrec_utils.precision import float32_policy
+    from digitrec_utils.precision import policy_scope
 
-    with float32_policy():  # Probabilities averaged in float32, even after training in 16 bits.
+    with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=model.input_shape[1:])
         mirrored = _mirror_layer_class()(name="mirror")(inputs)
         outputs = keras.layers.Average(name="mean_of_mirrors")([model(inputs), model(mirrored)])

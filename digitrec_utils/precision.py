@@ -151,16 +151,16 @@ def apply_precision(requested: str = "auto", *, networks: str = "convolutional")
 
 
 @contextlib.contextmanager
-def float32_policy() -> Iterator[None]:
-    """Build models in float32 inside the block, whatever the global policy, and restore it afterwards.
+def policy_scope(policy: str = "float32") -> Iterator[None]:
+    """Build models under Keras dtype ``policy`` inside the block, and restore the global policy afterwards.
 
-    For the models built around trained networks (the mirror average, the fold ensemble): under a mixed
-    policy their own layers would compute, and hand back probabilities, in 16 bits.
+    With the default, for the models built around trained networks (the mirror average, the fold
+    ensemble): under a mixed policy their own layers would compute, and hand back probabilities, in 16 bits.
     """
     import keras
 
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy(policy)
     try:
         yield
     finally:

@@ -13,6 +13,7 @@ from digitrec_utils.precision import (
     copy_as_float32,
     describe_precision,
     find_gpus_cheaply,
+    policy_scope,
     read_cpu_flags,
 )
 
@@ -54,17 +55,11 @@ def test_a_gpu_and_the_parameter_win_and_bad_requests_are_named():
 
 
 def test_a_model_trained_in_bfloat16_is_copied_to_float32_with_the_same_answers():
-    import keras
-
     from digitrec_utils.convnets import build_modern_cnn
 
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
+    with policy_scope("mixed_bfloat16"):
         model = build_modern_cnn(filters=(4,), convs_per_block=1, dense_units=8, augmentation="digits",
                                  robustness=["pen"], total_steps=5)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     images = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
     copy = copy_as_float32(model)
     assert all(layer.dtype_policy.name == "float32" for layer in copy.layers)
@@ -74,20 +69,14 @@ def test_a_model_trained_in_bfloat16_is_copied_to_float32_with_the_same_answers(
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_cnn_modern_with_mail_changes_trains_under_mixed_precision(policy):
-    import keras
-
     from digitrec_utils.convnets import build_modern_cnn
 
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with policy_scope(policy):
         model = build_modern_cnn(filters=(4,), convs_per_block=1, dense_units=8, augmentation="digits",
                                  robustness=["pen", "noise", "occlusion"], total_steps=5)
         images = np.random.default_rng(1).random((8, 28, 28, 1)).astype("float32")
         # In training the mail changes draw float32 noise; the layer computes in float32 whatever the policy.
         outputs = np.asarray(model(images, training=True))
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     assert outputs.shape == (8, 10) and np.isfinite(outputs).all()
     assert model.get_layer("random_mail_changes").dtype_policy.name == "float32"
 
@@ -111,14 +100,8 @@ def test_the_report_sentence_says_what_runs_why_and_what_stays_float32():
 
 
 def _with_policy(policy, build):
-    import keras
-
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with policy_scope(policy):
         return build()
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def test_a_network_trained_in_bfloat16_comes_back_and_is_saved_in_float32(tmp_path):
