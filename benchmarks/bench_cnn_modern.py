@@ -21,7 +21,6 @@ at most 10 minutes of training.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import time
@@ -32,7 +31,7 @@ import numpy as np
 from digitrec_utils import cnn
 from digitrec_utils.data import load_dataset, make_splits
 from digitrec_utils.evaluation import compare_paired, compute_accuracy_interval
-from digitrec_utils.params import get_notebook_parameters, load_profile, resolve_parameters
+from digitrec_utils.params import load_profile, resolve_with_defaults
 from digitrec_utils.precision import apply_precision, describe_precision
 from digitrec_utils.results import encode_labels
 from digitrec_utils.training import configure_keras
@@ -49,10 +48,7 @@ def main() -> None:
                         help="A run folder whose cnn_modern to compare with on the validation images.")
     arguments = parser.parse_args()
     print(configure_keras())
-    values = resolve_parameters(load_profile(arguments.profile), ["04_cnn"], overrides=arguments.overrides)["04_cnn"]
-    parameters = {name: ast.literal_eval(details["default"])
-                  for name, details in get_notebook_parameters("04_cnn").items()}
-    parameters.update(values)
+    parameters = resolve_with_defaults(load_profile(arguments.profile), "04_cnn", overrides=arguments.overrides)
     parameters["networks"] = ["cnn_modern"]
     print(describe_precision(apply_precision(parameters["precision"])))
     settings = cnn.CnnSettings.from_parameters(parameters)

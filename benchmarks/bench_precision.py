@@ -27,7 +27,6 @@ bfloat16 is emulated, and slow.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import subprocess
 import sys
@@ -44,29 +43,19 @@ LARGER_DENSE = ("mlp_512x2_dropout_adam", "mlp_512_rmsprop", "mlp_bn")
 NETWORK_NOTEBOOKS = ("03_dense_nets", "04_cnn")
 
 
-def _notebook_parameters(profile: str, notebook: str) -> dict:
-    """Return a notebook's defaults with the profile's values over them, validated as ``digitrec run`` does."""
-    from digitrec_utils.params import get_notebook_parameters, load_profile, resolve_parameters
-
-    values = resolve_parameters(load_profile(profile), [notebook])[notebook]
-    parameters = {name: ast.literal_eval(details["default"])
-                  for name, details in get_notebook_parameters(notebook).items()}
-    parameters.update(values)
-    return parameters
-
-
 def time_one(profile: str, network: str, precision: str, epochs: int) -> dict:
     """Train ``network`` for ``epochs`` under ``precision`` in this process; return its epoch seconds."""
     import keras
 
     from digitrec_utils import cnn, dense
     from digitrec_utils.data import load_dataset, make_splits
+    from digitrec_utils.params import load_profile, resolve_with_defaults
     from digitrec_utils.precision import apply_precision
     from digitrec_utils.training import configure_keras, make_dataset, seed_everything
 
     configure_keras()
     notebook = "04_cnn" if network in CNNS else "03_dense_nets"
-    parameters = _notebook_parameters(profile, notebook)
+    parameters = resolve_with_defaults(load_profile(profile), notebook)
     apply_precision(precision)
     loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None, seed=parameters["seed"])
     splits = make_splits(loaded, val_fraction=parameters["val_fraction"], seed=parameters["seed"],

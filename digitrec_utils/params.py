@@ -235,6 +235,18 @@ def get_default(schema: dict[str, dict], key: str) -> Any:
         return default
 
 
+def resolve_with_defaults(profile: dict, notebook: str, *, overrides: list[str] = ()) -> dict:
+    """Return every parameter of ``notebook``: its defaults, with the profile's and overrides' values over them.
+
+    The values are validated as ``digitrec run`` validates them. For benchmarks that run one notebook's code
+    outside papermill, and so need the values the notebook would see.
+    """
+    schema = get_notebook_parameters(notebook)
+    values = {key: get_default(schema, key) for key in schema}
+    values.update(resolve_parameters(profile, [notebook], overrides=overrides)[notebook])
+    return values
+
+
 def list_notebooks() -> list[str]:
     """Return the stems of the suite's notebooks present in ``notebooks/``, in run order."""
     return [stem for stem in NOTEBOOKS.values() if (config.NOTEBOOKS_DIR / f"{stem}.ipynb").is_file()]

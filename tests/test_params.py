@@ -128,3 +128,13 @@ def test_precision_is_checked_before_the_run(monkeypatch):
         resolve_parameters({"cnn": {"precision": "mixed_float16"}}, ["04_cnn"])
     resolved = resolve_parameters({"precision": "mixed_bfloat16"}, ["03_dense_nets", "04_cnn"])
     assert resolved["03_dense_nets"]["precision"] == resolved["04_cnn"]["precision"] == "mixed_bfloat16"
+
+
+def test_a_benchmark_sees_the_notebooks_defaults_under_the_profiles_values():
+    from digitrec_utils.params import resolve_with_defaults
+
+    values = resolve_with_defaults({"seed": 3, "cnn": {"modern_epochs": 7}}, "04_cnn", overrides=["cnn.patience=2"])
+    assert (values["seed"], values["modern_epochs"], values["patience"]) == (3, 7, 2)
+    assert values["precision"] == "auto" and "cnn_modern" in values["networks"]  # Defaults of the cell.
+    with pytest.raises(ParameterError, match="modern_epochs = 0 is not allowed"):
+        resolve_with_defaults({"cnn": {"modern_epochs": 0}}, "04_cnn")
