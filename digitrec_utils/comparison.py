@@ -176,13 +176,13 @@ def compare_with_runner_ups(records: dict[str, dict], table: pd.DataFrame, recom
     """
     keyed = table.set_index("key")
     first = keyed.loc[recommended]
-    truth, predicted = _predictions(records, recommended)
+    truth, predicted = read_predictions(records, recommended)
     rows = []
     for key in [key for key in table["key"] if key != recommended][:n_runner_ups]:
         other = keyed.loc[key]
         row = {"runner-up": key, "recommended test accuracy": first["test accuracy"],
                "runner-up test accuracy": other["test accuracy"]}
-        other_truth, other_predicted = _predictions(records, key)
+        other_truth, other_predicted = read_predictions(records, key)
         if truth is None or other_truth is None or not np.array_equal(truth, other_truth):
             rows.append({**row, "reading": "not tested: the two records do not hold the same test images with "
                                            "per-image predictions (different dataset, split or seed)."})
@@ -204,12 +204,12 @@ def judge_on_validation(records: dict[str, dict], table: pd.DataFrame, recommend
     ``not tested``. The recommendation itself is unchanged: this says which runner-ups the validation
     images cannot tell from it.
     """
-    truth, predictions = _predictions(records, recommended, "val")
+    truth, predictions = read_predictions(records, recommended, "val")
     verdicts = {recommended: "recommended"}
     for key in table["key"]:
         if key == recommended:
             continue
-        other_truth, other = _predictions(records, key, "val")
+        other_truth, other = read_predictions(records, key, "val")
         if truth is None or other_truth is None or not np.array_equal(truth, other_truth):
             verdicts[key] = "not tested"
             continue
@@ -291,7 +291,7 @@ def summarize_ranking(table: pd.DataFrame, recommendation: Recommendation | None
     return {"recommended": _entry(recommendation.row), "runner_ups": [_entry(row) for _, row in others.iterrows()]}
 
 
-def _predictions(records: dict[str, dict], key: str, split: str = "test"):
+def read_predictions(records: dict[str, dict], key: str, split: str = "test"):
     """Return (labels, predictions) of one model on ``split`` ("test" or "val"), or (None, None) if absent."""
     notebook, name = key.split("/", 1)
     record = records[notebook]

@@ -33,6 +33,26 @@ DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 # Where the CNN notebook saves its chosen model inside a run folder.
 SAVED_MODEL_NAME = Path("models") / "cnn_selected.keras"
+# The notebook that compares the seeds of a sweep (digitrec run --seeds). It runs only in a sweep, at the top
+# of the sweep folder, where its page and record are stability.html and stability.json.
+STABILITY_NOTEBOOK = "07_stability"
+STABILITY_NAME = "stability"
+
+
+def name_page(notebook: str) -> str:
+    """Return the file stem of a notebook's executed copy and page in its run folder (``stability`` for 07)."""
+    return STABILITY_NAME if notebook == STABILITY_NOTEBOOK else notebook
+
+
+def locate_record(output_dir: str | os.PathLike, notebook: str) -> Path:
+    """Return where a notebook's results record lies in its run folder.
+
+    ``results/<notebook>.json``, except the stability report's, which is ``stability.json`` at the top of
+    the sweep folder.
+    """
+    if notebook == STABILITY_NOTEBOOK:
+        return Path(output_dir) / f"{STABILITY_NAME}.json"
+    return Path(output_dir) / "results" / f"{notebook}.json"
 
 
 def get_data_root() -> Path | None:

@@ -371,6 +371,20 @@ def check_dataset(
     return where
 
 
+def choose_split_seed(split_seed: int, seed: int) -> int:
+    """Return the seed of the data splits: ``split_seed``, or ``seed`` when ``split_seed`` is negative.
+
+    A seed sweep with a fixed split (``digitrec run --seeds ... --fixed-split``) varies ``seed`` (the
+    training) and pins ``split_seed``; otherwise a seed changes the split and the training together.
+
+    Examples
+    --------
+    >>> choose_split_seed(-1, 7), choose_split_seed(42, 7)
+    (7, 42)
+    """
+    return int(seed if split_seed is None or split_seed < 0 else split_seed)
+
+
 def make_splits(
     dataset: Dataset,
     *,

@@ -36,6 +36,7 @@ NOTEBOOKS = {
     "cnn": "04_cnn",
     "deployment": "05_deployment",
     "comparison": "06_model_comparison",
+    "stability": "07_stability",
 }
 # Notebooks that read the others' results or saved models and so run last, one at a time, in this order.
 DEPENDENT_NOTEBOOKS = ("05_deployment", "06_model_comparison")
@@ -82,6 +83,7 @@ SCALINGS = ("divide", "standardize")
 RULES: dict[str, Rule] = {
     "dataset": Rule(choices=DATASET_NAMES),
     "seed": Rule(minimum=0, maximum=2**32 - 1),
+    "split_seed": Rule(minimum=-1, maximum=2**32 - 1),
     "val_fraction": Rule(minimum=0.0, maximum=1.0, exclusive=True),
     "test_fraction": Rule(minimum=0.0, maximum=1.0, exclusive=True),
     "train_size": Rule(minimum=0),

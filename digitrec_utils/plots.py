@@ -538,6 +538,33 @@ def plot_accuracy_intervals(table: pd.DataFrame, *, title: str = "Test accuracy 
     return _finish(figure, show)
 
 
+def plot_accuracy_by_seed(seed_table: pd.DataFrame, *, title: str = "Test accuracy of each model in each seed",
+                          show: bool = True) -> Figure:
+    """Draw each model's test accuracy in every seed of a sweep: one row per model, one point per seed.
+
+    The recommended model of each seed is drawn as a filled star, so that a reader sees both how far a
+    model's accuracy moves and whether the choice moves with it.
+
+    Parameters
+    ----------
+    seed_table : DataFrame
+        From :func:`digitrec_utils.stability.gather_seed_table`: seed, key, test accuracy, recommended.
+    """
+    order = (seed_table.groupby("key")["test accuracy"].mean().sort_values(kind="stable").index.tolist())
+    figure, axes = plt.subplots(figsize=(9, 0.4 * len(order) + 1.8))
+    sns.stripplot(data=seed_table, x="test accuracy", y="key", hue="seed", order=order, palette="tab10", size=7,
+                  jitter=0.15, ax=axes)
+    recommended = seed_table[seed_table["recommended"]]
+    axes.scatter(recommended["test accuracy"], [order.index(key) for key in recommended["key"]], marker="*", s=160,
+                 facecolor="none", edgecolor="black", linewidth=1.0, label="recommended in that seed", zorder=3)
+    axes.set_xlabel("Test accuracy")
+    axes.set_ylabel("")
+    axes.tick_params(axis="y", labelsize=8)
+    axes.legend(fontsize=8, loc="lower right", title="seed", title_fontsize=8)
+    axes.set_title(title)
+    return _finish(figure, show)
+
+
 def plot_recall_heatmap(recalls: pd.DataFrame, *, title: str = "Per-class recall on test", show: bool = True):
     """Draw a models x classes heatmap of recall, which shows where each family fails."""
     figure, axes = plt.subplots(figsize=(1.0 * recalls.shape[1] + 4, 0.35 * len(recalls) + 1.8))

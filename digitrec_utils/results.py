@@ -25,6 +25,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 
+from digitrec_utils.config import locate_record
 from digitrec_utils.environment import collect_environment
 from digitrec_utils.evaluation import Evaluation
 from digitrec_utils.exceptions import ResultsError
@@ -100,6 +101,7 @@ RESULTS_SCHEMA = {
         "training_precision": {"type": "object", "required": ["policy", "reason"],
                                "properties": {"policy": {"enum": ["float32", "mixed_bfloat16", "mixed_float16"]},
                                               "reason": {"type": "string"}}},
+        "stability": {"type": "object", "required": ["seeds", "split", "models", "recommended", "lead", "lead_holds"]},
         "deployment": {"type": "object", "required": ["clean_accuracy", "mean_corrupted_accuracy", "worst_corruption",
                                                       "abstention"]},
     },
@@ -174,6 +176,7 @@ def build_results(
     recommendation: dict | None = None,
     deployment: dict | None = None,
     training_precision: dict | None = None,
+    stability: dict | None = None,
 ) -> dict:
     """Return a complete results record for one notebook run, with the environment collected now.
 
@@ -208,6 +211,8 @@ def build_results(
         The deployment notebook's findings (``deployment.summarize``), which the comparison's model card reads.
     training_precision : dict, optional
         The dtype policy the notebook's networks trained under and why (``PrecisionChoice.to_dict()``).
+    stability : dict, optional
+        The stability notebook's summary of a seed sweep (``stability.summarize_for_record``).
     """
     models = models or []
     if selected_model is not None and selected_model not in {model["name"] for model in models}:
@@ -234,6 +239,7 @@ def build_results(
         **({"recommendation": recommendation} if recommendation is not None else {}),
         **({"deployment": deployment} if deployment is not None else {}),
         **({"training_precision": training_precision} if training_precision is not None else {}),
+        **({"stability": stability} if stability is not None else {}),
     })
 
 
@@ -312,6 +318,9 @@ def _check_predictions(record: dict, model: dict, source: str) -> None:
 def save_results(record: dict, output_dir: str | Path | None) -> Path | None:
     """Validate and write ``record`` to ``<output_dir>/results/<notebook>.json`` atomically.
 
+    The stability report's record goes to ``<output_dir>/stability.json`` instead
+    (:func:`digitrec_utils.config.locate_record`).
+
     Parameters
     ----------
     record : dict
@@ -327,7 +336,7 @@ def save_results(record: dict, output_dir: str | Path | None) -> Path | None:
     if not output_dir:
         print("output_dir is empty, so the results record is not saved (digitrec run sets it).")
         return None
-    path = Path(output_dir) / "results" / f"{record['notebook']}.json"
+    path = locate_record(output_dir, record["notebook"])
     write_text_atomic(path, json.dumps(record, indent=1, allow_nan=False) + "\n")
     return path
 

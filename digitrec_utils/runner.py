@@ -22,7 +22,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -74,6 +74,7 @@ class NotebookRun:
     seconds: float = 0.0
     error: str | None = None
     failed_cell: int | None = None
+    worker: str | None = None
     ipynb: str | None = None
     html: str | None = None
     results: str | None = None
@@ -129,14 +130,25 @@ class RunOutcome:
         return 0 if self.ok else 1
 
 
-def select_notebooks(only: list[str] | None) -> list[str]:
-    """Return the notebook stems to run, in run order, from ``--only`` names (all when empty)."""
-    available = list_notebooks()
+def select_notebooks(only: list[str] | None, *, sweep: bool = False) -> list[str]:
+    """Return the notebook stems to run, in run order, from ``--only`` names (all when empty).
+
+    The stability notebook is never among them: it compares the seeds of a sweep, which adds it itself.
+    Naming it is allowed in a sweep (``sweep=True``) and an error otherwise.
+    """
+    available = [stem for stem in list_notebooks() if stem != config.STABILITY_NOTEBOOK]
     if not available:
         raise ParameterError(f"no notebooks found in {config.NOTEBOOKS_DIR}.")
     if not only:
         return available
     wanted = {resolve_notebook_name(name) for name in only}
+    if config.STABILITY_NOTEBOOK in wanted:
+        if not sweep:
+            raise ParameterError(f"--only: {config.STABILITY_NOTEBOOK} compares the seeds of a sweep; run a sweep "
+                                 "with --seeds (e.g. --seeds 1-3), which ends with it.")
+        wanted.discard(config.STABILITY_NOTEBOOK)
+        if not wanted:
+            return available
     missing = sorted(wanted - set(available))
     if missing:
         raise ParameterError(f"--only: notebook(s) {', '.join(missing)} not present in {config.NOTEBOOKS_DIR}; "
@@ -144,8 +156,11 @@ def select_notebooks(only: list[str] | None) -> list[str]:
     return [stem for stem in available if stem in wanted]
 
 
-def prepare_run(profile_path=None, *, only=None, overrides=()) -> tuple[Path, dict, dict[str, dict]]:
+def prepare_run(profile_path=None, *, only=None, overrides=(),
+                sweep: bool = False) -> tuple[Path, dict, dict[str, dict]]:
     """Load the profile and validate every notebook's parameters; nothing runs yet.
+
+    ``sweep`` allows ``--only`` to name the stability notebook (see :func:`select_notebooks`).
 
     Returns
     -------
@@ -156,7 +171,7 @@ def prepare_run(profile_path=None, *, only=None, overrides=()) -> tuple[Path, di
     """
     profile_path = Path(profile_path) if profile_path else DEFAULT_PROFILE
     profile = load_profile(profile_path)
-    notebooks = select_notebooks(list(only or []))
+    notebooks = select_notebooks(list(only or []), sweep=sweep)
     parameters = resolve_parameters(profile, notebooks, overrides=list(overrides), source=str(profile_path))
     return profile_path, profile, parameters
 
@@ -207,7 +222,7 @@ def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
     return found
 
 
-def check_deployment_model(parameters: dict[str, dict]) -> None:
+def check_deployment_model(parameters: dict[str, dict], *, cluster: str | None = None) -> None:
     """Make sure 05_deployment will have a model to analyse, before any kernel starts.
 
     Raises
@@ -220,6 +235,10 @@ def check_deployment_model(parameters: dict[str, dict]) -> None:
     if values is None:
         return
     model_path = values.get("model_path") or ""
+    if model_path and cluster:
+        raise ParameterError(f"deployment.model_path = {model_path!r}: with --cluster, 05_deployment analyses the CNN "
+                             "that 04_cnn trains in the same run (a path of this machine means nothing on a "
+                             "worker); leave model_path empty, or run without --cluster.")
     if model_path:
         path = Path(model_path).expanduser()
         if not path.is_file() or not path.with_suffix(".json").is_file():
@@ -257,6 +276,7 @@ def run_suite(
     timeout: float | None = DEFAULT_CELL_TIMEOUT_SECONDS,
     run_name: str | None = None,
     progress: bool = True,
+    cluster: str | None = None,
 ) -> RunOutcome:
     """Run the suite: validate, execute, render, and write ``index.html`` and ``run.json``.
 
@@ -272,7 +292,7 @@ def run_suite(
         The reports folder; ``reports/`` by default. The run goes to ``<out_dir>/<run_name>/``, and
         ``<out_dir>/latest`` points at it when every notebook succeeded.
     jobs : int, default=1
-        Notebooks run in parallel (01-04 only; the comparison runs last).
+        Notebooks run in parallel (01-04 only; the comparison runs last). Ignored with ``cluster``.
     show_code : bool, default=False
         Show code cells in the HTML.
     timeout : float or None
@@ -281,6 +301,9 @@ def run_suite(
         The run folder's name; by default what ran (see :func:`name_run`) and a timestamp.
     progress : bool, default=True
         Print a line per notebook and a progress bar per cell (the bar only when ``jobs == 1``).
+    cluster : str, optional
+        Execute each notebook as a task on Dask: ``local:N`` (a local cluster of N worker processes) or a
+        scheduler's address, ``tcp://HOST:8786`` (see :mod:`digitrec_utils.cluster`).
 
     Returns
     -------
@@ -296,46 +319,143 @@ def run_suite(
         Before anything runs, when a dataset the run needs is missing or corrupt.
     ParameterError
         Also when 05_deployment would have no model to analyse (:func:`check_deployment_model`).
+    ClusterError
+        Before anything runs, when the cluster cannot be started or its scheduler reached.
     """
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ParameterError(f"--jobs: {jobs!r} must be a whole number of at least 1.")
+    check_jobs(jobs)
     profile_path, profile, parameters = prepare_run(profile_path, only=only, overrides=overrides)
-    check_datasets(parameters)
-    check_deployment_model(parameters)
-    # Absolute, because the kernels run in the notebooks' folder and write to output_dir from there.
-    reports_root = (Path(out_dir) if out_dir else config.REPORTS_DIR).resolve()
-    run_dir = _make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
-    runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
+    check_deployment_model(parameters, cluster=cluster)
+    reports_root = locate_reports_root(out_dir)
+    with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress) as executor:
+        executor.check_datasets(parameters)
+        run_dir = make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
+        batch = [Job(run, run_dir, needs=find_inputs(stem, runs)) for stem, run in runs.items()]
+        interrupted_by = executor.execute(batch)
+    outcome = RunOutcome(run_dir=run_dir, notebooks=list(runs.values()), interrupted_by=interrupted_by)
+    finish_run_folder(outcome, profile_path, profile, started_at, time.perf_counter() - started, progress=progress)
+    if outcome.ok:
+        point_latest(reports_root, run_dir)
+    return outcome
+
+
+def check_jobs(jobs) -> None:
+    """Reject a ``--jobs`` value that is not a whole number of at least 1."""
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ParameterError(f"--jobs: {jobs!r} must be a whole number of at least 1.")
+
+
+def locate_reports_root(out_dir: str | Path | None) -> Path:
+    """Return the reports folder as an absolute path (the kernels run elsewhere and write to it)."""
+    return (Path(out_dir) if out_dir else config.REPORTS_DIR).resolve()
+
+
+@dataclass
+class Job:
+    """One notebook execution to do: its run, the folder it writes to, and the runs whose files it reads."""
+
+    run: NotebookRun
+    run_dir: Path
+    needs: list[NotebookRun] = field(default_factory=list)
+    # The folders of the needed runs that this notebook reads (results records, saved models).
+    reads: tuple[str, ...] = ("results", "models")
+
+
+def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
+    """Return the runs of the same folder whose results or saved model the notebook ``stem`` reads.
+
+    05_deployment reads the CNN that 04_cnn saves; 06_model_comparison reads the records of the model
+    notebooks and 05_deployment. The others read nothing of the run.
+    """
+    if stem not in DEPENDENT_NOTEBOOKS:
+        return []
+    position = DEPENDENT_NOTEBOOKS.index(stem)
+    if stem == "05_deployment":
+        return [runs[name] for name in ("04_cnn",) if name in runs]
+    earlier = [name for name in runs if name not in DEPENDENT_NOTEBOOKS or DEPENDENT_NOTEBOOKS.index(name) < position]
+    return [runs[name] for name in earlier if name != "01_eda"]
+
+
+def finish_run_folder(outcome: RunOutcome, profile_path: Path, profile: dict, started_at, seconds: float, *,
+                      progress: bool) -> None:
+    """Remove what interrupted notebooks half-wrote, then write the run's ``run.json`` and ``index.html``."""
+    if outcome.interrupted_by is not None:
+        _remove_unfinished(outcome)
+        if progress:
+            print(f"interrupted by {outcome.interrupted_by}: kernels stopped, unfinished notebooks of "
+                  f"{outcome.run_dir.name} removed; latest was left where it was.", file=sys.stderr, flush=True)
+    outcome.manifest = _build_manifest(outcome, profile_path, profile, started_at, seconds)
+    write_text_atomic(outcome.run_dir / "run.json", json.dumps(outcome.manifest, indent=1, default=str) + "\n")
+    write_text_atomic(outcome.run_dir / "index.html", render_index_html(outcome.manifest, run_dir=outcome.run_dir))
+
+
+def open_executor(cluster: str | None, *, jobs: int, show_code: bool, timeout, progress: bool):
+    """Return the context manager that executes jobs: Dask's when ``cluster`` is given, else local processes.
+
+    Dask is imported only in the first case, so that a local run starts as quickly as before.
+    """
+    if cluster:
+        from digitrec_utils.cluster import ClusterExecutor
+
+        return ClusterExecutor(cluster, show_code=show_code, timeout=timeout, progress=progress)
+    return LocalExecutor(jobs=jobs, show_code=show_code, timeout=timeout, progress=progress)
+
+
+class LocalExecutor:
+    """Executes jobs in child processes of this machine, up to ``jobs`` at a time (see :func:`_execute_all`)."""
+
+    def __init__(self, *, jobs: int, show_code: bool, timeout, progress: bool) -> None:
+        self.jobs, self.show_code, self.timeout, self.progress = jobs, show_code, timeout, progress
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def check_datasets(self, parameters: dict[str, dict]) -> dict[str, str]:
+        """Check the run's datasets here, where the notebooks will read them."""
+        return check_datasets(parameters)
+
+    def execute(self, batch: list[Job]) -> str | None:
+        """Execute the jobs, one run folder after another; return the signal that interrupted them, if any.
+
+        Jobs of the same folder run as :func:`_execute_all` runs them; a folder's jobs only read files of
+        their own folder or of folders earlier in ``batch``.
+        """
+        folders: dict[Path, dict[str, NotebookRun]] = {}
+        for job in batch:
+            folders.setdefault(job.run_dir, {})[job.run.notebook] = job.run
+        with kernel_environment(), _sigterm_as_keyboard_interrupt() as received:
+            for run_dir, runs in folders.items():
+                try:
+                    _execute_all(runs, run_dir, jobs=self.jobs, show_code=self.show_code, timeout=self.timeout,
+                                 progress=self.progress)
+                except KeyboardInterrupt:
+                    for later in list(folders)[list(folders).index(run_dir) + 1:]:
+                        for run in folders[later].values():
+                            run.status = "not started"
+                    return received.get("signal", "SIGINT")
+        return None
+
+
+@contextlib.contextmanager
+def kernel_environment():
+    """Within the block, kernel ``python3`` is this interpreter, with :data:`KERNEL_ENVIRONMENT` set.
+
+    ``JUPYTER_PATH`` is restored afterwards, and the private kernelspec folder removed.
+    """
     previous_jupyter_path = os.environ.get("JUPYTER_PATH")
     kernels_root = _prepare_kernel_environment()
-    interrupted_by = None
     try:
-        with _sigterm_as_keyboard_interrupt() as received:
-            try:
-                _execute_all(runs, run_dir, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress)
-            except KeyboardInterrupt:
-                interrupted_by = received.get("signal", "SIGINT")
+        yield kernels_root
     finally:
         shutil.rmtree(kernels_root, ignore_errors=True)
         if previous_jupyter_path is None:
             os.environ.pop("JUPYTER_PATH", None)
         else:
             os.environ["JUPYTER_PATH"] = previous_jupyter_path
-
-    outcome = RunOutcome(run_dir=run_dir, notebooks=list(runs.values()), interrupted_by=interrupted_by)
-    if interrupted_by is not None:
-        _remove_unfinished(outcome)
-        if progress:
-            print(f"interrupted by {interrupted_by}: kernels stopped, unfinished notebooks removed; "
-                  f"{reports_root / 'latest'} was left where it was.", file=sys.stderr, flush=True)
-    outcome.manifest = _build_manifest(outcome, profile_path, profile, started_at, time.perf_counter() - started)
-    write_text_atomic(run_dir / "run.json", json.dumps(outcome.manifest, indent=1, default=str) + "\n")
-    write_text_atomic(run_dir / "index.html", render_index_html(outcome.manifest, run_dir=run_dir))
-    if outcome.ok:
-        _point_latest(reports_root, run_dir)
-    return outcome
 
 
 @contextlib.contextmanager
@@ -393,7 +513,7 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
         process, receiver = active.pop(stem)
         receiver.close()
         process.join()
-        runs[stem] = run
+        update_run(runs[stem], run)
         if progress:
             print(f"[{next(counter)}/{total}] {run.describe()}", flush=True)
 
@@ -422,6 +542,12 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
         raise
 
 
+def update_run(run: NotebookRun, outcome: NotebookRun) -> None:
+    """Copy an outcome, made in another process, into the run object that the caller and its folder share."""
+    for item in fields(NotebookRun):
+        setattr(run, item.name, getattr(outcome, item.name))
+
+
 def _stop_children(active: dict[str, tuple], runs: dict[str, NotebookRun], *, progress: bool) -> None:
     """Stop running notebooks: SIGTERM makes each child's papermill client shut its kernel down."""
     for stem, (process, _) in active.items():
@@ -445,8 +571,9 @@ def _remove_unfinished(outcome: RunOutcome) -> None:
     for run in outcome.notebooks:
         if run.status not in ("interrupted", "not started"):
             continue
-        for path in (outcome.run_dir / f".{run.notebook}.partial.ipynb", outcome.run_dir / f"{run.notebook}.ipynb",
-                     outcome.run_dir / f"{run.notebook}.html", outcome.run_dir / "results" / f"{run.notebook}.json"):
+        page = config.name_page(run.notebook)
+        for path in (outcome.run_dir / f".{run.notebook}.partial.ipynb", outcome.run_dir / f"{page}.ipynb",
+                     outcome.run_dir / f"{page}.html", config.locate_record(outcome.run_dir, run.notebook)):
             path.unlink(missing_ok=True)
         run.ipynb = run.html = run.results = None
 
@@ -470,19 +597,32 @@ def execute_notebook(run: NotebookRun, *, run_dir: str, notebooks_dir: str | Non
     It never raises for a failing notebook: the outcome says what failed, with the whole error
     message, and the executed notebook and its HTML are still written, with the error visible.
     """
+    notebooks_folder = Path(notebooks_dir) if notebooks_dir else config.NOTEBOOKS_DIR
+    run_papermill(run, source=notebooks_folder / f"{run.notebook}.ipynb", run_dir=Path(run_dir),
+                  timeout=timeout, progress_bar=progress_bar)
+    if run.ipynb is not None:
+        finish_notebook(run, Path(run_dir), show_code=show_code)
+    return run
+
+
+def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, progress_bar: bool = False) -> NotebookRun:
+    """Execute ``source`` with the run's parameters into ``<run_dir>/<page>.ipynb``; never raise for a failure.
+
+    The kernel's working folder is the source's. On success the run's status is ``ok``; when a cell
+    raises, ``failed`` with the cell and the whole error; when the kernel dies or a cell times out,
+    ``failed`` with what ran kept and a visible note appended. ``run.ipynb`` names the executed
+    notebook, or stays None when papermill wrote none.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    run_folder = Path(run_dir)
-    notebooks_folder = Path(notebooks_dir) if notebooks_dir else config.NOTEBOOKS_DIR
-    source = notebooks_folder / f"{run.notebook}.ipynb"
-    executed = run_folder / f"{run.notebook}.ipynb"
-    partial = run_folder / f".{run.notebook}.partial.ipynb"
+    executed = run_dir / f"{config.name_page(run.notebook)}.ipynb"
+    partial = run_dir / f".{run.notebook}.partial.ipynb"
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
             str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
-            cwd=str(notebooks_folder), progress_bar=progress_bar, log_output=False,
+            cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
             execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(),
         )
         run.status = "ok"
@@ -500,20 +640,30 @@ def execute_notebook(run: NotebookRun, *, run_dir: str, notebooks_dir: str | Non
         return run
     os.replace(partial, executed)
     run.ipynb = executed.name
+    return run
+
+
+def finish_notebook(run: NotebookRun, run_dir: Path, *, show_code: bool) -> NotebookRun:
+    """Render the executed notebook's HTML into ``run_dir`` and read the headline from its results record.
+
+    A rendering failure, or a notebook that succeeded without writing its record, marks the run failed.
+    """
+    page = config.name_page(run.notebook)
     try:
-        html = render_notebook_html(executed, show_code=show_code, index_href="index.html", run_dir=run_folder)
-        write_text_atomic(run_folder / f"{run.notebook}.html", html)
-        run.html = f"{run.notebook}.html"
+        html = render_notebook_html(run_dir / run.ipynb, show_code=show_code, index_href="index.html",
+                                    run_dir=run_dir)
+        write_text_atomic(run_dir / f"{page}.html", html)
+        run.html = f"{page}.html"
     except Exception as error:  # Rendering must not hide the execution outcome.
         run.status = "failed"
         run.error = (run.error + "; " if run.error else "") + f"HTML rendering failed: {error}"
-    _read_results(run, run_folder)
+    _read_results(run, run_dir)
     return run
 
 
 def _read_results(run: NotebookRun, run_folder: Path) -> None:
     """Fill the headline and dataset checksum from the notebook's results record."""
-    path = run_folder / "results" / f"{run.notebook}.json"
+    path = config.locate_record(run_folder, run.notebook)
     if not path.exists():
         if run.status == "ok":
             run.status, run.error = "failed", f"finished without writing its results record {path.name}"
@@ -578,7 +728,7 @@ def _kernel_manager_config():
     return kernel_config
 
 
-def _make_run_dir(reports_root: Path, name: str) -> Path:
+def make_run_dir(reports_root: Path, name: str) -> Path:
     """Create a new, empty run folder; add a suffix rather than reuse an existing one."""
     reports_root.mkdir(parents=True, exist_ok=True)
     candidate, suffix = reports_root / name, 1
@@ -591,7 +741,7 @@ def _make_run_dir(reports_root: Path, name: str) -> Path:
             candidate = reports_root / f"{name}-{suffix}"
 
 
-def _point_latest(reports_root: Path, run_dir: Path) -> None:
+def point_latest(reports_root: Path, run_dir: Path) -> None:
     """Point ``<reports_root>/latest`` at the run folder, replacing the old link atomically."""
     link = reports_root / "latest"
     temporary = reports_root / f".latest-{os.getpid()}"
