@@ -35,6 +35,14 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="Seconds allowed per cell (default 1800).")
     run.add_argument("--name", default=None, help="Run folder name (default: profile name and timestamp).")
     run.add_argument("--quiet", action="store_true", help="Print only the final summary.")
+    run.add_argument("--seeds", default=None, metavar="LIST",
+                     help="Run once per seed (1,2,3 or 1-5) into <name>-seeds/seed<k>/, then the stability report "
+                          "over the seeds.")
+    run.add_argument("--fixed-split", action="store_true",
+                     help="With --seeds: keep the profile's data split in every seed and vary the training only.")
+    run.add_argument("--cluster", default=None, metavar="ADDRESS",
+                     help="Run each notebook as a Dask task: local:N (N local worker processes) or a scheduler's "
+                          "address, tcp://HOST:8786.")
 
     list_params = commands.add_parser("list-params", help="List each notebook's parameters, types and defaults.")
     list_params.add_argument("notebooks", nargs="*", metavar="NAME", help="Notebooks (default: all).")
@@ -76,18 +84,28 @@ def _build_parser() -> argparse.ArgumentParser:
 def _command_run(arguments) -> int:
     from digitrec_utils.runner import DEFAULT_CELL_TIMEOUT_SECONDS, run_suite
 
-    outcome = run_suite(
-        arguments.profile, only=arguments.only, overrides=arguments.overrides, out_dir=arguments.out,
-        jobs=arguments.jobs, show_code=arguments.show_code,
-        timeout=arguments.timeout or DEFAULT_CELL_TIMEOUT_SECONDS, run_name=arguments.name,
-        progress=not arguments.quiet,
-    )
-    print(f"Reports: {outcome.run_dir / 'index.html'}")
+    options = {"only": arguments.only, "overrides": arguments.overrides, "out_dir": arguments.out,
+               "jobs": arguments.jobs, "show_code": arguments.show_code,
+               "timeout": arguments.timeout or DEFAULT_CELL_TIMEOUT_SECONDS, "run_name": arguments.name,
+               "progress": not arguments.quiet, "cluster": arguments.cluster}
+    if arguments.seeds is not None:
+        from digitrec_utils.sweep import parse_seeds, run_sweep
+
+        outcome = run_sweep(arguments.profile, seeds=parse_seeds(arguments.seeds), fixed_split=arguments.fixed_split,
+                            **options)
+        folder = outcome.sweep_dir
+    elif arguments.fixed_split:
+        raise ParameterError("--fixed-split keeps the split while the seeds of a sweep vary; use it with --seeds.")
+    else:
+        outcome = run_suite(arguments.profile, **options)
+        folder = outcome.run_dir
+    print(f"Reports: {folder / 'index.html'}")
     for run in outcome.notebooks:
         if run.status != "ok":
-            print(f"digitrec: error: {run.describe()}", file=sys.stderr)
+            where = Path(run.parameters.get("output_dir", "")).name
+            print(f"digitrec: error: {where + ': ' if arguments.seeds else ''}{run.describe()}", file=sys.stderr)
     if outcome.interrupted_by:
-        print(f"digitrec: run interrupted by {outcome.interrupted_by}; what finished is kept in {outcome.run_dir}.",
+        print(f"digitrec: run interrupted by {outcome.interrupted_by}; what finished is kept in {folder}.",
               file=sys.stderr)
     return outcome.exit_status
 

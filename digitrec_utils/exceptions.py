@@ -30,3 +30,8 @@ class ModelFileError(DigitrecError):
 
 class ImageError(DigitrecError):
     """An image to classify is unreadable, not an image, or empty; the message names the file."""
+
+
+class ClusterError(DigitrecError):
+    """A Dask cluster could not be started or reached, or a worker refused a task; the message says why and what
+    to change."""

@@ -70,6 +70,8 @@ def find_latest_model(reports_dir: str | Path) -> Path:
     ``reports/latest`` plays no part: a later run that failed, or ran only some notebooks, does not hide
     the last good model. A run counts when its ``run.json`` says 04_cnn finished with status ``ok`` and
     its folder holds ``models/cnn_selected.keras``; the newest by the ``started`` time of ``run.json`` wins.
+    The run folders of a seed sweep (``<run>-seeds/seed<k>/``) count like any other; among the seeds of
+    one sweep, which share a start time, the lowest seed wins.
 
     Parameters
     ----------
@@ -90,8 +92,11 @@ def find_latest_model(reports_dir: str | Path) -> Path:
 
     reports_dir = Path(reports_dir)
     candidates = []
-    for manifest_path in reports_dir.glob("*/run.json"):
-        if manifest_path.parent.is_symlink():  # ``latest`` points at a run folder found on its own.
+    manifests = [*reports_dir.glob("*/run.json"), *reports_dir.glob("*-seeds/seed*/run.json")]
+    for manifest_path in manifests:
+        run_folder = manifest_path.parent
+        top_folder = run_folder if run_folder.parent == reports_dir else run_folder.parent
+        if top_folder.is_symlink():  # ``latest`` points at a folder found on its own.
             continue
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -101,12 +106,14 @@ def find_latest_model(reports_dir: str | Path) -> Path:
                      for run in manifest.get("notebooks", []))
         model_path = manifest_path.parent / SAVED_MODEL_NAME
         if cnn_ok and model_path.is_file():
-            candidates.append((str(manifest.get("started", "")), model_path))
+            seed = run_folder.name.removeprefix("seed")
+            order = -int(seed) if top_folder != run_folder and seed.isdigit() else 0
+            candidates.append((str(manifest.get("started", "")), order, model_path))
     if not candidates:
         raise ModelFileError(f"no saved model under {reports_dir}: no run there has a 04_cnn notebook that "
                              f"succeeded and saved {SAVED_MODEL_NAME}. Run `digitrec run` (or "
                              "`digitrec run --only cnn`), or pass --model PATH.")
-    return max(candidates, key=lambda candidate: candidate[0])[1]
+    return max(candidates, key=lambda candidate: candidate[:2])[2]
 
 
 def load_model_bundle(path: str | Path):

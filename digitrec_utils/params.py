@@ -43,7 +43,7 @@ DEPENDENT_NOTEBOOKS = ("05_deployment", "06_model_comparison")
 # List parameters for which an empty list means "none" rather than a mistake.
 EMPTY_LISTS_ALLOWED = ("modern_robustness",)
 # Set by `digitrec run` itself, never by a profile.
-RESERVED_KEYS = ("output_dir",)
+RESERVED_KEYS = ("output_dir", "sweep_dir")
 
 
 @dataclass(frozen=True)

@@ -418,6 +418,10 @@ class LocalExecutor:
         """Check the run's datasets here, where the notebooks will read them."""
         return check_datasets(parameters)
 
+    def describe(self) -> str:
+        """Where the notebooks ran, for the manifest."""
+        return f"this machine, {self.jobs} notebook{'s' if self.jobs > 1 else ''} at a time"
+
     def execute(self, batch: list[Job]) -> str | None:
         """Execute the jobs, one run folder after another; return the signal that interrupted them, if any.
 
@@ -427,8 +431,10 @@ class LocalExecutor:
         folders: dict[Path, dict[str, NotebookRun]] = {}
         for job in batch:
             folders.setdefault(job.run_dir, {})[job.run.notebook] = job.run
-        with kernel_environment(), _sigterm_as_keyboard_interrupt() as received:
+        with kernel_environment(), catch_sigterm() as received:
             for run_dir, runs in folders.items():
+                if self.progress and len(folders) > 1:
+                    print(f"{run_dir.name}:", flush=True)
                 try:
                     _execute_all(runs, run_dir, jobs=self.jobs, show_code=self.show_code, timeout=self.timeout,
                                  progress=self.progress)
@@ -447,7 +453,7 @@ def kernel_environment():
     ``JUPYTER_PATH`` is restored afterwards, and the private kernelspec folder removed.
     """
     previous_jupyter_path = os.environ.get("JUPYTER_PATH")
-    kernels_root = _prepare_kernel_environment()
+    kernels_root = prepare_kernel_environment()
     try:
         yield kernels_root
     finally:
@@ -459,7 +465,7 @@ def kernel_environment():
 
 
 @contextlib.contextmanager
-def _sigterm_as_keyboard_interrupt():
+def catch_sigterm():
     """Within the block, SIGTERM raises KeyboardInterrupt like SIGINT does; yield which signal came.
 
     Outside the main thread (where signal handlers cannot be set) nothing changes.
@@ -485,7 +491,7 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
     """Execute the notebooks, each in a child process: up to ``jobs`` independent ones at a time, then the rest.
 
     ``runs`` is updated in place as notebooks finish. On KeyboardInterrupt (SIGINT, or SIGTERM through
-    :func:`_sigterm_as_keyboard_interrupt`) the children are stopped, their notebooks marked
+    :func:`catch_sigterm`) the children are stopped, their notebooks marked
     ``interrupted`` and the notebooks not yet started ``not started``; then the interrupt propagates.
     """
     independent = [stem for stem in runs if stem not in DEPENDENT_NOTEBOOKS]
@@ -691,7 +697,7 @@ def _first_line(text: str) -> str:
     return lines[0][:300] if lines else ""
 
 
-def _prepare_kernel_environment() -> Path:
+def prepare_kernel_environment() -> Path:
     """Set the kernels' environment, and make kernel ``python3`` mean this interpreter.
 
     A kernelspec named ``python3`` in the user's Jupyter folder would otherwise win over the one in

@@ -153,6 +153,20 @@ def test_the_default_model_is_the_newest_good_cnn_whatever_latest_says(splits, s
     assert captured.out.startswith(f"{image}: ")
 
 
+def test_the_default_model_may_come_from_a_seed_of_a_sweep(saved_model, tmp_path):
+    from digitrec_utils.model_files import find_latest_model
+
+    reports = tmp_path / "reports"
+    _fake_run(reports, "single", "2026-01-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    sweep = reports / "quick-seeds"
+    for seed in (10, 2, 1):
+        _fake_run(sweep, f"seed{seed}", "2026-02-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    (reports / "latest").symlink_to(sweep.name, target_is_directory=True)
+    assert find_latest_model(reports) == sweep / "seed1" / "models" / "cnn_selected.keras"  # Lowest seed.
+    newer = _fake_run(reports, "newer", "2026-03-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    assert find_latest_model(reports) == newer / "models" / "cnn_selected.keras"
+
+
 def test_without_a_good_run_predict_says_how_to_get_a_model(tmp_path, capsys, monkeypatch):
     from digitrec_utils import config
 

@@ -226,7 +226,7 @@ def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", "")
     for key in runner.KERNEL_ENVIRONMENT:
         monkeypatch.setenv(key, "")  # Restored, like JUPYTER_PATH, when the test ends.
-    kernels_root = runner._prepare_kernel_environment()
+    kernels_root = runner.prepare_kernel_environment()
     try:
         spec = KernelSpecManager().get_kernel_spec("python3")
         assert Path(spec.resource_dir).is_relative_to(kernels_root)
