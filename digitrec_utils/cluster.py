@@ -174,11 +174,13 @@ class ClusterExecutor:
                         print(f"[{next(counter)}/{len(batch)}] {label}: {job.run.describe().split(': ', 1)[1]}"
                               f"{where}", flush=True)
             except KeyboardInterrupt:
+                running = set()
+                with contextlib.suppress(Exception):  # The tasks that workers were executing.
+                    running = {key for keys in self.client.run(_list_executing).values() for key in keys}
                 self.client.cancel(list(futures.values()), force=True)
-                for job in batch:
+                for key, (job, _) in jobs_by_key.items():
                     if job.run.status == "pending":
-                        inputs_done = all(run.status in ("ok", "failed") for run in job.needs)
-                        job.run.status = "interrupted" if inputs_done else "not started"
+                        job.run.status = "interrupted" if key in running else "not started"
                 return received.get("signal", "SIGINT")
         return None
 
@@ -237,6 +239,11 @@ def parse_cluster_address(address: str) -> int | None:
 
 _worker_lock = threading.Lock()
 _worker_kernels: list[Path] = []
+
+
+def _list_executing(dask_worker) -> list[str]:
+    """The keys of the tasks this worker is executing (called on every worker by the client)."""
+    return [task.key for task in dask_worker.state.executing]
 
 
 def _read_worker_version() -> str:
