@@ -19,11 +19,13 @@ This module is imported only with ``--cluster``: a local run never imports Dask.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import importlib.util
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -48,6 +50,9 @@ LOCAL_PREFIX = "local:"
 CONNECT_TIMEOUT_SECONDS = 10
 # A task that raises is tried once more; a worker that dies is the scheduler's business (allowed-failures).
 TASK_RETRIES = 1
+# Threads of each kernel on a local cluster: None for an equal share of the cores (cores // N), 0 to leave
+# them unbounded (each library uses every core). benchmarks/bench_cluster.py compares the two.
+LOCAL_KERNEL_THREADS: int | None = None
 # The environment variables that bound a kernel's threads: BLAS and OpenMP, TensorFlow, joblib's n_jobs=-1.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
                     "LOKY_MAX_CPU_COUNT")
@@ -83,7 +88,8 @@ class ClusterExecutor:
         dashboard = importlib.util.find_spec("bokeh") is not None
         if self.n_local_workers:
             # One task at a time per worker process; its kernel gets an equal share of the cores.
-            self.kernel_threads = max(1, (os.cpu_count() or 1) // self.n_local_workers)
+            share = max(1, (os.cpu_count() or 1) // self.n_local_workers)
+            self.kernel_threads = share if LOCAL_KERNEL_THREADS is None else LOCAL_KERNEL_THREADS or None
             self.cluster = LocalCluster(n_workers=self.n_local_workers, threads_per_worker=1, processes=True,
                                         dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
@@ -118,8 +124,9 @@ class ClusterExecutor:
     def describe(self) -> str:
         """Where the notebooks ran, for the manifest."""
         if self.n_local_workers:
-            return (f"a local Dask cluster of {self.n_local_workers} worker processes "
-                    f"({self.kernel_threads} thread{'s' if self.kernel_threads > 1 else ''} per kernel)")
+            threads = (f"{self.kernel_threads} thread{'s' if self.kernel_threads > 1 else ''} per kernel"
+                       if self.kernel_threads else "kernels' threads unbounded")
+            return f"a local Dask cluster of {self.n_local_workers} worker processes ({threads})"
         return f"the Dask cluster at {self.address}"
 
     def _check_versions(self) -> None:
@@ -146,41 +153,57 @@ class ClusterExecutor:
                                   key=f"check-datasets-{_token()}").result()
 
     def execute(self, batch: list[Job]) -> str | None:
-        """Submit every job as a task, its inputs as dependencies; collect the outcomes as they finish.
+        """Submit each job as a task once its inputs exist, as many at a time as the workers have threads.
 
-        Returns the signal's name when SIGINT or SIGTERM stopped the run (its tasks are then cancelled), else
-        None. Each run of ``batch`` is updated in place.
+        A job's inputs are passed as its task's dependencies (the futures of the jobs it reads), so their
+        outputs go from worker to worker. Jobs are submitted in ``batch`` order, no more than the
+        cluster's threads at a time: Dask would otherwise hand each worker several notebooks at once (its
+        ``worker-saturation`` for tasks it cannot queue), and one worker could be left idle while another
+        works through its list. Returns the signal's name when SIGINT or SIGTERM stopped the run (its tasks
+        are then cancelled), else None. Each run of ``batch`` is updated in place.
         """
         from distributed import as_completed
 
         root = Path(os.path.commonpath([str(job.run_dir) for job in batch]))
-        futures, jobs_by_key = self._futures, {}
-        for job in batch:
-            label = _label(job, root)
-            payload = self._build_payload(job)
-            needed = [futures[id(run)] for run in job.needs]
-            future = self.client.submit(execute_task, payload, *needed, key=f"{label}-{_token()}",
-                                        retries=TASK_RETRIES, pure=False)
-            futures[id(job.run)] = future
-            jobs_by_key[future.key] = (job, label)
+        labels = {id(job.run): _label(job, root) for job in batch}
+        waiting, in_flight, done = list(batch), {}, set()
+        finished = as_completed()
         counter = iter(range(1, len(batch) + 1))
+
+        def _submit_ready() -> None:
+            capacity = max(1, sum(self.client.nthreads().values()))
+            for job in [job for job in waiting if all(id(run) in done for run in job.needs)]:
+                if len(in_flight) >= capacity:
+                    return
+                future = self.client.submit(execute_task, self._build_payload(job),
+                                            *[self._futures[id(run)] for run in job.needs],
+                                            key=f"{labels[id(job.run)]}-{_token()}", retries=TASK_RETRIES, pure=False)
+                self._futures[id(job.run)] = future
+                in_flight[future.key] = job
+                waiting.remove(job)
+                finished.add(future)
+
         with catch_sigterm() as received:
             try:
-                for future in as_completed(list(futures.values())):
-                    job, label = jobs_by_key[future.key]
+                _submit_ready()
+                for future in finished:
+                    job = in_flight.pop(future.key)
                     self._collect(job, future)
+                    done.add(id(job.run))
                     if self.progress:
                         where = f" on {job.run.worker}" if job.run.worker else ""
-                        print(f"[{next(counter)}/{len(batch)}] {label}: {job.run.describe().split(': ', 1)[1]}"
-                              f"{where}", flush=True)
+                        print(f"[{next(counter)}/{len(batch)}] {labels[id(job.run)]}: "
+                              f"{job.run.describe().split(': ', 1)[1]}{where}", flush=True)
+                    _submit_ready()
             except KeyboardInterrupt:
                 running = set()
                 with contextlib.suppress(Exception):  # The tasks that workers were executing.
                     running = {key for keys in self.client.run(_list_executing).values() for key in keys}
-                self.client.cancel(list(futures.values()), force=True)
-                for key, (job, _) in jobs_by_key.items():
-                    if job.run.status == "pending":
-                        job.run.status = "interrupted" if key in running else "not started"
+                self.client.cancel([self._futures[id(job.run)] for job in in_flight.values()], force=True)
+                for key, job in in_flight.items():
+                    job.run.status = "interrupted" if key in running else "not started"
+                for job in waiting:
+                    job.run.status = "not started"
                 return received.get("signal", "SIGINT")
         return None
 
@@ -282,8 +305,9 @@ def execute_task(payload: dict, *inputs: dict) -> dict:
         raise ClusterError(f"worker {worker.address} has digitrec {installed}, the client {payload['version']}; "
                            "install the same digitrec on every worker.")
     with _worker_lock:
-        if not _worker_kernels:
+        if not _worker_kernels:  # Once per worker process; the kernelspec's folder goes when the process does.
             _worker_kernels.append(prepare_kernel_environment())
+            atexit.register(shutil.rmtree, _worker_kernels[0], True)
         os.environ.update(KERNEL_ENVIRONMENT)
         if payload["kernel_threads"]:
             os.environ.update({name: str(payload["kernel_threads"]) for name in THREAD_VARIABLES})

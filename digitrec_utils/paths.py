@@ -17,7 +17,7 @@ from pathlib import Path
 from digitrec_utils import config
 
 # The notebooks' parameters that hold paths; pages show their values through describe_path.
-PATH_PARAMETERS = ("output_dir", "data_dir", "images_csv", "labels_csv", "results_dir", "model_path")
+PATH_PARAMETERS = ("output_dir", "data_dir", "images_csv", "labels_csv", "results_dir", "model_path", "sweep_dir")
 # Embedded images: base64 has "/" in its alphabet, so their text is left alone.
 _DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
 

@@ -560,8 +560,9 @@ def plot_accuracy_by_seed(seed_table: pd.DataFrame, *, title: str = "Test accura
     axes.set_xlabel("Test accuracy")
     axes.set_ylabel("")
     axes.tick_params(axis="y", labelsize=8)
-    axes.legend(fontsize=8, loc="lower right", title="seed", title_fontsize=8)
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="seed", title_fontsize=8)
     axes.set_title(title)
+    figure.tight_layout()
     return _finish(figure, show)
 
 

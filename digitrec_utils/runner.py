@@ -91,8 +91,34 @@ class NotebookRun:
         return f"{self.notebook}: FAILED in {self.seconds:.1f} s at {cell}{self.error}"
 
 
+class OutcomeStatus:
+    """The status of a run or a sweep, judged from its ``notebooks`` and ``interrupted_by``."""
+
+    notebooks: list[NotebookRun]
+    interrupted_by: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing was interrupted and every notebook succeeded."""
+        return self.interrupted_by is None and all(run.status == "ok" for run in self.notebooks)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``failed`` or ``interrupted``."""
+        if self.interrupted_by is not None:
+            return "interrupted"
+        return "ok" if self.ok else "failed"
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every notebook succeeded, 1 when one failed, 128 plus the signal's number when interrupted."""
+        if self.interrupted_by is not None:
+            return 128 + int(getattr(signal, self.interrupted_by))
+        return 0 if self.ok else 1
+
+
 @dataclass
-class RunOutcome:
+class RunOutcome(OutcomeStatus):
     """Everything a run produced.
 
     Attributes
@@ -111,23 +137,6 @@ class RunOutcome:
     manifest: dict = field(default_factory=dict)
     interrupted_by: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.interrupted_by is None and all(run.status == "ok" for run in self.notebooks)
-
-    @property
-    def status(self) -> str:
-        """``ok``, ``failed`` or ``interrupted``."""
-        if self.interrupted_by is not None:
-            return "interrupted"
-        return "ok" if self.ok else "failed"
-
-    @property
-    def exit_status(self) -> int:
-        """0 when every notebook succeeded, 1 when one failed, 128 plus the signal's number when interrupted."""
-        if self.interrupted_by is not None:
-            return 128 + int(getattr(signal, self.interrupted_by))
-        return 0 if self.ok else 1
 
 
 def select_notebooks(only: list[str] | None, *, sweep: bool = False) -> list[str]:
@@ -370,9 +379,9 @@ def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
     """
     if stem not in DEPENDENT_NOTEBOOKS:
         return []
-    position = DEPENDENT_NOTEBOOKS.index(stem)
     if stem == "05_deployment":
         return [runs[name] for name in ("04_cnn",) if name in runs]
+    position = DEPENDENT_NOTEBOOKS.index(stem)
     earlier = [name for name in runs if name not in DEPENDENT_NOTEBOOKS or DEPENDENT_NOTEBOOKS.index(name) < position]
     return [runs[name] for name in earlier if name != "01_eda"]
 
@@ -381,7 +390,7 @@ def finish_run_folder(outcome: RunOutcome, profile_path: Path, profile: dict, st
                       progress: bool) -> None:
     """Remove what interrupted notebooks half-wrote, then write the run's ``run.json`` and ``index.html``."""
     if outcome.interrupted_by is not None:
-        _remove_unfinished(outcome)
+        remove_unfinished(outcome)
         if progress:
             print(f"interrupted by {outcome.interrupted_by}: kernels stopped, unfinished notebooks of "
                   f"{outcome.run_dir.name} removed; latest was left where it was.", file=sys.stderr, flush=True)
@@ -519,7 +528,7 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
         process, receiver = active.pop(stem)
         receiver.close()
         process.join()
-        update_run(runs[stem], run)
+        _update_run(runs[stem], run)
         if progress:
             print(f"[{next(counter)}/{total}] {run.describe()}", flush=True)
 
@@ -548,7 +557,7 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
         raise
 
 
-def update_run(run: NotebookRun, outcome: NotebookRun) -> None:
+def _update_run(run: NotebookRun, outcome: NotebookRun) -> None:
     """Copy an outcome, made in another process, into the run object that the caller and its folder share."""
     for item in fields(NotebookRun):
         setattr(run, item.name, getattr(outcome, item.name))
@@ -572,7 +581,7 @@ def _stop_children(active: dict[str, tuple], runs: dict[str, NotebookRun], *, pr
     active.clear()
 
 
-def _remove_unfinished(outcome: RunOutcome) -> None:
+def remove_unfinished(outcome: RunOutcome) -> None:
     """Delete what interrupted notebooks had written (partial and executed notebooks, pages, records)."""
     for run in outcome.notebooks:
         if run.status not in ("interrupted", "not started"):

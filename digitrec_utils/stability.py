@@ -176,8 +176,8 @@ def compare_lead_by_seed(sweep: dict[int, dict[str, dict]],
     recommended, runner_up : str or None
         Model keys (``notebook/name``); None when the sweep has fewer than two models.
     table : DataFrame
-        One row per seed: seed, recommended, runner-up (test accuracies), difference, only recommended
-        right, only runner-up right, p-value, reading.
+        One row per seed: seed, recommended test accuracy, runner-up test accuracy, difference, only
+        recommended right, only runner-up right, p-value, reading.
     """
     if len(summary) < 2:
         return (summary["key"].iloc[0] if len(summary) else None), None, pd.DataFrame()
@@ -203,8 +203,8 @@ def compare_lead_by_seed(sweep: dict[int, dict[str, dict]],
                    else "leads, within noise" if difference > 0
                    else "tied" if difference == 0
                    else "trails, and the test tells them apart" if p_value < SIGNIFICANCE else "trails, within noise")
-        rows.append({"seed": seed, "recommended": float(pair["accuracy"].iloc[0]),
-                     "runner-up": float(pair["accuracy"].iloc[1]), "difference": difference,
+        rows.append({"seed": seed, "recommended test accuracy": float(pair["accuracy"].iloc[0]),
+                     "runner-up test accuracy": float(pair["accuracy"].iloc[1]), "difference": difference,
                      "only recommended right": only_first, "only runner-up right": only_second,
                      "p-value": p_value, "reading": reading})
     return recommended, runner_up, pd.DataFrame(rows)
@@ -226,8 +226,12 @@ def describe_stability(summary: pd.DataFrame, recommended: str | None, runner_up
     text = (f"Over {seeds} seeds ({what}), the comparison recommended {first['model']} in {first['recommended']} "
             f"of {seeds}; {spread}.")
     if seeds > 1 and first["std"] * 2 > first["single-run ±"]:
-        text += (" The seed moves it by as much as the test sample does, so a single run's interval understates "
+        text += (f" Two standard deviations across seeds ({2 * first['std']:.4f}) exceed that half-width: retraining "
+                 "moves the accuracy as much as the choice of test images does, so one run's interval understates "
                  "the uncertainty of a retrained model.")
+    elif seeds > 1:
+        text += (f" Two standard deviations across seeds ({2 * first['std']:.4f}) stay within that half-width: the "
+                 "test sample, more than the seed, limits what one run can say.")
     if runner_up is not None and not lead.empty and "difference" in lead:
         tested = lead.dropna(subset=["difference"])
         ahead = int((tested["difference"] > 0).sum())

@@ -38,6 +38,7 @@ from digitrec_utils.runner import (
     DEFAULT_CELL_TIMEOUT_SECONDS,
     Job,
     NotebookRun,
+    OutcomeStatus,
     RunOutcome,
     check_deployment_model,
     check_jobs,
@@ -49,6 +50,7 @@ from digitrec_utils.runner import (
     open_executor,
     point_latest,
     prepare_run,
+    remove_unfinished,
 )
 
 # The most seeds one sweep may run; more is almost certainly a typo (1-1000 for 1-10).
@@ -104,7 +106,7 @@ def check_overrides(overrides) -> None:
 
 
 @dataclass
-class SweepOutcome:
+class SweepOutcome(OutcomeStatus):
     """Everything a sweep produced.
 
     Attributes
@@ -130,25 +132,6 @@ class SweepOutcome:
         """Every notebook run of the sweep: each seed's, then the stability report's."""
         runs = [run for outcome in self.seeds.values() for run in outcome.notebooks]
         return runs + ([self.stability] if self.stability is not None else [])
-
-    @property
-    def ok(self) -> bool:
-        return self.interrupted_by is None and all(run.status == "ok" for run in self.notebooks)
-
-    @property
-    def status(self) -> str:
-        if self.interrupted_by is not None:
-            return "interrupted"
-        return "ok" if self.ok else "failed"
-
-    @property
-    def exit_status(self) -> int:
-        """0 when everything succeeded, 1 when a notebook failed, 128 plus the signal's number when interrupted."""
-        if self.interrupted_by is not None:
-            import signal
-
-            return 128 + int(getattr(signal, self.interrupted_by))
-        return 0 if self.ok else 1
 
 
 def run_sweep(
@@ -228,6 +211,7 @@ def run_sweep(
         interrupted_by = executor.execute(batch)
         executed_on = executor.describe()
     outcome = SweepOutcome(sweep_dir=sweep_dir, stability=stability, interrupted_by=interrupted_by)
+    remove_unfinished(RunOutcome(run_dir=sweep_dir, notebooks=[stability]))
     for seed, (run_dir, runs) in folders.items():
         unfinished = any(run.status in ("interrupted", "not started") for run in runs.values())
         seed_outcome = RunOutcome(run_dir=run_dir, notebooks=list(runs.values()),

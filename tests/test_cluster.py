@@ -21,10 +21,13 @@ from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, main
 from digitrec_utils.results import load_results
 
 QUICK_PROFILE = Path(__file__).parent / "data" / "quick-profile.yaml"
-# A small notebook set: classical models for exact equality, dense networks for equality within tolerance.
-SMALL = ["--only", "classical", "dense", "comparison", "--set", "classical.models=[knn,logreg,tree]",
-         "--set", "dense.zoo=[slp,mlp_tiny]", "--set", "dense.experiments=[width]", "--set", "dense.widths=[16]",
-         "--set", "train_size=600"]
+# A small notebook set: classical models (compared exactly with a local run), a CNN (compared within tolerance),
+# whose saved model 05_deployment reads on another task, and the comparison, which reads every record.
+SMALL = ["--only", "classical", "cnn", "deployment", "comparison", "--set", "classical.models=[knn,logreg,tree]",
+         "--set", "cnn.networks=[cnn_small]", "--set", "cnn.cv_folds=0", "--set", "cnn.precision=float32",
+         "--set", "deployment.corruptions=[rotation]", "--set", "deployment.severities=[1]",
+         "--set", "deployment.n_test_images=100", "--set", "deployment.n_nondigit_images=50",
+         "--set", "deployment.n_envelopes=0", "--set", "train_size=600"]
 # Each kernel's threads, as the local cluster of 2 workers sets them; the local run of the comparison gets the same.
 KERNEL_THREADS = str(max(1, (os.cpu_count() or 1) // 2))
 
@@ -38,7 +41,7 @@ def sweeps(tmp_path_factory):
             patch.setenv(name, KERNEL_THREADS)
         cluster_status = main(["run", str(QUICK_PROFILE), *SMALL, "--seeds", "1-2", "--cluster", "local:2",
                                "--out", str(out), "--name", "dask"])
-        local_status = main(["run", str(QUICK_PROFILE), "--only", "classical", "dense", *SMALL[4:], "--set", "seed=2",
+        local_status = main(["run", str(QUICK_PROFILE), "--only", "classical", "cnn", *SMALL[5:], "--set", "seed=2",
                              "--jobs", "2", "--out", str(out / "apart"), "--name", "local", "--quiet"])
     return {"out": out, "cluster": cluster_status, "local": local_status}
 
@@ -52,9 +55,9 @@ def test_a_sweep_on_a_local_cluster_fills_one_folder_per_seed_and_the_stability_
     assert manifest["executed_on"].startswith("a local Dask cluster of 2 worker processes")
     for seed in (1, 2):
         run = json.loads((sweep_dir / f"seed{seed}" / "run.json").read_text())
-        assert [notebook["status"] for notebook in run["notebooks"]] == ["ok", "ok", "ok"]
+        assert [notebook["status"] for notebook in run["notebooks"]] == ["ok", "ok", "ok", "ok"]
         assert all(notebook["worker"] for notebook in run["notebooks"])  # Each says where it ran.
-        for stem in ("02_classical_baselines", "03_dense_nets", "06_model_comparison"):
+        for stem in ("02_classical_baselines", "04_cnn", "05_deployment", "06_model_comparison"):
             assert (sweep_dir / f"seed{seed}" / f"{stem}.html").is_file()
             record = load_results(sweep_dir / f"seed{seed}" / "results" / f"{stem}.json")
             assert record["params"].get("seed", seed) == seed
@@ -63,7 +66,12 @@ def test_a_sweep_on_a_local_cluster_fills_one_folder_per_seed_and_the_stability_
     assert "digitrec-task-" not in executed  # The worker's temporary folder shows nowhere.
     record = load_results(sweep_dir / "stability.json")
     assert record["stability"]["seeds"] == [1, 2] and record["stability"]["split"] == "varied"
-    assert len(record["stability"]["models"]) == 5  # Three classical models and two dense networks.
+    assert len(record["stability"]["models"]) == 4  # Three classical models and a CNN.
+    # 05 analysed the model that 04 trained on another task, and wrote its threshold back into it.
+    model = json.loads((sweep_dir / "seed1" / "models" / "cnn_selected.json").read_text())
+    assert "abstention" in model  # 04 saves the model without it; 05 adds it.
+    comparison = load_results(sweep_dir / "seed1" / "results" / "06_model_comparison.json")
+    assert comparison["recommendation"]["recommended"] is not None
     assert (sweep_dir / "stability.html").is_file()
     assert (out / "latest").resolve() == sweep_dir.resolve()
 
@@ -71,7 +79,7 @@ def test_a_sweep_on_a_local_cluster_fills_one_folder_per_seed_and_the_stability_
 def test_the_cluster_gives_the_results_of_a_local_run_with_the_same_seed(sweeps):
     on_cluster = sweeps["out"] / "dask-seeds" / "seed2" / "results"
     local = sweeps["out"] / "apart" / "local" / "results"
-    for stem in ("02_classical_baselines", "03_dense_nets"):
+    for stem in ("02_classical_baselines", "04_cnn"):
         cluster_models = {model["name"]: model for model in load_results(on_cluster / f"{stem}.json")["models"]}
         local_models = {model["name"]: model for model in load_results(local / f"{stem}.json")["models"]}
         assert cluster_models.keys() == local_models.keys()
@@ -105,6 +113,21 @@ def test_workers_of_another_digitrec_version_are_refused_before_anything_runs(tm
     assert not (tmp_path / "out").exists()
 
 
+def _kill_worker_when_written(marker: Path) -> threading.Thread:
+    """Start a thread that waits for ``marker`` (a kernel's parent process id) and kills that Dask worker."""
+
+    def _kill():
+        deadline = time.monotonic() + 180
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        os.kill(int(marker.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=_kill, daemon=True)
+    killer.start()
+    return killer
+
+
 def test_a_worker_killed_mid_notebook_has_its_task_run_again_elsewhere(tmp_path, capsys, monkeypatch):
     notebooks, marker = tmp_path / "notebooks", tmp_path / "first-attempt"
     # The first attempt writes its worker's process id and sleeps; the second, on another worker, finishes.
@@ -118,15 +141,7 @@ def test_a_worker_killed_mid_notebook_has_its_task_run_again_elsewhere(tmp_path,
     profile = tmp_path / "empty.yaml"
     profile.write_text("{}\n")
 
-    def _kill_the_first_worker():
-        deadline = time.monotonic() + 180
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(0.5)
-        os.kill(int(marker.read_text()), signal.SIGKILL)
-
-    killer = threading.Thread(target=_kill_the_first_worker, daemon=True)
-    killer.start()
+    killer = _kill_worker_when_written(marker)
     status = main(["run", str(profile), "--cluster", "local:2", "--out", str(tmp_path / "out"), "--name", "killed"])
     killer.join(timeout=5)
     assert status == EXIT_OK, capsys.readouterr().err
@@ -146,15 +161,7 @@ def test_a_notebook_whose_worker_dies_too_often_is_marked_failed_and_the_others_
     profile = tmp_path / "empty.yaml"
     profile.write_text("{}\n")
 
-    def _kill_the_worker():
-        deadline = time.monotonic() + 180
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(0.5)
-        os.kill(int(marker.read_text()), signal.SIGKILL)
-
-    killer = threading.Thread(target=_kill_the_worker, daemon=True)
-    killer.start()
+    killer = _kill_worker_when_written(marker)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # The first death is one too many.
         status = main(["run", str(profile), "--cluster", "local:2", "--out", str(tmp_path / "out"), "--name", "lost",
                        "--quiet"])

@@ -37,8 +37,10 @@ def test_notebook_has_one_documented_parameters_cell(path):
     declared = get_notebook_parameters(path.stem)
     written = {PARAMETER_LINE.match(line).group(1) for line in tagged[0].source.splitlines()}
     assert written == set(declared), f"papermill does not read {written - set(declared)} (annotations must be plain)"
-    assert set(RESERVED_KEYS) <= set(declared)
-    if path.stem == "05_deployment":
+    assert "output_dir" in declared and set(RESERVED_KEYS) >= {"output_dir", "sweep_dir"}
+    if path.stem == config.STABILITY_NOTEBOOK:
+        assert {"sweep_dir", "tolerance"} <= set(declared)  # It reads a sweep's records, or makes two seeds.
+    elif path.stem == "05_deployment":
         assert {"model_path", "dataset", "seed"} <= set(declared)  # A saved model, or a small one of its own.
     elif path.stem in DEPENDENT_NOTEBOOKS:
         assert "results_dir" in declared  # It reads the others' records and loads no data of its own.
