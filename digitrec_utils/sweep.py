@@ -184,8 +184,13 @@ def run_sweep(
                              "notebooks (classical, dense, cnn).")
     if not (config.NOTEBOOKS_DIR / f"{config.STABILITY_NOTEBOOK}.ipynb").is_file():
         raise ParameterError(f"no {config.STABILITY_NOTEBOOK}.ipynb in {config.NOTEBOOKS_DIR}: a sweep ends with it.")
-    stability_values = resolve_parameters(profile, [config.STABILITY_NOTEBOOK], overrides=list(overrides),
-                                          source=str(profile_path))[config.STABILITY_NOTEBOOK]
+    comparison = [stem for stem in ("06_model_comparison",) if (config.NOTEBOOKS_DIR / f"{stem}.ipynb").is_file()]
+    resolved = resolve_parameters(profile, [*comparison, config.STABILITY_NOTEBOOK], overrides=list(overrides),
+                                  source=str(profile_path))
+    stability_values = resolved[config.STABILITY_NOTEBOOK]
+    for stem in comparison:  # Each seed's recommendation is made as 06 makes it, with its tolerance.
+        if "tolerance" in resolved[stem]:
+            stability_values.setdefault("tolerance", resolved[stem]["tolerance"])
     for parameters in per_seed.values():
         check_deployment_model(parameters, cluster=cluster)
     reports_root = locate_reports_root(out_dir)

@@ -166,3 +166,49 @@ def test_a_local_sweep_with_a_failing_seed_keeps_latest_and_still_compares_the_o
     assert 'href="seed1/index.html"' in index and 'href="stability.html"' in index
     assert "1 of 2 seeds had a failed notebook" in index and str(tmp_path) not in index
     assert (out / "latest").resolve() == (out / "earlier").resolve()  # Not every seed succeeded.
+
+
+def test_a_sweep_builds_one_job_per_seed_and_notebook_with_its_inputs_and_the_report_last(tmp_path, monkeypatch):
+    from digitrec_utils import sweep
+
+    batches = []
+
+    class _Recorder:  # An executor that runs nothing and records what it was given.
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            return None
+
+        def check_datasets(self, parameters):
+            return {}
+
+        def describe(self):
+            return "nowhere"
+
+        def execute(self, batch):
+            batches.append(batch)
+            return None
+
+    monkeypatch.setattr(sweep, "open_executor", lambda *args, **kwargs: _Recorder())
+    outcome = sweep.run_sweep(seeds=[5, 6], only=["classical", "cnn", "deployment", "comparison"],
+                              overrides=["comparison.tolerance=0.01"], out_dir=tmp_path, run_name="graph")
+    jobs = {(job.run_dir.name, job.run.notebook): job for job in batches[0]}
+    assert list(jobs)[-1] == ("graph-seeds", "07_stability")  # Last, in the sweep folder.
+    assert len(jobs) == 9
+    for seed in (5, 6):
+        folder = f"seed{seed}"
+        assert jobs[folder, "04_cnn"].run.parameters["seed"] == seed
+        assert jobs[folder, "04_cnn"].run.parameters["output_dir"] == str(tmp_path / "graph-seeds" / folder)
+        assert [run.notebook for run in jobs[folder, "05_deployment"].needs] == ["04_cnn"]
+        assert [run.notebook for run in jobs[folder, "06_model_comparison"].needs] == [
+            "02_classical_baselines", "04_cnn", "05_deployment"]
+    report = jobs["graph-seeds", "07_stability"]
+    assert sorted((run.parameters["seed"], run.notebook) for run in report.needs) == [
+        (5, "02_classical_baselines"), (5, "04_cnn"), (6, "02_classical_baselines"), (6, "04_cnn")]
+    assert report.reads == ("results",)  # The records only, not the models.
+    assert report.run.parameters["tolerance"] == 0.01  # The comparison's, so that each seed's choice is 06's.
+    assert report.run.parameters["sweep_dir"] == str(tmp_path / "graph-seeds")
+    assert outcome.status == "failed"  # Nothing ran, so nothing succeeded, and latest stays away.
+    assert not (tmp_path / "latest").exists()
+    assert json.loads((tmp_path / "graph-seeds" / "sweep.json").read_text())["executed_on"] == "nowhere"
