@@ -90,13 +90,18 @@ class ClusterExecutor:
             # One task at a time per worker process; its kernel gets an equal share of the cores.
             share = max(1, (os.cpu_count() or 1) // self.n_local_workers)
             self.kernel_threads = share if LOCAL_KERNEL_THREADS is None else LOCAL_KERNEL_THREADS or None
-            self.cluster = LocalCluster(n_workers=self.n_local_workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR)
+            try:
+                self.cluster = LocalCluster(n_workers=self.n_local_workers, threads_per_worker=1, processes=True,
+                                            dashboard_address=":0" if dashboard else None,
+                                            silence_logs=logging.ERROR)
+            except Exception as error:  # Dask's own errors (ports, processes) say what went wrong.
+                raise ClusterError(f"--cluster {self.address}: the local Dask cluster did not start ({error}); "
+                                   "nothing was run.") from None
             self.client = Client(self.cluster)
         else:
             try:
                 self.client = Client(self.address, timeout=CONNECT_TIMEOUT_SECONDS)
-            except (OSError, TimeoutError) as error:
+            except (OSError, TimeoutError, ValueError) as error:
                 raise ClusterError(
                     f"--cluster {self.address}: no Dask scheduler could be reached there ({error}). Start one with "
                     "`dask scheduler` and workers with `dask worker ADDRESS`, or check the host and port "
