@@ -35,7 +35,6 @@ from digitrec_utils import __version__, config
 from digitrec_utils.exceptions import ClusterError, ParameterError
 from digitrec_utils.files import open_atomic
 from digitrec_utils.runner import (
-    KERNEL_ENVIRONMENT,
     Job,
     NotebookRun,
     catch_sigterm,
@@ -313,7 +312,6 @@ def execute_task(payload: dict, *inputs: dict) -> dict:
         if not _worker_kernels:  # Once per worker process; the kernelspec's folder goes when the process does.
             _worker_kernels.append(prepare_kernel_environment())
             atexit.register(shutil.rmtree, _worker_kernels[0], True)
-        os.environ.update(KERNEL_ENVIRONMENT)
         if payload["kernel_threads"]:
             os.environ.update({name: str(payload["kernel_threads"]) for name in THREAD_VARIABLES})
     with tempfile.TemporaryDirectory(prefix="digitrec-task-") as scratch:

@@ -19,10 +19,10 @@ import pandas as pd
 
 from digitrec_utils.deployment import describe_nondigit_shares
 from digitrec_utils.evaluation import SIGNIFICANCE, compare_paired
+from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.paths import describe_path, is_inside
 from digitrec_utils.results import decode_labels
 
-MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 # Analyses the saved CNN on real mail; the model card reads its findings.
 DEPLOYMENT_NOTEBOOK = "05_deployment"
 

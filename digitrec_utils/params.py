@@ -38,6 +38,8 @@ NOTEBOOKS = {
     "comparison": "06_model_comparison",
     "stability": "07_stability",
 }
+# Notebooks that train and evaluate models, each writing one results record of them.
+MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 # Notebooks that read the others' results or saved models and so run last, one at a time, in this order.
 DEPENDENT_NOTEBOOKS = ("05_deployment", "06_model_comparison")
 # List parameters for which an empty list means "none" rather than a mistake.

@@ -38,6 +38,7 @@ from digitrec_utils.html import render_notebook_html
 from digitrec_utils.index_page import render_index_html
 from digitrec_utils.params import (
     DEPENDENT_NOTEBOOKS,
+    MODEL_NOTEBOOKS,
     get_default,
     get_notebook_parameters,
     list_notebooks,
@@ -377,13 +378,8 @@ def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
     05_deployment reads the CNN that 04_cnn saves; 06_model_comparison reads the records of the model
     notebooks and 05_deployment. The others read nothing of the run.
     """
-    if stem not in DEPENDENT_NOTEBOOKS:
-        return []
-    if stem == "05_deployment":
-        return [runs[name] for name in ("04_cnn",) if name in runs]
-    position = DEPENDENT_NOTEBOOKS.index(stem)
-    earlier = [name for name in runs if name not in DEPENDENT_NOTEBOOKS or DEPENDENT_NOTEBOOKS.index(name) < position]
-    return [runs[name] for name in earlier if name != "01_eda"]
+    reads = {"05_deployment": ("04_cnn",), "06_model_comparison": (*MODEL_NOTEBOOKS, "05_deployment")}
+    return [runs[name] for name in reads.get(stem, ()) if name in runs]
 
 
 def finish_run_folder(outcome: RunOutcome, profile_path: Path, profile: dict, started_at, seconds: float, *,

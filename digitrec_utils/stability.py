@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.comparison import MODEL_NOTEBOOKS, gather_models, read_predictions, recommend_model
+from digitrec_utils.comparison import gather_models, read_predictions, recommend_model
 from digitrec_utils.evaluation import SIGNIFICANCE, compare_paired
+from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.results import load_run_results
 
 _SEED_FOLDER = re.compile(r"^seed(\d+)$")
@@ -186,8 +187,7 @@ def compare_lead_by_seed(sweep: dict[int, dict[str, dict]],
     runner_up = others["key"].iloc[0]
     rows = []
     for seed, records in sweep.items():
-        notebooks = {key.split("/", 1)[0] for key in (recommended, runner_up)}
-        if not notebooks <= set(records) or not _has_model(records, recommended) or not _has_model(records, runner_up):
+        if not _has_model(records, recommended) or not _has_model(records, runner_up):
             rows.append({"seed": seed, "reading": "not run: a record of this seed lacks one of the two models."})
             continue
         truth, first = read_predictions(records, recommended)
@@ -261,24 +261,21 @@ def write_headline(summary: pd.DataFrame, recommended: str | None, *, n_seeds: i
 
 def summarize_for_record(summary: pd.DataFrame, recommended: str | None, runner_up: str | None, lead: pd.DataFrame,
                          *, seeds, fixed_split: bool | None) -> dict:
-    """Return the ``stability`` section of the results record (``stability.json``)."""
+    """Return the ``stability`` section of the results record (``stability.json``).
 
-    def _plain(value):
-        if isinstance(value, (np.integer, np.floating, np.bool_)):
-            value = value.item()
-        return None if isinstance(value, float) and not np.isfinite(value) else value
+    Values stay as pandas gives them; :func:`digitrec_utils.results.build_results` makes them plain JSON
+    (NaN becomes null), as it does for every record.
+    """
 
     def _entries(table: pd.DataFrame) -> list[dict]:
         """The table's rows with names fit for JSON keys ("single-run ±" becomes single_run_half_width)."""
-        return [{re.sub(r"\W+", "_", str(key).replace("±", "half width")).strip("_"): _plain(value)
+        return [{re.sub(r"\W+", "_", str(key).replace("±", "half width")).strip("_"): value
                  for key, value in row.items()} for row in table.to_dict("records")]
 
-    models = _entries(summary)
-    seeds_lead = _entries(lead)
-    tested = [row for row in seeds_lead if row.get("difference") is not None]
+    differences = lead["difference"].dropna() if "difference" in lead else pd.Series(dtype=float)
     return {"seeds": [int(seed) for seed in seeds], "split": "fixed" if fixed_split else "varied",
-            "models": models, "recommended": recommended, "runner_up": runner_up, "lead": seeds_lead,
-            "lead_holds": bool(tested) and all(row["difference"] > 0 for row in tested)}
+            "models": _entries(summary), "recommended": recommended, "runner_up": runner_up, "lead": _entries(lead),
+            "lead_holds": bool(len(differences)) and bool((differences > 0).all())}
 
 
 def _has_model(records: dict[str, dict], key: str) -> bool:

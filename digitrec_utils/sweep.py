@@ -32,7 +32,14 @@ from digitrec_utils import __version__, config
 from digitrec_utils.environment import collect_environment
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.files import write_text_atomic
-from digitrec_utils.params import NOTEBOOKS, get_default, get_notebook_parameters, parse_override, resolve_parameters
+from digitrec_utils.params import (
+    MODEL_NOTEBOOKS,
+    NOTEBOOKS,
+    get_default,
+    get_notebook_parameters,
+    parse_override,
+    resolve_parameters,
+)
 from digitrec_utils.paths import describe_path, hide_machine_paths
 from digitrec_utils.runner import (
     DEFAULT_CELL_TIMEOUT_SECONDS,
@@ -179,7 +186,7 @@ def run_sweep(
     pinned = _pin_split(base) if fixed_split else []
     per_seed = {seed: prepare_run(profile_path, only=only, sweep=True,
                                   overrides=[*overrides, f"seed={seed}", *pinned])[2] for seed in seeds}
-    if not any(stem in base for stem in ("02_classical_baselines", "03_dense_nets", "04_cnn")):
+    if not any(stem in base for stem in MODEL_NOTEBOOKS):
         raise ParameterError("--only: a sweep compares models across seeds, so it needs at least one of the model "
                              "notebooks (classical, dense, cnn).")
     if not (config.NOTEBOOKS_DIR / f"{config.STABILITY_NOTEBOOK}.ipynb").is_file():
@@ -211,7 +218,7 @@ def run_sweep(
         stability = NotebookRun(config.STABILITY_NOTEBOOK,
                                 {**stability_values, "sweep_dir": str(sweep_dir), "output_dir": str(sweep_dir)})
         model_runs = [run for _, runs in folders.values() for stem, run in runs.items()
-                      if stem in ("02_classical_baselines", "03_dense_nets", "04_cnn")]
+                      if stem in MODEL_NOTEBOOKS]
         batch.append(Job(stability, sweep_dir, needs=model_runs, reads=("results",)))
         interrupted_by = executor.execute(batch)
         executed_on = executor.describe()
