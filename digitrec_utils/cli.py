@@ -1,7 +1,7 @@
 """The ``digitrec`` command. It only parses arguments and calls the package.
 
 Exit status: 0 on success, 1 when a notebook failed (``run``) or an image could not be read (``predict``,
-``read``),
+``read``, ``evaluate``, ``calibrate``: the others still go through),
 2 when the input was rejected before running (bad parameters, a missing dataset or model), 130 when SIGINT
 (Ctrl-C) and 143 when SIGTERM stopped a run.
 """
@@ -75,10 +75,42 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="Write, per image, the cleaned ink, the boxes on the photo and each prepared digit "
                            "as PNG files into DIR.")
 
+    evaluate = commands.add_parser(
+        "evaluate", help="Measure a saved model on labelled digits (a folder tree, an IDX pair or a CSV pair).",
+        description="Run a saved model over labelled digits, prepared as predict prepares them: accuracy with its "
+                    "95%% interval, per-class precision and recall, the confusion matrix, the most confused pairs, "
+                    "and at the model's saved threshold the share answered and the accuracy of the answered.")
+    _add_labelled_arguments(evaluate)
+    evaluate.add_argument("--model", default=None, metavar="PATH",
+                          help="A .keras model saved by the suite (default: the newest good run's saved CNN).")
+    evaluate.add_argument("--html", default=None, metavar="FILE", help="Also write a self-contained HTML page.")
+
+    calibrate = commands.add_parser(
+        "calibrate", help="Choose a saved model's confidence threshold again on your own labelled digits.",
+        description="Keep the saved score and choose only the threshold again: on one stratified, seeded half of "
+                    "the labelled digits, as 05_deployment chooses on validation; coverage and the accuracy of the "
+                    "answered are reported on the other half. --write stores it in the model's JSON, keeping the "
+                    "earlier thresholds as its history; predict and read then use it.")
+    _add_labelled_arguments(calibrate)
+    calibrate.add_argument("--model", required=True, metavar="PATH", help="The .keras model saved by the suite.")
+    calibrate.add_argument("--target", type=float, default=0.995, metavar="X",
+                           help="The accuracy the answered digits must reach (default 0.995).")
+    calibrate.add_argument("--seed", type=int, default=0, help="Seeds the split into two halves (default 0).")
+    calibrate.add_argument("--write", action="store_true",
+                           help="Store the new threshold in the model's JSON (the earlier ones stay in its history).")
+
     data = commands.add_parser("data", help="Load a dataset and print its summary.")
     data.add_argument("name", nargs="?", default="mnist-sample", help="Dataset name (default mnist-sample).")
-    data.add_argument("--data-dir", default=None, help="Folder to search first for dataset files.")
+    data.add_argument("--data-dir", default=None, help="Folder to search first for dataset files (for folder: the "
+                                                       "tree's root).")
     return parser
+
+
+def _add_labelled_arguments(command) -> None:
+    """The arguments that evaluate and calibrate share: the labelled digits and --json."""
+    command.add_argument("data", nargs="+", metavar="DATA",
+                         help="A folder tree <root>/<label>/*.png, or two files, images then labels (IDX or CSV).")
+    command.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
 
 
 def _command_run(arguments) -> int:
@@ -124,76 +156,184 @@ def _command_list_params(arguments) -> int:
 
 def _add_image_arguments(command) -> None:
     """The arguments that predict and read share: the images, --model and --json."""
-    command.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="Image files or folders of them.")
+    command.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR",
+                         help="Image files, or folders of them (walked with their sub-folders).")
     command.add_argument("--model", default=None, metavar="PATH",
                          help="A .keras model saved by the suite, with its JSON beside it (default: the saved "
                               "CNN of the newest run under reports/ whose 04_cnn notebook succeeded).")
-    command.add_argument("--json", action="store_true", help="Print a JSON list, one object per image.")
+    command.add_argument("--json", action="store_true", help="Print a JSON list, one object per image, at the end.")
+    command.add_argument("--jsonl", action="store_true",
+                         help="Print one JSON object per line, each as soon as its image is done.")
 
 
 def _load_for_images(arguments, what: str):
-    """The image paths, the model, its description and its abstention settings, for predict and read."""
-    from digitrec_utils.config import REPORTS_DIR
-    from digitrec_utils.model_files import check_calibration, find_latest_model, load_model_bundle
-    from digitrec_utils.predict import collect_image_paths
-    from digitrec_utils.training import configure_keras
+    """The image paths, the model, its description and its abstention settings, for predict and read.
+
+    Files in the folders that are not images are listed once on standard error and left out.
+    """
+    from digitrec_utils.predict import collect_image_files, describe_skipped
 
     if arguments.min_confidence is not None and not 0.0 <= arguments.min_confidence <= 1.0:
         raise ParameterError(f"--min-confidence {arguments.min_confidence}: give a score from 0 to 1 (0 answers "
                              "every image).")
-    paths = collect_image_paths(arguments.images)
+    paths, skipped = collect_image_files(arguments.images)
+    if skipped:
+        print(f"digitrec: {describe_skipped(skipped)}", file=sys.stderr)
     if not paths:
-        raise ImageError(f"{', '.join(arguments.images)}: no files to {what} (the folders are empty).")
+        raise ImageError(f"{', '.join(arguments.images)}: no image files to {what} (the folders hold no PNG, JPEG, "
+                         "BMP or GIF files).")
+    model_path, model, description = _load_model(arguments.model)
+    abstention = _choose_abstention(description, arguments.min_confidence)
+    return paths, model, description, abstention
+
+
+def _load_model(model_argument: str | None):
+    """The model's path, the model and its description: --model, or the newest good run's saved CNN."""
+    from digitrec_utils.config import REPORTS_DIR
+    from digitrec_utils.model_files import find_latest_model, load_model_bundle
+    from digitrec_utils.training import configure_keras
+
     configure_keras()
-    model_path = Path(arguments.model) if arguments.model else find_latest_model(REPORTS_DIR)
+    model_path = Path(model_argument) if model_argument else find_latest_model(REPORTS_DIR)
     model, description = load_model_bundle(model_path)
     print(f"digitrec: model {model_path} ({description.get('model', 'unnamed')})", file=sys.stderr)
-    abstention = dict(description.get("abstention") or {})
-    if arguments.min_confidence is not None:
-        abstention = {"score": abstention.get("score", "top_probability"), "threshold": arguments.min_confidence}
-    else:
-        warning = check_calibration(description)
-        if warning:
-            print(f"digitrec: warning: {warning}", file=sys.stderr)
-    return paths, model, description, abstention or None
+    return model_path, model, description
+
+
+def _choose_abstention(description: dict, min_confidence: float | None) -> dict | None:
+    """The saved model's newest threshold, or --min-confidence on the saved score; warns when it may not hold."""
+    from digitrec_utils.model_files import check_calibration, read_abstention
+
+    abstention = read_abstention(description) or {}
+    if min_confidence is not None:
+        return {"score": abstention.get("score", "top_probability"), "threshold": min_confidence}
+    warning = check_calibration(description)
+    if warning:
+        print(f"digitrec: warning: {warning}", file=sys.stderr)
+    return abstention or None
 
 
 def _command_predict(arguments) -> int:
-
-    from digitrec_utils.predict import format_prediction, predict_images
+    from digitrec_utils.predict import format_prediction, iterate_predictions
 
     if arguments.top < 1:
         raise ParameterError(f"--top {arguments.top}: list at least one label per image.")
     paths, model, description, abstention = _load_for_images(arguments, "classify")
-    entries = predict_images(paths, model, class_names=description.get("class_names"), top=arguments.top,
-                             abstention=abstention)
-    return _report(entries, format_prediction, as_json=arguments.json)
+    entries = iterate_predictions(paths, model, class_names=description.get("class_names"), top=arguments.top,
+                                  abstention=abstention)
+    return _report(entries, format_prediction, output=_output_format(arguments))
 
 
 def _command_read(arguments) -> int:
-    from digitrec_utils.reading import format_reading, read_images
+    from digitrec_utils.reading import format_reading, iterate_readings
 
     if arguments.expect_digits is not None and arguments.expect_digits < 1:
         raise ParameterError(f"--expect-digits {arguments.expect_digits}: give the number of digits each image "
                              "holds (at least 1).")
     paths, model, description, abstention = _load_for_images(arguments, "read")
-    entries = read_images(paths, model, class_names=description.get("class_names"), abstention=abstention,
-                          expect_digits=arguments.expect_digits, debug_dir=arguments.debug_dir)
-    return _report(entries, format_reading, as_json=arguments.json)
+    entries = iterate_readings(paths, model, class_names=description.get("class_names"), abstention=abstention,
+                               expect_digits=arguments.expect_digits, debug_dir=arguments.debug_dir)
+    return _report(entries, format_reading, output=_output_format(arguments))
 
 
-def _report(entries: list[dict], format_entry, *, as_json: bool) -> int:
-    """Print the entries (JSON on standard output, or a line each), errors on standard error; the exit status."""
+def _output_format(arguments) -> str:
+    if arguments.json and arguments.jsonl:
+        raise ParameterError("--json and --jsonl: choose one (--jsonl writes a line per image as it is done).")
+    return "json" if arguments.json else "jsonl" if arguments.jsonl else "lines"
+
+
+def _report(entries, format_entry, *, output: str) -> int:
+    """Print the entries as they come (a line each, or a JSON line each) or all at the end as one JSON list.
+
+    Errors also go to standard error, one line each. Returns the exit status: 1 when any entry failed.
+    """
     import json
 
-    if as_json:
-        print(json.dumps(entries, indent=2))
+    collected, failed = [], False
     for entry in entries:
+        failed = failed or "error" in entry
+        if output == "json":
+            collected.append(entry)
+        elif output == "jsonl":
+            print(json.dumps(entry), flush=True)
+        elif "error" not in entry:
+            print(format_entry(entry), flush=True)
         if "error" in entry:
-            print(f"digitrec: {format_entry(entry)}", file=sys.stderr)
-        elif not as_json:
-            print(format_entry(entry))
-    return EXIT_FAILED if any("error" in entry for entry in entries) else EXIT_OK
+            print(f"digitrec: {format_entry(entry)}", file=sys.stderr, flush=True)
+    if output == "json":
+        print(json.dumps(collected, indent=2))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _score_labelled(arguments, model, description):
+    """Open the labelled digits of DATA and run the model over them; skipped files are listed once."""
+    from digitrec_utils.field import score_labelled_digits
+    from digitrec_utils.labelled import open_labelled_source
+    from digitrec_utils.predict import describe_skipped
+
+    source = open_labelled_source(arguments.data)
+    if source.skipped:
+        print(f"digitrec: {describe_skipped(source.skipped)}", file=sys.stderr)
+    scored = score_labelled_digits(source, model, class_names=description.get("class_names"))
+    for error in scored.errors:
+        print(f"digitrec: error: {error}", file=sys.stderr)
+    return scored
+
+
+def _command_evaluate(arguments) -> int:
+    import json
+
+    from digitrec_utils.field import evaluate_scored, write_evaluation_page
+    from digitrec_utils.model_files import check_calibration, read_abstention
+
+    model_path, model, description = _load_model(arguments.model)
+    scored = _score_labelled(arguments, model, description)
+    abstention = read_abstention(description)
+    warning = check_calibration(description)
+    if warning:
+        print(f"digitrec: warning: {warning}", file=sys.stderr)
+    report = evaluate_scored(scored, abstention=abstention, model_name=description.get("model", model_path.stem))
+    if arguments.html:
+        write_evaluation_page(report, arguments.html, model_path=model_path)
+        print(f"digitrec: page {arguments.html}", file=sys.stderr)
+    if arguments.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.describe())
+        print(report.evaluation.per_class[["name", "precision", "recall", "f1", "support"]]
+              .rename(columns={"name": "class"}).to_string(index=False, float_format=lambda value: f"{value:.4f}"))
+        pairs = report.evaluation.confused_pairs.head(5)
+        if len(pairs):
+            print("Most confused: " + ", ".join(f"{row.true} read as {row.predicted} ({row.count})"
+                                                for row in pairs.itertuples()))
+    return EXIT_FAILED if scored.errors else EXIT_OK
+
+
+def _command_calibrate(arguments) -> int:
+    import json
+
+    from digitrec_utils.field import calibrate_scored
+    from digitrec_utils.model_files import read_abstention, record_abstention
+
+    if not 0.5 < arguments.target < 1.0:
+        raise ParameterError(f"--target {arguments.target}: give the accuracy the answered digits must reach, "
+                             "strictly between 0.5 and 1 (e.g. 0.995).")
+    model_path, model, description = _load_model(arguments.model)
+    scored = _score_labelled(arguments, model, description)
+    calibration = calibrate_scored(scored, abstention=read_abstention(description), target=arguments.target,
+                                   seed=arguments.seed)
+    result = calibration.to_dict()
+    if arguments.write:
+        record_abstention(model_path, score=calibration.score, threshold=calibration.choice.threshold,
+                          target=calibration.choice.target, chosen_on=calibration.chosen_on, seed=calibration.seed,
+                          data_sha256=scored.source.sha256, held_out_half=result["held_out_half"])
+    if arguments.json:
+        print(json.dumps({**result, "written": arguments.write}, indent=2))
+    else:
+        print(calibration.describe())
+        print(f"Written to {model_path.with_suffix('.json')}; predict and read use it from now on." if arguments.write
+              else "Not written: add --write to store it in the model's JSON.")
+    return EXIT_FAILED if scored.errors else EXIT_OK
 
 
 def _command_data(arguments) -> int:
@@ -207,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``digitrec`` command line and return its exit status."""
     arguments = _build_parser().parse_args(argv)
     commands = {"run": _command_run, "list-params": _command_list_params, "predict": _command_predict,
-                "read": _command_read, "data": _command_data}
+                "read": _command_read, "evaluate": _command_evaluate, "calibrate": _command_calibrate,
+                "data": _command_data}
     try:
         return commands[arguments.command](arguments)
     except DigitrecError as error:

@@ -47,6 +47,10 @@ FOLD_ENSEMBLE = "fold_ensemble"
 # Added to the seed of the generated images of no digit used in training, so that they never repeat the
 # ones 05_deployment draws with the run's seed (and the next) to choose and to report.
 OUTLIER_SEED_OFFSET = 7919
+# The scanned-looking copies (add_scan_copies) draw their digits and changes from seeds of their own too.
+SCAN_SEED_OFFSET = 1593
+# At most this many scanned-looking copies per training digit.
+MAX_SCAN_COPIES = 3.0
 
 
 @dataclass
@@ -63,6 +67,7 @@ class CnnSettings(SettingsFromParameters):
     augmentation_strength: float = 0.08
     modern_robustness: Sequence[str] = ()
     modern_outlier_exposure: float = 0.0
+    modern_scan_copies: float = 0.0
     modern_filters: Sequence[int] = (32, 64)
     modern_convs_per_block: int = 2
     modern_dense_units: int = 128
@@ -86,6 +91,10 @@ class CnnSettings(SettingsFromParameters):
         if not 0.0 <= self.modern_outlier_exposure <= 1.0:
             raise ParameterError(f"modern_outlier_exposure = {self.modern_outlier_exposure!r} must lie between 0 and 1 "
                                  "(a share of the training images; 0 turns outlier exposure off).")
+        if not 0.0 <= self.modern_scan_copies <= MAX_SCAN_COPIES:
+            raise ParameterError(f"modern_scan_copies = {self.modern_scan_copies!r} must lie between 0 and "
+                                 f"{MAX_SCAN_COPIES:g} (copies of the training images as other scanners make them, "
+                                 "as a share of their number; 0 for none).")
         check_modern_shape(self.modern_filters, self.modern_convs_per_block)
         if self.cv_folds == 1 or self.cv_folds < 0:
             raise ParameterError(f"cv_folds = {self.cv_folds}: use 0 to skip cross-validation, or at least 2 folds.")
@@ -210,6 +219,9 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
         images, labels = x_train, splits.y_train
         if name == "cnn_modern" and settings.modern_outlier_exposure:
             images, labels = add_outliers(x_train, splits.y_train, settings.modern_outlier_exposure, seed=settings.seed)
+        if name == "cnn_modern" and settings.modern_scan_copies:
+            images, labels = add_scan_copies(splits.x_train, splits.y_train, images, labels,
+                                             settings.modern_scan_copies, seed=settings.seed)
         training = _fit(name, settings, images, labels, x_val, splits.y_val, n_classes, epochs=epochs,
                         seed=settings.seed, label=name, log=log)
         probabilities, predict_ms = predict_probabilities(training.model, x_val)
@@ -219,6 +231,42 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
         if name == "cnn_modern" and settings.mirror_average and settings.resolved_augmentation == "fashion":
             _try_mirror_average(results[name], x_val, splits.y_val)
     return results
+
+
+def add_scan_copies(originals: np.ndarray, original_labels: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
+                    share: float, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Append copies of a share of the training digits made to look like other writers' scans, with their labels.
+
+    The digits are drawn at random (seeded) from the training part only; each copy is stretched, brought to a
+    low resolution, given another pen, blurred or binarised and then prepared as ``digitrec predict`` prepares
+    a clean scan (:func:`digitrec_utils.scanning.simulate_scans`). The validation part stays MNIST's own, so
+    that early stopping and model choice are not changed by what the copies look like.
+
+    Parameters
+    ----------
+    originals : ndarray of shape (n_train, 28, 28), uint8
+        The training digits as the dataset holds them.
+    original_labels : ndarray of shape (n_train,)
+    x_train : ndarray of shape (n, 28, 28, 1), float32
+        The training images so far (``originals`` prepared, perhaps with more appended).
+    y_train : ndarray of shape (n,)
+    share : float
+        How many copies to add, as a share of ``len(originals)``.
+    seed : int
+    """
+    from digitrec_utils.scanning import simulate_scans
+
+    rng = np.random.default_rng([seed, SCAN_SEED_OFFSET])
+    count = int(round(share * len(originals)))
+    # Every digit once per whole share, then a random draw for the rest (a share of 1.5: each once, half twice).
+    chosen = np.concatenate([np.tile(np.arange(len(originals)), count // len(originals)),
+                             rng.choice(len(originals), size=count % len(originals), replace=False)])
+    prepared, usable = simulate_scans(originals[chosen], seed=seed + SCAN_SEED_OFFSET,
+                                      labels=np.asarray(original_labels)[chosen])
+    copies = prepared[usable][..., None].astype(x_train.dtype)
+    return (np.concatenate([x_train, copies]),
+            np.concatenate([np.asarray(y_train, dtype=np.int64),
+                            np.asarray(original_labels)[chosen[usable]].astype(np.int64)]))
 
 
 def add_outliers(x_train: np.ndarray, y_train: np.ndarray, share: float, *, seed: int
@@ -394,7 +442,8 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
                                    augmentation=settings.resolved_augmentation,
                                    augmentation_strength=settings.augmentation_strength,
                                    robustness=list(settings.modern_robustness),
-                                   outlier_exposure=settings.modern_outlier_exposure)
+                                   outlier_exposure=settings.modern_outlier_exposure,
+                                   scan_copies=settings.modern_scan_copies)
         records.append(build_model_record(
             name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
@@ -503,7 +552,8 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
              "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation if modern else "none",
                                                        settings.modern_robustness if modern else ()),
              "outlier_exposure": ({"source": "generated shapes", "share": settings.modern_outlier_exposure}
-                                  if modern and settings.modern_outlier_exposure else None)}
+                                  if modern and settings.modern_outlier_exposure else None),
+             "scan_copies": settings.modern_scan_copies if modern else 0.0}
     return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
                              class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra,
                              split=split)

@@ -470,30 +470,21 @@ def measure_nondigits(model, sources: Sequence[NonDigitSource], *, score: str, t
     return pd.DataFrame(rows), scores_by_source
 
 
-def save_abstention(model_path: Path, *, score: str, threshold: float | None, target: float) -> Path:
-    """Write the chosen score, threshold and target into the saved model's JSON (atomically).
+def save_abstention(model_path: Path, *, score: str, threshold: float | None, target: float,
+                    chosen_on: str = "validation", **details) -> Path:
+    """Add the chosen score, threshold and target to the saved model's JSON, keeping the earlier ones.
 
     ``digitrec predict`` then reports ``accepted`` for each image; a threshold of None (no threshold reached
-    the target) is saved as 0, which accepts every image, as the report says. The preparation version,
-    digitrec version and git commit it was chosen with are saved too: ``predict`` and ``read`` warn when
-    they prepare images differently (:func:`digitrec_utils.model_files.check_calibration`).
+    the target) is saved as 0, which accepts every image, as the report says. The entry goes into the
+    model's threshold history (:func:`digitrec_utils.model_files.record_abstention`), so that a later run of
+    this notebook, or ``digitrec calibrate --write``, adds to it instead of replacing it. The preparation
+    version, digitrec version and git commit it was chosen with are saved too: ``predict`` and ``read``
+    warn when they prepare images differently (:func:`digitrec_utils.model_files.check_calibration`).
     """
-    import json
+    from digitrec_utils.model_files import record_abstention
 
-    from digitrec_utils.files import write_text_atomic
-
-    description_path = Path(model_path).with_suffix(".json")
-    description = json.loads(description_path.read_text(encoding="utf-8"))
-    from digitrec_utils import __version__
-    from digitrec_utils.environment import get_git_commit
-    from digitrec_utils.predict import PREPARATION_VERSION
-
-    description["abstention"] = {"score": score, "threshold": threshold or 0.0, "target": target,
-                                 "chosen_on": "validation", "preparation_version": PREPARATION_VERSION,
-                                 "digitrec_version": __version__,
-                                 "git_commit": get_git_commit().get("commit")}
-    write_text_atomic(description_path, json.dumps(description, indent=2) + "\n")
-    return description_path
+    record_abstention(model_path, score=score, threshold=threshold, target=target, chosen_on=chosen_on, **details)
+    return Path(model_path).with_suffix(".json")
 
 
 def summarize(model_name: str, dataset: str, clean: abstention.SelectiveOutcome,

@@ -160,6 +160,67 @@ def load_model_bundle(path: str | Path):
     return model, description
 
 
+def read_abstention(description: dict) -> dict | None:
+    """Return the newest threshold of a model's JSON (``{"score", "threshold", ...}``), or None when it has none.
+
+    ``abstention`` always holds the newest entry of ``abstention_history`` (files written before the history
+    existed have ``abstention`` only).
+    """
+    abstention = description.get("abstention")
+    return dict(abstention) if abstention else None
+
+
+def record_abstention(model_path: str | Path, *, score: str, threshold: float | None, target: float,
+                      chosen_on: str, **details) -> dict:
+    """Add a threshold to the saved model's JSON, newest last in ``abstention_history``, and make it the one in use.
+
+    ``abstention`` becomes the new entry (``predict`` and ``read`` use it); earlier thresholds stay in the
+    history, with where and when each was chosen. A threshold of None (none reached the target) is saved
+    as 0, which accepts every image. The file is written atomically.
+
+    Parameters
+    ----------
+    model_path : path-like
+        The ``.keras`` file; its JSON beside it is updated.
+    score : str
+        The confidence score the threshold applies to (:mod:`digitrec_utils.scores`).
+    threshold : float or None
+    target : float
+        The accuracy of the answered the threshold was chosen for.
+    chosen_on : str
+        Where it was chosen, in words: ``"validation"``, ``"validation and semeion"``, ``"scans/ (half A, 797
+        digits)"``.
+    **details
+        More JSON-ready fields to keep with it (the figures it gave where it was chosen, a seed).
+
+    Returns
+    -------
+    entry : dict
+        The entry written, with ``chosen_at``, the preparation version, the digitrec version and git commit.
+    """
+    from digitrec_utils import __version__
+    from digitrec_utils.environment import get_git_commit
+    from digitrec_utils.files import write_text_atomic
+    from digitrec_utils.predict import PREPARATION_VERSION
+
+    description_path = Path(model_path).with_suffix(".json")
+    try:
+        description = json.loads(description_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelFileError(f"{description_path}: cannot read the model's JSON to add a threshold ({error}); save "
+                             "the model again.") from error
+    entry = {"score": score, "threshold": threshold or 0.0, "target": target, "chosen_on": chosen_on,
+             "chosen_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "preparation_version": PREPARATION_VERSION,
+             "digitrec_version": __version__, "git_commit": get_git_commit().get("commit"), **details}
+    history = list(description.get("abstention_history") or [])
+    if not history and description.get("abstention"):
+        history.append(description["abstention"])  # A threshold saved before the history existed.
+    description["abstention_history"] = [*history, entry]
+    description["abstention"] = entry
+    write_text_atomic(description_path, json.dumps(description, indent=2) + "\n")
+    return entry
+
+
 def check_calibration(description: dict) -> str | None:
     """Say why a saved threshold may not hold, or return None.
 

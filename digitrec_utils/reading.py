@@ -1,7 +1,8 @@
 """Reading digit strings in photos (``digitrec read``): segmentation into digits, and the string each image holds.
 
-1. The ink is found as for a single digit (:func:`digitrec_utils.ink.find_photo_ink`: light corrected,
-   lines removed, specks dropped).
+1. The ink is found as for a single digit (:func:`digitrec_utils.ink.find_ink`): a clean scan has its
+   levels stretched from the paper to the ink; a photo has its light corrected, lines removed and specks
+   dropped.
 2. **Components** of the ink (SciPy's ``label``, 8-connected) are grouped into digits, left to right. A
    component joins its left neighbour when their columns overlap by at least half the narrower one's width
    (a 5's flag, the bar of a 7), or by a fifth of it when together they are no wider than 0.9 of the digit
@@ -13,9 +14,9 @@
    the ink's column profile near each even cut. For two parts the model decides: of the whole and the
    cuts at the three lowest minima in its middle half, the reading with the highest product of top
    probabilities wins (a broad 0 or 2 stays whole).
-4. Each digit's ink goes through the same stroke normalisation, crop, scale and centring as
-   ``digitrec predict`` (:func:`digitrec_utils.ink.normalise_strokes`,
-   :func:`digitrec_utils.predict.place_in_field`), and all digits of all images are classified in one batch.
+4. Each digit's ink is prepared as ``digitrec predict`` prepares an image of its kind
+   (:func:`digitrec_utils.predict.prepare_found_ink`), and the digits of a batch of images are classified
+   together.
 
 The digit height is the median height of the components at least half as tall as the tallest.
 """
@@ -23,7 +24,8 @@ The digit height is the median height of the components at least half as tall as
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,8 @@ WIDE = 1.15
 DIGIT_WIDTH = 0.7
 # Batches up to this size are classified by calling the model directly rather than through predict.
 SMALL_BATCH = 64
+# Photos are read this many at a time by iterate_readings.
+READ_BATCH_SIZE = 64
 # More components than this (after specks are dropped) is text or a texture, not a number.
 MAX_COMPONENTS = 60
 
@@ -82,10 +86,10 @@ def segment_digits(pixels: np.ndarray, *, source: str = "image", classify=None) 
     """
     from scipy import ndimage
 
-    from digitrec_utils.ink import find_photo_ink
+    from digitrec_utils.ink import find_ink
 
     pixels = np.asarray(pixels)
-    photo = find_photo_ink(pixels)
+    photo, survey = find_ink(pixels)
     if not photo.mask.any():
         what = "only ruled or grid lines (an empty form?)" if photo.lines.any() else "no ink (a blank photo?)"
         raise ImageError(f"{source}: {what}; give a photo of written digits.")
@@ -101,7 +105,7 @@ def segment_digits(pixels: np.ndarray, *, source: str = "image", classify=None) 
     digits = []
     for members in groups:
         group_mask = np.isin(labels, [member + 1 for member in members])
-        for part in _split_touching(group_mask, digit_height, photo.strength, classify):
+        for part in _split_touching(group_mask, digit_height, photo.strength, classify, survey.kind):
             digits.append(part)
     return Segmented(digits, photo.mask)
 
@@ -147,22 +151,24 @@ def _group_components(boxes: list[tuple[int, int, int, int]], digit_height: floa
     return kept_groups
 
 
-def _split_touching(mask: np.ndarray, digit_height: float, strength: np.ndarray, classify) -> list[DigitInk]:
+def _split_touching(mask: np.ndarray, digit_height: float, strength: np.ndarray, classify, kind: str
+                    ) -> list[DigitInk]:
     """Cut a group of ink into digits where it is too wide for one, and prepare each part."""
     columns = np.flatnonzero(mask.any(axis=0))
     left, right = int(columns.min()), int(columns.max()) + 1
     width = right - left
     parts = 1 if width <= WIDE * digit_height else max(2, int(round(width / (DIGIT_WIDTH * digit_height))))
     if parts == 1:
-        return [_prepare_part(mask, strength)]
+        return [_prepare_part(mask, strength, kind)]
     profile = mask[:, left:right].sum(axis=0).astype(float)
     if parts == 2 and classify is not None:
         # A wide digit (a broad 0 or 2) is as likely as two touching ones: the model decides, and the halves
         # must read more confidently together than the whole does.
-        whole = _prepare_part(mask, strength)
+        whole = _prepare_part(mask, strength, kind)
         candidates = _lowest_minima(profile, int(0.25 * width), int(0.75 * width), count=3)
-        readings = [[whole]] + [[_prepare_part(_columns(mask, left, left + cut), strength),
-                                 _prepare_part(_columns(mask, left + cut, right), strength)] for cut in candidates]
+        readings = [[whole]] + [[_prepare_part(_columns(mask, left, left + cut), strength, kind),
+                                 _prepare_part(_columns(mask, left + cut, right), strength, kind)]
+                                for cut in candidates]
         # One call of the model for all the readings: the whole, and each cut's two halves.
         top = np.asarray(classify(np.stack([part.image for reading in readings for part in reading]))).max(axis=1)
         scores, position = [], 0
@@ -178,7 +184,7 @@ def _split_touching(mask: np.ndarray, digit_height: float, strength: np.ndarray,
         cuts.append(left + lowest[0])
     cuts.append(right)
     parts_ink = [_columns(mask, start, stop) for start, stop in zip(cuts[:-1], cuts[1:], strict=True)]
-    return [_prepare_part(part, strength) for part in parts_ink if part.any()]
+    return [_prepare_part(part, strength, kind) for part in parts_ink if part.any()]
 
 
 def _lowest_minima(profile: np.ndarray, start: int, stop: int, *, count: int) -> list[int]:
@@ -198,17 +204,15 @@ def _columns(mask: np.ndarray, start: int, stop: int) -> np.ndarray:
     return kept
 
 
-def _prepare_part(mask: np.ndarray, strength: np.ndarray) -> DigitInk:
-    """One digit's box and its 28x28 image, prepared as ``digitrec predict`` prepares a photo."""
-    from digitrec_utils.ink import normalise_strokes
-    from digitrec_utils.predict import place_in_field
+def _prepare_part(mask: np.ndarray, strength: np.ndarray, kind: str) -> DigitInk:
+    """One digit's box and its 28x28 image, prepared as ``digitrec predict`` prepares an image of its kind."""
+    from digitrec_utils.predict import prepare_found_ink
 
     rows, columns = np.nonzero(mask)
     box = (int(columns.min()), int(rows.min()), int(columns.max()) + 1, int(rows.max()) + 1)
     crop = (slice(box[1], box[3]), slice(box[0], box[2]))
-    ink = normalise_strokes(mask[crop], strength[crop])
     try:
-        image = place_in_field(ink)
+        image = prepare_found_ink(mask[crop], strength[crop], kind)
     except ImageError:
         image = np.zeros((28, 28), dtype=np.float32)
     return DigitInk(box, image)
@@ -240,16 +244,33 @@ def read_images(paths: Sequence[str | os.PathLike], model, *, class_names: Seque
         ``{"path", "text", "confidence", "accepted", "digits": [{"label", "probability", "accepted", "box"}]}``
         (each digit also has ``score`` with ``abstention``), or ``{"path", "error"}``.
     """
-    from digitrec_utils.predict import read_image
+    return list(iterate_readings(paths, model, class_names=class_names, abstention=abstention,
+                                 expect_digits=expect_digits, debug_dir=debug_dir))
 
-    named = []
-    for path in paths:
-        try:
-            named.append((str(path), read_image(path)))
-        except ImageError as error:
-            named.append((str(path), error))
-    return read_pixel_images(named, model, class_names=class_names, abstention=abstention,
-                             expect_digits=expect_digits, debug_dir=debug_dir)
+
+def iterate_readings(paths: Sequence[str | os.PathLike], model, *, batch_size: int = READ_BATCH_SIZE,
+                     progress: bool | None = None, **options) -> Iterator[dict]:
+    """Read image files a batch at a time, yielding each entry as soon as its batch is done.
+
+    Takes the arguments of :func:`read_images` (``options``), plus ``batch_size`` and ``progress``: a
+    progress bar on standard error, by default when there are more than
+    :data:`digitrec_utils.predict.PROGRESS_MINIMUM` images. Memory stays bounded whatever their number.
+    """
+    from tqdm.auto import tqdm
+
+    from digitrec_utils.predict import PROGRESS_MINIMUM, read_image
+
+    show = len(paths) > PROGRESS_MINIMUM if progress is None else progress
+    with tqdm(total=len(paths), unit="image", file=sys.stderr, disable=not show, desc="digitrec") as bar:
+        for start in range(0, len(paths), batch_size):
+            named = []
+            for path in paths[start:start + batch_size]:
+                try:
+                    named.append((str(path), read_image(path)))
+                except ImageError as error:
+                    named.append((str(path), error))
+            yield from read_pixel_images(named, model, **options)
+            bar.update(len(named))
 
 
 def read_pixel_images(named: Sequence[tuple[str, object]], model, *, class_names: Sequence[str] | None = None,
