@@ -32,6 +32,8 @@ class ThresholdChoice:
     accuracy : float
         Accuracy of the accepted validation images.
     n_images : int
+    chosen_on : str
+        Where it was chosen, in words ("validation" unless another set raised it).
     """
 
     threshold: float | None
@@ -39,6 +41,7 @@ class ThresholdChoice:
     coverage: float
     accuracy: float
     n_images: int
+    chosen_on: str = "validation"
 
     @property
     def reached(self) -> bool:
@@ -50,6 +53,10 @@ class ThresholdChoice:
             return (f"No confidence threshold reaches {self.target:.2%} accuracy on the accepted validation images "
                     f"(answering everything gives {self.accuracy:.2%}), so the model keeps answering every image. "
                     "Lower the target, or improve the model.")
+        if self.chosen_on != "validation":
+            return (f"Threshold {self.threshold:.4f}, the lowest whose accepted digits reach {self.target:.2%} on "
+                    f"each of {self.chosen_on}: it answers {self.coverage:.1%} of the {self.n_images:,} validation "
+                    f"images, {self.accuracy:.2%} of them right.")
         return (f"Threshold {self.threshold:.4f}, the lowest whose accepted validation images reach "
                 f"{self.target:.2%}: it answers {self.coverage:.1%} of the {self.n_images:,} validation images, "
                 f"{self.accuracy:.2%} of them right.")

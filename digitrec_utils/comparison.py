@@ -386,11 +386,14 @@ def describe_deployment_lines(findings: dict) -> list[str]:
         nondigits = describe_nondigit_shares(findings)
         score = chosen["score"].replace("_", " ")
         lines.append(f"**When to hand a digit to a person**: at the saved threshold ({score} >= "
-                     f"{chosen['threshold']:.3f}, chosen on validation for {chosen['target']:.1%}) it answers "
+                     f"{chosen['threshold']:.3f}, chosen on {chosen.get('chosen_on', 'validation')} for "
+                     f"{chosen['target']:.1%}) it answers "
                      f"{chosen['coverage']:.1%} of clean test digits (95% CI {coverage_low:.1%}-"
                      f"{coverage_high:.1%}) at {chosen['answered_accuracy']:.2%} accuracy (95% CI "
                      f"{accuracy_low:.2%}-{accuracy_high:.2%}) and routes the rest to a person"
                      + (f"; images of no digit answered anyway: {nondigits}." if nondigits else "."))
+    if findings.get("field"):
+        lines.append("**Other writers and scanners**:" + describe_field_drop(findings))
     return lines
 
 

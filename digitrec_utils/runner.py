@@ -226,10 +226,26 @@ def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
                                         labels_csv=labels_csv or None)
         except (DatasetError, ParameterError) as error:
             problems.append(f"dataset {name!r} (needed by {', '.join(stems)}): {error}")
+    problems += _check_field_folders(parameters)
     if problems:
         raise DatasetError("the run did not start, because a dataset it needs is not usable:\n"
                            + "\n".join(problems))
     return found
+
+
+def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
+    """Check the labelled folder trees of 05_deployment's field_data and threshold_field_data; one problem each."""
+    from digitrec_utils.field import check_field_folders
+
+    problems = []
+    for stem, values in parameters.items():
+        for key in ("field_data", "threshold_field_data"):
+            for folder in values.get(key) or []:
+                try:
+                    check_field_folders([folder], data_dir=values.get("data_dir") or None)
+                except DatasetError as error:
+                    problems.append(f"{key} of {stem}: {error}")
+    return problems
 
 
 def check_deployment_model(parameters: dict[str, dict], *, cluster: str | None = None) -> None:

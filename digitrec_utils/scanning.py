@@ -37,6 +37,8 @@ import numpy as np
 class ScanSettings:
     """How often each change of :func:`simulate_scans` happens, and its range (see the module's table)."""
 
+    elastic: float = 0.0
+    elastic_alpha: tuple[float, float] = (4.0, 10.0)
     square: float = 0.5
     slant: float = 0.5
     slant_amount: tuple[float, float] = (-0.4, 0.4)
@@ -74,6 +76,8 @@ def simulate_scan(digit: np.ndarray, rng: np.random.Generator, settings: ScanSet
     from PIL import Image
     from scipy import ndimage
 
+    if rng.random() < settings.elastic:
+        digit = _distort(digit, rng.uniform(*settings.elastic_alpha), rng)
     rows, columns = np.nonzero(digit > 0)
     if rows.size == 0:
         raise ValueError("simulate_scan needs a digit with ink.")
@@ -111,6 +115,18 @@ def simulate_scan(digit: np.ndarray, rng: np.random.Generator, settings: ScanSet
     else:
         frame = frame * (255.0 / peak)
     return (255 - np.clip(np.rint(frame), 0, 255)).astype(np.uint8)
+
+
+def _distort(digit: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    """Simard et al.'s elastic distortion of a 28x28 digit (another hand's wobble), as ``corruptions`` makes it."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    side = digit.shape[0]
+    rows, columns = np.meshgrid(np.arange(side), np.arange(digit.shape[1]), indexing="ij")
+    dy = gaussian_filter(rng.uniform(-1.0, 1.0, size=digit.shape), 3.0, mode="constant") * alpha
+    dx = gaussian_filter(rng.uniform(-1.0, 1.0, size=digit.shape), 3.0, mode="constant") * alpha
+    distorted = map_coordinates(digit.astype(np.float32), [rows + dy, columns + dx], order=1, mode="constant", cval=0.0)
+    return np.clip(np.rint(distorted), 0, 255).astype(np.uint8)
 
 
 def _cross_seven(crop: np.ndarray) -> np.ndarray:
