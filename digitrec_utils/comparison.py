@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.deployment import describe_nondigit_shares
+from digitrec_utils.deployment import describe_field_drop, describe_nondigit_shares
 from digitrec_utils.evaluation import SIGNIFICANCE, compare_paired
 from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.paths import describe_path, is_inside
