@@ -238,7 +238,9 @@ BORDER_MAJORITY = 0.75
 SCAN_MIN_CONTRAST = 60.0
 # A ruled or grid line in a scan: a row (column) at least this long whose pixels are ink over this share of it.
 SCAN_LINE_LENGTH = 48
-SCAN_LINE_SHARE = 0.9
+SCAN_LINE_SHARE = 0.98
+# and whose band of such rows is at most this share of the image across.
+SCAN_LINE_THICKNESS = 0.05
 # In a clean scan, ink is what lies at least this share of the way from the background to the ink level.
 SCAN_INK_SHARE = 0.35
 
@@ -348,9 +350,20 @@ def _measure_unevenness(pixels: np.ndarray, background: np.ndarray) -> float:
 
 
 def _has_ruled_lines(ink: np.ndarray) -> bool:
-    """Whether a row or column of at least :data:`SCAN_LINE_LENGTH` pixels is ink over :data:`SCAN_LINE_SHARE` of it."""
-    for axis, length in ((1, ink.shape[1]), (0, ink.shape[0])):
-        if length >= SCAN_LINE_LENGTH and float(ink.mean(axis=axis).max()) >= SCAN_LINE_SHARE:
+    """Whether a thin band of rows (columns) of at least :data:`SCAN_LINE_LENGTH` pixels is ink end to end.
+
+    A row counts when ink covers :data:`SCAN_LINE_SHARE` of it; a band of such rows is a ruled line when it
+    is thin, at most :data:`SCAN_LINE_THICKNESS` of the image across (and 2 pixels), since a tightly cropped
+    digit's own stroke may run from edge to edge too, but is a tenth of the digit wide.
+    """
+    for axis, length, across in ((1, ink.shape[1], ink.shape[0]), (0, ink.shape[0], ink.shape[1])):
+        if length < SCAN_LINE_LENGTH:
+            continue
+        full = np.flatnonzero(ink.mean(axis=axis) >= SCAN_LINE_SHARE)
+        if not full.size:
+            continue
+        bands = np.split(full, np.flatnonzero(np.diff(full) > 1) + 1)
+        if any(len(band) <= max(2, SCAN_LINE_THICKNESS * across) for band in bands):
             return True
     return False
 

@@ -221,7 +221,7 @@ def open_labelled_source(data: Sequence[str | os.PathLike]) -> LabelledSource:
     )
 
     paths = [Path(item).expanduser() for item in data]
-    if len(paths) == 1:
+    if len(paths) == 1 and not paths[0].is_file():
         files = find_labelled_files(paths[0])
         return LabelledSource(paths[0].name, f"the folder tree {paths[0].name}/ ({len(files.paths):,} images)",
                               len(files.paths), files, None, files.compute_sha256())

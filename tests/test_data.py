@@ -298,7 +298,7 @@ def test_bad_split_parameters_name_the_key(arguments, key):
 
 
 def test_registry_lists_every_documented_name():
-    assert DATASET_NAMES == ("mnist-sample", "mnist", "fashion-mnist", "digits", "csv")
+    assert DATASET_NAMES == ("mnist-sample", "mnist", "fashion-mnist", "digits", "csv", "folder")
 
 
 # The real Fashion-MNIST, where Debian's package is installed.

@@ -11,7 +11,7 @@ from PIL import Image
 from digitrec_utils import cli
 from digitrec_utils.exceptions import ImageError
 from digitrec_utils.predict import (
-    collect_image_paths,
+    collect_image_files,
     predict_images,
     prepare_image,
     read_image,
@@ -74,13 +74,17 @@ def test_bad_files_get_one_clear_error_each_and_the_good_ones_are_classified(spl
     (tmp_path / "notes.txt").write_text("not an image")
     Image.new("L", (64, 64), 255).save(tmp_path / "blank.png")
     (tmp_path / "truncated.png").write_bytes((tmp_path / "good.png").read_bytes()[:60])
-    entries = {entry["path"].rsplit("/", 1)[-1]: entry for entry in predict_images(collect_image_paths([tmp_path]),
-                                                                                   saved_model)}
-    assert set(entries) == {"good.png", "notes.txt", "blank.png", "truncated.png"}
-    assert "label" in entries["good.png"]
-    assert "notes.txt: not a readable image" in entries["notes.txt"]["error"]
+    (tmp_path / "more").mkdir()
+    render_digit_photo(splits.x_test[1], tmp_path / "more" / "deeper.PNG")
+    paths, skipped = collect_image_files([tmp_path])
+    assert skipped == [tmp_path / "notes.txt"]  # In a folder, a file that is not an image is skipped, not read.
+    entries = {entry["path"].rsplit("/", 1)[-1]: entry for entry in predict_images(paths, saved_model)}
+    assert set(entries) == {"good.png", "blank.png", "truncated.png", "deeper.PNG"}  # Sub-folders are walked.
+    assert "label" in entries["good.png"] and "label" in entries["deeper.PNG"]
     assert "blank.png: no ink found" in entries["blank.png"]["error"]
     assert "truncated.png: not a readable image" in entries["truncated.png"]["error"]
+    named = predict_images([tmp_path / "notes.txt"], saved_model)[0]  # Named on its own, it is read, and fails.
+    assert "notes.txt: not a readable image" in named["error"]
     with pytest.raises(ImageError, match="missing.png: no such file"):
         read_image(tmp_path / "missing.png")
 
@@ -109,7 +113,8 @@ def test_the_command_prints_lines_json_and_exit_codes(splits, saved_model, tmp_p
 
     assert cli.main(["predict", str(good), "--model", str(saved_model), "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
-    assert entries[0]["path"] == str(good) and set(entries[0]) == {"path", "label", "probability", "top"}
+    assert entries[0]["path"] == str(good)
+    assert set(entries[0]) == {"path", "label", "probability", "top", "prepared_as"}
 
     (tmp_path / "broken.png").write_bytes(b"PNG? no")
     assert cli.main(["predict", str(tmp_path), "--model", str(saved_model), "--json"]) == 1
@@ -212,7 +217,8 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
     Image.fromarray(scribble).save(tmp_path / "cross.png")
     assert cli.main(["predict", str(tmp_path), "--model", str(saved_model), "--json", "--min-confidence", "1"]) == 0
     entries = json.loads(capsys.readouterr().out)
-    assert all(set(entry) == {"path", "label", "probability", "top", "score", "accepted"} for entry in entries)
+    assert all(set(entry) == {"path", "label", "probability", "top", "score", "accepted", "prepared_as"}
+               for entry in entries)
     assert not any(entry["accepted"] for entry in entries if entry["score"] < 1.0)
     good_score = next(entry["score"] for entry in entries if entry["path"] == str(good))
     assert cli.main(["predict", str(good), "--model", str(saved_model), "--min-confidence", "1"]) == 0

@@ -1,0 +1,311 @@
+"""Other writers' digits: scans told from photos, labelled folder trees, evaluate, calibrate and the threshold history."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from digitrec_utils import cli, config
+from digitrec_utils.exceptions import DatasetError, ParameterError
+
+SHARED_FIELD = config.PROJECT_ROOT.parent / "shared" / "data" / "field"
+needs_field = pytest.mark.skipif(not (SHARED_FIELD / "semeion").is_dir(),
+                                 reason=f"{SHARED_FIELD} is absent (the shared semeion and optdigits folders)")
+
+
+def _write_scan(digit: np.ndarray, path, *, side: int = 40) -> None:
+    """A clean scan of an MNIST digit: dark ink on white, its box's longer side filling a small frame."""
+    rows, columns = np.nonzero(digit > 0)
+    crop = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    scale = (side - 4) / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    ink = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR))
+    frame = np.full((side, side), 255, dtype=np.uint8)
+    top, left = (side - size[1]) // 2, (side - size[0]) // 2
+    frame[top:top + size[1], left:left + size[0]] = 255 - ink
+    Image.fromarray(frame).save(path)
+
+
+@pytest.fixture
+def scan_tree(splits, tmp_path):
+    """A labelled folder tree of 60 clean scans of test digits (6 per class), with a README and a broken image."""
+    root = tmp_path / "scans"
+    written = []
+    for label in range(10):
+        (root / str(label)).mkdir(parents=True)
+        for number, index in enumerate(np.flatnonzero(splits.y_test == label)[:6]):
+            path = root / str(label) / f"scan_{number}.png"
+            _write_scan(splits.x_test[index], path, side=(24, 32, 36, 40, 48, 64)[number])
+            written.append((path, label))
+    (root / "README.txt").write_text("Scans of the office's postcodes.")
+    (root / "3" / "broken.png").write_bytes(b"not a png")
+    return root, written
+
+
+# Telling scans from photos, and preparing each.
+
+
+def test_clean_scans_and_photos_are_told_apart_by_what_is_measured(splits):
+    from digitrec_utils.envelopes import make_photo_digit
+    from digitrec_utils.ink import survey_image
+
+    digit = splits.x_test[0]
+    small = np.where(np.asarray(Image.fromarray(digit).resize((16, 16))) > 100, 0, 255).astype(np.uint8)
+    enlarged = 255 - np.asarray(Image.fromarray(digit).resize((56, 56), Image.Resampling.BICUBIC))
+    for image in (small, enlarged, 255 - enlarged):  # Black and white 16x16; grey levels; light ink on dark.
+        assert survey_image(image).kind == "scan"
+    assert survey_image(small).dark_ink and not survey_image(255 - enlarged).dark_ink
+    photo = survey_image(make_photo_digit(digit, seed=3))  # Lined paper, uneven light, JPEG.
+    assert photo.kind == "photo" and "photo" in photo.describe()
+
+
+def test_a_small_frame_filling_scan_keeps_its_strokes(splits):
+    from digitrec_utils.predict import prepare_image_with_kind
+
+    digit = splits.x_test[1]
+    rows, columns = np.nonzero(digit)
+    crop = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    scan = np.where(np.asarray(Image.fromarray(crop).resize((16, 16))) > 80, 0, 255).astype(np.uint8)
+    prepared, kind = prepare_image_with_kind(scan)
+    assert kind == "scan"
+    # Its ink, scaled from 16 to 20 pixels, is all there: nothing taken for a ruled line or for paper.
+    expected = (scan < 128).sum() * (20 / 16) ** 2
+    assert 0.75 * expected <= (prepared > 0.5).sum() <= 1.35 * expected
+    rows, columns = np.nonzero(prepared > 0.3)
+    assert max(np.ptp(rows), np.ptp(columns)) + 1 >= 19  # Scaled so that its longer side is about 20 pixels.
+
+
+def test_a_shifted_28x28_digit_is_centred_again_and_a_centred_one_passes_unchanged(splits, monkeypatch):
+    from scipy import ndimage
+
+    from digitrec_utils import predict
+
+    digits = splits.x_test[:200]
+    prepared, _ = predict.prepare_image_batch(digits)
+    monkeypatch.setattr(predict, "RECENTRE_TOLERANCE", 100)  # Levels only, never moved.
+    levels_only, _ = predict.prepare_image_batch(digits)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(prepared, levels_only)  # Centred MNIST digits are not moved.
+    directions = [(-4, -4), (-4, 4), (4, -4), (4, 4)]
+    shifted = np.stack([ndimage.shift(digit, directions[index % 4], order=0) for index, digit in enumerate(digits)])
+    moved, usable = predict.prepare_image_batch(shifted)
+    assert usable.all()
+    centres = np.array([ndimage.center_of_mass(image) for image in moved])
+    # Back to MNIST's centre of mass, to within a pixel (the digits that the shift cut at the edge aside).
+    assert np.mean(np.abs(centres - predict.MASS_CENTRE).max(axis=1) <= 1.0) >= 0.95
+    noisy = np.clip(shifted.astype(int) + np.random.default_rng(0).normal(0, 40, shifted.shape), 0, 255)
+    noisy_moved, _ = predict.prepare_image_batch(noisy.astype(np.uint8))
+    assert np.mean([abs(np.subtract(ndimage.center_of_mass(image > 0.5), 14)).max() <= 1.5
+                    for image in noisy_moved]) > 0.9  # Noise does not pull the centre.
+
+
+# Labelled folder trees.
+
+
+def test_a_folder_tree_lists_its_images_by_label_and_skips_what_is_not_an_image(scan_tree):
+    from digitrec_utils.labelled import find_labelled_files
+
+    root, written = scan_tree
+    files = find_labelled_files(root)
+    assert len(files.paths) == len(written) + 1  # The broken PNG is an image by its name.
+    assert sorted(path.name for path in files.skipped) == ["README.txt"]
+    assert files.counts()["3"] == 7 and files.counts()["0"] == 6
+    assert files.compute_sha256() == find_labelled_files(root).compute_sha256()
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("misnamed", "a label folder must be named after its class"),
+    ("nested", "a folder inside the label folder 4/"),
+    ("empty", "no images in the tree"),
+    ("missing", "no such folder"),
+])
+def test_a_broken_folder_tree_gets_one_clear_error(scan_tree, tmp_path, breakage, message):
+    from digitrec_utils.labelled import find_labelled_files
+
+    root, _ = scan_tree
+    if breakage == "misnamed":
+        (root / "seven").mkdir()
+    elif breakage == "nested":
+        (root / "4" / "more").mkdir()
+    elif breakage == "empty":
+        root = tmp_path / "empty"
+        (root / "1").mkdir(parents=True)
+    else:
+        root = tmp_path / "nowhere"
+    with pytest.raises(DatasetError, match=message):
+        find_labelled_files(root)
+
+
+def test_the_folder_dataset_holds_prepared_arrays_and_names_the_unusable_image(scan_tree, capsys):
+    from digitrec_utils.data import check_dataset, load_dataset
+
+    root, written = scan_tree
+    assert "labelled folder tree scans/" in check_dataset("folder", data_dir=root)
+    dataset = load_dataset("folder", data_dir=root, test_fraction=0.25, seed=1)
+    assert dataset.x_train.dtype == np.uint8 and dataset.x_train.shape[1:] == (28, 28)
+    assert len(dataset.y_train) + len(dataset.y_test) == len(written)  # The broken image is left out.
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "README.txt" in err
+    with pytest.raises(ParameterError, match="data_dir: the 'folder' dataset needs"):
+        load_dataset("folder")
+
+
+# evaluate and calibrate.
+
+
+def test_evaluate_matches_scikit_learn_on_the_same_predictions(scan_tree, saved_model, tmp_path, capsys):
+    from digitrec_utils.predict import predict_images
+
+    root, written = scan_tree
+    page = tmp_path / "page.html"
+    status = cli.main(["evaluate", str(root), "--model", str(saved_model), "--json", "--html", str(page)])
+    captured = capsys.readouterr()
+    assert status == 1 and "broken.png" in captured.err  # One unusable image: named, the others measured.
+    report = json.loads(captured.out)
+    entries = predict_images([path for path, _ in written], saved_model)
+    y_true = [label for _, label in written] + [3]  # The broken scan counts as wrong.
+    y_pred = [int(entry["label"]) for entry in entries] + [-1]
+    assert report["n_images"] == len(written) + 1 and report["n_unusable"] == 1
+    assert report["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    precision, recall, _, support = precision_recall_fscore_support(y_true, y_pred, labels=range(10), zero_division=0)
+    assert [row["precision"] for row in report["per_class"]] == pytest.approx(precision.tolist())
+    assert [row["recall"] for row in report["per_class"]] == pytest.approx(recall.tolist())
+    assert report["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=range(10)).tolist()
+    html = page.read_text()
+    assert "Summary" in html and "Per class" in html and str(tmp_path) not in html and "<script src=" not in html
+
+
+def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(scan_tree, saved_model, tmp_path,
+                                                                                 capsys):
+    import shutil
+
+    from digitrec_utils import deployment
+    from digitrec_utils.abstention import choose_threshold
+    from digitrec_utils.field import calibrate_scored, score_labelled_digits, split_halves
+    from digitrec_utils.labelled import open_labelled_source
+    from digitrec_utils.model_files import load_model_bundle, read_abstention
+
+    root, _ = scan_tree
+    model_path = tmp_path / "model" / saved_model.name
+    model_path.parent.mkdir()
+    for source in (saved_model, saved_model.with_suffix(".json")):
+        shutil.copy(source, model_path.parent / source.name)
+    deployment.save_abstention(model_path, score="margin", threshold=0.9, target=0.99)  # As 05 saves it.
+
+    model, description = load_model_bundle(model_path)
+    scored = score_labelled_digits(open_labelled_source([root]), model)
+    calibration = calibrate_scored(scored, abstention=read_abstention(description), target=0.9, seed=3)
+    choosing, reporting = split_halves(scored.labels, seed=3)
+    assert not set(choosing) & set(reporting) and len(choosing) + len(reporting) == len(scored.labels)
+    usable = choosing[scored.usable[choosing]]
+    expected = choose_threshold(scored.compute_scores("margin")[usable], scored.correct[usable], 0.9)
+    assert calibration.choice.threshold == expected.threshold and calibration.score == "margin"
+    assert calibration.held_out.n_images == len(reporting)
+
+    assert cli.main(["calibrate", str(root), "--model", str(model_path), "--target", "0.9", "--seed", "3",
+                     "--write", "--json"]) == 1  # The broken image is named; the rest is calibrated.
+    written = json.loads(capsys.readouterr().out)
+    assert written["threshold"] == calibration.choice.threshold and written["written"] is True
+    saved = json.loads(model_path.with_suffix(".json").read_text())
+    assert [entry["chosen_on"] for entry in saved["abstention_history"]] == ["validation", calibration.chosen_on]
+    assert saved["abstention"]["threshold"] == (calibration.choice.threshold or 0.0)
+    deployment.save_abstention(model_path, score="margin", threshold=0.5, target=0.995,
+                               chosen_on="validation and semeion")  # A later 05 run adds to the history.
+    saved = json.loads(model_path.with_suffix(".json").read_text())
+    assert len(saved["abstention_history"]) == 3 and saved["abstention"]["threshold"] == 0.5
+    assert cli.main(["calibrate", str(root), "--model", str(model_path), "--target", "1.5"]) == 2
+    assert "--target 1.5" in capsys.readouterr().err
+
+
+def test_evaluate_reads_an_idx_pair_and_a_csv_pair(splits, saved_model, tmp_path, write_idx, capsys):
+    images, labels = splits.x_test[:30], splits.y_test[:30]
+    write_idx(tmp_path / "images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "labels-idx1-ubyte.gz", labels)
+    np.savetxt(tmp_path / "images.csv", images.reshape(30, -1), fmt="%d", delimiter=",")
+    np.savetxt(tmp_path / "labels.csv", labels, fmt="%d")
+    reports = []
+    for pair in (("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"), ("images.csv", "labels.csv")):
+        assert cli.main(["evaluate", *(str(tmp_path / name) for name in pair), "--model", str(saved_model),
+                         "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    assert reports[0]["accuracy"] == reports[1]["accuracy"] and reports[0]["n_images"] == 30
+    assert cli.main(["evaluate", str(tmp_path / "images.csv"), "--model", str(saved_model)]) == 2
+    assert "images.csv: give one folder tree" in capsys.readouterr().err
+
+
+# Batches.
+
+
+def test_predict_works_in_batches_and_writes_a_json_line_per_image(scan_tree, saved_model, capsys):
+    from digitrec_utils.predict import iterate_predictions, predict_images
+
+    root, written = scan_tree
+    paths = [path for path, _ in written][:13]
+    whole = predict_images(paths, saved_model)
+    batched = list(iterate_predictions(paths, saved_model, batch_size=4, progress=False))
+    assert [entry["label"] for entry in batched] == [entry["label"] for entry in whole]
+    assert cli.main(["predict", str(root), "--model", str(saved_model), "--jsonl"]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(lines) == len(written) + 1 and "README.txt" in captured.err and "broken.png" in captured.err
+    assert {entry.get("prepared_as") for entry in lines if "error" not in entry} == {"scan"}
+
+
+# cnn_modern's scanned-looking copies.
+
+
+def test_scanned_copies_are_prepared_scans_with_their_own_labels(splits):
+    from digitrec_utils import cnn
+
+    originals, labels = splits.x_train[:50], splits.y_train[:50]
+    x_train = cnn.prepare_images(originals)
+    images, extended = cnn.add_scan_copies(originals, labels, x_train, labels, 1.5, seed=4)
+    assert len(images) == len(extended) and 50 + 68 <= len(extended) <= 50 + 75  # 75 copies, a few unusable.
+    np.testing.assert_array_equal(images[:50], x_train)
+    again, again_labels = cnn.add_scan_copies(originals, labels, x_train, labels, 1.5, seed=4)
+    np.testing.assert_array_equal(images, again)  # Seeded.
+    originals_per_class = np.bincount(labels, minlength=10)
+    copies_per_class = np.bincount(extended[50:], minlength=10)
+    assert (copies_per_class >= originals_per_class - 2).all()  # Each digit copied at least once, with its label.
+    assert (copies_per_class <= 2 * originals_per_class).all()
+    assert images[50:].max() == pytest.approx(1.0) and images.shape[1:] == (28, 28, 1)
+
+
+# The shared field sets, where present.
+
+
+@needs_field
+@pytest.mark.parametrize("name", ["semeion", "optdigits"])
+def test_field_scans_keep_their_ink_as_the_crop_scale_centre_reference_does(name):
+    """Each clean scan is prepared close to the plain reference: crop to the ink, scale to 20 pixels, centre."""
+    from scipy import ndimage
+
+    from digitrec_utils.labelled import find_labelled_files
+    from digitrec_utils.predict import prepare_image_with_kind, read_image
+
+    files = find_labelled_files(SHARED_FIELD / name)
+    chosen = files.paths[::25]
+    shares, kinds = [], set()
+    for path in chosen:
+        pixels = read_image(path)
+        prepared, kind = prepare_image_with_kind(pixels, source=str(path))
+        kinds.add(kind)
+        ink = 255 - pixels.astype(np.float32)
+        rows, columns = np.nonzero(ink > 127)
+        crop = ink[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+        scale = 20 / max(crop.shape)
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        resized = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS))
+        field = np.zeros((28, 28), dtype=np.float32)
+        top, left = (28 - size[1]) // 2, (28 - size[0]) // 2
+        field[top:top + size[1], left:left + size[0]] = resized
+        reference = ndimage.shift(field, np.round(14 - np.array(ndimage.center_of_mass(field))), order=0) > 127
+        # The share of the reference's ink that the prepared image has too, allowing a pixel of shift.
+        shares.append(max(((np.roll(prepared, (down, right), axis=(0, 1)) > 0.5) & reference).sum()
+                          for down in (-1, 0, 1) for right in (-1, 0, 1)) / reference.sum())
+    assert kinds == {"scan"}
+    assert np.mean(np.array(shares) >= 0.9) >= 0.95, f"median share of the reference's ink kept {np.median(shares)}"
