@@ -550,7 +550,8 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
              "augmentation": settings.resolved_augmentation if modern else "none",
              "robustness": list(settings.modern_robustness) if modern else [],
              "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation if modern else "none",
-                                                       settings.modern_robustness if modern else ()),
+                                                       settings.modern_robustness if modern else (),
+                                                       settings.modern_scan_copies if modern else 0.0),
              "outlier_exposure": ({"source": "generated shapes", "share": settings.modern_outlier_exposure}
                                   if modern and settings.modern_outlier_exposure else None),
              "scan_copies": settings.modern_scan_copies if modern else 0.0}

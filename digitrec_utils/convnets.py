@@ -30,6 +30,8 @@ ROBUSTNESS_KINDS = {
 }
 # The corruptions that the geometric augmentation (shifts, rotations, zoom) shows the network, in milder form.
 GEOMETRIC_CORRUPTIONS = ("rotation", "scale", "translation")
+# The corruptions whose kind the scanned-looking copies of 04_cnn's modern_scan_copies show (digitrec.scanning).
+SCAN_COPY_CORRUPTIONS = ("shear", "dilation", "erosion", "gaussian_blur")
 # Share of training images that get one corruption-like change when robustness augmentation is on.
 ROBUSTNESS_RATE = 0.5
 
@@ -137,7 +139,7 @@ def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH,
     return layers
 
 
-def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = ()) -> list[str]:
+def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = (), scan_copies: float = 0.0) -> list[str]:
     """Return the corruptions of :mod:`digitrec_utils.corruptions` whose kind ``cnn_modern`` saw in training.
 
     Parameters
@@ -146,10 +148,15 @@ def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = ()) -> 
         The geometric augmentation; any but ``none`` shows shifts, rotations and zoom.
     robustness : sequence of str
         Keys of :data:`ROBUSTNESS_KINDS`.
+    scan_copies : float
+        04_cnn's ``modern_scan_copies``: the scanned-looking copies show a slant, another pen and blur
+        (:data:`SCAN_COPY_CORRUPTIONS`).
     """
     seen = list(GEOMETRIC_CORRUPTIONS) if augmentation not in ("none", "") else []
     for kind in robustness:
         seen += ROBUSTNESS_KINDS[kind]
+    if scan_copies:
+        seen += [name for name in SCAN_COPY_CORRUPTIONS if name not in seen]
     return seen
 
 

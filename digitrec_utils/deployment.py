@@ -32,6 +32,8 @@ SPLIT_KEYS = ("seed", "test_fraction", "val_fraction", "train_size")
 # Severity of the headline numbers (the mean over corruptions, the worst ones).
 HEADLINE_SEVERITY = 2
 DIGIT_DATASETS = ("mnist-sample", "mnist", "digits", "csv", "folder")
+# The scanned-looking copies of the small cnn_modern trained when no model is saved: 04_cnn's default.
+STANDALONE_SCAN_COPIES = 0.5
 
 
 @dataclass
@@ -152,14 +154,15 @@ def train_standalone_model(splits, dataset: str, *, seed: int, epochs: int, spli
 
     settings = cnn.CnnSettings(dataset=dataset, networks=["cnn_modern"], modern_epochs=epochs,
                                modern_robustness=("pen", "noise", "occlusion"), modern_outlier_exposure=0.25,
-                               cv_folds=0, seed=seed)
+                               modern_scan_copies=STANDALONE_SCAN_COPIES, cv_folds=0, seed=seed)
     result = cnn.train_cnn_zoo(splits, settings, log=False)["cnn_modern"]
     description = {"model": "cnn_modern", "class_names": list(splits.class_names), "dataset": {"name": dataset},
                    "split": dict(split), "augmentation": settings.resolved_augmentation,
                    "robustness": list(settings.modern_robustness),
                    "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation,
-                                                             settings.modern_robustness),
-                   "outlier_exposure": {"source": "generated shapes", "share": settings.modern_outlier_exposure}}
+                                                             settings.modern_robustness, settings.modern_scan_copies),
+                   "outlier_exposure": {"source": "generated shapes", "share": settings.modern_outlier_exposure},
+                   "scan_copies": settings.modern_scan_copies}
     return DeploymentModel(result.model, description, None,
                            f"No saved model (no run folder and no model_path): a small cnn_modern was trained here "
                            f"for {epochs} epochs on the {len(splits.y_train):,} training images of {dataset}, "

@@ -1,4 +1,4 @@
-"""Other writers' digits: scans told from photos, labelled folder trees, evaluate, calibrate and the threshold history."""
+"""Other writers' digits: scans and photos, labelled folder trees, evaluate, calibrate and the threshold history."""
 
 from __future__ import annotations
 
