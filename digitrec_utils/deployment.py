@@ -33,7 +33,7 @@ SPLIT_KEYS = ("seed", "test_fraction", "val_fraction", "train_size")
 HEADLINE_SEVERITY = 2
 DIGIT_DATASETS = ("mnist-sample", "mnist", "digits", "csv", "folder")
 # The scanned-looking copies of the small cnn_modern trained when no model is saved: 04_cnn's default.
-STANDALONE_SCAN_COPIES = 0.5
+STANDALONE_SCAN_COPIES = 1.0
 
 
 @dataclass
@@ -558,16 +558,17 @@ def describe_deployment(findings: dict) -> str:
 
 
 def describe_field_drop(findings: dict) -> str:
-    """One sentence per set of other writers' digits: accuracy, its drop from the clean test digits, and what
+    """One sentence on the sets of other writers' digits: accuracy, its drop from the clean test digits, and what
     the threshold answers there (empty when none was measured)."""
-    text = ""
+    parts = []
     for row in findings.get("field") or []:
-        drop = findings["clean_accuracy"] - row["accuracy"]
-        text += (f" On other writers' digits ({row['set']}, {row['digits']:,}, {row['role']}): "
-                 f"**{row['accuracy']:.2%}** right (95% CI {row['accuracy_low']:.2%}-{row['accuracy_high']:.2%}), "
-                 f"{drop:.2%} below the clean test digits; at the threshold it answers {row['answered']:.1%} of them")
-        text += (f" at {row['answered_accuracy']:.2%}." if row["answered"] > 0 else ".")
-    return text
+        drop = 100 * (findings["clean_accuracy"] - row["accuracy"])
+        answered = (f"{row['answered']:.1%} answered at {row['answered_accuracy']:.2%}" if row["answered"] > 0
+                    else "none answered")
+        parts.append(f"{row['set']} ({row['digits']:,} digits, {row['role']}) **{row['accuracy']:.2%}** right (95% CI "
+                     f"{row['accuracy_low']:.2%}-{row['accuracy_high']:.2%}), {drop:.1f} points below the clean test "
+                     f"digits, {answered}")
+    return f" On other writers' digits: {'; '.join(parts)}." if parts else ""
 
 
 def describe_robustness(robustness: Robustness, clean_accuracy: float) -> str:

@@ -579,28 +579,23 @@ def style_field_table(table: pd.DataFrame):
 
 
 def describe_field_sets(table: pd.DataFrame, clean_accuracy: float, target: float) -> str:
-    """The drop from the clean test digits to other writers' digits, and whether the threshold keeps its promise."""
+    """The drop from the clean test digits to other writers' digits, and whether the threshold keeps its promise
+    where nothing was chosen."""
     if table.empty:
         return "No other writers' digits were measured."
-    parts = []
-    for row in table.itertuples():
-        answered = (f"at the threshold it answers {row.answered:.1%} of them, {row.answered_accuracy:.2%} right"
-                    if row.answered > 0 else "at the threshold it answers none of them")
-        parts.append(f"{row.set} ({row.role}, {row.digits:,} digits): {row.accuracy:.2%} right (95% CI "
-                     f"{row.accuracy_low:.2%}-{row.accuracy_high:.2%}), {clean_accuracy - row.accuracy:+.2%} below "
-                     f"the clean test digits; {answered}")
+    drops = ", ".join(f"{row.accuracy:.2%} on {row.set} ({100 * (clean_accuracy - row.accuracy):.1f} points less)"
+                      for row in table.itertuples())
+    text = f"From {clean_accuracy:.2%} right on the clean test digits, accuracy falls to {drops}."
     reported = table[table["role"] == ROLE_REPORTS]
-    text = "On other writers' digits: " + "; ".join(parts) + "."
-    if not reported.empty:
-        short = reported[reported["answered_accuracy"] < target]
-        if short.empty:
-            text += (f" On the sets that chose nothing, the answered digits reach the target of {target:.1%}: the "
-                     "promise holds beyond the training source.")
-        else:
-            text += (f" On {', '.join(short['set'])}, which chose nothing, the answered digits fall short of the "
-                     f"target of {target:.1%}: expect more errors on such mail than the test figures say, and "
-                     "re-choose the threshold on the office's own digits (`digitrec calibrate`).")
-    return text
+    if reported.empty:
+        return text + " Every set helped choose the threshold, so none is an honest estimate of its promise."
+    short = reported[reported["answered_accuracy"].fillna(0.0) < target]
+    if short.empty:
+        return text + (f" On {', '.join(reported['set'])}, which chose nothing, the answered digits reach the "
+                       f"target of {target:.1%}: the promise holds beyond the training source.")
+    return text + (f" On {', '.join(short['set'])}, which chose nothing, the answered digits fall short of the target "
+                   f"of {target:.1%}: expect more errors on such mail than the test figures say, and re-choose the "
+                   "threshold on the office's own digits (`digitrec calibrate`).")
 
 
 def summarize_field_sets(table: pd.DataFrame) -> list[dict]:

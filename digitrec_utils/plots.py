@@ -637,7 +637,7 @@ def plot_robustness(table: pd.DataFrame, *, clean_accuracy: float, title: str = 
 
 def plot_coverage_curve(curve: pd.DataFrame, *, coverage: float | None, accuracy: float | None, target: float,
                         title: str = "Accuracy of the answered digits against the share answered",
-                        show: bool = True) -> Figure:
+                        chosen_on: str = "validation", show: bool = True) -> Figure:
     """Draw the accuracy-coverage curve, the target accuracy and the point of the threshold chosen on validation.
 
     Parameters
@@ -647,12 +647,14 @@ def plot_coverage_curve(curve: pd.DataFrame, *, coverage: float | None, accuracy
     coverage, accuracy : float or None
         The chosen threshold's point on this curve; None when no threshold reached the target.
     target : float
+    chosen_on : str
+        Where the threshold was chosen, for the legend.
     """
     figure, axes = plt.subplots(figsize=(7, 4.2))
     axes.plot(curve["coverage"], curve["accuracy"], color=sns.color_palette()[0], label="every threshold")
     axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:.1%}")
     if coverage is not None:
-        axes.plot([coverage], [accuracy], "o", color=sns.color_palette()[3], label="threshold chosen on validation")
+        axes.plot([coverage], [accuracy], "o", color=sns.color_palette()[3], label=f"threshold chosen on {chosen_on}")
     axes.set_xlabel("Share of digits answered (coverage)")
     axes.set_ylabel("Accuracy of the answered")
     axes.set_xlim(0, 1.01)

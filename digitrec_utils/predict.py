@@ -371,7 +371,7 @@ def prepare_image_files(paths: Sequence[str | os.PathLike], *, batch_size: int =
     ------
     batch : PreparedBatch
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if batch_size < 1:
         raise ValueError(f"batch_size = {batch_size}: prepare at least one image at a time.")

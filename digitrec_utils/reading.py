@@ -256,7 +256,7 @@ def iterate_readings(paths: Sequence[str | os.PathLike], model, *, batch_size: i
     progress bar on standard error, by default when there are more than
     :data:`digitrec_utils.predict.PROGRESS_MINIMUM` images. Memory stays bounded whatever their number.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from digitrec_utils.predict import PROGRESS_MINIMUM, read_image
 
