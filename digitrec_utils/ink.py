@@ -371,9 +371,10 @@ def _has_ruled_lines(ink: np.ndarray) -> bool:
 def find_scan_ink(pixels: np.ndarray, survey: ImageSurvey) -> PhotoInk:
     """Find the ink of a clean scan: its levels stretched from the background (0) to the ink (255).
 
-    The ink is what lies at least :data:`SCAN_INK_SHARE` of the way from the background to the ink level,
-    without specks (components smaller than :data:`RELATIVE_SPECK` of the largest); its strength keeps
-    the scan's own grey levels within a pixel of it, so that anti-aliased edges stay.
+    The ink (``mask``) is what lies at least :data:`SCAN_INK_SHARE` of the way from the background to the
+    ink level, without specks (components smaller than :data:`RELATIVE_SPECK` of the largest); ``strength``
+    is every pixel's stretched level, of which :func:`digitrec_utils.predict.prepare_found_ink` keeps
+    those within a pixel of the ink, so that anti-aliased edges stay.
     """
     from scipy import ndimage
 
@@ -388,8 +389,7 @@ def find_scan_ink(pixels: np.ndarray, survey: ImageSurvey) -> PhotoInk:
     if count > 1:
         sizes = np.bincount(labels.ravel())[1:]
         mask = np.isin(labels, np.flatnonzero(sizes >= RELATIVE_SPECK * sizes.max()) + 1)
-    near = ndimage.binary_dilation(mask, structure=np.ones((3, 3), dtype=bool))
-    return PhotoInk(np.where(near, strength, 0.0).astype(np.float32), mask, np.zeros(pixels.shape, dtype=bool))
+    return PhotoInk(strength.astype(np.float32), mask, np.zeros(pixels.shape, dtype=bool))
 
 
 def find_ink(pixels: np.ndarray) -> tuple[PhotoInk, ImageSurvey]:

@@ -172,7 +172,8 @@ def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, sour
 def place_in_field(ink: np.ndarray, *, source: str = "image", threshold: float = INK_THRESHOLD) -> np.ndarray:
     """Crop ink (light on dark, 0-255) to its box, scale its longer side to 20 pixels and centre it by mass in 28x28.
 
-    The crop is the bounding box of the pixels at least ``INK_THRESHOLD`` above 0; it is resized with
+    The crop is the bounding box of the pixels at least ``threshold`` above 0 (:data:`INK_THRESHOLD` for a
+    photo, :data:`SCAN_CROP_THRESHOLD` for a clean scan); it is resized with
     Pillow's Lanczos filter, keeping the aspect ratio, pasted into a 28x28 field, and shifted so that its
     centre of mass sits where MNIST's do (SciPy's ``center_of_mass`` and ``shift``, whole pixels).
 
