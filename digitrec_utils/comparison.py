@@ -393,7 +393,7 @@ def describe_deployment_lines(findings: dict) -> list[str]:
                      f"{accuracy_low:.2%}-{accuracy_high:.2%}) and routes the rest to a person"
                      + (f"; images of no digit answered anyway: {nondigits}." if nondigits else "."))
     if findings.get("field"):
-        lines.append("**Other writers and scanners**:" + describe_field_drop(findings))
+        lines.append(describe_field_drop(findings, lead="**Other writers and scanners**:").strip())
     return lines
 
 

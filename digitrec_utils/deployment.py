@@ -557,9 +557,9 @@ def describe_deployment(findings: dict) -> str:
     return text
 
 
-def describe_field_drop(findings: dict) -> str:
-    """One sentence on the sets of other writers' digits: accuracy, its drop from the clean test digits, and what
-    the threshold answers there (empty when none was measured)."""
+def describe_field_drop(findings: dict, *, lead: str = "On other writers' digits:") -> str:
+    """One sentence on the sets of other writers' digits, after ``lead``: accuracy, its drop from the clean test
+    digits, and what the threshold answers there (empty when none was measured)."""
     parts = []
     for row in findings.get("field") or []:
         drop = 100 * (findings["clean_accuracy"] - row["accuracy"])
@@ -568,7 +568,7 @@ def describe_field_drop(findings: dict) -> str:
         parts.append(f"{row['set']} ({row['digits']:,} digits, {row['role']}) **{row['accuracy']:.2%}** right (95% CI "
                      f"{row['accuracy_low']:.2%}-{row['accuracy_high']:.2%}), {drop:.1f} points below the clean test "
                      f"digits, {answered}")
-    return f" On other writers' digits: {'; '.join(parts)}." if parts else ""
+    return f" {lead} {'; '.join(parts)}." if parts else ""
 
 
 def describe_robustness(robustness: Robustness, clean_accuracy: float) -> str:
