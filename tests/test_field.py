@@ -309,3 +309,66 @@ def test_field_scans_keep_their_ink_as_the_crop_scale_centre_reference_does(name
                           for down in (-1, 0, 1) for right in (-1, 0, 1)) / reference.sum())
     assert kinds == {"scan"}
     assert np.mean(np.array(shares) >= 0.9) >= 0.95, f"median share of the reference's ink kept {np.median(shares)}"
+
+
+# 05_deployment's other writers' sets.
+
+
+def _scored(labels, probabilities):
+    from digitrec_utils.field import ScoredDigits
+    from digitrec_utils.labelled import LabelledSource
+
+    labels = np.asarray(labels)
+    source = LabelledSource("set", "a set", len(labels), None, (np.zeros((len(labels), 28, 28)), labels), "")
+    return ScoredDigits(source, [str(index) for index in range(len(labels))], labels, np.asarray(probabilities),
+                        np.ones(len(labels), dtype=bool), [], {"scan": len(labels)}, {}, [str(d) for d in range(10)])
+
+
+def test_the_threshold_rises_until_it_holds_on_every_set_that_chooses_it():
+    from digitrec_utils.abstention import choose_threshold
+    from digitrec_utils.field import (
+        ROLE_CHOOSES,
+        ROLE_REPORTS,
+        FieldSet,
+        measure_field_sets,
+        raise_threshold_for_field,
+    )
+
+    rng = np.random.default_rng(0)
+
+    def probabilities(n, wrong_below):
+        """Rows whose top probability is uniform in (0.2, 1), the rest spread evenly; below ``wrong_below``, wrong."""
+        top = rng.uniform(0.2, 1.0, n)
+        rows = np.repeat(((1.0 - top) / 9)[:, None], 10, axis=1)
+        labels = rng.integers(0, 10, n)
+        answers = np.where(top < wrong_below, (labels + 1) % 10, labels)
+        rows[np.arange(n), answers] = top
+        return labels, rows
+
+    validation_labels, validation_rows = probabilities(400, 0.3)
+    field_labels, field_rows = probabilities(300, 0.6)  # Other writers: wrong far higher up the scores.
+    validation = _scored(validation_labels, validation_rows)
+    field = _scored(field_labels, field_rows)
+    scores = validation.compute_scores("top_probability")
+    on_validation = choose_threshold(scores, validation.correct, 0.99)
+    choosing = FieldSet("semeion", ROLE_CHOOSES, field)
+    raised = raise_threshold_for_field(on_validation, scores, validation.correct, [choosing], "top_probability")
+    own = choose_threshold(field.compute_scores("top_probability"), field.correct, 0.99)
+    assert raised.threshold == max(on_validation.threshold, own.threshold) > on_validation.threshold
+    assert raised.chosen_on == "validation and semeion" and "each of validation and semeion" in raised.describe()
+    reporting = FieldSet("optdigits", ROLE_REPORTS, field)
+    assert raise_threshold_for_field(on_validation, scores, validation.correct, [reporting],
+                                     "top_probability") is on_validation  # A reported set chooses nothing.
+    table = measure_field_sets([choosing, reporting], score="top_probability", threshold=raised.threshold)
+    assert table["accuracy"].iloc[0] == pytest.approx(field.correct.mean())
+    assert (table["answered_accuracy"] >= 0.99).all() and list(table["role"]) == [ROLE_CHOOSES, ROLE_REPORTS]
+
+
+def test_a_missing_field_folder_is_rejected_before_any_notebook_starts(saved_model, tmp_path, capsys):
+    status = cli.main(["run", "--only", "deployment", "--out", str(tmp_path / "reports"),
+                       "--set", f"deployment.model_path={saved_model}",
+                       "--set", 'deployment.field_data=["field/nowhere"]'])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "field_data of 05_deployment" in error and "field/nowhere: no such labelled folder tree" in error
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
