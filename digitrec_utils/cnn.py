@@ -269,6 +269,18 @@ def add_scan_copies(originals: np.ndarray, original_labels: np.ndarray, x_train:
                             np.asarray(original_labels)[chosen[usable]].astype(np.int64)]))
 
 
+def show_scan_copies(images: np.ndarray, labels: np.ndarray, *, seed: int) -> np.ndarray:
+    """Return ``images`` prepared as training digits, then one scanned-looking copy of each, for a figure.
+
+    The copies come from :func:`digitrec_utils.scanning.simulate_scans` with the seed ``add_scan_copies``
+    uses; a copy that could not be made is left blank.
+    """
+    from digitrec_utils.scanning import simulate_scans
+
+    copies, _ = simulate_scans(images, seed=seed + SCAN_SEED_OFFSET, labels=labels)
+    return np.concatenate([prepare_images(images)[..., 0], copies])
+
+
 def add_outliers(x_train: np.ndarray, y_train: np.ndarray, share: float, *, seed: int
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Append generated images of no digit, labelled :data:`~digitrec_utils.training.OUTLIER_LABEL` (outlier exposure).
