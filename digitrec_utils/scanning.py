@@ -191,7 +191,8 @@ def simulate_scans(images: np.ndarray, *, seed: int, settings: ScanSettings = SC
             image, kind = prepare_image_with_kind(simulate_scan(digit, rng, settings, label=label))
         except (ImageError, ValueError):
             continue
-        # A copy that the survey takes for a photo (a blot of ink in a tiny frame) is no scan to learn from.
-        if kind == "scan":
+        # A copy that the survey takes for a photo (a blot of ink in a tiny frame) is no scan to learn from; a
+        # 28x28 one is prepared as predict prepares any 28x28 file (a field), and is kept.
+        if kind != "photo":
             prepared[index], usable[index] = image, True
     return prepared, usable
