@@ -478,7 +478,7 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
     notes : list of str
         Sentences on what was used and why.
     """
-    from digitrec_utils.labelled import LabelledSource, find_labelled_files
+    from digitrec_utils.labelled import LabelledSource, open_labelled_source
 
     sets, notes, seen = [], [], set()
     ordered = [(folder, ROLE_CHOOSES) for folder in threshold_field_data]
@@ -488,9 +488,7 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
         if root in seen:
             continue
         seen.add(root)
-        files = find_labelled_files(root)
-        source = LabelledSource(Path(root).name, f"the folder tree {Path(root).name}/ ({len(files.paths):,} images)",
-                                len(files.paths), files, None, "")
+        source = open_labelled_source([root])
         sets.append(FieldSet(source.name, role, score_labelled_digits(source, model, class_names=class_names,
                                                                      progress=False)))
     if not field_data:

@@ -372,3 +372,21 @@ def test_a_missing_field_folder_is_rejected_before_any_notebook_starts(saved_mod
     error = capsys.readouterr().err
     assert "field_data of 05_deployment" in error and "field/nowhere: no such labelled folder tree" in error
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+
+
+def test_field_sets_resolve_relative_folders_and_fall_back_to_scikit_learns_digits(scan_tree, saved_model, tmp_path,
+                                                                                  monkeypatch):
+    from digitrec_utils.field import ROLE_CHOOSES, ROLE_REPORTS, load_field_sets
+    from digitrec_utils.model_files import load_model_bundle
+
+    root, written = scan_tree
+    model, _ = load_model_bundle(saved_model)
+    monkeypatch.setenv("DIGITREC_DATA", str(tmp_path))  # "scans" is found under $DIGITREC_DATA.
+    sets, notes = load_field_sets(model, field_data=["scans"], threshold_field_data=["scans"], data_dir=None,
+                                  dataset="mnist-sample", class_names=None)
+    assert [(field_set.name, field_set.role) for field_set in sets] == [("scans", ROLE_CHOOSES)]  # Once, choosing.
+    assert len(sets[0].scored.labels) == len(written) + 1 and len(sets[0].scored.errors) == 1 and not notes
+    sets, notes = load_field_sets(model, field_data=[], threshold_field_data=[], data_dir=None,
+                                  dataset="mnist-sample", class_names=None)
+    assert [(field_set.name, field_set.role) for field_set in sets] == [("sklearn digits", ROLE_REPORTS)]
+    assert len(sets[0].scored.labels) == 1797 and "scikit-learn's 1,797 8x8 digits" in notes[0]
