@@ -182,7 +182,7 @@ def _load_for_images(arguments, what: str):
     if not paths:
         raise ImageError(f"{', '.join(arguments.images)}: no image files to {what} (the folders hold no PNG, JPEG, "
                          "BMP or GIF files).")
-    model_path, model, description = _load_model(arguments.model)
+    _, model, description = _load_model(arguments.model)
     abstention = _choose_abstention(description, arguments.min_confidence)
     return paths, model, description, abstention
 
@@ -284,14 +284,10 @@ def _command_evaluate(arguments) -> int:
     import json
 
     from digitrec_utils.field import evaluate_scored, write_evaluation_page
-    from digitrec_utils.model_files import check_calibration, read_abstention
 
     model_path, model, description = _load_model(arguments.model)
     scored = _score_labelled(arguments, model, description)
-    abstention = read_abstention(description)
-    warning = check_calibration(description)
-    if warning:
-        print(f"digitrec: warning: {warning}", file=sys.stderr)
+    abstention = _choose_abstention(description, None)
     report = evaluate_scored(scored, abstention=abstention, model_name=description.get("model", model_path.stem))
     if arguments.html:
         write_evaluation_page(report, arguments.html, model_path=model_path)

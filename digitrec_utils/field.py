@@ -187,8 +187,8 @@ def evaluate_scored(scored: ScoredDigits, *, abstention: dict | None, model_name
     """Measure the model on every digit, and at its saved threshold (see the module's docstring)."""
     from digitrec_utils.evaluation import evaluate_model
 
-    evaluation = evaluate_model(scored.labels, scored.predictions, np.where(scored.usable[:, None],
-                                                                            scored.probabilities, 0.0),
+    # The probabilities of an image that could not be used are all zeros already.
+    evaluation = evaluate_model(scored.labels, scored.predictions, scored.probabilities,
                                 class_names=tuple(scored.class_names))
     selective = None
     if abstention:
@@ -306,6 +306,12 @@ def _finite(value: float) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
+def _name_file(error: str) -> str:
+    """An image's error (``path: reason``) with the file's name only, no machine folders."""
+    path, _, reason = error.partition(": ")
+    return f"{Path(path).name}: {reason}"
+
+
 def _lowercase_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
@@ -395,8 +401,8 @@ def write_evaluation_page(report: FieldEvaluation, path, *, model_path) -> None:
                f"- digitrec {__version__}"]
     if scored.errors:
         details.append(f"- Images that could not be used ({len(scored.errors):,}): "
-                       + "; ".join(Path(error.split(':')[0]).name + ':' + error.split(':', 1)[1]
-                                   for error in scored.errors[:20]) + (" ..." if len(scored.errors) > 20 else ""))
+                       + "; ".join(_name_file(error) for error in scored.errors[:20])
+                       + (" ..." if len(scored.errors) > 20 else ""))
     markdown("## Details")
     outputs(nbformat.v4.new_output("display_data", data={"text/markdown": "\n".join(details),
                                                          "text/plain": "\n".join(details)}),

@@ -299,14 +299,13 @@ def survey_image(pixels: np.ndarray) -> ImageSurvey:
     pixels : ndarray of shape (height, width)
         Grey levels 0-255, either ink colour.
     """
+    from scipy import ndimage
     from skimage.filters import threshold_otsu
 
     pixels = np.asarray(pixels, dtype=np.float32)
     if float(pixels.max()) == float(pixels.min()):
         level = float(pixels.flat[0])
         return ImageSurvey("scan", level > 127, level, level, 0.0, False)
-    from scipy import ndimage
-
     threshold = threshold_otsu(pixels)
     above = pixels > threshold
     # The background holds most of the border: a digit may touch its frame, but rarely fills three
@@ -326,15 +325,15 @@ def survey_image(pixels: np.ndarray) -> ImageSurvey:
     ink_pixels = pixels[ink]
     # The background's spread is measured a pixel away from the ink, where anti-aliased edges do not reach.
     inner = ndimage.binary_erosion(~ink, structure=np.ones((3, 3), dtype=bool))
-    background_pixels = pixels[inner] if inner.sum() >= 0.1 * inner.size else pixels[~ink]
-    low, background, high = np.percentile(background_pixels, [25, 50, 75])
-    unevenness = _measure_unevenness(pixels, inner if inner.sum() >= 0.1 * inner.size else ~ink)
+    background_mask = inner if inner.sum() >= 0.1 * inner.size else ~ink
+    low, background, high = np.percentile(pixels[background_mask], [25, 50, 75])
+    spread = max(float(high - low), _measure_unevenness(pixels, background_mask))
     ink_level = float(np.percentile(ink_pixels, 10 if dark_ink else 90))
     ruled = _has_ruled_lines(ink)
-    plain = max(high - low, unevenness) <= SCAN_BACKGROUND_SPREAD
+    plain = spread <= SCAN_BACKGROUND_SPREAD
     clear = abs(ink_level - background) >= SCAN_MIN_CONTRAST
     return ImageSurvey("scan" if plain and clear and not ruled else "photo", bool(dark_ink), float(background),
-                       ink_level, float(max(high - low, unevenness)), ruled)
+                       ink_level, spread, ruled)
 
 
 def _measure_unevenness(pixels: np.ndarray, background: np.ndarray) -> float:

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec_utils.data import DIGIT_CLASS_NAMES
 from digitrec_utils.exceptions import DatasetError, ParameterError
-
-DIGIT_CLASS_NAMES = tuple(str(digit) for digit in range(10))
 
 
 @dataclass(frozen=True)
