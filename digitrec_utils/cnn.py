@@ -51,6 +51,8 @@ OUTLIER_SEED_OFFSET = 7919
 SCAN_SEED_OFFSET = 1593
 # At most this many scanned-looking copies per training digit.
 MAX_SCAN_COPIES = 3.0
+# At most this many cnn_modern members, trained with seeds seed, seed + 1, ... and averaged.
+MAX_MODERN_MEMBERS = 5
 
 
 @dataclass
@@ -68,6 +70,7 @@ class CnnSettings(SettingsFromParameters):
     modern_robustness: Sequence[str] = ()
     modern_outlier_exposure: float = 0.0
     modern_scan_copies: float = 0.0
+    modern_members: int = 1
     modern_filters: Sequence[int] = (32, 64)
     modern_convs_per_block: int = 2
     modern_dense_units: int = 128
@@ -95,6 +98,10 @@ class CnnSettings(SettingsFromParameters):
             raise ParameterError(f"modern_scan_copies = {self.modern_scan_copies!r} must lie between 0 and "
                                  f"{MAX_SCAN_COPIES:g} (copies of the training images as other scanners make them, "
                                  "as a share of their number; 0 for none).")
+        if not 1 <= self.modern_members <= MAX_MODERN_MEMBERS:
+            raise ParameterError(f"modern_members = {self.modern_members!r} must lie between 1 and "
+                                 f"{MAX_MODERN_MEMBERS} (cnn_modern trained this many times, with seeds seed, "
+                                 "seed + 1, ..., and its members' probabilities averaged; 1 for one network).")
         check_modern_shape(self.modern_filters, self.modern_convs_per_block)
         if self.cv_folds == 1 or self.cv_folds < 0:
             raise ParameterError(f"cv_folds = {self.cv_folds}: use 0 to skip cross-validation, or at least 2 folds.")
@@ -216,21 +223,61 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
     results = {}
     for name in settings.networks:
         epochs = settings.epochs_for(name)
-        images, labels = x_train, splits.y_train
-        if name == "cnn_modern" and settings.modern_outlier_exposure:
-            images, labels = add_outliers(x_train, splits.y_train, settings.modern_outlier_exposure, seed=settings.seed)
-        if name == "cnn_modern" and settings.modern_scan_copies:
-            images, labels = add_scan_copies(splits.x_train, splits.y_train, images, labels,
-                                             settings.modern_scan_copies, seed=settings.seed)
-        training = _fit(name, settings, images, labels, x_val, splits.y_val, n_classes, epochs=epochs,
-                        seed=settings.seed, label=name, log=log)
+        if name == "cnn_modern":
+            training = _fit_modern(splits, settings, x_train, x_val, n_classes, epochs=epochs, seed=settings.seed,
+                                   log=log)
+        else:
+            training = _fit(name, settings, x_train, splits.y_train, x_val, splits.y_val, n_classes, epochs=epochs,
+                            seed=settings.seed, label=name, log=log)
         probabilities, predict_ms = predict_probabilities(training.model, x_val)
         results[name] = ZooResult(spec=CNN_ZOO[name], training=training, epochs=epochs,
                                   params_count=int(training.model.count_params()), predict_ms_per_1k=predict_ms,
                                   val_predictions=probabilities.argmax(axis=1))
+        if name == "cnn_modern" and settings.modern_members > 1:
+            _average_members(results[name], splits, settings, x_train, x_val, n_classes, log=log)
         if name == "cnn_modern" and settings.mirror_average and settings.resolved_augmentation == "fashion":
             _try_mirror_average(results[name], x_val, splits.y_val)
     return results
+
+
+def _fit_modern(splits: Splits, settings: CnnSettings, x_train: np.ndarray, x_val: np.ndarray, n_classes: int, *,
+                epochs: int, seed: int, log: bool, label: str = "cnn_modern") -> TrainingResult:
+    """Train one ``cnn_modern``, its images joined by the generated non-digits and scanned-looking copies."""
+    images, labels = x_train, splits.y_train
+    if settings.modern_outlier_exposure:
+        images, labels = add_outliers(x_train, splits.y_train, settings.modern_outlier_exposure, seed=seed)
+    if settings.modern_scan_copies:
+        images, labels = add_scan_copies(splits.x_train, splits.y_train, images, labels,
+                                         settings.modern_scan_copies, seed=seed)
+    return _fit("cnn_modern", settings, images, labels, x_val, splits.y_val, n_classes, epochs=epochs, seed=seed,
+                label=label, log=log)
+
+
+def _average_members(result: ZooResult, splits: Splits, settings: CnnSettings, x_train: np.ndarray,
+                     x_val: np.ndarray, n_classes: int, *, log: bool) -> None:
+    """Train ``cnn_modern``'s other members and make the mean of all their probabilities the model to keep.
+
+    Each member has a seed of its own (its weights, its shuffles, its non-digits and scanned-looking copies);
+    the mean is one plain Keras model (:func:`build_average_model`). Its validation accuracy is reported
+    beside the first member's, and the training time counts every member.
+    """
+    seeds = [settings.seed + offset for offset in range(settings.modern_members)]
+    members = [result.training.model]
+    for seed in seeds[1:]:
+        member = _fit_modern(splits, settings, x_train, x_val, n_classes, epochs=result.epochs, seed=seed, log=log,
+                             label=f"cnn_modern (seed {seed})")
+        members.append(member.model)
+        result.training.train_seconds += member.train_seconds
+    averaged = build_average_model(members, "cnn_modern", member_name="member")
+    accuracy, predict_ms, predictions = _score_on_validation(averaged, x_val, splits.y_val)
+    first = result.training.val_accuracy
+    result.final_model, result.final_val_accuracy, result.predict_ms_per_1k = averaged, accuracy, predict_ms
+    result.val_predictions = predictions
+    result.params_count = int(averaged.count_params())
+    result.training.notes.append(
+        f"The mean of the probabilities of {len(seeds)} members trained alike with seeds "
+        f"{', '.join(map(str, seeds))}: validation accuracy {accuracy:.4f}, against {first:.4f} for the first "
+        "member alone (whose curves are drawn); the training time counts every member.")
 
 
 def add_scan_copies(originals: np.ndarray, original_labels: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
@@ -312,9 +359,9 @@ def add_outliers(x_train: np.ndarray, y_train: np.ndarray, share: float, *, seed
 
 def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray) -> None:
     """Average each image's and its mirror image's probabilities if that raises validation accuracy; say so."""
-    averaged = build_mirror_average(result.training.model)
+    averaged = build_mirror_average(result.model)
     accuracy, predict_ms, predictions = _score_on_validation(averaged, x_val, y_val)
-    plain = result.training.val_accuracy
+    plain = result.val_accuracy
     paired = compare_paired(y_val, {"plain": result.val_predictions, "averaged": predictions}, best="plain")
     p_value = float(paired.table["p-value"].iloc[1])
     noise = (f"McNemar's exact test on the validation images: p = {p_value:.2g}, "
@@ -386,10 +433,11 @@ def cross_validate(splits: Splits, settings: CnnSettings, *, log: bool = True) -
     return CrossValidation(settings.cv_model, pd.DataFrame(rows), folds, fold_indices)
 
 
-def build_fold_ensemble(models: Sequence, name: str = FOLD_ENSEMBLE):
-    """Return one Keras model whose output is the mean of the fold models' probabilities.
+def build_average_model(models: Sequence, name: str, *, member_name: str = "fold"):
+    """Return one Keras model whose output is the mean of the given models' probabilities.
 
-    The result predicts, saves and reloads like any other model.
+    The result predicts, saves and reloads like any other model: it is built from Keras's own ``Average``
+    layer, each model wrapped under the name ``<member_name>_<position>``.
     """
     import keras
 
@@ -397,11 +445,16 @@ def build_fold_ensemble(models: Sequence, name: str = FOLD_ENSEMBLE):
 
     with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=models[0].input_shape[1:])
-        # Each fold model is wrapped under its own name: Keras needs unique names inside one model.
-        folds = [keras.Sequential([model], name=f"fold_{position}")
-                 for position, model in enumerate(models, start=1)]
-        outputs = keras.layers.Average(name="mean_probability")([fold(inputs) for fold in folds])
+        # Each model is wrapped under its own name: Keras needs unique names inside one model.
+        wrapped = [keras.Sequential([model], name=f"{member_name}_{position}")
+                   for position, model in enumerate(models, start=1)]
+        outputs = keras.layers.Average(name="mean_probability")([member(inputs) for member in wrapped])
         return keras.Model(inputs, outputs, name=name)
+
+
+def build_fold_ensemble(models: Sequence, name: str = FOLD_ENSEMBLE):
+    """Return one Keras model whose output is the mean of the fold models' probabilities."""
+    return build_average_model(models, name, member_name="fold")
 
 
 def add_fold_ensemble(results: dict[str, ZooResult], cross_validation: CrossValidation, splits: Splits
@@ -445,7 +498,8 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
                            "epochs": result.epochs, "epochs_run": result.training.epochs_run,
                            "best_epoch": result.training.best_epoch}
         if name == "cnn_modern":
-            hyperparameters["mirror_average"] = result.final_model is not None
+            hyperparameters["mirror_average"] = (result.final_model is not None
+                                                 and result.final_model.name.endswith("_mirror_average"))
             hyperparameters.update(batch_size=settings.modern_batch_size, filters=list(settings.modern_filters),
                                    convs_per_block=settings.modern_convs_per_block,
                                    dense_units=settings.modern_dense_units, dropout=settings.modern_dropout,
@@ -455,7 +509,7 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
                                    augmentation_strength=settings.augmentation_strength,
                                    robustness=list(settings.modern_robustness),
                                    outlier_exposure=settings.modern_outlier_exposure,
-                                   scan_copies=settings.modern_scan_copies)
+                                   scan_copies=settings.modern_scan_copies, members=settings.modern_members)
         records.append(build_model_record(
             name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
@@ -566,7 +620,8 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
                                                        settings.modern_scan_copies if modern else 0.0),
              "outlier_exposure": ({"source": "generated shapes", "share": settings.modern_outlier_exposure}
                                   if modern and settings.modern_outlier_exposure else None),
-             "scan_copies": settings.modern_scan_copies if modern else 0.0}
+             "scan_copies": settings.modern_scan_copies if modern else 0.0,
+             "members": settings.modern_members if modern else 1}
     return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
                              class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra,
                              split=split)

@@ -26,8 +26,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAX_PIXELS = 3_000_000
 # The version of the preparation below: a threshold chosen on images prepared one way (saved with a model
 # by 05_deployment) is only valid for images prepared the same way. 2: photo-grade ink (digitrec.ink);
-# 3: clean scans told from photos and prepared their own way, 28x28 digits re-centred by mass.
-PREPARATION_VERSION = 3
+# 3: clean scans told from photos and prepared their own way, 28x28 digits re-centred by mass; 4: a scan
+# whose digit was stretched to fill its square frame is narrowed back (STRETCHED_WIDTH).
+PREPARATION_VERSION = 4
 # Pixels (0-255, after inversion to a dark background) at least this far above the background count as ink.
 INK_THRESHOLD = 40
 # In a clean scan, whose paper is 0 after its levels are stretched, the crop starts at this grey level.
@@ -35,6 +36,12 @@ SCAN_CROP_THRESHOLD = 10
 # In a 28x28 image, taken as cropped already, a faded scan's ink may lie only this far above the background.
 FIELD_INK_THRESHOLD = 24
 DIGIT_BOX = 20
+# A clean scan whose ink touches all four sides of a square image was stretched to fill its box, as
+# semeion's forms were: its digit's own width is lost, and MNIST's digits keep theirs (their boxes' median
+# width is 0.8 of their height). Such a digit is narrowed to this share of its stretched width before it is
+# scaled. Chosen on semeion with the sample model: 0.904 read right at 1 (no narrowing), 0.913 at 0.85,
+# 0.923 at 0.7, 0.929 at 0.6, 0.928 at 0.55, 0.924 at 0.5, 0.903 at 0.4 (docs/RESULTS.md).
+STRETCHED_WIDTH = 0.6
 # Files are read, prepared and classified this many at a time: memory stays bounded whatever their number.
 BATCH_SIZE = 512
 # A progress bar goes to standard error when there are more images than this.
@@ -165,17 +172,38 @@ def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, sour
     if kind == "scan":
         # The scan's grey levels within a pixel of this digit's ink, and nothing of a neighbour's.
         near = ndimage.binary_dilation(mask, structure=np.ones((3, 3), dtype=bool))
-        return place_in_field(np.where(near, strength, 0.0), source=source, threshold=SCAN_CROP_THRESHOLD)
+        ink = np.where(near, strength, 0.0)
+        width_factor = STRETCHED_WIDTH if is_stretched_to_frame(ink, SCAN_CROP_THRESHOLD) else 1.0
+        return place_in_field(ink, source=source, threshold=SCAN_CROP_THRESHOLD, width_factor=width_factor)
     return place_in_field(normalise_strokes(mask, strength), source=source)
 
 
-def place_in_field(ink: np.ndarray, *, source: str = "image", threshold: float = INK_THRESHOLD) -> np.ndarray:
+def is_stretched_to_frame(ink: np.ndarray, threshold: float = SCAN_CROP_THRESHOLD) -> bool:
+    """Say whether a digit's ink touches all four sides of a square image, as a digit stretched to its box does.
+
+    Parameters
+    ----------
+    ink : ndarray of shape (height, width)
+        Ink strength 0-255, light ink on dark.
+    threshold : float
+        The level from which a pixel counts as ink.
+    """
+    height, width = ink.shape
+    if height != width:
+        return False
+    inked = ink >= threshold
+    return bool(inked[0].any() and inked[-1].any() and inked[:, 0].any() and inked[:, -1].any())
+
+
+def place_in_field(ink: np.ndarray, *, source: str = "image", threshold: float = INK_THRESHOLD,
+                   width_factor: float = 1.0) -> np.ndarray:
     """Crop ink (light on dark, 0-255) to its box, scale its longer side to 20 pixels and centre it by mass in 28x28.
 
     The crop is the bounding box of the pixels at least ``threshold`` above 0 (:data:`INK_THRESHOLD` for a
     photo, :data:`SCAN_CROP_THRESHOLD` for a clean scan); it is resized with
-    Pillow's Lanczos filter, keeping the aspect ratio, pasted into a 28x28 field, and shifted so that its
-    centre of mass sits where MNIST's do (SciPy's ``center_of_mass`` and ``shift``, whole pixels).
+    Pillow's Lanczos filter, keeping the aspect ratio (its width first multiplied by ``width_factor``, which
+    narrows a digit stretched to its frame: :data:`STRETCHED_WIDTH`), pasted into a 28x28 field, and shifted
+    so that its centre of mass sits where MNIST's do (SciPy's ``center_of_mass`` and ``shift``, whole pixels).
 
     Returns
     -------
@@ -189,7 +217,7 @@ def place_in_field(ink: np.ndarray, *, source: str = "image", threshold: float =
         raise ImageError(f"{source}: no ink found (the image is blank or uniform); give an image with a "
                          "visible digit.")
     cropped = ink[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
-    height, width = cropped.shape
+    height, width = cropped.shape[0], cropped.shape[1] * width_factor
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     resized = np.asarray(Image.fromarray(cropped.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))

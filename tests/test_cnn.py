@@ -264,6 +264,28 @@ def test_the_saved_model_reloads_with_identical_predictions(small_splits, tmp_pa
         load_model_bundle(path)
 
 
+def test_cnn_modern_members_are_averaged_into_one_model_that_saves_and_reloads(small_splits, tmp_path):
+    settings = _quick_settings(networks=["cnn_modern"], modern_members=2, modern_scan_copies=0.2)
+    result = cnn.train_cnn_zoo(small_splits, settings, log=False)["cnn_modern"]
+    images = cnn.prepare_images(small_splits.x_val)
+    members = [result.model.get_layer(f"member_{position}") for position in (1, 2)]
+    first, second = (member.predict(images, verbose=0) for member in members)
+    assert not np.allclose(first, second)  # Each member has a seed of its own.
+    np.testing.assert_array_equal(members[0].layers[0].get_weights()[0], result.training.model.get_weights()[0])
+    averaged = result.model.predict(images, verbose=0)
+    np.testing.assert_allclose(averaged, (first + second) / 2, rtol=1e-5, atol=1e-6)
+    assert result.val_accuracy == pytest.approx(np.mean(averaged.argmax(axis=1) == small_splits.y_val))
+    assert "mean of the probabilities of 2 members" in " ".join(result.training.notes)
+    evaluations = cnn.evaluate_cnns_on_test({"cnn_modern": result}, small_splits)
+    path = cnn.save_selected_model({"cnn_modern": result}, "cnn_modern", evaluations["cnn_modern"], small_splits,
+                                   {"name": "mnist-sample", "sha256": "abc"}, settings, tmp_path)
+    model, description = load_model_bundle(path)
+    np.testing.assert_array_equal(model.predict(images[:64], verbose=0), averaged[:64])
+    assert description["members"] == 2
+    with pytest.raises(ParameterError, match="modern_members = 6 must lie between 1 and 5"):
+        _quick_settings(modern_members=6).check()
+
+
 def test_missing_or_damaged_model_files_name_the_file(tmp_path):
     with pytest.raises(ModelFileError, match="nothing.keras: no such model file"):
         load_model_bundle(tmp_path / "nothing.keras")

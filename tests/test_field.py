@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 
 from digitrec_utils import cli, config
 from digitrec_utils.exceptions import DatasetError, ParameterError
+from digitrec_utils.predict import STRETCHED_WIDTH
 
 SHARED_FIELD = config.PROJECT_ROOT.parent / "shared" / "data" / "field"
 needs_field = pytest.mark.skipif(not (SHARED_FIELD / "semeion").is_dir(),
@@ -70,6 +71,7 @@ def test_a_small_frame_filling_scan_keeps_its_strokes(splits):
     rows, columns = np.nonzero(digit)
     crop = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
     scan = np.where(np.asarray(Image.fromarray(crop).resize((16, 16))) > 80, 0, 255).astype(np.uint8)
+    scan = np.pad(scan, 1, constant_values=255)  # A pixel of paper round it: not stretched to its frame.
     prepared, kind = prepare_image_with_kind(scan)
     assert kind == "scan"
     # Its ink, scaled from 16 to 20 pixels, is all there: nothing taken for a ruled line or for paper.
@@ -77,6 +79,33 @@ def test_a_small_frame_filling_scan_keeps_its_strokes(splits):
     assert 0.75 * expected <= (prepared > 0.5).sum() <= 1.35 * expected
     rows, columns = np.nonzero(prepared > 0.3)
     assert max(np.ptp(rows), np.ptp(columns)) + 1 >= 19  # Scaled so that its longer side is about 20 pixels.
+
+
+def _ring(height: int, width: int) -> np.ndarray:
+    """A black ring on white that touches all four sides of its height x width image."""
+    rows, columns = np.mgrid[0:height, 0:width]
+    distance = ((rows - (height - 1) / 2) / (height / 2)) ** 2 + ((columns - (width - 1) / 2) / (width / 2)) ** 2
+    return np.where((distance <= 1.0) & (distance >= 0.55), 0, 255).astype(np.uint8)
+
+
+def test_only_a_digit_stretched_to_its_square_frame_is_narrowed():
+    from digitrec_utils.predict import is_stretched_to_frame, prepare_image_with_kind
+
+    stretched, tall = _ring(24, 24), _ring(24, 16)
+    with_margin = np.pad(stretched, 3, constant_values=255)
+    assert is_stretched_to_frame(255.0 - stretched)
+    assert not is_stretched_to_frame(255.0 - with_margin) and not is_stretched_to_frame(255.0 - tall)
+
+    def width(image):
+        prepared, kind = prepare_image_with_kind(image)
+        assert kind == "scan"
+        return np.ptp(np.nonzero(prepared > 0.3)[1]) + 1
+
+    # The same square ring is 20 pixels wide with paper round it, and narrowed where it fills its frame;
+    # a tightly cropped tall one keeps its own width (16 of 24, about 13 of 20 pixels).
+    assert width(with_margin) >= 19
+    assert abs(width(stretched) - 20 * STRETCHED_WIDTH) <= 2
+    assert abs(width(tall) - 20 * 16 / 24) <= 2
 
 
 def test_a_shifted_28x28_digit_is_centred_again_and_a_centred_one_passes_unchanged(splits, monkeypatch):
@@ -297,8 +326,10 @@ def test_field_scans_keep_their_ink_as_the_crop_scale_centre_reference_does(name
         ink = 255 - pixels.astype(np.float32)
         rows, columns = np.nonzero(ink > 127)
         crop = ink[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
-        scale = 20 / max(crop.shape)
-        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        # A digit stretched to fill its square frame is narrowed, as docs/ARCHITECTURE.md says.
+        width = crop.shape[1] * (STRETCHED_WIDTH if crop.shape == ink.shape and ink.shape[0] == ink.shape[1] else 1)
+        scale = 20 / max(crop.shape[0], width)
+        size = (max(1, round(width * scale)), max(1, round(crop.shape[0] * scale)))
         resized = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS))
         field = np.zeros((28, 28), dtype=np.float32)
         top, left = (28 - size[1]) // 2, (28 - size[0]) // 2

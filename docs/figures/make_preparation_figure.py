@@ -26,7 +26,8 @@ from digitrec_utils.predict import prepare_image_with_kind  # noqa: E402
 
 
 def _frame_filling(digit: np.ndarray, side: int, *, thicken: bool = False) -> np.ndarray:
-    rows, columns = np.nonzero(digit)
+    # Cropped at the level it is binarised at, so that its ink touches all four sides of the frame.
+    rows, columns = np.nonzero(digit > 90)
     crop = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
     small = np.asarray(Image.fromarray(crop).resize((side, side), Image.Resampling.BILINEAR))
     if thicken:
