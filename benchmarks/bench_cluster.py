@@ -55,10 +55,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default=str(config.PARAMS_DIR / "sample.yaml"))
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="sweep")
+    parser.add_argument("--dataset", default=None, help="Run on this dataset instead of the profile's.")
     parser.add_argument("--oversubscribed", action="store_true",
                         help="Also run the cluster with the kernels' threads unbounded.")
     arguments = parser.parse_args()
-    common = {"profile": arguments.profile, "workload": arguments.workload}
+    common = {"profile": arguments.profile, "workload": arguments.workload,
+              "overrides": [f"dataset={arguments.dataset}"] if arguments.dataset else []}
     print(f"workload {arguments.workload}: {', '.join(WORKLOADS[arguments.workload])}"
           + (" for seeds 1 and 2, then the stability report" if arguments.workload == "sweep" else ""), flush=True)
     with tempfile.TemporaryDirectory(prefix="digitrec-bench-cluster-") as scratch:

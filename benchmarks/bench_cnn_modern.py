@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("profile", nargs="?", default="params/fashion-mnist.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--dataset", default=None, help="Train on this dataset instead of the profile's.")
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
     parser.add_argument("--validation-only", action="store_true",
                         help="Drop the test split before training and never read it (for every search trial).")
@@ -48,7 +49,8 @@ def main() -> None:
                         help="A run folder whose cnn_modern to compare with on the validation images.")
     arguments = parser.parse_args()
     print(configure_keras())
-    parameters = resolve_with_defaults(load_profile(arguments.profile), "04_cnn", overrides=arguments.overrides)
+    overrides = arguments.overrides + ([f"dataset={arguments.dataset}"] if arguments.dataset else [])
+    parameters = resolve_with_defaults(load_profile(arguments.profile), "04_cnn", overrides=overrides)
     parameters["networks"] = ["cnn_modern"]
     print(describe_precision(apply_precision(parameters["precision"])))
     settings = cnn.CnnSettings.from_parameters(parameters)

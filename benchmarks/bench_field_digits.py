@@ -9,14 +9,17 @@ Measures, for one saved model (an image that ``predict`` refuses counts as wrong
 - ``moved``: the 10,000 test digits shifted by 4 pixels along both axes (the four diagonal directions in
   turn) and sheared by 0.35 about their top-left corner, as 28x28 arrays;
 - ``photos``: 300 single photo-like digits of :func:`digitrec_utils.envelopes.make_photo_digit` (lined,
-  unevenly lit paper, JPEG) from mnist-sample's test digits;
+  unevenly lit paper, JPEG) from mnist-sample's test digits (``--dataset``'s with that option);
 - ``batches``: ``predict`` over 10,000 clean scans (the PNG files above): images per second, and the peak
   memory (resident set) for 1,000 and for 10,000 files, each in a fresh process.
 
 Usage::
 
     DIGITREC_DATA=$PWD/../shared/data .venv/bin/python benchmarks/bench_field_digits.py \\
-        --model reports/latest/models/cnn_selected.keras [--only field photos] [--json out.json]
+        --model reports/latest/models/cnn_selected.keras [--only field photos] [--dataset mnist] [--json out.json]
+
+The MNIST test digits are the real MNIST's (``<data>/mnist``) unless ``--dataset`` names another source,
+whose test split (made as the suite makes it, seed 42) then serves every part.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from PIL import Image
 
 from digitrec_utils import config
 from digitrec_utils.abstention import measure_selective
+from digitrec_utils.data import DATASET_NAMES
 from digitrec_utils.evaluation import compute_accuracy_interval
 from digitrec_utils.model_files import load_model_bundle, read_abstention
 from digitrec_utils.scores import compute_score
@@ -71,12 +75,18 @@ def _arrays_figures(model, images: np.ndarray, labels: np.ndarray, abstention) -
     return _figures(right, scores, abstention)
 
 
-def _write_mnist_pngs(folder: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
-    from digitrec_utils.readers import read_idx_images, read_idx_labels
+def _load_test_digits(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """The test digits of ``dataset``, split as the suite splits it (seed 42)."""
+    from digitrec_utils.data import load_dataset, make_splits
 
-    mnist = _data_root() / "mnist"
-    images = read_idx_images(mnist / "t10k-images-idx3-ubyte.gz")
-    labels = read_idx_labels(mnist / "t10k-labels-idx1-ubyte.gz")
+    data_dir = _data_root() / "mnist" if dataset == "mnist" else None
+    splits = make_splits(load_dataset(dataset, data_dir=data_dir, test_fraction=0.2, seed=42), val_fraction=0.1,
+                         seed=42)
+    return splits.x_test, splits.y_test
+
+
+def _write_mnist_pngs(folder: Path, dataset: str) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    images, labels = _load_test_digits(dataset)
     paths = []
     for index, image in enumerate(images):
         path = folder / f"{index:05d}.png"
@@ -113,6 +123,9 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="A saved .keras model with its JSON.")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
+    parser.add_argument("--dataset", default=None, choices=DATASET_NAMES,
+                        help="Whose test digits every part uses (default: the real MNIST's, and mnist-sample's "
+                             "for the photos).")
     arguments = parser.parse_args()
     from digitrec_utils.predict import predict_images
 
@@ -131,7 +144,7 @@ def main() -> None:
                 print(folder.name, json.dumps(results[f"field/{folder.name}"]), flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         if {"mnist-png", "moved", "batches"} & set(arguments.only):
-            paths, images, labels = _write_mnist_pngs(Path(scratch))
+            paths, images, labels = _write_mnist_pngs(Path(scratch), arguments.dataset or "mnist")
         if "mnist-png" in arguments.only:
             entries = predict_images(paths, model, abstention=abstention)
             results["mnist-png"] = {"files": _entries_figures(entries, labels, abstention),
@@ -151,17 +164,16 @@ def main() -> None:
                                                "peak_mib": peak}
                 print(f"batches/{count}", json.dumps(results[f"batches/{count}"]), flush=True)
     if "photos" in arguments.only:
-        from digitrec_utils.data import load_dataset, make_splits
         from digitrec_utils.envelopes import make_photo_digit
         from digitrec_utils.ink import survey_image
         from digitrec_utils.predict import prepare_image
 
-        splits = make_splits(load_dataset("mnist-sample", test_fraction=0.2, seed=42), val_fraction=0.1, seed=42)
-        photos = [make_photo_digit(splits.x_test[index], seed=index) for index in range(300)]
+        test_images, test_labels = _load_test_digits(arguments.dataset or "mnist-sample")
+        photos = [make_photo_digit(test_images[index], seed=index) for index in range(300)]
         started = time.perf_counter()
         prepared = np.stack([prepare_image(photo) for photo in photos])
         probabilities = model.predict(prepared[..., None], verbose=0)
-        right = probabilities.argmax(axis=1) == splits.y_test[:300]
+        right = probabilities.argmax(axis=1) == test_labels[:300]
         results["photos"] = {**_figures(right, np.zeros(300), None), "seconds": time.perf_counter() - started,
                              "taken_for_scans": sum(survey_image(photo).kind == "scan" for photo in photos)}
         print("photos", json.dumps(results["photos"]), flush=True)

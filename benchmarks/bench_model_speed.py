@@ -17,7 +17,7 @@ import argparse
 import numpy as np
 
 from digitrec_utils import config
-from digitrec_utils.data import load_dataset
+from digitrec_utils.data import DATASET_NAMES, load_dataset
 from digitrec_utils.model_files import find_latest_model, load_model_bundle
 from digitrec_utils.predict import prepare_image
 from digitrec_utils.speed import measure_speed
@@ -29,11 +29,13 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="A .keras model saved by the suite (default: the newest).")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--single", type=int, default=200, help="Timed single-image calls.")
+    parser.add_argument("--dataset", default="mnist-sample", choices=DATASET_NAMES,
+                        help="Whose test digits are classified (default mnist-sample).")
     arguments = parser.parse_args()
     print(configure_keras())
     path = arguments.model or find_latest_model(config.REPORTS_DIR)
     model, description = load_model_bundle(path)
-    images = np.stack([prepare_image(image) for image in load_dataset("mnist-sample", seed=42).x_test])[..., None]
+    images = np.stack([prepare_image(image) for image in load_dataset(arguments.dataset, seed=42).x_test])[..., None]
     speed = measure_speed(model, images, batch_size=arguments.batch_size, n_single=arguments.single)
     print(f"{description.get('model', path)}: {speed.describe()}")
 

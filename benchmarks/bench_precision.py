@@ -43,7 +43,7 @@ LARGER_DENSE = ("mlp_512x2_dropout_adam", "mlp_512_rmsprop", "mlp_bn")
 NETWORK_NOTEBOOKS = ("03_dense_nets", "04_cnn")
 
 
-def time_one(profile: str, network: str, precision: str, epochs: int) -> dict:
+def time_one(profile: str, network: str, precision: str, epochs: int, dataset: str = "") -> dict:
     """Train ``network`` for ``epochs`` under ``precision`` in this process; return its epoch seconds."""
     import keras
 
@@ -55,7 +55,8 @@ def time_one(profile: str, network: str, precision: str, epochs: int) -> dict:
 
     configure_keras()
     notebook = "04_cnn" if network in CNNS else "03_dense_nets"
-    parameters = resolve_with_defaults(load_profile(profile), notebook)
+    parameters = resolve_with_defaults(load_profile(profile), notebook,
+                                       overrides=[f"dataset={dataset}"] if dataset else [])
     apply_precision(precision)
     loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None, seed=parameters["seed"])
     splits = make_splits(loaded, val_fraction=parameters["val_fraction"], seed=parameters["seed"],
@@ -89,7 +90,7 @@ def time_one(profile: str, network: str, precision: str, epochs: int) -> dict:
             "params_count": int(model.count_params())}
 
 
-def run_speed(profile: str, networks: list[str], epochs: int) -> pd.DataFrame:
+def run_speed(profile: str, networks: list[str], epochs: int, dataset: str = "") -> pd.DataFrame:
     """Time every network under both precisions, one fresh process per (network, precision)."""
     rows = []
     for position, network in enumerate(networks):
@@ -97,7 +98,7 @@ def run_speed(profile: str, networks: list[str], epochs: int) -> pd.DataFrame:
         order = PRECISIONS if position % 2 == 0 else PRECISIONS[::-1]
         timed = {}
         for precision in order:
-            command = [sys.executable, __file__, "_time-one", profile, network, precision, str(epochs)]
+            command = [sys.executable, __file__, "_time-one", profile, network, precision, str(epochs), dataset]
             completed = subprocess.run(command, capture_output=True, text=True, check=False)
             if completed.returncode != 0:
                 raise SystemExit(f"{network} under {precision} failed:\n{completed.stderr[-3000:]}")
@@ -184,6 +185,7 @@ def main() -> None:
     speed.add_argument("--epochs", type=int, default=3, help="Epochs per run; the first is not counted (default 3).")
     speed.add_argument("--networks", nargs="+", default=[*CNNS, *LARGER_DENSE])
     speed.add_argument("--json", default=None)
+    speed.add_argument("--dataset", default="", help="Train on this dataset instead of the profile's.")
     accuracy = commands.add_parser("accuracy", help="Compare two runs of the suite that differ in precision.")
     accuracy.add_argument("float32_run", type=Path)
     accuracy.add_argument("bfloat16_run", type=Path)
@@ -191,18 +193,21 @@ def main() -> None:
     child = commands.add_parser("_time-one")
     for name in ("profile", "network", "precision", "epochs"):
         child.add_argument(name)
+    child.add_argument("dataset", nargs="?", default="")
     arguments = parser.parse_args(sys.argv[1:] or ["speed"])
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
     if arguments.command == "_time-one":
-        print(json.dumps(time_one(arguments.profile, arguments.network, arguments.precision, int(arguments.epochs))))
+        print(json.dumps(time_one(arguments.profile, arguments.network, arguments.precision, int(arguments.epochs),
+                                  arguments.dataset)))
         return
     if arguments.command in (None, "speed"):
         from digitrec_utils.precision import choose_precision
 
         print(f"auto would choose {choose_precision().policy} here: {choose_precision().reason}")
         table = run_speed(getattr(arguments, "profile", "params/fashion-mnist.yaml"),
-                          getattr(arguments, "networks", [*CNNS, *LARGER_DENSE]), getattr(arguments, "epochs", 3))
+                          getattr(arguments, "networks", [*CNNS, *LARGER_DENSE]), getattr(arguments, "epochs", 3),
+                          getattr(arguments, "dataset", ""))
         print(table.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
     else:
         table = run_accuracy(arguments.float32_run, arguments.bfloat16_run)

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec_utils.config import REPORTS_DIR
-from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.data import DATASET_NAMES, load_dataset, make_splits
 from digitrec_utils.envelopes import make_envelope
 from digitrec_utils.model_files import find_latest_model, load_model_bundle
 from digitrec_utils.reading import read_images
@@ -34,10 +34,13 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="A saved .keras model (default: the newest run's CNN).")
     parser.add_argument("--count", type=int, default=100, help="Envelopes to read (default 100).")
     parser.add_argument("--digits", type=int, default=7, help="Digits per envelope (default 7).")
+    parser.add_argument("--dataset", default="mnist-sample", choices=DATASET_NAMES,
+                        help="Whose test digits the envelopes are made of (default mnist-sample; mnist needs "
+                             "DIGITREC_DATA or the Keras cache).")
     arguments = parser.parse_args()
     model_path = Path(arguments.model) if arguments.model else find_latest_model(REPORTS_DIR)
     model, description = load_model_bundle(model_path)
-    splits = make_splits(load_dataset("mnist-sample", test_fraction=0.2, seed=42), val_fraction=0.1, seed=42)
+    splits = make_splits(load_dataset(arguments.dataset, test_fraction=0.2, seed=42), val_fraction=0.1, seed=42)
     with tempfile.TemporaryDirectory() as scratch:
         folder, texts, sizes = Path(scratch), [], []
         for number in range(arguments.count):

@@ -59,7 +59,8 @@ from digitrec_utils.params import (
 from digitrec_utils.preprocessing import flatten_images, scale_images
 
 DESCRIPTIONS = {
-    "knn": "k-nearest neighbours on raw pixels; the first report tuned k over 1-10, 15 and 30 by brute force.",
+    "knn": "k-nearest neighbours on raw pixels; the first report tuned k over 1-10, 15 and 30 by brute force "
+           "(it printed 0.9714 on MNIST with k = 1, on its own 80/10/10 split of all 70,000 digits).",
     "tree": "Decision tree; the first report fitted 56 trees (depth 3-30, gini and entropy) to tune it.",
     "logreg": "Multinomial logistic regression on pixels scaled to [0, 1] (beyond the original reports).",
     "forest": "Random forest (beyond the original reports).",
@@ -557,6 +558,15 @@ def tune_classical_models(
                   f"{_format_settings(result.hyperparameters)}; {_count(len(result.sweep), 'setting')} tried in "
                   f"{result.tuning_seconds:.1f} s.", flush=True)
     return tuned
+
+
+# The MNIST test accuracy the first report printed for its kNN (k = 1, on its own split of all 70,000 digits).
+REPORTED_MNIST_ACCURACY = {"knn": 0.9714}
+
+
+def list_reported_accuracies(dataset: str) -> dict[str, float]:
+    """Return the MNIST test accuracy each reproduced model's original report printed; empty on other data."""
+    return dict(REPORTED_MNIST_ACCURACY) if dataset == "mnist" else {}
 
 
 def evaluate_on_test(tuned: dict[str, TunedModel], splits: Splits) -> dict[str, Evaluation]:

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from digitrec_utils import config
 from digitrec_utils.exceptions import DigitrecError, ImageError, ParameterError
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
@@ -333,8 +334,10 @@ def _command_calibrate(arguments) -> int:
 
 
 def _command_data(arguments) -> int:
-    from digitrec_utils.data import load_dataset
+    from digitrec_utils.data import OFFICIAL_IDX_SHA256, check_dataset, load_dataset
 
+    if arguments.name in OFFICIAL_IDX_SHA256:
+        print(f"Files: {check_dataset(arguments.name, data_dir=arguments.data_dir)}.")
     print(load_dataset(arguments.name, data_dir=arguments.data_dir))
     return EXIT_OK
 
@@ -342,6 +345,7 @@ def _command_data(arguments) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``digitrec`` command line and return its exit status."""
     arguments = _build_parser().parse_args(argv)
+    config.resolve_data_root()  # A relative $DIGITREC_DATA means the same folder in every kernel and worker.
     commands = {"run": _command_run, "list-params": _command_list_params, "predict": _command_predict,
                 "read": _command_read, "evaluate": _command_evaluate, "calibrate": _command_calibrate,
                 "data": _command_data}

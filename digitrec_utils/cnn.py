@@ -482,6 +482,14 @@ def add_fold_ensemble(results: dict[str, ZooResult], cross_validation: CrossVali
     return combined
 
 
+def list_reported_accuracies(dataset: str) -> dict[str, float]:
+    """Return the MNIST test accuracy each reproduced network's original report printed; empty on other data."""
+    if dataset != "mnist":
+        return {}
+    return {name: spec.reported_mnist_accuracy for name, spec in CNN_ZOO.items()
+            if spec.reported_mnist_accuracy is not None}
+
+
 def evaluate_cnns_on_test(results: dict[str, ZooResult], splits: Splits) -> dict[str, Evaluation]:
     """Evaluate each final model once on the test part."""
     return evaluate_networks_on_test(results, prepare_images(splits.x_test), splits.y_test, splits.class_names)

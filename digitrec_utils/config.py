@@ -61,6 +61,21 @@ def get_data_root() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def resolve_data_root() -> Path | None:
+    """Make a relative ``$DIGITREC_DATA`` absolute, in this process's environment too, and return it.
+
+    ``digitrec`` calls it once where it starts: its notebooks' kernels run in ``notebooks/`` and Dask
+    workers wherever they were started, so a relative folder would name one place in the run's checks and
+    another in the kernels. Everything started afterwards inherits the absolute path.
+    """
+    root = get_data_root()
+    if root is None:
+        return None
+    root = root.resolve()
+    os.environ["DIGITREC_DATA"] = str(root)
+    return root
+
+
 def get_cache_dir() -> Path:
     """Return the folder for cached parsed arrays (``$DIGITREC_CACHE`` or ``~/.cache/digitrec``)."""
     value = os.environ.get("DIGITREC_CACHE")

@@ -88,6 +88,16 @@ DOWNLOAD_FILES = {
         "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
     },
 }
+# The SHA-256 of the uncompressed bytes of the official MNIST IDX files (LeCun, Cortes and Burges), by
+# part: a copy gzipped again by another compressor still matches, a changed or truncated one does not.
+OFFICIAL_IDX_SHA256 = {
+    "mnist": {
+        "train_images": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train_labels": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "test_images": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "test_labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    },
+}
 # Keras keeps mnist.npz directly in its datasets folder and fashion-mnist in a sub-folder.
 _KERAS_SUBDIR = {"mnist": "", "fashion-mnist": "fashion-mnist"}
 DOWNLOAD_TIMEOUT_SECONDS = 10.0
@@ -376,10 +386,39 @@ def check_dataset(
     kind, files, where = _find_official(name, data_dir=data_dir, download=download)
     if kind == "npz":
         read_mnist_npz_keys(files[0])
-    else:
-        for path, part in zip(files, _IDX_PARTS, strict=True):
-            check_idx_header(path, "image" if part.endswith("images") else "label")
-    return where
+        return where
+    for path, part in zip(files, _IDX_PARTS, strict=True):
+        check_idx_header(path, "image" if part.endswith("images") else "label")
+    if name not in OFFICIAL_IDX_SHA256:
+        return where
+    differing = compare_with_official(name, files)
+    if differing:
+        return (f"{where}; not the official files: the content of {', '.join(differing)} differs from the "
+                "official release's, so figures are not comparable with published ones")
+    return f"{where}; the official files (content SHA-256 checked)"
+
+
+def compare_with_official(name: str, files: Sequence[str | os.PathLike]) -> list[str]:
+    """Return the names of the IDX files whose uncompressed content differs from the official release's.
+
+    Parameters
+    ----------
+    name : str
+        A dataset with recorded digests (:data:`OFFICIAL_IDX_SHA256`).
+    files : sequence of path-like
+        The four IDX files, raw or gzipped, in the order train images, train labels, test images, test
+        labels.
+
+    Returns
+    -------
+    differing : list of str
+        The differing files' names; empty when all four are the official files.
+    """
+    from digitrec_utils.readers import compute_content_sha256
+
+    expected = OFFICIAL_IDX_SHA256[name]
+    return [Path(path).name for path, part in zip(files, _IDX_PARTS, strict=True)
+            if compute_content_sha256(Path(path)) != expected[part]]
 
 
 def choose_split_seed(split_seed: int, seed: int) -> int:

@@ -171,6 +171,14 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> t
     return results, scaler
 
 
+def list_reported_accuracies(dataset: str) -> dict[str, float]:
+    """Return the MNIST test accuracy each reproduced network's original report printed; empty on other data."""
+    if dataset != "mnist":
+        return {}
+    return {name: spec.reported_mnist_accuracy for name, spec in DENSE_ZOO.items()
+            if spec.reported_mnist_accuracy is not None}
+
+
 def evaluate_zoo_on_test(results: dict[str, ZooResult], scaler: InputScaler, splits: Splits) -> dict[str, Evaluation]:
     """Evaluate each trained zoo network once on the test part."""
     return evaluate_networks_on_test(results, scaler.transform(splits.x_test), splits.y_test, splits.class_names)

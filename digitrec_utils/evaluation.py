@@ -183,7 +183,8 @@ def find_confused_pairs(matrix: np.ndarray, class_names, top: int = 10) -> pd.Da
     })
 
 
-def summarize_evaluations(evaluations: dict[str, Evaluation], val_accuracies: dict[str, float]) -> pd.DataFrame:
+def summarize_evaluations(evaluations: dict[str, Evaluation], val_accuracies: dict[str, float],
+                          reported: dict[str, float] | None = None) -> pd.DataFrame:
     """Return one row per model: validation accuracy, then test accuracy with its interval and macro F1.
 
     Parameters
@@ -192,15 +193,50 @@ def summarize_evaluations(evaluations: dict[str, Evaluation], val_accuracies: di
         Each model's single evaluation on the test split.
     val_accuracies : dict of str to float
         Each model's validation accuracy, the basis of the choice.
+    reported : dict of str to float, optional
+        The test accuracy an original report printed for a model on the same data (MNIST): adds the
+        columns "the original report printed" and "ours against it" (:func:`compare_with_report`).
     """
-    return pd.DataFrame([{
-        "model": name,
-        "val accuracy": val_accuracies[name],
-        "test accuracy": evaluation.accuracy,
-        "95% CI low": evaluation.accuracy_ci95[0],
-        "95% CI high": evaluation.accuracy_ci95[1],
-        "macro F1": evaluation.macro_f1,
-    } for name, evaluation in evaluations.items()])
+    rows = []
+    for name, evaluation in evaluations.items():
+        row = {"model": name, "val accuracy": val_accuracies[name], "test accuracy": evaluation.accuracy,
+               "95% CI low": evaluation.accuracy_ci95[0], "95% CI high": evaluation.accuracy_ci95[1],
+               "macro F1": evaluation.macro_f1}
+        if reported:
+            figure = reported.get(name)
+            row["the original report printed"] = figure
+            row["ours against it"] = compare_with_report(evaluation, figure) if figure is not None else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare_with_report(evaluation: Evaluation, reported: float) -> str:
+    """Say where an original report's figure lies against our test accuracy and its 95% interval.
+
+    Returns
+    -------
+    verdict : {"at or above", "within our interval", "below"}
+        ``at or above`` where our accuracy reaches the report's; ``within our interval`` where it does not
+        but the report's figure lies inside our 95% interval (the test set cannot tell them apart);
+        ``below`` otherwise.
+    """
+    if evaluation.accuracy >= reported:
+        return "at or above"
+    return "within our interval" if reported <= evaluation.accuracy_ci95[1] else "below"
+
+
+def describe_against_reports(evaluations: dict[str, Evaluation], reported: dict[str, float]) -> str:
+    """Return one sentence on the reproduced models against the figures their original reports printed."""
+    verdicts = {name: compare_with_report(evaluations[name], figure)
+                for name, figure in reported.items() if name in evaluations}
+    if not verdicts:
+        return ""
+    parts = [f"{name} {evaluations[name].accuracy:.4f} against {reported[name]:.4f} ({verdict})"
+             for name, verdict in verdicts.items()]
+    below = [name for name, verdict in verdicts.items() if verdict == "below"]
+    return ("Against what the original reports printed on MNIST: " + "; ".join(parts) + ". "
+            + (f"Below the report's figure beyond our 95% interval: {', '.join(below)}." if below
+               else "Each reproduction is at or above its report's figure, or within our interval of it."))
 
 
 def describe_selection(evaluations: dict[str, Evaluation], val_accuracies: dict[str, float], selected: str,

@@ -48,6 +48,15 @@ def compute_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def compute_content_sha256(path: Path) -> str:
+    """Return the hex SHA-256 digest of a file's content, decompressed first when it is gzipped.
+
+    Two gzip files of the same bytes differ with the compressor and its settings; their content does not,
+    so the official IDX files are recognised by this digest whatever compressed them.
+    """
+    return hashlib.sha256(_read_bytes(path)).hexdigest()
+
+
 def _read_bytes(path: Path) -> bytes:
     """Read a file, transparently decompressing it when it is gzipped."""
     path = Path(path)

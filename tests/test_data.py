@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -392,3 +393,46 @@ def test_check_dataset_checks_the_first_row_of_a_csv_pair(tmp_path, write_csv_pa
     with pytest.raises(DatasetError, match="file not found"):
         data.check_dataset("csv", images_csv=tmp_path / "absent.csv", labels_csv=labels_csv)
     assert data.check_dataset("mnist-sample") and data.check_dataset("digits")
+
+
+# The real MNIST in the shared data folder, where present.
+
+SHARED_MNIST = config.PROJECT_ROOT.parent / "shared" / "data" / "mnist"
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"{SHARED_MNIST} is absent (the real MNIST, IDX files)")
+def test_the_shared_full_mnist_loads_with_the_official_split_and_checksums(write_idx_dataset, tmp_path):
+    where = data.check_dataset("mnist", data_dir=SHARED_MNIST)
+    assert where.endswith("the official files (content SHA-256 checked)")
+    dataset = data.load_dataset("mnist", data_dir=SHARED_MNIST, use_cache=False)
+    assert dataset.x_train.shape == (60_000, 28, 28) and dataset.x_test.shape == (10_000, 28, 28)
+    assert dataset.x_train.dtype == np.uint8 and dataset.source.split == "official 60,000 / 10,000"
+    assert np.bincount(dataset.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert [Path(path).name for path, _ in dataset.source.files] == [
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz"]
+    splits = data.make_splits(dataset, val_fraction=0.1, seed=42)
+    assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (54_000, 6_000, 10_000)
+    # Other files of the same shape are told apart from the official ones by their content.
+    write_idx_dataset(tmp_path / "copy")
+    assert "not the official files" in data.check_dataset("mnist", data_dir=tmp_path / "copy")
+    assert data.compare_with_official("mnist", [SHARED_MNIST / "train-images-idx3-ubyte.gz",
+                                                tmp_path / "copy" / "train-labels-idx1-ubyte.gz",
+                                                SHARED_MNIST / "t10k-images-idx3-ubyte.gz",
+                                                SHARED_MNIST / "t10k-labels-idx1-ubyte.gz"]) == [
+        "train-labels-idx1-ubyte.gz"]
+
+
+def test_a_relative_digitrec_data_is_made_absolute_where_digitrec_starts(tmp_path, monkeypatch, capsys,
+                                                                          write_idx_dataset):
+    from digitrec_utils import cli
+
+    write_idx_dataset(tmp_path / "shared" / "mnist")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGITREC_DATA", "shared")
+    assert cli.main(["data", "mnist"]) == 0
+    # Kernels run in notebooks/ and inherit this environment: they find the same folder.
+    assert os.environ["DIGITREC_DATA"] == str((tmp_path / "shared").resolve())
+    printed = capsys.readouterr().out
+    assert "IDX files from $DIGITREC_DATA; not the official files" in printed
+    assert "train-images-idx3-ubyte.gz" in printed

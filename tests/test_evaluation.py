@@ -174,3 +174,30 @@ def test_a_notebooks_choice_names_the_models_the_validation_set_cannot_tell_from
     _, d = _right_on_all_but(400, range(11))
     text = describe_choice(truth, {"a": a, "d": d}, "a", "CNN")
     assert "the validation set cannot tell the settings apart at this data size" in text
+
+
+def test_reproductions_are_set_against_what_their_original_reports_printed():
+    from digitrec_utils import classical, cnn, dense
+    from digitrec_utils.evaluation import compare_with_report, describe_against_reports
+
+    y_true = np.repeat(np.arange(10), 100)
+    # 990 of 1,000 right: the Wilson interval is about 0.9817-0.9946.
+    y_pred = y_true.copy()
+    y_pred[:10] = (y_pred[:10] + 1) % 10
+    evaluations = {"ours": evaluate_model(y_true, y_pred), "other": evaluate_model(y_true, y_true)}
+    low, high = evaluations["ours"].accuracy_ci95
+    assert compare_with_report(evaluations["ours"], 0.99) == "at or above"
+    assert compare_with_report(evaluations["ours"], (0.99 + high) / 2) == "within our interval"
+    assert compare_with_report(evaluations["ours"], high + 0.001) == "below"
+    table = summarize_evaluations(evaluations, {"ours": 0.99, "other": 1.0}, reported={"ours": high + 0.001})
+    assert table["ours against it"].tolist() == ["below", ""]
+    assert table["the original report printed"].iloc[0] == pytest.approx(high + 0.001)
+    assert "the original report printed" not in summarize_evaluations(evaluations, {"ours": 0.99, "other": 1.0})
+    text = describe_against_reports(evaluations, {"ours": high + 0.001, "absent": 0.5})
+    assert "ours 0.9900 against" in text and "beyond our 95% interval: ours" in text and "absent" not in text
+    # The figures are MNIST's: no other dataset gets them.
+    for engine in (classical, dense, cnn):
+        assert engine.list_reported_accuracies("fashion-mnist") == {}
+    assert dense.list_reported_accuracies("mnist")["mlp_512_dropout_rmsprop"] == 0.9839
+    assert cnn.list_reported_accuracies("mnist") == {"cnn_small": 0.9899, "cnn_rmsprop": 0.9917}
+    assert classical.list_reported_accuracies("mnist") == {"knn": 0.9714}
