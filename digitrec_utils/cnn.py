@@ -65,6 +65,7 @@ class CnnSettings(SettingsFromParameters):
     modern_epochs: int = 3
     early_stopping: bool = True
     patience: int = 3
+    networks_watching_accuracy: Sequence[str] = ()
     augmentation: str = "auto"
     augmentation_strength: float = 0.08
     modern_robustness: Sequence[str] = ()
@@ -88,6 +89,7 @@ class CnnSettings(SettingsFromParameters):
     def check(self) -> None:
         """Raise ParameterError naming the key and the allowed values for a setting out of range."""
         check_choices("networks", self.networks, tuple(CNN_ZOO))
+        check_choices("networks_watching_accuracy", self.networks_watching_accuracy, tuple(CNN_ZOO), allow_empty=True)
         check_choices("cv_model", [self.cv_model], tuple(CNN_ZOO))
         check_choices("augmentation", [self.augmentation], AUGMENTATIONS)
         check_choices("modern_robustness", self.modern_robustness, tuple(ROBUSTNESS_KINDS), allow_empty=True)
@@ -196,7 +198,7 @@ def _fit(name, settings, x_train, y_train, x_val, y_val, n_classes, *, epochs, s
     patience = settings.patience if settings.early_stopping else epochs
     return train_model(model, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=settings.batch_size_for(name),
                        seed=seed, early_stopping=True, patience=patience, one_hot_classes=n_classes, name=label,
-                       log=log)
+                       monitor="val_accuracy" if name in settings.networks_watching_accuracy else "val_loss", log=log)
 
 
 def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) -> dict[str, ZooResult]:

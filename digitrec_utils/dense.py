@@ -45,6 +45,7 @@ class DenseSettings(SettingsFromParameters):
     early_stopping: bool = False
     patience: int = 5
     reduce_lr_patience: int = 0
+    zoo_watching_accuracy: Sequence[str] = ()
     scaling: str = "divide"
     experiments: Sequence[str] = EXPERIMENTS
     experiment_epochs: int = 3
@@ -70,6 +71,7 @@ class DenseSettings(SettingsFromParameters):
         for key, allowed in (("zoo", tuple(DENSE_ZOO)), ("experiments", EXPERIMENTS), ("optimizers", OPTIMIZERS),
                              ("scalings", SCALINGS)):
             check_choices(key, getattr(self, key), allowed)
+        check_choices("zoo_watching_accuracy", self.zoo_watching_accuracy, tuple(DENSE_ZOO), allow_empty=True)
         check_choices("scaling", [self.scaling], SCALINGS)
         if min(self.epoch_options) < 1:
             raise ParameterError(f"epoch_options {list(self.epoch_options)!r}: each number of epochs must be "
@@ -164,7 +166,8 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> t
         training = train_model(model, x_train, splits.y_train, x_val, splits.y_val, epochs=epochs,
                                batch_size=spec.batch_size, seed=settings.seed, early_stopping=True,
                                patience=settings.patience if settings.early_stopping else epochs,
-                               reduce_lr_patience=settings.reduce_lr_patience, name=name, log=log)
+                               reduce_lr_patience=settings.reduce_lr_patience, name=name, log=log,
+                               monitor="val_accuracy" if name in settings.zoo_watching_accuracy else "val_loss")
         probabilities, predict_ms = predict_probabilities(training.model, x_val)  # float32, as saved.
         results[name] = ZooResult(spec=spec, training=training, params_count=int(model.count_params()), epochs=epochs,
                                   predict_ms_per_1k=predict_ms, val_predictions=probabilities.argmax(axis=1))

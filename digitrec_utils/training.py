@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.precision import computes_below_float32, copy_as_float32
 
 # ReduceLROnPlateau's factor: each plateau of the validation loss multiplies the learning rate by it.
 LEARNING_RATE_FACTOR = 0.3
+# What early stopping may watch (the notebooks' ``stop_on``), and how a page names the epoch it keeps.
+MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
 
 # Batches run per call of Keras's compiled training function (``Model.compile(steps_per_execution=...)``).
 # Small networks spend most of a step in Python and function-call overhead rather than arithmetic; running
@@ -203,6 +206,7 @@ def train_model(
     early_stopping: bool = False,
     patience: int = 5,
     reduce_lr_patience: int = 0,
+    monitor: str = "val_loss",
     extra_callbacks: Sequence = (),
     one_hot_classes: int = 0,
     name: str = "",
@@ -225,12 +229,16 @@ def train_model(
     seed : int
         Passed to ``keras.utils.set_random_seed`` and the shuffle.
     early_stopping : bool, default=False
-        Stop when the validation loss has not improved for ``patience`` epochs and restore the best
+        Stop when ``monitor`` has not improved for ``patience`` epochs and restore the best epoch's
         weights (Keras's ``EarlyStopping``).
     patience : int, default=5
     reduce_lr_patience : int, default=0
         When above 0, divide the learning rate by about 3 (factor 0.3, Keras's ``ReduceLROnPlateau``)
-        each time the validation loss has not improved for this many epochs.
+        each time ``monitor`` has not improved for this many epochs.
+    monitor : {"val_loss", "val_accuracy"}, default="val_loss"
+        What early stopping and learning-rate cuts watch, and so which epoch's weights are kept: the
+        lowest validation loss, or the highest validation accuracy (a network whose loss rises with
+        over-confidence while it still gets more digits right).
     extra_callbacks : sequence of keras.callbacks.Callback
         Further callbacks.
     one_hot_classes : int, default=0
@@ -250,16 +258,18 @@ def train_model(
     import keras
     import tensorflow as tf
 
+    if monitor not in MONITORS:
+        raise ParameterError(f"monitor = {monitor!r} is not allowed; allowed values are {', '.join(MONITORS)}.")
     seed_everything(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     callbacks = [_epoch_logger(name or model.name, epochs)] if log else []
     stopper = None
     if early_stopping:
-        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+        stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
         callbacks.append(stopper)
     if reduce_lr_patience > 0:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=LEARNING_RATE_FACTOR,
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=LEARNING_RATE_FACTOR,
                                                            patience=reduce_lr_patience, min_lr=1e-6))
     callbacks.extend(extra_callbacks)
     training = make_dataset(x_train, y_train, batch_size, shuffle=True, seed=seed, one_hot_classes=one_hot_classes)
@@ -270,15 +280,17 @@ def train_model(
                         shuffle=False)  # The dataset shuffles itself, seeded.
     seconds = time.perf_counter() - started
     losses = history.history["val_loss"]
-    best_epoch = int(np.argmin(losses)) + 1
+    watched = history.history[monitor]
+    # Keras keeps the first of equally good epochs, as argmin and argmax do.
+    best_epoch = int(np.argmin(watched) if monitor == "val_loss" else np.argmax(watched)) + 1
     stopped_early = bool(stopper is not None and stopper.stopped_epoch > 0)
     notes = []
     if stopper is not None and patience < epochs:
-        notes.append(f"Early stopping on validation loss (patience {patience}): "
+        notes.append(f"Early stopping on {MONITORS[monitor].split(' ', 1)[1]} (patience {patience}): "
                      + (f"stopped after epoch {len(losses)}; " if stopped_early else f"ran all {len(losses)} epochs; ")
                      + f"best weights from epoch {best_epoch} restored.")
     elif stopper is not None:
-        notes.append(f"Ran all {len(losses)} epochs; the weights of epoch {best_epoch} (lowest validation loss) "
+        notes.append(f"Ran all {len(losses)} epochs; the weights of epoch {best_epoch} ({MONITORS[monitor]}) "
                      "were kept.")
     if reduce_lr_patience > 0:
         notes.append(_describe_learning_rate_cuts(history.history.get("learning_rate", []), reduce_lr_patience))

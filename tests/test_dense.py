@@ -81,6 +81,22 @@ def test_training_logs_one_line_per_epoch_and_keeps_the_best_weights(small_split
     assert result.val_accuracy == result.history["val_accuracy"][result.best_epoch - 1]
 
 
+def test_watching_validation_accuracy_keeps_the_epoch_with_the_most_digits_right(small_splits):
+    x_train, x_val = _scaled(small_splits)
+    model = nets.build_dense_network((32,), optimizer="adam", learning_rate=0.05)
+    result = training.train_model(model, x_train, small_splits.y_train, x_val, small_splits.y_val, epochs=6,
+                                  batch_size=32, seed=0, early_stopping=True, patience=6, monitor="val_accuracy")
+    assert result.best_epoch == int(np.argmax(result.history["val_accuracy"])) + 1
+    _, accuracy = model.evaluate(x_val, small_splits.y_val, verbose=0)
+    assert accuracy == pytest.approx(max(result.history["val_accuracy"]), abs=1e-6)
+    assert "highest validation accuracy" in result.notes[0]
+    with pytest.raises(ParameterError, match="monitor = 'accuracy' is not allowed"):
+        training.train_model(model, x_train, small_splits.y_train, x_val, small_splits.y_val, epochs=1,
+                             batch_size=32, seed=0, monitor="accuracy")
+    with pytest.raises(ParameterError, match="zoo_watching_accuracy"):
+        dense.DenseSettings(zoo_watching_accuracy=["mlp_huge"]).check()
+
+
 def test_a_stalled_validation_loss_lowers_the_learning_rate(small_splits):
     x_train, x_val = _scaled(small_splits)
     shuffled = np.random.default_rng(0).permutation(small_splits.y_train)  # Nothing to learn: the loss stalls.

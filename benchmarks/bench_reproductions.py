@@ -1,0 +1,90 @@
+"""Train the reproduced original networks as a profile's 03 and 04 would, and report validation figures only.
+
+Every trial of the reproductions' training length (epoch caps, ``patience``, ``zoo_watching_accuracy``,
+``networks_watching_accuracy``, ``reduce_lr_patience``, ``scaling``) runs here: the test split is dropped
+before training and never read, so that the choice rests on validation alone. The test split is read once,
+by the suite's own run with the chosen profile (``digitrec run params/mnist.yaml``).
+
+For each network: its report's MNIST figure, validation accuracy with its 95% interval, epochs run, the
+epoch kept, and training seconds.
+
+Usage::
+
+    DIGITREC_DATA=$PWD/../shared/data .venv/bin/python benchmarks/bench_reproductions.py [params/mnist.yaml]
+        [--dataset mnist] [--networks mlp_512_rmsprop cnn_small] [--set dense.patience=10] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import numpy as np
+
+from digitrec_utils import cnn, dense
+from digitrec_utils.convnets import CNN_ZOO
+from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.evaluation import compute_accuracy_interval
+from digitrec_utils.nets import DENSE_ZOO
+from digitrec_utils.params import load_profile, resolve_with_defaults
+from digitrec_utils.precision import apply_precision
+from digitrec_utils.training import configure_keras
+
+
+def _reported(name: str) -> float | None:
+    spec = DENSE_ZOO.get(name) or CNN_ZOO.get(name)
+    return spec.reported_mnist_accuracy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("profile", nargs="?", default="params/mnist.yaml")
+    parser.add_argument("--dataset", default=None, help="Train on this dataset instead of the profile's.")
+    parser.add_argument("--networks", nargs="+", default=None,
+                        help="Networks to train (default: every one whose report printed an MNIST figure).")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
+    arguments = parser.parse_args()
+    print(configure_keras())
+    overrides = arguments.overrides + ([f"dataset={arguments.dataset}"] if arguments.dataset else [])
+    names = arguments.networks or [name for name in (*DENSE_ZOO, *CNN_ZOO) if _reported(name) is not None]
+    profile = load_profile(arguments.profile)
+    rows = []
+    for notebook, zoo in (("03_dense_nets", DENSE_ZOO), ("04_cnn", CNN_ZOO)):
+        chosen = [name for name in names if name in zoo]
+        if not chosen:
+            continue
+        parameters = resolve_with_defaults(profile, notebook, overrides=overrides)
+        apply_precision(parameters["precision"])
+        loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None, seed=parameters["seed"])
+        splits = make_splits(loaded, val_fraction=parameters["val_fraction"], seed=parameters["seed"],
+                             train_size=parameters["train_size"] or None)
+        del loaded
+        # The test split is dropped before anything trains: these trials never see it.
+        splits = dataclasses.replace(splits, x_test=np.empty((0, 28, 28), dtype=splits.x_test.dtype),
+                                     y_test=np.empty(0, dtype=splits.y_test.dtype),
+                                     test_indices=np.empty(0, dtype=int))
+        if notebook == "03_dense_nets":
+            settings = dense.DenseSettings.from_parameters({**parameters, "zoo": chosen})
+            results, _ = dense.train_zoo(splits, settings)
+        else:
+            settings = cnn.CnnSettings.from_parameters({**parameters, "networks": chosen})
+            results = cnn.train_cnn_zoo(splits, settings)
+        for name, result in results.items():
+            correct = int(np.sum(result.val_predictions == splits.y_val))
+            low, high = compute_accuracy_interval(correct, len(splits.y_val))
+            rows.append({"network": name, "reported": _reported(name), "val_accuracy": result.val_accuracy,
+                         "val_ci95": [low, high], "epochs_run": result.training.epochs_run,
+                         "best_epoch": result.training.best_epoch, "epochs_cap": result.epochs,
+                         "train_seconds": result.training.train_seconds, "notes": result.training.notes})
+            print(f"{name}: validation {result.val_accuracy:.4f} ({low:.4f}-{high:.4f}), report printed "
+                  f"{_reported(name)}; epoch {result.training.best_epoch} of {result.training.epochs_run} kept "
+                  f"(cap {result.epochs}), {result.training.train_seconds:.0f} s", flush=True)
+    if arguments.json:
+        with open(arguments.json, "w") as handle:
+            json.dump({"profile": arguments.profile, "overrides": overrides, "networks": rows}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
