@@ -46,6 +46,7 @@ class DenseSettings(SettingsFromParameters):
     patience: int = 5
     reduce_lr_patience: int = 0
     zoo_watching_accuracy: Sequence[str] = ()
+    standardized_zoo: Sequence[str] = ()
     scaling: str = "divide"
     experiments: Sequence[str] = EXPERIMENTS
     experiment_epochs: int = 3
@@ -72,6 +73,7 @@ class DenseSettings(SettingsFromParameters):
                              ("scalings", SCALINGS)):
             check_choices(key, getattr(self, key), allowed)
         check_choices("zoo_watching_accuracy", self.zoo_watching_accuracy, tuple(DENSE_ZOO), allow_empty=True)
+        check_choices("standardized_zoo", self.standardized_zoo, tuple(DENSE_ZOO), allow_empty=True)
         check_choices("scaling", [self.scaling], SCALINGS)
         if min(self.epoch_options) < 1:
             raise ParameterError(f"epoch_options {list(self.epoch_options)!r}: each number of epochs must be "
@@ -136,7 +138,8 @@ class InputScaler:
                 else "pixel-wise standardization fitted on the training part")
 
 
-def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> tuple[dict[str, ZooResult], InputScaler]:
+def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True
+              ) -> tuple[dict[str, ZooResult], dict[str, InputScaler]]:
     """Train every selected zoo network on the training part, watching the validation part.
 
     Parameters
@@ -151,15 +154,19 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> t
     Returns
     -------
     results : dict of str to ZooResult
-    scaler : InputScaler
-        Fitted on the training part; apply it to the test images.
+    scalers : dict of str to InputScaler
+        Each network's input scaling (``scaling``, or standardization for the networks in
+        ``standardized_zoo``), fitted on the training part; apply it to the test images.
     """
     settings.check()
-    scaler = InputScaler(settings.scaling).fit(splits.x_train)
-    x_train, x_val = scaler.transform(splits.x_train), scaler.transform(splits.x_val)
+    methods = {name: "standardize" if name in settings.standardized_zoo else settings.scaling for name in settings.zoo}
+    fitted = {method: InputScaler(method).fit(splits.x_train) for method in set(methods.values())}
+    inputs = {method: (scaler.transform(splits.x_train), scaler.transform(splits.x_val))
+              for method, scaler in fitted.items()}
     results = {}
     for name in settings.zoo:
         spec = DENSE_ZOO[name]
+        x_train, x_val = inputs[methods[name]]
         epochs = settings.zoo_epochs or spec.original_epochs
         seed_everything(settings.seed)
         model = build_zoo_model(name, n_classes=len(splits.class_names))
@@ -169,9 +176,12 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True) -> t
                                reduce_lr_patience=settings.reduce_lr_patience, name=name, log=log,
                                monitor="val_accuracy" if name in settings.zoo_watching_accuracy else "val_loss")
         probabilities, predict_ms = predict_probabilities(training.model, x_val)  # float32, as saved.
+        if methods[name] != settings.scaling:
+            training.notes.append(f"Its inputs: {fitted[methods[name]].describe()} (standardized_zoo), where the "
+                                  f"others get {fitted[settings.scaling].describe()}.")
         results[name] = ZooResult(spec=spec, training=training, params_count=int(model.count_params()), epochs=epochs,
                                   predict_ms_per_1k=predict_ms, val_predictions=probabilities.argmax(axis=1))
-    return results, scaler
+    return results, {name: fitted[method] for name, method in methods.items()}
 
 
 def list_reported_accuracies(dataset: str) -> dict[str, float]:
@@ -182,9 +192,15 @@ def list_reported_accuracies(dataset: str) -> dict[str, float]:
             if spec.reported_mnist_accuracy is not None}
 
 
-def evaluate_zoo_on_test(results: dict[str, ZooResult], scaler: InputScaler, splits: Splits) -> dict[str, Evaluation]:
-    """Evaluate each trained zoo network once on the test part."""
-    return evaluate_networks_on_test(results, scaler.transform(splits.x_test), splits.y_test, splits.class_names)
+def evaluate_zoo_on_test(results: dict[str, ZooResult], scalers: dict[str, InputScaler], splits: Splits
+                         ) -> dict[str, Evaluation]:
+    """Evaluate each trained zoo network once on the test part, its inputs scaled as in its training."""
+    evaluations = {}
+    for scaler in {id(scaler): scaler for scaler in scalers.values()}.values():
+        same = {name: result for name, result in results.items() if scalers[name] is scaler}
+        evaluations.update(evaluate_networks_on_test(same, scaler.transform(splits.x_test), splits.y_test,
+                                                     splits.class_names))
+    return {name: evaluations[name] for name in results}
 
 
 def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation]) -> list[dict]:

@@ -116,6 +116,7 @@ RULES: dict[str, Rule] = {
     "n_misclassified": Rule(minimum=0, maximum=200),
     "zoo": Rule(choices=tuple(DENSE_ZOO)),
     "zoo_watching_accuracy": Rule(choices=tuple(DENSE_ZOO)),
+    "standardized_zoo": Rule(choices=tuple(DENSE_ZOO)),
     "zoo_epochs": Rule(minimum=0, maximum=1000),
     "patience": Rule(minimum=1, maximum=1000),
     "reduce_lr_patience": Rule(minimum=0, maximum=1000),

@@ -160,6 +160,19 @@ def test_no_fit_sees_the_test_split(small_splits, monkeypatch):
         dense.evaluate_zoo_on_test(results, scaler, forbidden)  # The stand-in does catch a read.
 
 
+def test_a_standardized_zoo_network_is_trained_and_tested_on_standardized_pixels(small_splits):
+    settings = dense.DenseSettings(zoo=["slp", "mlp_tiny"], zoo_epochs=1, standardized_zoo=["slp"])
+    results, scalers = dense.train_zoo(small_splits, settings, log=False)
+    assert scalers["slp"].method == "standardize" and scalers["mlp_tiny"].method == "divide"
+    assert "standardized_zoo" in " ".join(results["slp"].training.notes)
+    evaluations = dense.evaluate_zoo_on_test(results, scalers, small_splits)
+    assert list(evaluations) == ["slp", "mlp_tiny"]
+    for name, result in results.items():
+        images = scalers[name].transform(small_splits.x_test)
+        expected = result.model.predict(images, verbose=0).argmax(axis=1)
+        np.testing.assert_array_equal(evaluations[name].y_pred, expected)
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_smallest_network_search_returns_the_fewest_parameters_reaching_the_target(small_splits, early_stopping):
     settings = dense.DenseSettings(experiment_epochs=1, search_epochs=3 + 3 * early_stopping, experiment_batch_size=16,
