@@ -193,8 +193,14 @@ def test_reproductions_are_set_against_what_their_original_reports_printed():
     assert table["ours against it"].tolist() == ["below", ""]
     assert table["the original report printed"].iloc[0] == pytest.approx(high + 0.001)
     assert "the original report printed" not in summarize_evaluations(evaluations, {"ours": 0.99, "other": 1.0})
-    text = describe_against_reports(evaluations, {"ours": high + 0.001, "absent": 0.5})
+    text = describe_against_reports(evaluations, {"ours": high + 0.001, "absent": 0.5},
+                                    notes={"ours": "its report used another split."})
     assert "ours 0.9900 against" in text and "beyond our 95% interval: ours" in text and "absent" not in text
+    assert text.endswith("ours: its report used another split.")
+    within = describe_against_reports(evaluations, {"ours": (0.99 + high) / 2, "other": 0.99})
+    assert "ours lies below the report's figure but within our interval" in within and "other:" not in within
+    assert describe_against_reports(evaluations, {"other": 0.99}, notes={"other": "x"}).endswith(
+        "Each reproduction reaches its report's figure.")
     # The figures are MNIST's: no other dataset gets them.
     for engine in (classical, dense, cnn):
         assert engine.list_reported_accuracies("fashion-mnist") == {}
