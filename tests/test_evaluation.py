@@ -196,6 +196,10 @@ def test_reproductions_are_set_against_what_their_original_reports_printed():
     text = describe_against_reports(evaluations, {"ours": high + 0.001, "absent": 0.5},
                                     notes={"ours": "its report used another split."})
     assert "ours 0.9900 against" in text and "beyond our 95% interval: ours" in text and "absent" not in text
+    assert "within our interval:" not in text
+    twins = {"first": evaluations["ours"], "second": evaluations["ours"]}
+    both = describe_against_reports(twins, {"first": high + 0.001, "second": (0.99 + high) / 2})
+    assert "beyond our 95% interval: first." in both and "second lies below the report's figure but within" in both
     assert text.endswith("ours: its report used another split.")
     within = describe_against_reports(evaluations, {"ours": (0.99 + high) / 2, "other": 0.99})
     assert "ours lies below the report's figure but within our interval" in within and "other:" not in within
