@@ -148,7 +148,8 @@ def prepare_image_with_kind(pixels: np.ndarray, *, source: str = "image") -> tup
     return prepare_found_ink(ink.mask, ink.strength, survey.kind, source=source), survey.kind
 
 
-def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, source: str = "image") -> np.ndarray:
+def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, source: str = "image",
+                      own_frame: bool = True) -> np.ndarray:
     """Place one digit's ink in a 28x28 field, the way its kind of image needs.
 
     A photo's strokes are brought towards MNIST's width first (:func:`digitrec_utils.ink.normalise_strokes`)
@@ -164,6 +165,10 @@ def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, sour
     strength : ndarray of shape (height, width), float
         Ink strength 0-255, light ink on dark.
     kind : {"scan", "photo"}
+    own_frame : bool, default=True
+        Whether ``mask`` and ``strength`` cover the whole image the digit came in, so that a scan whose ink
+        fills them was stretched to its frame and is narrowed (:func:`is_stretched_to_frame`); False for a
+        digit cut to its own box from a larger image, as ``digitrec read`` cuts each digit of a string.
     """
     from scipy import ndimage
 
@@ -173,7 +178,7 @@ def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, sour
         # The scan's grey levels within a pixel of this digit's ink, and nothing of a neighbour's.
         near = ndimage.binary_dilation(mask, structure=np.ones((3, 3), dtype=bool))
         ink = np.where(near, strength, 0.0)
-        width_factor = STRETCHED_WIDTH if is_stretched_to_frame(ink, SCAN_CROP_THRESHOLD) else 1.0
+        width_factor = STRETCHED_WIDTH if own_frame and is_stretched_to_frame(ink, SCAN_CROP_THRESHOLD) else 1.0
         return place_in_field(ink, source=source, threshold=SCAN_CROP_THRESHOLD, width_factor=width_factor)
     return place_in_field(normalise_strokes(mask, strength), source=source)
 

@@ -212,7 +212,8 @@ def _prepare_part(mask: np.ndarray, strength: np.ndarray, kind: str) -> DigitInk
     box = (int(columns.min()), int(rows.min()), int(columns.max()) + 1, int(rows.max()) + 1)
     crop = (slice(box[1], box[3]), slice(box[0], box[2]))
     try:
-        image = prepare_found_ink(mask[crop], strength[crop], kind)
+        # The digit is cut to its own box: it fills that box without having been stretched to a frame.
+        image = prepare_found_ink(mask[crop], strength[crop], kind, own_frame=False)
     except ImageError:
         image = np.zeros((28, 28), dtype=np.float32)
     return DigitInk(box, image)

@@ -129,3 +129,19 @@ def test_a_huge_photo_is_shrunk_while_it_is_read(tmp_path):
     Image.new("L", (side, side), 230).save(tmp_path / "huge.jpg", quality=50)
     pixels = read_image(tmp_path / "huge.jpg")
     assert pixels.size <= MAX_PIXELS and pixels.shape[0] == pixels.shape[1]
+
+
+def test_a_square_digit_cut_from_a_scanned_string_keeps_its_width():
+    from digitrec_utils.reading import segment_digits
+
+    rows, columns = np.mgrid[0:24, 0:24]
+    distance = ((rows - 11.5) / 12) ** 2 + ((columns - 11.5) / 12) ** 2
+    ring = np.where((distance <= 1.0) & (distance >= 0.55), 0, 255).astype(np.uint8)
+    string = np.full((40, 90), 255, dtype=np.uint8)
+    string[8:32, 8:32] = ring
+    string[8:32, 50:74] = ring
+    segmented = segment_digits(string)
+    assert len(segmented.digits) == 2
+    for digit in segmented.digits:
+        # Each ring fills its own square box, but it was cut from the string, not stretched to a frame.
+        assert np.ptp(np.nonzero(digit.image > 0.3)[1]) + 1 >= 19
