@@ -37,6 +37,7 @@ from digitrec_utils.preprocessing import add_channel_axis, scale_images
 from digitrec_utils.training import (
     TrainingResult,
     ZooResult,
+    collect_reported_accuracies,
     evaluate_networks_on_test,
     predict_probabilities,
     seed_everything,
@@ -491,10 +492,7 @@ REPORT_NOTES = {"cnn_small": "the first report's figure is on its own 80/10/10 s
 
 def list_reported_accuracies(dataset: str) -> dict[str, float]:
     """Return the MNIST test accuracy each reproduced network's original report printed; empty on other data."""
-    if dataset != "mnist":
-        return {}
-    return {name: spec.reported_mnist_accuracy for name, spec in CNN_ZOO.items()
-            if spec.reported_mnist_accuracy is not None}
+    return collect_reported_accuracies(CNN_ZOO, dataset)
 
 
 def evaluate_cnns_on_test(results: dict[str, ZooResult], splits: Splits) -> dict[str, Evaluation]:

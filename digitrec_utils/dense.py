@@ -22,6 +22,7 @@ from digitrec_utils.params import SCALINGS, SettingsFromParameters, check_choice
 from digitrec_utils.preprocessing import PixelStandardizer, scale_images
 from digitrec_utils.training import (
     ZooResult,
+    collect_reported_accuracies,
     evaluate_networks_on_test,
     make_prediction_recorder,
     predict_probabilities,
@@ -186,21 +187,17 @@ def train_zoo(splits: Splits, settings: DenseSettings, *, log: bool = True
 
 def list_reported_accuracies(dataset: str) -> dict[str, float]:
     """Return the MNIST test accuracy each reproduced network's original report printed; empty on other data."""
-    if dataset != "mnist":
-        return {}
-    return {name: spec.reported_mnist_accuracy for name, spec in DENSE_ZOO.items()
-            if spec.reported_mnist_accuracy is not None}
+    return collect_reported_accuracies(DENSE_ZOO, dataset)
 
 
 def evaluate_zoo_on_test(results: dict[str, ZooResult], scalers: dict[str, InputScaler], splits: Splits
                          ) -> dict[str, Evaluation]:
     """Evaluate each trained zoo network once on the test part, its inputs scaled as in its training."""
     evaluations = {}
-    for scaler in {id(scaler): scaler for scaler in scalers.values()}.values():
-        same = {name: result for name, result in results.items() if scalers[name] is scaler}
-        evaluations.update(evaluate_networks_on_test(same, scaler.transform(splits.x_test), splits.y_test,
-                                                     splits.class_names))
-    return {name: evaluations[name] for name in results}
+    for name, result in results.items():
+        evaluations.update(evaluate_networks_on_test({name: result}, scalers[name].transform(splits.x_test),
+                                                     splits.y_test, splits.class_names))
+    return evaluations
 
 
 def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation]) -> list[dict]:

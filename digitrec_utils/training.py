@@ -425,6 +425,21 @@ def select_best(val_accuracies) -> str:
     return max(val_accuracies, key=score)
 
 
+def collect_reported_accuracies(zoo: dict, dataset: str) -> dict[str, float]:
+    """Return the MNIST test accuracy each network of ``zoo`` had in its original report; empty on other data.
+
+    Parameters
+    ----------
+    zoo : dict of str to DenseSpec or CnnSpec
+        Specs with a ``reported_mnist_accuracy`` (None where the report printed none).
+    dataset : str
+    """
+    if dataset != "mnist":
+        return {}
+    return {name: spec.reported_mnist_accuracy for name, spec in zoo.items()
+            if spec.reported_mnist_accuracy is not None}
+
+
 def evaluate_networks_on_test(models, x_test: np.ndarray, y_test: np.ndarray, class_names) -> dict:
     """Evaluate each trained network once on the test part.
 
