@@ -12,7 +12,7 @@ The test split is read by the one final run, without ``--validation-only``.
 Usage::
 
     .venv/bin/python benchmarks/bench_cnn_modern.py [params/fashion-mnist.yaml] [--set cnn.modern_epochs=12]
-        [--validation-only] [--against reports/RUN] [--json out.json]
+        [--validation-only] [--against reports/RUN] [--json out.json] [--save-model FOLDER]
 
 Targets (issue 6, full Fashion-MNIST on a 2-core CPU): at least 0.930 test accuracy (stretch 0.935) and
 at most 10 minutes of training.
@@ -45,6 +45,9 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
     parser.add_argument("--validation-only", action="store_true",
                         help="Drop the test split before training and never read it (for every search trial).")
+    parser.add_argument("--save-model", type=Path, default=None, metavar="FOLDER",
+                        help="Also save the trained model there as cnn_selected.keras with its JSON, for "
+                             "bench_field_digits.py (semeion, the field set for choosing).")
     parser.add_argument("--against", type=Path, default=None, metavar="RUN",
                         help="A run folder whose cnn_modern to compare with on the validation images.")
     arguments = parser.parse_args()
@@ -92,6 +95,13 @@ def main() -> None:
           f"{result.params_count:,} parameters.")
     if arguments.against:
         figures["against"] = _compare_on_validation(arguments.against, splits.y_val, result.val_predictions)
+    if arguments.save_model:
+        from digitrec_utils.model_files import save_model_bundle
+
+        saved = save_model_bundle(result.final_model, arguments.save_model, name="cnn_modern",
+                                  class_names=splits.class_names, dataset={"name": dataset_name},
+                                  extra={"val_accuracy": result.val_accuracy, "members": settings.modern_members})
+        print(f"Saved as {saved}.")
     if arguments.json:
         with open(arguments.json, "w", encoding="utf-8") as handle:
             json.dump(figures, handle, indent=2)

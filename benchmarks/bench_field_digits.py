@@ -16,7 +16,8 @@ Measures, for one saved model (an image that ``predict`` refuses counts as wrong
 Usage::
 
     DIGITREC_DATA=$PWD/../shared/data .venv/bin/python benchmarks/bench_field_digits.py \\
-        --model reports/latest/models/cnn_selected.keras [--only field photos] [--dataset mnist] [--json out.json]
+        --model reports/latest/models/cnn_selected.keras [--only field photos] [--field-sets semeion]
+        [--dataset mnist] [--json out.json]
 
 The MNIST test digits are the real MNIST's (``<data>/mnist``) unless ``--dataset`` names another source,
 whose test split (made as the suite makes it, seed 42) then serves every part.
@@ -123,6 +124,9 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="A saved .keras model with its JSON.")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
+    parser.add_argument("--field-sets", nargs="+", default=None, metavar="SET",
+                        help="Only these sets of <data>/field (for example semeion alone while choosing, so that "
+                             "optdigits stays a figure to report); default every set there.")
     parser.add_argument("--dataset", default=None, choices=DATASET_NAMES,
                         help="Whose test digits every part uses (default: the real MNIST's, and mnist-sample's "
                              "for the photos).")
@@ -136,8 +140,13 @@ def main() -> None:
     if "field" in arguments.only:
         from digitrec_utils.labelled import find_labelled_files
 
-        for folder in sorted((_data_root() / "field").iterdir()):
-            if folder.is_dir():
+        folders = sorted(folder for folder in (_data_root() / "field").iterdir() if folder.is_dir())
+        unknown = set(arguments.field_sets or ()) - {folder.name for folder in folders}
+        if unknown:
+            parser.error(f"--field-sets: no set {', '.join(sorted(unknown))} in {_data_root() / 'field'}; "
+                         f"it has {', '.join(folder.name for folder in folders)}.")
+        for folder in folders:
+            if arguments.field_sets is None or folder.name in arguments.field_sets:
                 files = find_labelled_files(folder)
                 entries = predict_images(files.paths, model, abstention=abstention)
                 results[f"field/{folder.name}"] = _entries_figures(entries, files.labels, abstention)

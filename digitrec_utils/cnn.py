@@ -67,6 +67,7 @@ class CnnSettings(SettingsFromParameters):
     early_stopping: bool = True
     patience: int = 3
     networks_watching_accuracy: Sequence[str] = ()
+    reduce_lr_patience: int = 0
     augmentation: str = "auto"
     augmentation_strength: float = 0.08
     modern_robustness: Sequence[str] = ()
@@ -197,8 +198,11 @@ def _fit(name, settings, x_train, y_train, x_val, y_val, n_classes, *, epochs, s
     seed_everything(seed)
     model = build_network(name, settings, len(y_train), n_classes, epochs=epochs)
     patience = settings.patience if settings.early_stopping else epochs
+    # cnn_modern's learning rate follows its own warm-up and cosine schedule, which plateau cuts cannot change.
+    reduce_lr_patience = 0 if name == "cnn_modern" else settings.reduce_lr_patience
     return train_model(model, x_train, y_train, x_val, y_val, epochs=epochs, batch_size=settings.batch_size_for(name),
-                       seed=seed, early_stopping=True, patience=patience, one_hot_classes=n_classes, name=label,
+                       seed=seed, early_stopping=True, patience=patience, reduce_lr_patience=reduce_lr_patience,
+                       one_hot_classes=n_classes, name=label,
                        monitor="val_accuracy" if name in settings.networks_watching_accuracy else "val_loss", log=log)
 
 

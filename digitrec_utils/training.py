@@ -293,7 +293,8 @@ def train_model(
         notes.append(f"Ran all {len(losses)} epochs; the weights of epoch {best_epoch} ({MONITORS[monitor]}) "
                      "were kept.")
     if reduce_lr_patience > 0:
-        notes.append(_describe_learning_rate_cuts(history.history.get("learning_rate", []), reduce_lr_patience))
+        notes.append(_describe_learning_rate_cuts(history.history.get("learning_rate", []), reduce_lr_patience,
+                                                  monitor))
     precision, copied_val_accuracy = model.dtype_policy.name, None
     if computes_below_float32(model):
         # Trained under a mixed policy: everything after training (predictions, their timing, the saved
@@ -308,13 +309,14 @@ def train_model(
                           precision=precision, copied_val_accuracy=copied_val_accuracy)
 
 
-def _describe_learning_rate_cuts(rates: Sequence[float], patience: int) -> str:
+def _describe_learning_rate_cuts(rates: Sequence[float], patience: int, monitor: str = "val_loss") -> str:
     """Say after which epochs ``ReduceLROnPlateau`` lowered the learning rate."""
     cuts = [epoch + 1 for epoch in range(1, len(rates)) if rates[epoch] < rates[epoch - 1]]
+    watched = MONITORS[monitor].split(" ", 1)[1]
     if not cuts:
-        return f"The learning rate was never lowered (validation loss never stalled for {patience} epochs)."
+        return f"The learning rate was never lowered ({watched} never stalled for {patience} epochs)."
     return (f"The learning rate was multiplied by {LEARNING_RATE_FACTOR} from epoch{'s' if len(cuts) > 1 else ''} "
-            f"{', '.join(map(str, cuts))} on, each time after the validation loss had stalled for {patience} "
+            f"{', '.join(map(str, cuts))} on, each time after the {watched} had stalled for {patience} "
             f"epochs (final rate {rates[-1]:.2g}).")
 
 

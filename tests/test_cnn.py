@@ -224,6 +224,15 @@ def test_no_fit_sees_the_test_split_and_the_folds_never_see_validation(small_spl
     assert sum(len(positions) for _, positions in validation.fold_indices) == len(small_splits.y_train)
 
 
+def test_learning_rate_cuts_reach_the_reproduced_networks_but_not_cnn_modern(small_splits):
+    settings = _quick_settings(networks=["cnn_small", "cnn_modern"], epochs=3, reduce_lr_patience=1,
+                               networks_watching_accuracy=["cnn_small"])
+    results = cnn.train_cnn_zoo(small_splits, settings, log=False)
+    small_notes = " ".join(results["cnn_small"].training.notes)
+    assert "The learning rate was" in small_notes and "validation accuracy" in small_notes
+    assert not any("The learning rate was" in note for note in results["cnn_modern"].training.notes)
+
+
 def test_fold_ensemble_averages_the_fold_models(small_splits):
     settings = _quick_settings()
     validation = cnn.cross_validate(small_splits, settings, log=False)
