@@ -1,9 +1,9 @@
 """Time the classical sweeps side by side with the first report's brute force, in one process.
 
-* kNN: :func:`digitrec_utils.classical.sweep_knn` (one neighbour query for the largest k) against
+* kNN: :func:`digitrec_utils.engines.classical.sweep_knn` (one neighbour query for the largest k) against
   fitting and scoring a separate ``KNeighborsClassifier(k)`` for each k. Their validation accuracies
   must be identical; the script exits 1 if any differs.
-* Decision tree: :func:`digitrec_utils.classical.sweep_tree_depths` (one full-depth tree per criterion,
+* Decision tree: :func:`digitrec_utils.engines.classical.sweep_tree_depths` (one full-depth tree per criterion,
   read at each depth) against fitting a separate ``DecisionTreeClassifier(max_depth=d)`` for each depth
   and criterion. Both run on one core (``n_jobs=1``) so that the ratio compares the methods, not the
   parallelism. Their accuracies can differ where two splits tie (see docs/ARCHITECTURE.md); the largest
@@ -33,8 +33,8 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from digitrec_utils import classical
-from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.engines import classical
 
 K_VALUES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 30]
 DEPTHS = list(range(3, 31))

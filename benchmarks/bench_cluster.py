@@ -31,9 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from digitrec_utils import cluster, config
-from digitrec_utils.runner import run_suite
-from digitrec_utils.sweep import run_sweep
+from digitrec_utils import config
+from digitrec_utils.running import cluster
+from digitrec_utils.running.runner import run_suite
+from digitrec_utils.running.sweep import run_sweep
 
 WORKLOADS = {"sweep": ["classical", "dense"], "single": ["eda", "classical", "dense", "cnn"]}
 

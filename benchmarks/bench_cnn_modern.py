@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec_utils import cnn
-from digitrec_utils.data import load_dataset, make_splits
-from digitrec_utils.evaluation import compare_paired, compute_accuracy_interval
+from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.engines import cnn
+from digitrec_utils.evaluation.evaluation import compare_paired, compute_accuracy_interval
+from digitrec_utils.models.precision import apply_precision, describe_precision
+from digitrec_utils.models.training import configure_keras
 from digitrec_utils.params import load_profile, resolve_with_defaults
-from digitrec_utils.precision import apply_precision, describe_precision
-from digitrec_utils.results import encode_labels
-from digitrec_utils.training import configure_keras
+from digitrec_utils.reporting.results import encode_labels
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def main() -> None:
     if arguments.against:
         figures["against"] = _compare_on_validation(arguments.against, splits.y_val, result.val_predictions)
     if arguments.save_model:
-        from digitrec_utils.model_files import save_model_bundle
+        from digitrec_utils.models.model_files import save_model_bundle
 
         saved = save_model_bundle(result.final_model, arguments.save_model, name="cnn_modern",
                                   class_names=splits.class_names, dataset={"name": dataset_name},
@@ -109,7 +109,7 @@ def main() -> None:
 
 def _compare_on_validation(run: Path, y_val: np.ndarray, predictions: np.ndarray) -> dict:
     """Print and return McNemar's exact test of this trial against ``run``'s cnn_modern, on validation."""
-    from digitrec_utils.results import decode_labels, load_results
+    from digitrec_utils.reporting.results import decode_labels, load_results
 
     record = load_results(run / "results" / "04_cnn.json")
     if not np.array_equal(decode_labels(record["val_labels"]), y_val):

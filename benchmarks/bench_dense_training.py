@@ -4,7 +4,7 @@ For each network, three ways train the same freshly seeded model on the same arr
 training part, validation carved from it) for ``--epochs`` epochs, in turn forwards and then backwards.
 The first epoch (graph tracing) is dropped and the median of the others is reported.
 
-- digitrec: :func:`digitrec_utils.training.train_model` on the zoo model as built, that is ``tf.data``
+- digitrec: :func:`digitrec_utils.models.training.train_model` on the zoo model as built, that is ``tf.data``
   with a seeded shuffle, batching and prefetch, and ``STEPS_PER_EXECUTION`` batches per call.
 - tf.data only: the same, with the model compiled with Keras's default of one batch per call.
 - plain fit: the model compiled with Keras's defaults, then
@@ -25,8 +25,9 @@ import statistics
 import time
 from functools import partial
 
-from digitrec_utils import dense, nets, training
-from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.engines import dense
+from digitrec_utils.models import nets, training
 
 
 def _epoch_times(callback_holder: list):

@@ -8,7 +8,7 @@ Measures, for one saved model (an image that ``predict`` refuses counts as wrong
   inverted and enlarged 2x, nothing else), against the same model on the arrays;
 - ``moved``: the 10,000 test digits shifted by 4 pixels along both axes (the four diagonal directions in
   turn) and sheared by 0.35 about their top-left corner, as 28x28 arrays;
-- ``photos``: 300 single photo-like digits of :func:`digitrec_utils.envelopes.make_photo_digit` (lined,
+- ``photos``: 300 single photo-like digits of :func:`digitrec_utils.imaging.envelopes.make_photo_digit` (lined,
   unevenly lit paper, JPEG) from mnist-sample's test digits (``--dataset``'s with that option);
 - ``batches``: ``predict`` over 10,000 clean scans (the PNG files above): images per second, and the peak
   memory (resident set) for 1,000 and for 10,000 files, each in a fresh process.
@@ -37,11 +37,11 @@ import numpy as np
 from PIL import Image
 
 from digitrec_utils import config
-from digitrec_utils.abstention import measure_selective
-from digitrec_utils.data import DATASET_NAMES
-from digitrec_utils.evaluation import compute_accuracy_interval
-from digitrec_utils.model_files import load_model_bundle, read_abstention
-from digitrec_utils.scores import compute_score
+from digitrec_utils.data.data import DATASET_NAMES
+from digitrec_utils.evaluation.abstention import measure_selective
+from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
+from digitrec_utils.evaluation.scores import compute_score
+from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 
 PARTS = ("field", "mnist-png", "moved", "photos", "batches")
 
@@ -67,7 +67,7 @@ def _entries_figures(entries: list[dict], labels, abstention) -> dict:
 
 
 def _arrays_figures(model, images: np.ndarray, labels: np.ndarray, abstention) -> dict:
-    from digitrec_utils.predict import prepare_image_batch
+    from digitrec_utils.imaging.predict import prepare_image_batch
 
     prepared, usable = prepare_image_batch(images)
     probabilities = np.asarray(model.predict(prepared[..., None], verbose=0, batch_size=1000), dtype=np.float64)
@@ -78,7 +78,7 @@ def _arrays_figures(model, images: np.ndarray, labels: np.ndarray, abstention) -
 
 def _load_test_digits(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """The test digits of ``dataset``, split as the suite splits it (seed 42)."""
-    from digitrec_utils.data import load_dataset, make_splits
+    from digitrec_utils.data.data import load_dataset, make_splits
 
     data_dir = _data_root() / "mnist" if dataset == "mnist" else None
     splits = make_splits(load_dataset(dataset, data_dir=data_dir, test_fraction=0.2, seed=42), val_fraction=0.1,
@@ -131,14 +131,14 @@ def main() -> None:
                         help="Whose test digits every part uses (default: the real MNIST's, and mnist-sample's "
                              "for the photos).")
     arguments = parser.parse_args()
-    from digitrec_utils.predict import predict_images
+    from digitrec_utils.imaging.predict import predict_images
 
     model, description = load_model_bundle(arguments.model)
     abstention = read_abstention(description)
     results: dict = {"model": arguments.model, "abstention": abstention and {
         key: abstention.get(key) for key in ("score", "threshold", "chosen_on")}}
     if "field" in arguments.only:
-        from digitrec_utils.labelled import find_labelled_files
+        from digitrec_utils.data.labelled import find_labelled_files
 
         folders = sorted(folder for folder in (_data_root() / "field").iterdir() if folder.is_dir())
         unknown = set(arguments.field_sets or ()) - {folder.name for folder in folders}
@@ -173,9 +173,9 @@ def main() -> None:
                                                "peak_mib": peak}
                 print(f"batches/{count}", json.dumps(results[f"batches/{count}"]), flush=True)
     if "photos" in arguments.only:
-        from digitrec_utils.envelopes import make_photo_digit
-        from digitrec_utils.ink import survey_image
-        from digitrec_utils.predict import prepare_image
+        from digitrec_utils.imaging.envelopes import make_photo_digit
+        from digitrec_utils.imaging.ink import survey_image
+        from digitrec_utils.imaging.predict import prepare_image
 
         test_images, test_labels = _load_test_digits(arguments.dataset or "mnist-sample")
         photos = [make_photo_digit(test_images[index], seed=index) for index in range(300)]

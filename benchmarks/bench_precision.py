@@ -47,11 +47,11 @@ def time_one(profile: str, network: str, precision: str, epochs: int, dataset: s
     """Train ``network`` for ``epochs`` under ``precision`` in this process; return its epoch seconds."""
     import keras
 
-    from digitrec_utils import cnn, dense
-    from digitrec_utils.data import load_dataset, make_splits
+    from digitrec_utils.data.data import load_dataset, make_splits
+    from digitrec_utils.engines import cnn, dense
+    from digitrec_utils.models.precision import apply_precision
+    from digitrec_utils.models.training import configure_keras, make_dataset, seed_everything
     from digitrec_utils.params import load_profile, resolve_with_defaults
-    from digitrec_utils.precision import apply_precision
-    from digitrec_utils.training import configure_keras, make_dataset, seed_everything
 
     configure_keras()
     notebook = "04_cnn" if network in CNNS else "03_dense_nets"
@@ -68,7 +68,7 @@ def time_one(profile: str, network: str, precision: str, epochs: int, dataset: s
         model = cnn.build_network(network, settings, len(images), len(splits.class_names), epochs=epochs)
         batch_size, one_hot = settings.batch_size_for(network), len(splits.class_names)
     else:
-        from digitrec_utils.nets import DENSE_ZOO, build_zoo_model
+        from digitrec_utils.models.nets import DENSE_ZOO, build_zoo_model
 
         images = dense.InputScaler(parameters["scaling"]).fit(splits.x_train).transform(splits.x_train)
         model = build_zoo_model(network, len(splits.class_names))
@@ -113,7 +113,7 @@ def run_speed(profile: str, networks: list[str], epochs: int, dataset: str = "")
 
 def _read_run(run: Path) -> dict[str, dict]:
     """Return the results records of 03 and 04 that ``run`` holds (a run of ``--only dense`` has one)."""
-    from digitrec_utils.results import load_results
+    from digitrec_utils.reporting.results import load_results
 
     return {notebook: load_results(run / "results" / f"{notebook}.json") for notebook in NETWORK_NOTEBOOKS
             if (run / "results" / f"{notebook}.json").exists()}
@@ -140,8 +140,8 @@ def _settings_difference(first: dict, second: dict, network: str) -> str:
 
 def run_accuracy(float32_run: Path, bfloat16_run: Path) -> pd.DataFrame:
     """Compare every network the two runs both trained: accuracies with intervals and McNemar's tests."""
-    from digitrec_utils.evaluation import compare_paired
-    from digitrec_utils.results import decode_labels
+    from digitrec_utils.evaluation.evaluation import compare_paired
+    from digitrec_utils.reporting.results import decode_labels
 
     first, second = _read_run(float32_run), _read_run(bfloat16_run)
     shared = [notebook for notebook in NETWORK_NOTEBOOKS if notebook in first and notebook in second]
@@ -202,7 +202,7 @@ def main() -> None:
                                   arguments.dataset)))
         return
     if arguments.command in (None, "speed"):
-        from digitrec_utils.precision import choose_precision
+        from digitrec_utils.models.precision import choose_precision
 
         print(f"auto would choose {choose_precision().policy} here: {choose_precision().reason}")
         table = run_speed(getattr(arguments, "profile", "params/fashion-mnist.yaml"),

@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_read.py [--model reports/latest/models/cnn_selected.keras] [--count 100]
         [--digits 7]
 
-The envelopes are made by :func:`digitrec_utils.envelopes.make_envelope` from mnist-sample's test digits
+The envelopes are made by :func:`digitrec_utils.imaging.envelopes.make_envelope` from mnist-sample's test digits
 (7 digits each by default, seeded), written as JPEG files into a temporary folder. The model is loaded once and the
 digits of all images are classified in one batch, as the command does; the time printed is that of
 ``read_images`` (reading the files, finding the ink, segmenting, preparing and classifying), with the
@@ -23,10 +23,10 @@ import numpy as np
 from PIL import Image
 
 from digitrec_utils.config import REPORTS_DIR
-from digitrec_utils.data import DATASET_NAMES, load_dataset, make_splits
-from digitrec_utils.envelopes import make_envelope
-from digitrec_utils.model_files import find_latest_model, load_model_bundle
-from digitrec_utils.reading import read_images
+from digitrec_utils.data.data import DATASET_NAMES, load_dataset, make_splits
+from digitrec_utils.imaging.envelopes import make_envelope
+from digitrec_utils.imaging.reading import read_images
+from digitrec_utils.models.model_files import find_latest_model, load_model_bundle
 
 
 def main() -> None:

@@ -22,14 +22,14 @@ import json
 
 import numpy as np
 
-from digitrec_utils import cnn, dense
-from digitrec_utils.convnets import CNN_ZOO
-from digitrec_utils.data import load_dataset, make_splits
-from digitrec_utils.evaluation import compute_accuracy_interval
-from digitrec_utils.nets import DENSE_ZOO
+from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.engines import cnn, dense
+from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
+from digitrec_utils.models.convnets import CNN_ZOO
+from digitrec_utils.models.nets import DENSE_ZOO
+from digitrec_utils.models.precision import apply_precision
+from digitrec_utils.models.training import configure_keras
 from digitrec_utils.params import load_profile, resolve_with_defaults
-from digitrec_utils.precision import apply_precision
-from digitrec_utils.training import configure_keras
 
 
 def _reported(name: str) -> float | None:

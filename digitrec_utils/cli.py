@@ -115,14 +115,14 @@ def _add_labelled_arguments(command) -> None:
 
 
 def _command_run(arguments) -> int:
-    from digitrec_utils.runner import DEFAULT_CELL_TIMEOUT_SECONDS, run_suite
+    from digitrec_utils.running.runner import DEFAULT_CELL_TIMEOUT_SECONDS, run_suite
 
     options = {"only": arguments.only, "overrides": arguments.overrides, "out_dir": arguments.out,
                "jobs": arguments.jobs, "show_code": arguments.show_code,
                "timeout": arguments.timeout or DEFAULT_CELL_TIMEOUT_SECONDS, "run_name": arguments.name,
                "progress": not arguments.quiet, "cluster": arguments.cluster}
     if arguments.seeds is not None:
-        from digitrec_utils.sweep import parse_seeds, run_sweep
+        from digitrec_utils.running.sweep import parse_seeds, run_sweep
 
         outcome = run_sweep(arguments.profile, seeds=parse_seeds(arguments.seeds), fixed_split=arguments.fixed_split,
                             **options)
@@ -172,7 +172,7 @@ def _load_for_images(arguments, what: str):
 
     Files in the folders that are not images are listed once on standard error and left out.
     """
-    from digitrec_utils.predict import collect_image_files, describe_skipped
+    from digitrec_utils.imaging.predict import collect_image_files, describe_skipped
 
     if arguments.min_confidence is not None and not 0.0 <= arguments.min_confidence <= 1.0:
         raise ParameterError(f"--min-confidence {arguments.min_confidence}: give a score from 0 to 1 (0 answers "
@@ -191,8 +191,8 @@ def _load_for_images(arguments, what: str):
 def _load_model(model_argument: str | None):
     """The model's path, the model and its description: --model, or the newest good run's saved CNN."""
     from digitrec_utils.config import REPORTS_DIR
-    from digitrec_utils.model_files import find_latest_model, load_model_bundle
-    from digitrec_utils.training import configure_keras
+    from digitrec_utils.models.model_files import find_latest_model, load_model_bundle
+    from digitrec_utils.models.training import configure_keras
 
     configure_keras()
     model_path = Path(model_argument) if model_argument else find_latest_model(REPORTS_DIR)
@@ -203,7 +203,7 @@ def _load_model(model_argument: str | None):
 
 def _choose_abstention(description: dict, min_confidence: float | None) -> dict | None:
     """The saved model's newest threshold, or --min-confidence on the saved score; warns when it may not hold."""
-    from digitrec_utils.model_files import check_calibration, read_abstention
+    from digitrec_utils.models.model_files import check_calibration, read_abstention
 
     abstention = read_abstention(description) or {}
     if min_confidence is not None:
@@ -215,7 +215,7 @@ def _choose_abstention(description: dict, min_confidence: float | None) -> dict 
 
 
 def _command_predict(arguments) -> int:
-    from digitrec_utils.predict import format_prediction, iterate_predictions
+    from digitrec_utils.imaging.predict import format_prediction, iterate_predictions
 
     if arguments.top < 1:
         raise ParameterError(f"--top {arguments.top}: list at least one label per image.")
@@ -226,7 +226,7 @@ def _command_predict(arguments) -> int:
 
 
 def _command_read(arguments) -> int:
-    from digitrec_utils.reading import format_reading, iterate_readings
+    from digitrec_utils.imaging.reading import format_reading, iterate_readings
 
     if arguments.expect_digits is not None and arguments.expect_digits < 1:
         raise ParameterError(f"--expect-digits {arguments.expect_digits}: give the number of digits each image "
@@ -268,9 +268,9 @@ def _report(entries, format_entry, *, output: str) -> int:
 
 def _score_labelled(arguments, model, description):
     """Open the labelled digits of DATA and run the model over them; skipped files are listed once."""
-    from digitrec_utils.field import score_labelled_digits
-    from digitrec_utils.labelled import open_labelled_source
-    from digitrec_utils.predict import describe_skipped
+    from digitrec_utils.data.labelled import open_labelled_source
+    from digitrec_utils.engines.field import score_labelled_digits
+    from digitrec_utils.imaging.predict import describe_skipped
 
     source = open_labelled_source(arguments.data)
     if source.skipped:
@@ -284,7 +284,7 @@ def _score_labelled(arguments, model, description):
 def _command_evaluate(arguments) -> int:
     import json
 
-    from digitrec_utils.field import evaluate_scored, write_evaluation_page
+    from digitrec_utils.engines.field import evaluate_scored, write_evaluation_page
 
     model_path, model, description = _load_model(arguments.model)
     scored = _score_labelled(arguments, model, description)
@@ -309,8 +309,8 @@ def _command_evaluate(arguments) -> int:
 def _command_calibrate(arguments) -> int:
     import json
 
-    from digitrec_utils.field import calibrate_scored
-    from digitrec_utils.model_files import read_abstention, record_abstention
+    from digitrec_utils.engines.field import calibrate_scored
+    from digitrec_utils.models.model_files import read_abstention, record_abstention
 
     if not 0.5 < arguments.target < 1.0:
         raise ParameterError(f"--target {arguments.target}: give the accuracy the answered digits must reach, "
@@ -334,7 +334,7 @@ def _command_calibrate(arguments) -> int:
 
 
 def _command_data(arguments) -> int:
-    from digitrec_utils.data import OFFICIAL_IDX_SHA256, check_dataset, load_dataset
+    from digitrec_utils.data.data import OFFICIAL_IDX_SHA256, check_dataset, load_dataset
 
     if arguments.name in OFFICIAL_IDX_SHA256:
         print(f"Files: {check_dataset(arguments.name, data_dir=arguments.data_dir)}.")

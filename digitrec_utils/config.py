@@ -25,7 +25,7 @@ PROJECT_ROOT = PACKAGE_DIR.parent
 NOTEBOOKS_DIR = Path(os.environ.get("DIGITREC_NOTEBOOKS") or PROJECT_ROOT / "notebooks").expanduser()
 PARAMS_DIR = PROJECT_ROOT / "params"
 REPORTS_DIR = PROJECT_ROOT / "reports"
-TEMPLATES_DIR = PACKAGE_DIR / "templates"
+TEMPLATES_DIR = PACKAGE_DIR / "reporting" / "templates"
 
 # Debian's `dataset-fashion-mnist` package installs the real files here.
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

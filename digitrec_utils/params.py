@@ -21,12 +21,12 @@ from typing import Any
 import yaml
 
 from digitrec_utils import config
-from digitrec_utils.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS
-from digitrec_utils.corruptions import CORRUPTION_NAMES, LEVELS
-from digitrec_utils.data import DATASET_NAMES
+from digitrec_utils.data.corruptions import CORRUPTION_NAMES, LEVELS
+from digitrec_utils.data.data import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.nets import DENSE_ZOO, OPTIMIZERS
-from digitrec_utils.precision import PRECISIONS, find_gpus_cheaply
+from digitrec_utils.models.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS
+from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS
+from digitrec_utils.models.precision import PRECISIONS, find_gpus_cheaply
 
 # Section name in a profile -> notebook stem.
 NOTEBOOKS = {
@@ -72,13 +72,13 @@ class Rule:
         return not (self.maximum is not None and (value >= self.maximum if self.exclusive else value > self.maximum))
 
 
-# Allowed values of the classical notebook's choices; digitrec_utils.classical uses the same tuples.
+# Allowed values of the classical notebook's choices; digitrec_utils.engines.classical uses the same tuples.
 CLASSICAL_MODELS = ("knn", "tree", "logreg", "forest", "svm", "boosting")
 KNN_WEIGHTS = ("uniform", "distance")
 TREE_CRITERIA = ("gini", "entropy", "log_loss")
 FOREST_MAX_FEATURES = ("sqrt", "log2")
 SVM_METHODS = ("exact", "nystroem")
-# The dense notebook's choices; digitrec_utils.dense uses the same tuples.
+# The dense notebook's choices; digitrec_utils.engines.dense uses the same tuples.
 DENSE_EXPERIMENTS = ("width", "depth", "optimizer", "dropout", "batch_epochs", "scaling", "smallest")
 SCALINGS = ("divide", "standardize")
 
@@ -456,7 +456,7 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
     schema : dict
         Its declared parameters, whose defaults fill in what ``values`` leaves out.
     """
-    from digitrec_utils.data import count_training_images
+    from digitrec_utils.data.data import count_training_images
 
     def value_of(key):
         return values[key] if key in values else get_default(schema, key)
@@ -470,7 +470,7 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
         problems.append(f"{notebook}: cv_folds = 1 is not allowed; use 0 to skip cross-validation or at least 2 "
                         "folds.")
     if "modern_filters" in schema:
-        from digitrec_utils.convnets import check_modern_shape
+        from digitrec_utils.models.convnets import check_modern_shape
 
         try:
             check_modern_shape(value_of("modern_filters") or [], value_of("modern_convs_per_block") or 0)

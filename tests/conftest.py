@@ -122,7 +122,7 @@ def rendered_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def splits():
     """mnist-sample's split with seed 42, as the sample profile makes it."""
-    from digitrec_utils.data import load_dataset, make_splits
+    from digitrec_utils.data.data import load_dataset, make_splits
 
     return make_splits(load_dataset("mnist-sample", seed=42), val_fraction=0.1, seed=42)
 
@@ -130,8 +130,8 @@ def splits():
 @pytest.fixture(scope="session")
 def saved_model(splits, tmp_path_factory):
     """A cnn_small trained here for two epochs, saved with its JSON like the notebook saves the selected model."""
-    from digitrec_utils import cnn
-    from digitrec_utils.model_files import save_model_bundle
+    from digitrec_utils.engines import cnn
+    from digitrec_utils.models.model_files import save_model_bundle
 
     settings = cnn.CnnSettings(networks=["cnn_small"], epochs=2, early_stopping=False)
     results = cnn.train_cnn_zoo(splits, settings, log=False)

@@ -9,7 +9,7 @@ import nbformat
 PARAMETERS = ('dataset: str = "mnist-sample"  # Dataset.\n'
               'seed: int = 42  # Seed.\n'
               'output_dir: str = ""  # Set by digitrec run.')
-SAVE_RECORD = ('from digitrec_utils.results import build_results, save_results\n'
+SAVE_RECORD = ('from digitrec_utils.reporting.results import build_results, save_results\n'
                'save_results(build_results("{stem}", {{"name": dataset, "sha256": "0" * 64}}, {{}}, seed=seed,\n'
                '                           headline="fake {stem}"), output_dir)')
 

@@ -33,7 +33,7 @@ def spy_on_training_datasets(monkeypatch) -> list[tuple[bool, set[bytes]]]:
     Returns the list it fills: one ``(shuffled, row keys)`` per dataset; shuffled ones are training batches,
     the others validation batches.
     """
-    from digitrec_utils import training
+    from digitrec_utils.models import training
 
     seen = []
     original = training.make_dataset

@@ -16,11 +16,11 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from spies import Forbidden, row_keys
 
-from digitrec_utils import classical
-from digitrec_utils.acceleration import accelerate_sklearn
-from digitrec_utils.data import load_dataset, make_splits
-from digitrec_utils.evaluation import describe_selection, summarize_evaluations
+from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.engines import classical
+from digitrec_utils.evaluation.evaluation import describe_selection, summarize_evaluations
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.utils.acceleration import accelerate_sklearn
 
 K_VALUES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 30]
 

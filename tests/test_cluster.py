@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from fake_notebooks import write_notebook, write_sleeping, write_succeeding
 
-from digitrec_utils import cluster, config
+from digitrec_utils import config
 from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, main
-from digitrec_utils.results import load_results
+from digitrec_utils.reporting.results import load_results
+from digitrec_utils.running import cluster
 
 QUICK_PROFILE = Path(__file__).parent / "data" / "quick-profile.yaml"
 # A small notebook set: classical models (compared exactly with a local run), a CNN (compared within tolerance),
@@ -132,7 +133,7 @@ def test_a_worker_killed_mid_notebook_has_its_task_run_again_elsewhere(tmp_path,
     write_notebook(notebooks, "01_eda",
                    f"import os, pathlib, time\nmarker = pathlib.Path({str(marker)!r})\n"
                    "if not marker.exists():\n    marker.write_text(str(os.getppid()))\n    time.sleep(120)\n"
-                   "from digitrec_utils.results import build_results, save_results\n"
+                   "from digitrec_utils.reporting.results import build_results, save_results\n"
                    "save_results(build_results('01_eda', {'name': dataset, 'sha256': '0' * 64}, {}, seed=seed, "
                    "headline='finished on the second attempt'), output_dir)")
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from spies import Forbidden, row_keys, spy_on_training_datasets
 
-from digitrec_utils import cnn, convnets, training
-from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.engines import cnn
 from digitrec_utils.exceptions import ModelFileError, ParameterError
-from digitrec_utils.model_files import load_model_bundle
+from digitrec_utils.models import convnets, training
+from digitrec_utils.models.model_files import load_model_bundle
 from digitrec_utils.params import resolve_parameters
 
 # Worked out by hand: a 3x3 convolution has (9 x inputs + 1) x filters weights, a dense layer (inputs + 1) x units.
@@ -137,7 +138,7 @@ def test_augmentation_is_active_in_training_and_inactive_at_inference(small_spli
 
 
 def test_mirror_averaging_means_each_image_and_its_mirror_and_survives_saving(small_splits, tmp_path):
-    from digitrec_utils.model_files import save_model_bundle
+    from digitrec_utils.models.model_files import save_model_bundle
 
     model = convnets.build_modern_cnn(filters=(8,), convs_per_block=1, dense_units=16, augmentation="none",
                                       total_steps=10)
@@ -152,7 +153,7 @@ def test_mirror_averaging_means_each_image_and_its_mirror_and_survives_saving(sm
 
 
 def test_mail_changes_apply_in_training_only_to_about_half_the_images_and_survive_saving(small_splits, tmp_path):
-    from digitrec_utils.model_files import save_model_bundle
+    from digitrec_utils.models.model_files import save_model_bundle
 
     images = cnn.prepare_images(small_splits.x_train[:200])
     layer = convnets.build_robustness_augmentation(["pen", "noise", "occlusion"], seed=3)[0]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitrec_utils import comparison
-from digitrec_utils.evaluation import evaluate_model
-from digitrec_utils.results import build_model_record, build_results, save_results
+from digitrec_utils.engines import comparison
+from digitrec_utils.evaluation.evaluation import evaluate_model
+from digitrec_utils.reporting.results import build_model_record, build_results, save_results
 
 DATASET = {"name": "mnist-sample", "sha256": "ab" * 32, "class_names": [str(digit) for digit in range(10)]}
 N_TEST = 400
@@ -147,7 +147,7 @@ def test_model_card_is_computed_from_the_records(tmp_path):
 
 def test_the_notebook_renders_with_what_exists_and_names_what_is_absent(tmp_path):
     from digitrec_utils.cli import EXIT_OK, main
-    from digitrec_utils.results import load_results
+    from digitrec_utils.reporting.results import load_results
 
     for record in _records().values():
         save_results(record, tmp_path / "earlier")

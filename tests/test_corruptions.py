@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitrec_utils.abstention import choose_threshold, compute_coverage_curve, measure_selective
-from digitrec_utils.corruptions import CORRUPTION_NAMES, SEVERITIES, corrupt
-from digitrec_utils.data import load_dataset
+from digitrec_utils.data.corruptions import CORRUPTION_NAMES, SEVERITIES, corrupt
+from digitrec_utils.data.data import load_dataset
+from digitrec_utils.evaluation.abstention import choose_threshold, compute_coverage_curve, measure_selective
 from digitrec_utils.exceptions import ParameterError
 
 
@@ -95,7 +95,7 @@ def test_coverage_and_the_accuracy_of_the_answered_come_with_intervals_and_the_o
 
 
 def test_confidence_scores_lie_in_zero_to_one_and_rank_by_how_well_they_separate_unknown_images():
-    from digitrec_utils.scores import SCORE_NAMES, compute_score, rank_scores
+    from digitrec_utils.evaluation.scores import SCORE_NAMES, compute_score, rank_scores
 
     sure = np.array([[0.98, 0.01, 0.01], [0.9, 0.05, 0.05]])
     torn = np.array([[0.5, 0.49, 0.01], [1 / 3, 1 / 3, 1 / 3]])
@@ -114,7 +114,7 @@ def test_confidence_scores_lie_in_zero_to_one_and_rank_by_how_well_they_separate
 
 
 def test_nondigits_are_seeded_28x28_images_of_every_kind():
-    from digitrec_utils.nondigits import KINDS, make_nondigits
+    from digitrec_utils.data.nondigits import KINDS, make_nondigits
 
     images, kinds = make_nondigits(2 * len(KINDS), seed=3)
     assert images.shape == (2 * len(KINDS), 28, 28) and images.dtype == np.uint8
@@ -130,7 +130,7 @@ def test_nondigits_are_seeded_28x28_images_of_every_kind():
 def test_speed_is_measured_after_warm_up_with_a_latency_spread():
     import keras
 
-    from digitrec_utils.speed import measure_speed
+    from digitrec_utils.evaluation.speed import measure_speed
 
     layers = [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
     model = keras.Sequential(layers)

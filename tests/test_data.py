@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec_utils import config, data
-from digitrec_utils.data import DATASET_NAMES, count_training_images, load_dataset, make_splits
+from digitrec_utils import config
+from digitrec_utils.data import data
+from digitrec_utils.data.data import DATASET_NAMES, count_training_images, load_dataset, make_splits
 from digitrec_utils.exceptions import DatasetError, ParameterError
 
 DEBIAN_DIR = config.DEBIAN_FASHION_MNIST_DIR

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from spies import Forbidden, row_keys, spy_on_training_datasets
 
-from digitrec_utils import dense, nets, training
-from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.engines import dense
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models import nets, training
 
 EXPECTED_PARAMETERS = {  # Worked out by hand: (inputs + 1) x outputs per layer, + 4 per unit for BN.
     "slp": 785 * 10,

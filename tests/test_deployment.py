@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from spies import row_keys
 
-from digitrec_utils import cnn, convnets, deployment, training
 from digitrec_utils.cli import EXIT_REJECTED, main
-from digitrec_utils.data import load_dataset, make_splits
+from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.engines import cnn, deployment
 from digitrec_utils.exceptions import ModelFileError, ParameterError
-from digitrec_utils.model_files import check_calibration
+from digitrec_utils.imaging.predict import PREPARATION_VERSION
+from digitrec_utils.models import convnets, training
+from digitrec_utils.models.model_files import check_calibration
 from digitrec_utils.params import resolve_parameters
-from digitrec_utils.predict import PREPARATION_VERSION
-from digitrec_utils.runner import check_deployment_model
+from digitrec_utils.running.runner import check_deployment_model
 
 SPLIT = {"seed": 3, "test_fraction": 0.2, "val_fraction": 0.1, "train_size": 1000}
 
@@ -41,7 +42,7 @@ def sample():
 
 
 def _sources(splits):
-    from digitrec_utils.nondigits import make_nondigits
+    from digitrec_utils.data.nondigits import make_nondigits
 
     for_choice, _ = make_nondigits(40, seed=1)
     for_report, _ = make_nondigits(40, seed=2)
@@ -131,8 +132,8 @@ def test_blank_images_get_no_answer_and_count_as_wrong():
 def test_the_threshold_goes_into_the_saved_model_json(tmp_path):
     from PIL import Image
 
-    from digitrec_utils.model_files import save_model_bundle
-    from digitrec_utils.predict import predict_images
+    from digitrec_utils.imaging.predict import predict_images
+    from digitrec_utils.models.model_files import save_model_bundle
 
     model = convnets.build_modern_cnn(filters=(4,), convs_per_block=1, dense_units=8, augmentation="none",
                                       total_steps=5)

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from digitrec_utils.evaluation import (
+from digitrec_utils.evaluation.evaluation import (
     compute_accuracy_interval,
     describe_selection,
     evaluate_model,
@@ -114,7 +114,7 @@ def _right_on_all_but(n_images: int, wrong: range) -> tuple[np.ndarray, np.ndarr
 
 
 def test_four_images_of_four_hundred_are_within_noise_and_forty_are_not():
-    from digitrec_utils.evaluation import compare_paired
+    from digitrec_utils.evaluation.evaluation import compare_paired
 
     truth, a = _right_on_all_but(400, range(0))
     _, b = _right_on_all_but(400, range(4))  # A right on 4 images where B is wrong; never the other way.
@@ -132,7 +132,7 @@ def test_four_images_of_four_hundred_are_within_noise_and_forty_are_not():
 
 
 def test_when_nothing_is_distinguishable_the_finding_says_so_and_how_many_images_it_would_take():
-    from digitrec_utils.evaluation import compare_paired
+    from digitrec_utils.evaluation.evaluation import compare_paired
 
     truth, a = _right_on_all_but(400, range(0))
     _, b = _right_on_all_but(400, range(4))
@@ -145,7 +145,7 @@ def test_when_nothing_is_distinguishable_the_finding_says_so_and_how_many_images
 def test_the_image_estimate_gives_the_exact_test_about_the_power_it_promises():
     from scipy.stats import binom, binomtest
 
-    from digitrec_utils.evaluation import estimate_images_needed
+    from digitrec_utils.evaluation.evaluation import estimate_images_needed
 
     only_first, only_second, n_images = 12, 4, 400
     needed = estimate_images_needed(only_first, only_second, n_images)
@@ -161,7 +161,7 @@ def test_the_image_estimate_gives_the_exact_test_about_the_power_it_promises():
 
 
 def test_a_notebooks_choice_names_the_models_the_validation_set_cannot_tell_from_it():
-    from digitrec_utils.evaluation import describe_choice
+    from digitrec_utils.evaluation.evaluation import describe_choice
 
     truth, a = _right_on_all_but(400, range(10))
     _, b = _right_on_all_but(400, range(12))  # Two more mistakes than the chosen model: within noise.
@@ -177,8 +177,8 @@ def test_a_notebooks_choice_names_the_models_the_validation_set_cannot_tell_from
 
 
 def test_reproductions_are_set_against_what_their_original_reports_printed():
-    from digitrec_utils import classical, cnn, dense
-    from digitrec_utils.evaluation import compare_with_report, describe_against_reports
+    from digitrec_utils.engines import classical, cnn, dense
+    from digitrec_utils.evaluation.evaluation import compare_with_report, describe_against_reports
 
     y_true = np.repeat(np.arange(10), 100)
     # 990 of 1,000 right: the Wilson interval is about 0.9817-0.9946.

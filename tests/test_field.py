@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 
 from digitrec_utils import cli, config
 from digitrec_utils.exceptions import DatasetError, ParameterError
-from digitrec_utils.predict import STRETCHED_WIDTH
+from digitrec_utils.imaging.predict import STRETCHED_WIDTH
 
 SHARED_FIELD = config.PROJECT_ROOT.parent / "shared" / "data" / "field"
 needs_field = pytest.mark.skipif(not (SHARED_FIELD / "semeion").is_dir(),
@@ -51,8 +51,8 @@ def scan_tree(splits, tmp_path):
 
 
 def test_clean_scans_and_photos_are_told_apart_by_what_is_measured(splits):
-    from digitrec_utils.envelopes import make_photo_digit
-    from digitrec_utils.ink import survey_image
+    from digitrec_utils.imaging.envelopes import make_photo_digit
+    from digitrec_utils.imaging.ink import survey_image
 
     digit = splits.x_test[0]
     small = np.where(np.asarray(Image.fromarray(digit).resize((16, 16))) > 100, 0, 255).astype(np.uint8)
@@ -65,7 +65,7 @@ def test_clean_scans_and_photos_are_told_apart_by_what_is_measured(splits):
 
 
 def test_a_small_frame_filling_scan_keeps_its_strokes(splits):
-    from digitrec_utils.predict import prepare_image_with_kind
+    from digitrec_utils.imaging.predict import prepare_image_with_kind
 
     digit = splits.x_test[1]
     rows, columns = np.nonzero(digit)
@@ -89,7 +89,7 @@ def _ring(height: int, width: int) -> np.ndarray:
 
 
 def test_only_a_digit_stretched_to_its_square_frame_is_narrowed():
-    from digitrec_utils.predict import is_stretched_to_frame, prepare_image_with_kind
+    from digitrec_utils.imaging.predict import is_stretched_to_frame, prepare_image_with_kind
 
     stretched, tall = _ring(24, 24), _ring(24, 16)
     with_margin = np.pad(stretched, 3, constant_values=255)
@@ -111,7 +111,7 @@ def test_only_a_digit_stretched_to_its_square_frame_is_narrowed():
 def test_a_shifted_28x28_digit_is_centred_again_and_a_centred_one_passes_unchanged(splits, monkeypatch):
     from scipy import ndimage
 
-    from digitrec_utils import predict
+    from digitrec_utils.imaging import predict
 
     digits = splits.x_test[:200]
     prepared, _ = predict.prepare_image_batch(digits)
@@ -136,7 +136,7 @@ def test_a_shifted_28x28_digit_is_centred_again_and_a_centred_one_passes_unchang
 
 
 def test_a_folder_tree_lists_its_images_by_label_and_skips_what_is_not_an_image(scan_tree):
-    from digitrec_utils.labelled import find_labelled_files
+    from digitrec_utils.data.labelled import find_labelled_files
 
     root, written = scan_tree
     files = find_labelled_files(root)
@@ -153,7 +153,7 @@ def test_a_folder_tree_lists_its_images_by_label_and_skips_what_is_not_an_image(
     ("missing", "no such folder"),
 ])
 def test_a_broken_folder_tree_gets_one_clear_error(scan_tree, tmp_path, breakage, message):
-    from digitrec_utils.labelled import find_labelled_files
+    from digitrec_utils.data.labelled import find_labelled_files
 
     root, _ = scan_tree
     if breakage == "misnamed":
@@ -170,7 +170,7 @@ def test_a_broken_folder_tree_gets_one_clear_error(scan_tree, tmp_path, breakage
 
 
 def test_the_folder_dataset_holds_prepared_arrays_and_names_the_unusable_image(scan_tree, capsys):
-    from digitrec_utils.data import check_dataset, load_dataset
+    from digitrec_utils.data.data import check_dataset, load_dataset
 
     root, written = scan_tree
     assert "labelled folder tree scans/" in check_dataset("folder", data_dir=root)
@@ -187,7 +187,7 @@ def test_the_folder_dataset_holds_prepared_arrays_and_names_the_unusable_image(s
 
 
 def test_evaluate_matches_scikit_learn_on_the_same_predictions(scan_tree, saved_model, tmp_path, capsys):
-    from digitrec_utils.predict import predict_images
+    from digitrec_utils.imaging.predict import predict_images
 
     root, written = scan_tree
     page = tmp_path / "page.html"
@@ -212,11 +212,11 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
                                                                                  capsys):
     import shutil
 
-    from digitrec_utils import deployment
-    from digitrec_utils.abstention import choose_threshold
-    from digitrec_utils.field import calibrate_scored, score_labelled_digits, split_halves
-    from digitrec_utils.labelled import open_labelled_source
-    from digitrec_utils.model_files import load_model_bundle, read_abstention
+    from digitrec_utils.data.labelled import open_labelled_source
+    from digitrec_utils.engines import deployment
+    from digitrec_utils.engines.field import calibrate_scored, score_labelled_digits, split_halves
+    from digitrec_utils.evaluation.abstention import choose_threshold
+    from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 
     root, _ = scan_tree
     model_path = tmp_path / "model" / saved_model.name
@@ -270,7 +270,7 @@ def test_evaluate_reads_an_idx_pair_and_a_csv_pair(splits, saved_model, tmp_path
 
 
 def test_predict_works_in_batches_and_writes_a_json_line_per_image(scan_tree, saved_model, capsys):
-    from digitrec_utils.predict import iterate_predictions, predict_images
+    from digitrec_utils.imaging.predict import iterate_predictions, predict_images
 
     root, written = scan_tree
     paths = [path for path, _ in written][:13]
@@ -288,7 +288,7 @@ def test_predict_works_in_batches_and_writes_a_json_line_per_image(scan_tree, sa
 
 
 def test_scanned_copies_are_prepared_scans_with_their_own_labels(splits):
-    from digitrec_utils import cnn
+    from digitrec_utils.engines import cnn
 
     originals, labels = splits.x_train[:50], splits.y_train[:50]
     x_train = cnn.prepare_images(originals)
@@ -313,8 +313,8 @@ def test_field_scans_keep_their_ink_as_the_crop_scale_centre_reference_does(name
     """Each clean scan is prepared close to the plain reference: crop to the ink, scale to 20 pixels, centre."""
     from scipy import ndimage
 
-    from digitrec_utils.labelled import find_labelled_files
-    from digitrec_utils.predict import prepare_image_with_kind, read_image
+    from digitrec_utils.data.labelled import find_labelled_files
+    from digitrec_utils.imaging.predict import prepare_image_with_kind, read_image
 
     files = find_labelled_files(SHARED_FIELD / name)
     chosen = files.paths[::25]
@@ -346,8 +346,8 @@ def test_field_scans_keep_their_ink_as_the_crop_scale_centre_reference_does(name
 
 
 def _scored(labels, probabilities):
-    from digitrec_utils.field import ScoredDigits
-    from digitrec_utils.labelled import LabelledSource
+    from digitrec_utils.data.labelled import LabelledSource
+    from digitrec_utils.engines.field import ScoredDigits
 
     labels = np.asarray(labels)
     source = LabelledSource("set", "a set", len(labels), None, (np.zeros((len(labels), 28, 28)), labels), "")
@@ -356,14 +356,14 @@ def _scored(labels, probabilities):
 
 
 def test_the_threshold_rises_until_it_holds_on_every_set_that_chooses_it():
-    from digitrec_utils.abstention import choose_threshold
-    from digitrec_utils.field import (
+    from digitrec_utils.engines.field import (
         ROLE_CHOOSES,
         ROLE_REPORTS,
         FieldSet,
         measure_field_sets,
         raise_threshold_for_field,
     )
+    from digitrec_utils.evaluation.abstention import choose_threshold
 
     rng = np.random.default_rng(0)
 
@@ -407,8 +407,8 @@ def test_a_missing_field_folder_is_rejected_before_any_notebook_starts(saved_mod
 
 def test_field_sets_resolve_relative_folders_and_fall_back_to_scikit_learns_digits(scan_tree, saved_model, tmp_path,
                                                                                   monkeypatch):
-    from digitrec_utils.field import ROLE_CHOOSES, ROLE_REPORTS, load_field_sets
-    from digitrec_utils.model_files import load_model_bundle
+    from digitrec_utils.engines.field import ROLE_CHOOSES, ROLE_REPORTS, load_field_sets
+    from digitrec_utils.models.model_files import load_model_bundle
 
     root, written = scan_tree
     model, _ = load_model_bundle(saved_model)

@@ -9,7 +9,7 @@ import pytest
 from synthetic import make_images
 
 from digitrec_utils import plots
-from digitrec_utils.evaluation import evaluate_model
+from digitrec_utils.evaluation.evaluation import evaluate_model
 
 NAMES = tuple(str(digit) for digit in range(10))
 

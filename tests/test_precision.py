@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.precision import (
+from digitrec_utils.models.precision import (
     PrecisionChoice,
     choose_precision,
     computes_below_float32,
@@ -55,7 +55,7 @@ def test_a_gpu_and_the_parameter_win_and_bad_requests_are_named():
 
 
 def test_a_model_trained_in_bfloat16_is_copied_to_float32_with_the_same_answers():
-    from digitrec_utils.convnets import build_modern_cnn
+    from digitrec_utils.models.convnets import build_modern_cnn
 
     with policy_scope("mixed_bfloat16"):
         model = build_modern_cnn(filters=(4,), convs_per_block=1, dense_units=8, augmentation="digits",
@@ -69,7 +69,7 @@ def test_a_model_trained_in_bfloat16_is_copied_to_float32_with_the_same_answers(
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_cnn_modern_with_mail_changes_trains_under_mixed_precision(policy):
-    from digitrec_utils.convnets import build_modern_cnn
+    from digitrec_utils.models.convnets import build_modern_cnn
 
     with policy_scope(policy):
         model = build_modern_cnn(filters=(4,), convs_per_block=1, dense_units=8, augmentation="digits",
@@ -107,9 +107,9 @@ def _with_policy(policy, build):
 def test_a_network_trained_in_bfloat16_comes_back_and_is_saved_in_float32(tmp_path):
     import keras
 
-    from digitrec_utils.model_files import save_model_bundle
-    from digitrec_utils.nets import build_zoo_model
-    from digitrec_utils.training import train_model
+    from digitrec_utils.models.model_files import save_model_bundle
+    from digitrec_utils.models.nets import build_zoo_model
+    from digitrec_utils.models.training import train_model
 
     rng = np.random.default_rng(2)
     images, labels = rng.random((64, 28, 28)).astype("float32"), rng.integers(0, 10, 64)
@@ -129,8 +129,8 @@ def test_a_network_trained_in_bfloat16_comes_back_and_is_saved_in_float32(tmp_pa
 
 
 def test_the_validation_accuracy_reported_is_the_float32_copys():
-    from digitrec_utils.nets import build_zoo_model
-    from digitrec_utils.training import train_model
+    from digitrec_utils.models.nets import build_zoo_model
+    from digitrec_utils.models.training import train_model
 
     rng = np.random.default_rng(3)
     images, labels = rng.random((96, 28, 28)).astype("float32"), rng.integers(0, 10, 96)
@@ -141,8 +141,8 @@ def test_the_validation_accuracy_reported_is_the_float32_copys():
 
 
 def test_models_built_around_trained_networks_average_in_float32_under_a_mixed_policy():
-    from digitrec_utils.cnn import build_fold_ensemble
-    from digitrec_utils.convnets import build_cnn, build_mirror_average
+    from digitrec_utils.engines.cnn import build_fold_ensemble
+    from digitrec_utils.models.convnets import build_cnn, build_mirror_average
 
     trained = [copy_as_float32(_with_policy("mixed_bfloat16", lambda: build_cnn("cnn_small"))) for _ in range(2)]
     images = np.random.default_rng(4).random((8, 28, 28, 1)).astype("float32")

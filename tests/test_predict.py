@@ -10,7 +10,7 @@ from PIL import Image
 
 from digitrec_utils import cli
 from digitrec_utils.exceptions import ImageError
-from digitrec_utils.predict import (
+from digitrec_utils.imaging.predict import (
     collect_image_files,
     predict_images,
     prepare_image,
@@ -159,7 +159,7 @@ def test_the_default_model_is_the_newest_good_cnn_whatever_latest_says(splits, s
 
 
 def test_the_default_model_may_come_from_a_seed_of_a_sweep(saved_model, tmp_path):
-    from digitrec_utils.model_files import find_latest_model
+    from digitrec_utils.models.model_files import find_latest_model
 
     reports = tmp_path / "reports"
     _fake_run(reports, "single", "2026-01-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
@@ -185,7 +185,7 @@ def test_without_a_good_run_predict_says_how_to_get_a_model(tmp_path, capsys, mo
 
 
 def test_a_noisy_28x28_digit_is_not_shrunk(splits):
-    from digitrec_utils.corruptions import corrupt
+    from digitrec_utils.data.corruptions import corrupt
 
     digit = splits.x_test[:1]
     noisy = corrupt(digit, "gaussian_noise", 3, seed=0)[0]  # Sigma 60 of 255: noise everywhere.
@@ -243,8 +243,8 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
 
 
 def test_a_28x28_image_is_prepared_the_same_alone_as_within_a_stack(splits):
-    from digitrec_utils import corruptions
-    from digitrec_utils.predict import prepare_image_batch
+    from digitrec_utils.data import corruptions
+    from digitrec_utils.imaging.predict import prepare_image_batch
 
     digits = splits.x_val[:40]
     rng = np.random.default_rng(5)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from synthetic import make_images
 
-from digitrec_utils.preprocessing import PixelStandardizer, add_channel_axis, flatten_images, scale_images
+from digitrec_utils.data.preprocessing import PixelStandardizer, add_channel_axis, flatten_images, scale_images
 
 
 def test_scale_images_maps_uint8_to_unit_float32():

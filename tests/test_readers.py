@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from synthetic import make_images
 
-from digitrec_utils.exceptions import DatasetError
-from digitrec_utils.readers import (
+from digitrec_utils.data.readers import (
     read_csv_images,
     read_csv_labels,
     read_idx_images,
     read_idx_labels,
     read_mnist_npz,
 )
+from digitrec_utils.exceptions import DatasetError
 
 
 @pytest.mark.parametrize("name", ["images-idx3-ubyte", "images-idx3-ubyte.gz"])

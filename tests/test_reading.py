@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, main
-from digitrec_utils.envelopes import make_envelope, make_photo_digit
-from digitrec_utils.ink import find_photo_ink
-from digitrec_utils.model_files import load_model_bundle
-from digitrec_utils.predict import MAX_PIXELS, prepare_image, read_image
-from digitrec_utils.reading import segment_digits
+from digitrec_utils.imaging.envelopes import make_envelope, make_photo_digit
+from digitrec_utils.imaging.ink import find_photo_ink
+from digitrec_utils.imaging.predict import MAX_PIXELS, prepare_image, read_image
+from digitrec_utils.imaging.reading import segment_digits
+from digitrec_utils.models.model_files import load_model_bundle
 
 
 def _correlation(first: np.ndarray, second: np.ndarray) -> float:
@@ -132,7 +132,7 @@ def test_a_huge_photo_is_shrunk_while_it_is_read(tmp_path):
 
 
 def test_a_square_digit_cut_from_a_scanned_string_keeps_its_width():
-    from digitrec_utils.reading import segment_digits
+    from digitrec_utils.imaging.reading import segment_digits
 
     rows, columns = np.mgrid[0:24, 0:24]
     distance = ((rows - 11.5) / 12) ** 2 + ((columns - 11.5) / 12) ** 2

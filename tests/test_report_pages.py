@@ -191,7 +191,7 @@ def test_epoch_logs_and_other_models_are_folded_away(rendered_run):
 def test_pages_say_which_precision_trained_and_the_saved_model_is_float32(rendered_run):
     import keras
 
-    from digitrec_utils.precision import computes_below_float32
+    from digitrec_utils.models.precision import computes_below_float32
 
     dense, _ = _read(rendered_run, "03_dense_nets")
     assert "Networks train in float32. Why: the precision parameter asks for it." in dense

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from digitrec_utils.evaluation import evaluate_model
+from digitrec_utils.evaluation.evaluation import evaluate_model
 from digitrec_utils.exceptions import ResultsError
-from digitrec_utils.results import (
+from digitrec_utils.reporting.results import (
     build_model_record,
     build_results,
     decode_labels,

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from fake_notebooks import write_failing, write_sleeping, write_succeeding
 
-from digitrec_utils import config, runner
+from digitrec_utils import config
 from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, main
-from digitrec_utils.html import find_external_references
+from digitrec_utils.reporting.html import find_external_references
+from digitrec_utils.running import runner
 
 QUICK = ["--set", "eda.pca_points=100", "--set", "eda.n_grid_images=10", "--quiet"]
 
@@ -221,7 +222,7 @@ def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
 
-    from digitrec_utils import runner
+    from digitrec_utils.running import runner
 
     monkeypatch.setenv("JUPYTER_PATH", "")
     for key in runner.KERNEL_ENVIRONMENT:

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from fake_notebooks import write_notebook
 
-from digitrec_utils import config, stability
+from digitrec_utils import config
 from digitrec_utils.cli import EXIT_FAILED, EXIT_REJECTED, main
-from digitrec_utils.evaluation import evaluate_model
+from digitrec_utils.engines import stability
+from digitrec_utils.evaluation.evaluation import evaluate_model
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.results import build_model_record, build_results, validate_results
-from digitrec_utils.sweep import parse_seeds
+from digitrec_utils.reporting.results import build_model_record, build_results, validate_results
+from digitrec_utils.running.sweep import parse_seeds
 
 
 @pytest.mark.parametrize("text, seeds", [("1,2,3", [1, 2, 3]), ("1-5", [1, 2, 3, 4, 5]), ("7, 3", [7, 3]),
@@ -51,7 +52,7 @@ def test_what_a_sweep_cannot_do_is_refused_before_anything_runs(tmp_path, capsys
 
 
 def test_a_fixed_split_pins_split_seed_and_a_varied_one_leaves_it(monkeypatch):
-    from digitrec_utils import sweep
+    from digitrec_utils.running import sweep
 
     seen = []
     monkeypatch.setattr(sweep, "open_executor", lambda *args, **kwargs: pytest.fail("nothing may run"))
@@ -143,7 +144,7 @@ def test_a_local_sweep_with_a_failing_seed_keeps_latest_and_still_compares_the_o
     notebooks, out = tmp_path / "notebooks", tmp_path / "out"
     write_notebook(notebooks, "02_classical_baselines",
                    "if seed == 2:\n    raise ValueError('seed 2 fails on purpose')\n"
-                   "from digitrec_utils.results import build_results, save_results\n"
+                   "from digitrec_utils.reporting.results import build_results, save_results\n"
                    "save_results(build_results('02_classical_baselines', {'name': dataset, 'sha256': '0' * 64}, "
                    "{'seed': seed}, seed=seed, headline='fake'), output_dir)")
     shutil.copy(config.NOTEBOOKS_DIR / "07_stability.ipynb", notebooks)
@@ -169,7 +170,7 @@ def test_a_local_sweep_with_a_failing_seed_keeps_latest_and_still_compares_the_o
 
 
 def test_a_sweep_builds_one_job_per_seed_and_notebook_with_its_inputs_and_the_report_last(tmp_path, monkeypatch):
-    from digitrec_utils import sweep
+    from digitrec_utils.running import sweep
 
     batches = []
 

@@ -1,0 +1,1 @@
+"""Datasets, splits, readers of files on disk, preprocessing, corruptions and generated images."""

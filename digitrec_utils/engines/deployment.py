@@ -1,0 +1,728 @@
+"""How a saved model behaves on real mail: robustness, abstention, images of no digit, speed (``05_deployment``).
+
+The notebook analyses a model saved with its JSON description
+(:func:`digitrec_utils.models.model_files.save_model_bundle`). The JSON says how the model's split was made, and
+:func:`rebuild_split` makes exactly that split again, so that no training image is ever scored as
+validation or test. Every image reaches the model through :func:`digitrec_utils.imaging.predict.prepare_image`,
+the preparation that ``digitrec predict`` applies, so that the threshold chosen here means the same there.
+
+What each part of the data is for:
+
+- validation digits, and non-digit images kept for the choice: the choice of the confidence score and of
+  its threshold;
+- test digits, their corrupted copies and other non-digit images: reporting only, once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from digitrec_utils.data import corruptions
+from digitrec_utils.evaluation import abstention, scores
+from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
+from digitrec_utils.exceptions import DatasetError, ModelFileError, ParameterError
+
+# The keys of a saved model's "split" that rebuild it.
+SPLIT_KEYS = ("seed", "test_fraction", "val_fraction", "train_size")
+# Severity of the headline numbers (the mean over corruptions, the worst ones).
+HEADLINE_SEVERITY = 2
+DIGIT_DATASETS = ("mnist-sample", "mnist", "digits", "csv", "folder")
+# The scanned-looking copies of the small cnn_modern trained when no model is saved: 04_cnn's default.
+STANDALONE_SCAN_COPIES = 1.0
+
+
+@dataclass
+class DeploymentModel:
+    """The model under analysis and where it came from.
+
+    Attributes
+    ----------
+    model : keras.Model
+    description : dict
+        Its JSON description (for a model trained here, one built the same way).
+    path : Path or None
+        The ``.keras`` file; None for a model trained in the notebook.
+    origin : str
+        One sentence for the report.
+    """
+
+    model: object
+    description: dict
+    path: Path | None
+    origin: str
+
+    @property
+    def name(self) -> str:
+        return str(self.description.get("model", "model"))
+
+    @property
+    def outlier_source(self) -> str | None:
+        """The source of the images of no digit the model trained on (outlier exposure), or None."""
+        return (self.description.get("outlier_exposure") or {}).get("source")
+
+    @property
+    def seen_corruptions(self) -> list[str]:
+        """Corruptions whose kind the model saw in training (recorded by 04_cnn); none when not recorded."""
+        return list(self.description.get("seen_corruptions", []))
+
+
+def find_model(model_path: str, output_dir: str) -> Path | None:
+    """Return the model to analyse: ``model_path``, else the run folder's saved CNN, else None (no run folder).
+
+    Raises
+    ------
+    ModelFileError
+        When ``model_path`` does not exist, or the run folder has no saved CNN (04_cnn failed or did not run).
+    """
+    from digitrec_utils.config import SAVED_MODEL_NAME
+
+    if model_path:
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise ModelFileError(f"model_path {model_path}: no such file; give a .keras file saved by digitrec "
+                                 "(with its JSON beside it), or leave model_path empty.")
+        return path
+    if not output_dir:
+        return None
+    path = Path(output_dir) / SAVED_MODEL_NAME
+    if not path.is_file():
+        raise ModelFileError(f"this run saved no CNN ({SAVED_MODEL_NAME} is missing: 04_cnn failed or did not run). "
+                             "Run it in the same run (`digitrec run --only cnn deployment`) or set "
+                             "deployment.model_path to a saved .keras file.")
+    return path
+
+
+def rebuild_split(description: dict, *, data_dir: str | None = None, images_csv: str | None = None,
+                  labels_csv: str | None = None):
+    """Load the saved model's dataset and make exactly its split again.
+
+    Parameters
+    ----------
+    description : dict
+        The model's JSON description, with ``dataset`` (name, sha256) and ``split`` (seed, test_fraction,
+        val_fraction, train_size).
+    data_dir, images_csv, labels_csv : str, optional
+        Where to find the dataset's files, as in the other notebooks.
+
+    Returns
+    -------
+    dataset : Dataset
+    splits : Splits
+
+    Raises
+    ------
+    ModelFileError
+        When the JSON does not say how the split was made (a file saved before format_version 2), or the
+        dataset found now is not the one the model was trained on (another checksum): scoring would then
+        risk counting training images as validation or test.
+    """
+    from digitrec_utils.data.data import load_dataset, make_splits
+
+    split = description.get("split") or {}
+    missing = [key for key in SPLIT_KEYS if key not in split]
+    dataset_name = (description.get("dataset") or {}).get("name")
+    if missing or not dataset_name:
+        raise ModelFileError(f"the model's JSON does not say how its split was made (missing: "
+                             f"{', '.join(missing) or 'dataset name'}; format_version "
+                             f"{description.get('format_version', 1)}), so its validation and test images cannot "
+                             "be rebuilt without risking training images among them. Save the model again with "
+                             "`digitrec run --only cnn` (format_version 2 records the split).")
+    loaded = load_dataset(dataset_name, data_dir=data_dir or None, images_csv=images_csv or None,
+                          labels_csv=labels_csv or None, test_fraction=split["test_fraction"], seed=split["seed"])
+    expected = (description.get("dataset") or {}).get("sha256")
+    if expected and loaded.sha256 != expected:
+        raise ModelFileError(f"the model was trained on {dataset_name} with checksum {expected[:12]}..., but the "
+                             f"files found now have checksum {loaded.sha256[:12]}...; point data_dir (or the CSV "
+                             "parameters) at the files the model was trained on.")
+    splits = make_splits(loaded, val_fraction=split["val_fraction"], seed=split["seed"],
+                         train_size=split["train_size"] or None)
+    return loaded, splits
+
+
+def train_standalone_model(splits, dataset: str, *, seed: int, epochs: int, split: dict) -> DeploymentModel:
+    """Train a small ``cnn_modern`` in seconds, for a notebook opened with no run folder (JupyterLab, nbval).
+
+    It uses the robustness augmentation of 04_cnn's defaults, so that what the report marks as seen is true.
+    """
+    from digitrec_utils.engines import cnn
+    from digitrec_utils.models.convnets import list_seen_corruptions
+
+    settings = cnn.CnnSettings(dataset=dataset, networks=["cnn_modern"], modern_epochs=epochs,
+                               modern_robustness=("pen", "noise", "occlusion"), modern_outlier_exposure=0.25,
+                               modern_scan_copies=STANDALONE_SCAN_COPIES, cv_folds=0, seed=seed)
+    result = cnn.train_cnn_zoo(splits, settings, log=False)["cnn_modern"]
+    description = {"model": "cnn_modern", "class_names": list(splits.class_names), "dataset": {"name": dataset},
+                   "split": dict(split), "augmentation": settings.resolved_augmentation,
+                   "robustness": list(settings.modern_robustness),
+                   "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation,
+                                                             settings.modern_robustness, settings.modern_scan_copies),
+                   "outlier_exposure": {"source": "generated shapes", "share": settings.modern_outlier_exposure},
+                   "scan_copies": settings.modern_scan_copies}
+    return DeploymentModel(result.model, description, None,
+                           f"No saved model (no run folder and no model_path): a small cnn_modern was trained here "
+                           f"for {epochs} epochs on the {len(splits.y_train):,} training images of {dataset}, "
+                           "so that the notebook runs on its own. Run `digitrec run` to analyse the run's chosen CNN.")
+
+
+def load_deployment_model(path: Path, run_dir: str | None = None) -> DeploymentModel:
+    """Load a saved model and its JSON description, with one sentence on where it came from."""
+    from digitrec_utils.models.model_files import load_model_bundle
+    from digitrec_utils.utils.paths import describe_path
+
+    model, description = load_model_bundle(path)
+    return DeploymentModel(model, description, Path(path),
+                           f"The saved model {describe_path(path, run_dir)}: {description.get('model', 'model')}, "
+                           f"trained on {(description.get('dataset') or {}).get('name', 'an unnamed dataset')}.")
+
+
+@dataclass
+class Scored:
+    """A model's answers for a set of images, prepared as ``digitrec predict`` prepares them.
+
+    Attributes
+    ----------
+    probabilities : ndarray of shape (n_images, n_classes)
+        Uniform for images in which the preparation found no ink.
+    predicted : ndarray of shape (n_images,)
+        -1 where the preparation found no ink (predict reports an error: no answer).
+    usable : ndarray of shape (n_images,), bool
+    """
+
+    probabilities: np.ndarray
+    predicted: np.ndarray
+    usable: np.ndarray
+
+    def correct(self, labels: np.ndarray) -> np.ndarray:
+        return self.predicted == np.asarray(labels)
+
+    def score(self, name: str) -> np.ndarray:
+        """The confidence score ``name`` per image; 0 where there is no answer, so that it is never accepted."""
+        return np.where(self.usable, scores.compute_score(self.probabilities, name), 0.0)
+
+
+def score_images(model, images: np.ndarray, *, batch_size: int = 1000) -> Scored:
+    """Prepare uint8 images as ``digitrec predict`` does and return the model's answers."""
+    from digitrec_utils.imaging.predict import prepare_image_batch
+
+    prepared, usable = prepare_image_batch(images)
+    probabilities = np.asarray(model.predict(prepared[..., None], batch_size=batch_size, verbose=0), dtype=np.float64)
+    n_classes = probabilities.shape[1]
+    probabilities[~usable] = 1.0 / n_classes
+    predicted = np.where(usable, probabilities.argmax(axis=1), -1)
+    return Scored(probabilities, predicted, usable)
+
+
+def choose_score(validation: Scored, nondigits: Scored) -> tuple[str, pd.DataFrame]:
+    """Pick the confidence score that best separates validation digits from the non-digit images kept for choice.
+
+    The top probability stays unless another score has a higher AUROC on these validation images.
+
+    Returns
+    -------
+    name : str
+    ranking : DataFrame with columns score and auroc (see :func:`digitrec_utils.evaluation.scores.rank_scores`)
+    """
+    ranking = scores.rank_scores(validation.probabilities[validation.usable], nondigits.probabilities)
+    best = ranking.iloc[0]
+    top = float(ranking.loc[ranking["score"] == "top_probability", "auroc"].iloc[0])
+    return (str(best["score"]) if best["auroc"] > top else "top_probability"), ranking
+
+
+@dataclass
+class ValidationChoice:
+    """What was chosen on validation data: the confidence score and its threshold.
+
+    Attributes
+    ----------
+    score : str
+    ranking : DataFrame
+        Each score's AUROC, validation digits against the non-digit images kept for the choice.
+    threshold : ThresholdChoice
+    validation : Scored
+        The model's answers for the validation digits.
+    """
+
+    score: str
+    ranking: pd.DataFrame
+    threshold: abstention.ThresholdChoice
+    validation: Scored
+
+
+def choose_on_validation(model, images: np.ndarray, labels: np.ndarray, sources: Sequence[NonDigitSource], *,
+                         target: float) -> ValidationChoice:
+    """Choose the confidence score and its threshold from validation digits and the non-digits kept for choice.
+
+    The only images scored here are ``images`` (the validation part) and each source's ``for_choice``
+    images; the test part and the non-digit images of the report never reach a choice.
+    """
+    check_target(target)
+    validation = score_images(model, images)
+    nondigit = score_images(model, np.concatenate([source.for_choice for source in sources]))
+    name, ranking = choose_score(validation, nondigit)
+    threshold = abstention.choose_threshold(validation.score(name), validation.correct(labels), target)
+    return ValidationChoice(name, ranking, threshold, validation)
+
+
+def describe_score_choice(name: str, ranking: pd.DataFrame, source: str) -> str:
+    """One sentence on which score was chosen and why."""
+    aurocs = dict(zip(ranking["score"], ranking["auroc"], strict=True))
+    others = ", ".join(f"{score.replace('_', ' ')} {auroc:.3f}" for score, auroc in aurocs.items() if score != name)
+    verdict = ("it separates them best" if name != "top_probability"
+               else "no other score separates them better")
+    return (f"The confidence score is the **{name.replace('_', ' ')}**: on validation digits against {source} "
+            f"kept for this choice, its AUROC is {aurocs[name]:.3f} ({others}); {verdict}.")
+
+
+@dataclass
+class Robustness:
+    """Accuracy on corrupted copies of the test images, per corruption and severity, with the abstention.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per corruption and severity: corruption, severity, seen (whether the model saw that kind in
+        training), accuracy, accuracy_low, accuracy_high, answered (coverage at the threshold),
+        answered_accuracy, answered_low, answered_high.
+    examples : dict of str to (images, labels, predicted)
+        Up to ``n_examples`` images of each corruption at the headline severity, as corrupted, with the
+        model's answers: the misread ones first, then right ones, each in test order.
+    severity : int
+        The severity of the headline numbers.
+    seconds : float
+    """
+
+    table: pd.DataFrame
+    examples: dict
+    severity: int
+    seconds: float
+
+    def at_headline(self) -> pd.DataFrame:
+        return self.table[self.table["severity"] == self.severity]
+
+    @property
+    def mean_accuracy(self) -> float:
+        return float(self.at_headline()["accuracy"].mean())
+
+    @property
+    def mean_unseen_accuracy(self) -> float:
+        unseen = self.at_headline()[~self.at_headline()["seen"]]
+        return float(unseen["accuracy"].mean()) if len(unseen) else float("nan")
+
+    def worst(self, count: int = 3) -> pd.DataFrame:
+        return self.at_headline().nsmallest(count, "accuracy")
+
+
+def choose_headline_severity(severities: Sequence[int]) -> int:
+    """The middle severity when measured, else the middle of those measured."""
+    ordered = sorted(set(severities))
+    return HEADLINE_SEVERITY if HEADLINE_SEVERITY in ordered else ordered[len(ordered) // 2]
+
+
+def measure_robustness(model, images: np.ndarray, labels: np.ndarray, *, names: Sequence[str],
+                       severities: Sequence[int], score: str, threshold: float | None, seen: Sequence[str] = (),
+                       seed: int = 0, n_examples: int = 10, progress: bool = True) -> Robustness:
+    """Corrupt the test images with each corruption at each severity and score the model's answers.
+
+    For reporting only: nothing here chooses anything. ``threshold`` (chosen on validation) gives the share
+    answered and the accuracy of the answered under each corruption.
+    """
+    check_corruption_parameters(names, severities)
+    started = time.perf_counter()
+    severity = choose_headline_severity(severities)
+    rows, examples = [], {}
+    for number, name in enumerate(names):
+        for level in sorted(severities):
+            corrupted = corruptions.corrupt(images, name, level, seed=seed + 1000 * number + level)
+            scored = score_images(model, corrupted)
+            correct = scored.correct(labels)
+            outcome = abstention.measure_selective(scored.score(score), correct, threshold)
+            low, high = compute_accuracy_interval(int(correct.sum()), len(correct))
+            answered_low, answered_high = outcome.accuracy_ci95
+            rows.append({"corruption": name, "severity": level, "seen": name in seen,
+                         "accuracy": float(correct.mean()), "accuracy_low": low, "accuracy_high": high,
+                         "answered": outcome.coverage, "answered_accuracy": outcome.accuracy,
+                         "answered_low": answered_low, "answered_high": answered_high})
+            if level == severity:
+                # The misread images first (those are what a reader looks for), then right ones.
+                shown = np.concatenate([np.flatnonzero(~correct), np.flatnonzero(correct)])[:n_examples]
+                examples[name] = (corrupted[shown], np.asarray(labels)[shown], scored.predicted[shown])
+        if progress:
+            print(f"[{number + 1}/{len(names)}] {name}: accuracy "
+                  + ", ".join(f"{row['accuracy']:.3f}" for row in rows[-len(severities):])
+                  + f" at severities {', '.join(str(level) for level in sorted(severities))}", flush=True)
+    return Robustness(pd.DataFrame(rows), examples, severity, time.perf_counter() - started)
+
+
+def check_corruption_parameters(names: Sequence[str], severities: Sequence[int]) -> None:
+    """Raise ParameterError naming the key for unknown corruptions or severities, or empty lists."""
+    from digitrec_utils.params import check_choices
+
+    check_choices("corruptions", names, corruptions.CORRUPTION_NAMES)
+    check_choices("severities", severities, corruptions.LEVELS)
+
+
+def style_robustness(robustness: Robustness):
+    """Return the per-corruption table at the headline severity, worst first, for reading."""
+    from digitrec_utils.reporting.tables import format_interval, style_table
+
+    table = robustness.at_headline().sort_values("accuracy")
+    shown = pd.DataFrame({
+        "corruption": table["corruption"].str.replace("_", " "),
+        "seen in training": table["seen"],
+        "accuracy": table["accuracy"],
+        "95% interval": [format_interval(low, high) for low, high in zip(table["accuracy_low"],
+                                                                          table["accuracy_high"], strict=True)],
+        "answered": table["answered"],
+        "accuracy of answered": table["answered_accuracy"],
+        "95% interval of answered": [format_interval(low, high) for low, high in
+                                     zip(table["answered_low"], table["answered_high"], strict=True)],
+    })
+    return style_table(shown.reset_index(drop=True), percent_columns=("answered",))
+
+
+@dataclass
+class NonDigitSource:
+    """Images of none of the model's classes from one source, split into a part for choices and one for the report."""
+
+    name: str
+    description: str
+    for_choice: np.ndarray
+    for_report: np.ndarray
+    kinds: list[str] = field(default_factory=list)
+    in_training: bool = False
+
+
+def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir: str | None = None,
+                             trained_on: str | None = None) -> tuple[list[NonDigitSource], list[str]]:
+    """Gather images that are not of the model's classes: generated shapes always, and another dataset where present.
+
+    For a digits model the other dataset is Fashion-MNIST (its training images for the choice, its test
+    images for the report); for a clothes model, the embedded MNIST sample (its first half for the choice,
+    its second half for the report). The generated images (:func:`digitrec_utils.data.nondigits.make_nondigits`)
+    use one seed for the choice and another for the report.
+
+    ``trained_on`` names the source of the images of no digit the model trained on (outlier exposure, from
+    its JSON); a source of that name is marked ``in_training``: its images are new, but its kind is not,
+    so it is no independent measure of rejection.
+
+    Returns
+    -------
+    sources : list of NonDigitSource
+    notes : list of str
+        Sources that could not be used, and why.
+    """
+    from digitrec_utils.data.data import load_dataset
+    from digitrec_utils.data.nondigits import make_nondigits
+
+    choice_images, kinds = make_nondigits(n_images, seed=seed)
+    report_images, _ = make_nondigits(n_images, seed=seed + 1)
+    sources = [NonDigitSource("generated shapes", "blank squares, noise, rectangles, ellipses, polygons, scribbles, "
+                              "lines and blots, drawn here with scikit-image", choice_images, report_images,
+                              sorted(set(kinds)), in_training=trained_on == "generated shapes")]
+    notes = []
+    try:
+        if dataset in DIGIT_DATASETS:
+            other = load_dataset("fashion-mnist", data_dir=data_dir or None, download=False)
+            sources.append(NonDigitSource("Fashion-MNIST", "clothes (Fashion-MNIST: training images for the "
+                                          "choice, test images for the report)", other.x_train[:n_images],
+                                          other.x_test[:n_images]))
+        else:
+            other = load_dataset("mnist-sample")
+            half = len(other.y_train) // 2
+            sources.append(NonDigitSource("MNIST digits", "handwritten digits (the embedded MNIST sample: first "
+                                          "half for the choice, second half for the report)",
+                                          other.x_train[:min(n_images, half)],
+                                          other.x_train[half:half + n_images]))
+    except DatasetError as error:
+        first_line = str(error).splitlines()[0]
+        notes.append(f"Fashion-MNIST is not available here ({first_line}); only generated shapes are used. "
+                     "Install Debian's dataset-fashion-mnist to add real images of no digit.")
+    return sources, notes
+
+
+def measure_nondigits(model, sources: Sequence[NonDigitSource], *, score: str, threshold: float | None,
+                      test_digits: Scored) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Share of each source's report images that would be answered at ``threshold``, and the AUROC of ``score``.
+
+    Returns
+    -------
+    table : DataFrame with columns source, in_training, images, answered, answered_low, answered_high, auroc
+        The AUROC separates the test digits (positive) from the source's report images.
+    values : dict of str to ndarray
+        Each source's report images' scores, for the figure.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    rows, scores_by_source = [], {}
+    digit_scores = test_digits.score(score)
+    for source in sources:
+        values = score_images(model, source.for_report).score(score)
+        scores_by_source[source.name] = values
+        answered = int((values >= (threshold if threshold is not None else 0.0)).sum())
+        low, high = compute_accuracy_interval(answered, len(values))
+        truth = np.concatenate([np.ones(len(digit_scores)), np.zeros(len(values))])
+        rows.append({"source": source.name, "in_training": source.in_training, "images": len(values),
+                     "answered": answered / len(values),
+                     "answered_low": low, "answered_high": high,
+                     "auroc": float(roc_auc_score(truth, np.concatenate([digit_scores, values])))})
+    return pd.DataFrame(rows), scores_by_source
+
+
+def save_abstention(model_path: Path, *, score: str, threshold: float | None, target: float,
+                    chosen_on: str = "validation", **details) -> Path:
+    """Add the chosen score, threshold and target to the saved model's JSON, keeping the earlier ones.
+
+    ``digitrec predict`` then reports ``accepted`` for each image; a threshold of None (no threshold reached
+    the target) is saved as 0, which accepts every image, as the report says. The entry goes into the
+    model's threshold history (:func:`digitrec_utils.models.model_files.record_abstention`), so that a later run of
+    this notebook, or ``digitrec calibrate --write``, adds to it instead of replacing it. The preparation
+    version, digitrec version and git commit it was chosen with are saved too: ``predict`` and ``read``
+    warn when they prepare images differently (:func:`digitrec_utils.models.model_files.check_calibration`).
+    """
+    from digitrec_utils.models.model_files import record_abstention
+
+    record_abstention(model_path, score=score, threshold=threshold, target=target, chosen_on=chosen_on, **details)
+    return Path(model_path).with_suffix(".json")
+
+
+def summarize(model_name: str, dataset: str, clean: abstention.SelectiveOutcome,
+              clean_accuracy: tuple[float, float, float], robustness: Robustness,
+              choice: abstention.ThresholdChoice, nondigits: pd.DataFrame, score: str, speed=None) -> dict:
+    """Return the deployment findings as a JSON-ready dict for the results record and the model card.
+
+    ``items`` says what the model reads: digits, or images for a model of another dataset (clothes).
+    """
+    worst = robustness.worst(1).iloc[0]
+    return {
+        "model": model_name, "items": "digits" if dataset in DIGIT_DATASETS else "images",
+        "clean_accuracy": clean_accuracy[0], "clean_accuracy_ci95": list(clean_accuracy[1:]),
+        "severity": robustness.severity,
+        "mean_corrupted_accuracy": robustness.mean_accuracy,
+        "mean_unseen_corrupted_accuracy": robustness.mean_unseen_accuracy,
+        "worst_corruption": {"name": str(worst["corruption"]), "accuracy": float(worst["accuracy"]),
+                             "accuracy_ci95": [float(worst["accuracy_low"]), float(worst["accuracy_high"])]},
+        "abstention": {"score": score, "threshold": choice.threshold, "target": choice.target,
+                       "coverage": clean.coverage, "coverage_ci95": list(clean.coverage_ci95),
+                       "answered_accuracy": clean.accuracy, "answered_accuracy_ci95": list(clean.accuracy_ci95)},
+        "nondigits": [{"source": row["source"], "answered": float(row["answered"]), "auroc": float(row["auroc"]),
+                       "kind_seen_in_training": bool(row["in_training"])} for _, row in nondigits.iterrows()],
+        **({"speed": {"images_per_second": speed.images_per_second, "latency_median_ms": speed.latency_median_ms,
+                      "latency_p95_ms": speed.latency_p95_ms}} if speed is not None else {}),
+    }
+
+
+def describe_deployment(findings: dict) -> str:
+    """The summary sentences a postal office needs, from :func:`summarize`'s findings."""
+    model_name, items = findings["model"], findings.get("items", "digits")
+    low, high = findings["clean_accuracy_ci95"]
+    worst = findings["worst_corruption"]
+    text = (f"{model_name}: {findings['clean_accuracy']:.2%} right on clean test {items} (95% CI {low:.2%}-"
+            f"{high:.2%}); {findings['mean_corrupted_accuracy']:.2%} on average over the corrupted copies at severity "
+            f"{findings['severity']}")
+    unseen = findings.get("mean_unseen_corrupted_accuracy")
+    if unseen is not None and not np.isnan(unseen) and unseen != findings["mean_corrupted_accuracy"]:
+        text += f" ({unseen:.2%} over the kinds it never saw in training)"
+    text += f"; worst under {worst['name'].replace('_', ' ')} ({worst['accuracy']:.2%})."
+    chosen = findings["abstention"]
+    if chosen["threshold"] is None:
+        text += (f" No confidence threshold reached {chosen['target']:.1%} on validation, so the model answers every "
+                 f"{items[:-1]}.")
+    else:
+        coverage_low, coverage_high = chosen["coverage_ci95"]
+        accuracy_low, accuracy_high = chosen["answered_accuracy_ci95"]
+        text += (f" At the threshold chosen on {chosen.get('chosen_on', 'validation')} "
+                 f"({chosen['score'].replace('_', ' ')} >= "
+                 f"{chosen['threshold']:.3f}), answer **{chosen['coverage']:.1%}** of {items} automatically "
+                 f"(95% CI {coverage_low:.1%}-{coverage_high:.1%}) at **{chosen['answered_accuracy']:.2%}** accuracy "
+                 f"(95% CI {accuracy_low:.2%}-{accuracy_high:.2%}); route the other {1 - chosen['coverage']:.1%} "
+                 "to a person.")
+    text += describe_field_drop(findings)
+    if findings["nondigits"]:
+        nothing = "no digit" if items == "digits" else "none of its classes"
+        text += f" Images of {nothing} answered anyway: {describe_nondigit_shares(findings)}."
+    strings = findings.get("envelopes")
+    if strings:
+        low, high = strings["string_accuracy_ci95"]
+        text += (f" Photos of whole strings of 3 to 6 digits: {strings['string_accuracy']:.1%} read exactly right "
+                 f"(95% CI {low:.1%}-{high:.1%}).")
+    speed = findings.get("speed")
+    if speed:
+        text += (f" On this machine it reads {speed['images_per_second']:,.0f} {items} per second in batches, and "
+                 f"one in {speed['latency_median_ms']:.0f} ms.")
+    return text
+
+
+def describe_field_drop(findings: dict, *, lead: str = "On other writers' digits:") -> str:
+    """One sentence on the sets of other writers' digits, after ``lead``: accuracy, its drop from the clean test
+    digits, and what the threshold answers there (empty when none was measured)."""
+    parts = []
+    for row in findings.get("field") or []:
+        drop = 100 * (findings["clean_accuracy"] - row["accuracy"])
+        answered = (f"{row['answered']:.1%} answered at {row['answered_accuracy']:.2%}" if row["answered"] > 0
+                    else "none answered")
+        parts.append(f"{row['set']} ({row['digits']:,} digits, {row['role']}) **{row['accuracy']:.2%}** right (95% CI "
+                     f"{row['accuracy_low']:.2%}-{row['accuracy_high']:.2%}), {drop:.1f} points below the clean test "
+                     f"digits, {answered}")
+    return f" {lead} {'; '.join(parts)}." if parts else ""
+
+
+def describe_robustness(robustness: Robustness, clean_accuracy: float) -> str:
+    """Computed sentences on the mean and the worst corruptions, and on what abstaining does under them."""
+    headline = robustness.at_headline()
+    worst = robustness.worst(3)
+    text = (f"At severity {robustness.severity}, accuracy averages {robustness.mean_accuracy:.2%} over "
+            f"{len(headline)} corruptions (clean: {clean_accuracy:.2%})")
+    unseen = headline[~headline["seen"]]
+    if len(unseen) and len(unseen) < len(headline):
+        text += f", and {robustness.mean_unseen_accuracy:.2%} over the {len(unseen)} kinds never seen in training"
+    text += ". Worst: " + ", ".join(f"{row['corruption'].replace('_', ' ')} {row['accuracy']:.2%}"
+                                   for _, row in worst.iterrows()) + "."
+    answered = headline.dropna(subset=["answered_accuracy"])
+    if len(answered) and (headline["answered"] < 1).any():
+        weakest = answered.loc[answered["answered_accuracy"].idxmin()]
+        fewest = headline.loc[headline["answered"].idxmin()]
+        text += (f" At the threshold chosen on validation, the answered digits keep at least "
+                 f"{weakest['answered_accuracy']:.2%} accuracy under every corruption (lowest under "
+                 f"{weakest['corruption'].replace('_', ' ')}; answering everything, the worst is "
+                 f"{worst.iloc[0]['accuracy']:.2%}), and the share answered falls as low as {fewest['answered']:.1%} "
+                 f"(under {fewest['corruption'].replace('_', ' ')}): the rest goes to a person.")
+    return text
+
+
+def style_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]):
+    """Return the non-digit table for reading: source, what it holds, images, share answered with interval, AUROC."""
+    from digitrec_utils.reporting.tables import style_table
+
+    described = {source.name: source.description for source in sources}
+    shown = pd.DataFrame({
+        "source": table["source"], "what": [described.get(name, "") for name in table["source"]],
+        "kind seen in training": table["in_training"],
+        "images": table["images"], "answered": table["answered"],
+        "95% interval": [f"{low:.1%}–{high:.1%}" for low, high in zip(table["answered_low"], table["answered_high"],
+                                                                       strict=True)],
+        "AUROC": table["auroc"]})
+    return style_table(shown, percent_columns=("answered",))
+
+
+def describe_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]) -> str:
+    """Say which source measures rejection independently, and what share of it is answered anyway."""
+    trained = {source.name for source in sources if source.in_training}
+    independent = table[~table["source"].isin(trained)]
+    parts = [f"{row['source']}, a kind of image the model never trained on, is the independent measure: "
+             f"{row['answered']:.1%} of its images would be answered anyway, and its confidence tells them from "
+             f"digits with AUROC {row['auroc']:.3f}." for _, row in independent.iterrows()]
+    if trained:
+        parts.append(f"The model trained on other {', '.join(sorted(trained))} (outlier exposure), so their row "
+                     "shows how well it learned that kind, not how it meets a new one.")
+    if independent.empty:
+        parts.append("No source here is independent of training: install Debian's dataset-fashion-mnist for one.")
+    return " ".join(parts)
+
+
+def describe_nondigit_shares(findings: dict) -> str:
+    """``0.5% of generated shapes (a kind it trained on), 1.4% of Fashion-MNIST``, from :func:`summarize`'s findings."""
+    return ", ".join(f"{row['answered']:.1%} of {row['source']}"
+                     + (" (a kind it trained on)" if row.get("kind_seen_in_training") else "")
+                     for row in findings.get("nondigits", []))
+
+
+def describe_headline(findings: dict) -> str:
+    """One line for the run's index page."""
+    text = (f"{findings['model']}: {findings['mean_corrupted_accuracy']:.2%} mean accuracy under corruption "
+            f"(clean {findings['clean_accuracy']:.2%})")
+    chosen = findings["abstention"]
+    if chosen["threshold"] is not None:
+        text += (f"; answers {chosen['coverage']:.1%} of clean {findings.get('items', 'digits')} at "
+                 f"{chosen['answered_accuracy']:.2%}")
+    return text
+
+
+@dataclass
+class EnvelopeReading:
+    """Photo-like digit strings made from test digits, as ``digitrec read`` reads them.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per envelope: text, read (the labels, without abstention), digits, digits_right,
+        string_right, answered (every digit accepted at the threshold).
+    images : list of ndarray
+    entries : list of dict
+        :func:`digitrec_utils.imaging.reading.read_pixel_images`'s entries, with the boxes.
+    """
+
+    table: pd.DataFrame
+    images: list
+    entries: list
+
+    def summarize(self) -> dict:
+        """String accuracy with its interval, for the results record and the summary."""
+        right, strings = int(self.table["string_right"].sum()), len(self.table)
+        return {"strings": strings, "string_accuracy": right / strings,
+                "string_accuracy_ci95": list(compute_accuracy_interval(right, strings)),
+                "answered": float(self.table["answered"].mean())}
+
+    def describe(self) -> str:
+        """Computed sentences: string and digit accuracy with intervals, and the same with abstention."""
+        table, summary = self.table, self.summarize()
+        strings = summary["strings"]
+        low, high = summary["string_accuracy_ci95"]
+        digits, digits_right = int(table["digits"].sum()), int(table["digits_right"].sum())
+        digit_low, digit_high = compute_accuracy_interval(digits_right, digits)
+        text = (f"Of {strings} envelopes of 3 to 6 digits, {summary['string_accuracy']:.1%} were read exactly right "
+                f"(95% CI {low:.1%}-{high:.1%}), and {digits_right / digits:.1%} of their {digits:,} digits (95% CI "
+                f"{digit_low:.1%}-{digit_high:.1%}; a string split into the wrong number of digits counts all "
+                "its digits as wrong).")
+        answered = table[table["answered"]]
+        if len(answered) < strings:
+            text += f" With the threshold, {len(answered) / strings:.1%} of the strings are answered automatically"
+            if len(answered):
+                answered_right = int(answered["string_right"].sum())
+                answered_low, answered_high = compute_accuracy_interval(answered_right, len(answered))
+                text += (f", {answered_right / len(answered):.1%} of them right (95% CI {answered_low:.1%}-"
+                         f"{answered_high:.1%})")
+            text += "; the others go to a person."
+        return text
+
+
+def read_envelopes(model, images: np.ndarray, labels: np.ndarray, *, n_envelopes: int, seed: int,
+                   abstention: dict | None) -> EnvelopeReading:
+    """Make ``n_envelopes`` photo-like strings of 3 to 6 of the given (test) digits and read them.
+
+    For reporting only: the digits are used in order, each once while they last.
+    """
+    from digitrec_utils.imaging.envelopes import make_envelope
+    from digitrec_utils.imaging.reading import read_pixel_images
+
+    rng = np.random.default_rng([seed, 16])
+    envelopes, start = [], 0
+    for number in range(n_envelopes):
+        length = int(rng.integers(3, 7))
+        positions = (np.arange(length) + start) % len(labels)
+        start += length
+        envelopes.append(make_envelope(images[positions], labels[positions], seed=seed + number))
+    entries = read_pixel_images([(f"envelope {number + 1}", envelope.image)
+                                 for number, envelope in enumerate(envelopes)], model, abstention=abstention)
+    rows = []
+    for envelope, entry in zip(envelopes, entries, strict=True):
+        read = "".join(digit["label"] for digit in entry.get("digits", []))
+        same_length = len(read) == len(envelope.text)
+        rows.append({"text": envelope.text, "read": read, "digits": len(envelope.text),
+                     "digits_right": sum(a == b for a, b in zip(read, envelope.text, strict=False)) if same_length
+                     else 0,
+                     "string_right": read == envelope.text,
+                     "answered": bool(entry.get("digits")) and all(digit["accepted"] for digit in entry["digits"])})
+    return EnvelopeReading(pd.DataFrame(rows), [envelope.image for envelope in envelopes], entries)
+
+
+def check_target(target: float) -> None:
+    """Raise ParameterError unless the target accuracy lies strictly between 0.5 and 1."""
+    if not 0.5 < target < 1.0:
+        raise ParameterError(f"target_accepted_accuracy = {target!r} must lie strictly between 0.5 and 1 "
+                             "(e.g. 0.995: at most 5 errors in 1,000 answered digits).")

@@ -1,0 +1,1 @@
+"""Metrics with their intervals, paired tests, confidence scores, abstention and speed."""

@@ -1,0 +1,1 @@
+"""Digits in photos and scans: finding ink, preparing images, predicting, reading strings."""

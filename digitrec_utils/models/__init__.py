@@ -1,0 +1,1 @@
+"""Keras networks, their training, precision and saved-model files."""

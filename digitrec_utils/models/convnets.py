@@ -1,0 +1,499 @@
+"""Keras builders for the convolutional networks, named after the reports that introduced them, and ours.
+
+Every builder returns a compiled ``keras.Model`` that takes images of shape (28, 28, 1) scaled to [0, 1]
+and outputs class probabilities. :data:`CNN_ZOO` lists the networks with the optimizer and batch size
+each one uses. ``cnn_modern`` is built by :func:`build_modern_cnn`, whose arguments come from the
+notebook's parameters; its augmentation depends on the dataset (:func:`choose_augmentation`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.training import STEPS_PER_EXECUTION
+
+AUGMENTATIONS = ("auto", "digits", "fashion", "none")
+# Largest random shift and zoom (fraction of the side); rotations go up to 100 times it in degrees.
+DEFAULT_STRENGTH = 0.08
+# Datasets whose images may be mirrored left to right: a mirrored shirt is still a shirt, a mirrored 2 is not.
+MIRROR_SAFE_DATASETS = ("fashion-mnist",)
+# Corruption-like augmentation of cnn_modern (:func:`build_robustness_augmentation`), and the corruptions of
+# digitrec_utils.data.corruptions that each kind shows the network in training (the deployment report marks them
+# "seen" and gives the mean over the unseen ones too).
+ROBUSTNESS_KINDS = {
+    "pen": ("dilation", "erosion"),
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
+    "occlusion": ("stripes", "blots"),
+}
+# The corruptions that the geometric augmentation (shifts, rotations, zoom) shows the network, in milder form.
+GEOMETRIC_CORRUPTIONS = ("rotation", "scale", "translation")
+# The corruptions whose kind the scanned-looking copies of 04_cnn's modern_scan_copies show (digitrec.scanning).
+SCAN_COPY_CORRUPTIONS = ("shear", "dilation", "erosion", "gaussian_blur")
+# Share of training images that get one corruption-like change when robustness augmentation is on.
+ROBUSTNESS_RATE = 0.5
+
+
+@dataclass(frozen=True)
+class CnnSpec:
+    """One network of the CNN zoo.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+        What it is and which report it reproduces.
+    optimizer : str
+        ``sgd_momentum`` (SGD with momentum 0.9), ``rmsprop`` or ``adamw`` (ours, with a schedule).
+    learning_rate : float
+    batch_size : int
+    original_epochs : int
+        The epochs of the original report, used when the notebook's ``epochs`` is 0.
+    reported_mnist_accuracy : float, optional
+        The test accuracy its original report printed on MNIST; None where it printed none.
+    """
+
+    name: str
+    description: str
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    original_epochs: int
+    reported_mnist_accuracy: float | None = None
+
+
+CNN_ZOO = {spec.name: spec for spec in (
+    CnnSpec("cnn_small", "Conv32 (3x3, He-uniform) - MaxPool - Dense100 - softmax, SGD at 0.01 with momentum 0.9, "
+            "batch 64 (first report's neural_net_1; it printed 0.9899 on MNIST, on its own 80/10/10 split of all "
+            "70,000 digits).", "sgd_momentum", 0.01, 64, 10, 0.9899),
+    CnnSpec("cnn_deeper", "Conv32 - MaxPool - Conv64 - Conv64 - MaxPool - Dense100 - softmax, SGD at 0.01 with "
+            "momentum 0.9, batch 64 (first report's neural_net_2).", "sgd_momentum", 0.01, 64, 10),
+    CnnSpec("cnn_rmsprop", "Conv32 - MaxPool - Conv64 - MaxPool - Conv64 - Dense512 - softmax, RMSprop, batch 128 "
+            "(second report; 356,298 parameters; it printed 0.9917 on MNIST).", "rmsprop", 0.001, 128, 5, 0.9917),
+    CnnSpec("cnn_modern", "Ours: 3x3 convolution blocks with batch normalization, dropout, augmentation that "
+            "depends on the dataset, AdamW with warm-up and cosine decay, label smoothing, early stopping on "
+            "validation.", "adamw", 0.003, 128, 20),
+)}
+
+
+def choose_augmentation(augmentation: str, dataset: str) -> str:
+    """Resolve ``"auto"`` to ``"fashion"`` (mirroring allowed) or ``"digits"`` (no mirroring) by dataset.
+
+    Parameters
+    ----------
+    augmentation : {"auto", "digits", "fashion", "none"}
+    dataset : str
+        The dataset's registry name, e.g. ``"fashion-mnist"``.
+    """
+    if augmentation not in AUGMENTATIONS:
+        raise ParameterError(f"augmentation = {augmentation!r} is not allowed; allowed values are "
+                             f"{', '.join(AUGMENTATIONS)}.")
+    if augmentation != "auto":
+        return augmentation
+    return "fashion" if dataset in MIRROR_SAFE_DATASETS else "digits"
+
+
+def describe_augmentation(augmentation: str, strength: float = DEFAULT_STRENGTH, robustness: Sequence[str] = ()) -> str:
+    """Return one sentence on what :func:`build_augmentation` (and :func:`build_robustness_augmentation`, for
+    ``robustness``) do."""
+    changes = {"pen": "a thicker or thinner pen", "noise": "scanner noise", "occlusion": "a stripe or an ink blot"}
+    extra = ""
+    if robustness:
+        extra = (f" Then {ROBUSTNESS_RATE:.0%} of the images get one change of real mail: "
+                 + ", ".join(changes[kind] for kind in robustness) + ".")
+    if augmentation == "none" or strength == 0:
+        return ("No geometric augmentation." + extra) if extra else "No augmentation."
+    text = (f"Random shifts of up to {strength:.0%} of the width and height, rotations of up to "
+            f"{strength * 100:g} degrees and zoom of up to {strength:.0%}")
+    if augmentation == "fashion":
+        return text + ", and left-right mirroring (valid for clothes); in training only." + extra
+    return text + "; no mirroring (a mirrored digit is another shape or no digit); in training only." + extra
+
+
+def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH, seed: int | None = None) -> list:
+    """Return Keras preprocessing layers that augment in training and pass images through at inference.
+
+    Parameters
+    ----------
+    augmentation : {"digits", "fashion", "none"}
+        ``fashion`` adds horizontal flips to the shifts, rotations and zoom of ``digits``.
+    strength : float, default=0.08
+        The largest shift and zoom, as a fraction of the side; rotations go up to ``100 * strength``
+        degrees (8 degrees for 0.08). 0 turns augmentation off.
+    seed : int, optional
+    """
+    import keras
+
+    if augmentation not in AUGMENTATIONS[1:]:
+        raise ParameterError(f"augmentation = {augmentation!r} is not allowed here; allowed values are "
+                             f"{', '.join(AUGMENTATIONS[1:])} (resolve 'auto' with choose_augmentation).")
+    if augmentation == "none" or strength == 0:
+        return []
+    shift, zoom, rotation_degrees = strength, strength, 100 * strength
+    layers = []
+    if augmentation == "fashion":
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_mirror"))
+    layers += [
+        keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="constant", seed=seed, name="random_rotation"),
+        keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed, name="random_zoom"),
+        keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed, name="random_shift"),
+    ]
+    return layers
+
+
+def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = (), scan_copies: float = 0.0) -> list[str]:
+    """Return the corruptions of :mod:`digitrec_utils.data.corruptions` whose kind ``cnn_modern`` saw in training.
+
+    Parameters
+    ----------
+    augmentation : {"digits", "fashion", "none"}
+        The geometric augmentation; any but ``none`` shows shifts, rotations and zoom.
+    robustness : sequence of str
+        Keys of :data:`ROBUSTNESS_KINDS`.
+    scan_copies : float
+        04_cnn's ``modern_scan_copies``: the scanned-looking copies show a slant, another pen and blur
+        (:data:`SCAN_COPY_CORRUPTIONS`).
+    """
+    seen = list(GEOMETRIC_CORRUPTIONS) if augmentation not in ("none", "") else []
+    for kind in robustness:
+        seen += ROBUSTNESS_KINDS[kind]
+    if scan_copies:
+        seen += [name for name in SCAN_COPY_CORRUPTIONS if name not in seen]
+    return seen
+
+
+def build_robustness_augmentation(kinds: Sequence[str], *, rate: float = ROBUSTNESS_RATE,
+                                  seed: int | None = None) -> list:
+    """Return a Keras layer that, in training only, gives images the changes of real mail.
+
+    A share ``rate`` of the images gets one change of a kind drawn from ``kinds`` (keys of
+    :data:`ROBUSTNESS_KINDS`), each drawn at random strength:
+
+    ``pen``
+        A thicker or thinner pen: grey dilation or erosion by a 2x2 or 3x3 square (max pooling of the image
+        or of its negative, stride 1).
+    ``noise``
+        Scanner noise: Gaussian noise of sigma up to 0.25 (64 of 255), or salt-and-pepper noise on up to 10%
+        of the pixels.
+    ``occlusion``
+        A dark stripe 2 pixels wide across the digit (a ruled line, a fold), or a light ink blot of
+        radius 2 to 3 pixels.
+
+    Keras's preprocessing layers have noise (``GaussianNoise``, which changes every image alike) and
+    erasing (rectangles of any aspect), but no pen width, salt-and-pepper noise or stripes; this layer
+    draws them per image, as :mod:`digitrec_utils.data.corruptions` does with scikit-image and SciPy.
+    """
+    unknown = [kind for kind in kinds if kind not in ROBUSTNESS_KINDS]
+    if unknown:
+        raise ParameterError(f"modern_robustness {unknown!r} is not allowed; allowed values are "
+                             f"{', '.join(ROBUSTNESS_KINDS)}.")
+    if not kinds or rate == 0:
+        return []
+    # The layer computes in float32 under any mixed-precision policy (its random draws are float32), as
+    # Keras's own preprocessing layers do; the convolutions after it cast to their compute dtype.
+    return [_robustness_layer_class()(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes",
+                                      dtype="float32")]
+
+
+def _build_optimizer(name: str, learning_rate):
+    """AdamW (ours) here; the reports' optimizers come from :func:`digitrec_utils.models.nets.build_optimizer`."""
+    import keras
+
+    from digitrec_utils.models.nets import build_optimizer
+
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
+    return build_optimizer(name, learning_rate)
+
+
+def _compile(model, spec: CnnSpec, *, learning_rate=None, label_smoothing: float = 0.0, jit_compile="auto"):
+    """Compile with cross-entropy on one-hot labels (so that label smoothing is possible) and accuracy.
+
+    Keras runs :data:`~digitrec_utils.models.training.STEPS_PER_EXECUTION` batches per call of its training
+    function: the same updates, with less overhead per batch (``cnn_rmsprop``, batch 32: 1.46x faster
+    per epoch on 2 cores; ``cnn_small``, batch 128: 1.05x).
+    """
+    import keras
+
+    model.compile(optimizer=_build_optimizer(spec.optimizer, learning_rate or spec.learning_rate),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
+                  metrics=["accuracy"], jit_compile=jit_compile, steps_per_execution=STEPS_PER_EXECUTION)
+    return model
+
+
+def build_cnn(name: str, *, n_classes: int = 10, jit_compile="auto"):
+    """Build one of the reproduced CNNs of :data:`CNN_ZOO` (``cnn_small``, ``cnn_deeper``, ``cnn_rmsprop``).
+
+    Parameters
+    ----------
+    name : str
+    n_classes : int, default=10
+    jit_compile : bool or "auto"
+        Passed to ``Model.compile``; XLA helps on a GPU.
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled; it expects one-hot labels (``make_dataset(..., n_classes=...)``).
+    """
+    import keras
+
+    if name not in CNN_ZOO or name == "cnn_modern":
+        allowed = ", ".join(key for key in CNN_ZOO if key != "cnn_modern")
+        raise ParameterError(f"CNN {name!r} is unknown to build_cnn; allowed values are {allowed} "
+                             "(cnn_modern is built by build_modern_cnn).")
+    he = "he_uniform"
+
+    def convolution(filters):
+        return keras.layers.Conv2D(filters, 3, activation="relu", kernel_initializer=he)
+
+    if name == "cnn_small":
+        body = [convolution(32), keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                keras.layers.Dense(100, activation="relu", kernel_initializer=he)]
+    elif name == "cnn_deeper":
+        body = [convolution(32), keras.layers.MaxPooling2D(), convolution(64), convolution(64),
+                keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                keras.layers.Dense(100, activation="relu", kernel_initializer=he)]
+    else:
+        body = [keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
+                keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
+                keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.Flatten(),
+                keras.layers.Dense(512, activation="relu")]
+    model = keras.Sequential([keras.Input(shape=(28, 28, 1)), *body,
+                              keras.layers.Dense(n_classes, activation="softmax", dtype="float32")], name=name)
+    return _compile(model, CNN_ZOO[name], jit_compile=jit_compile)
+
+
+def check_modern_shape(filters: Sequence[int], convs_per_block: int) -> int:
+    """Return the side of ``cnn_modern``'s last feature maps, or raise ParameterError when the blocks do not fit 28x28.
+
+    Each unpadded 3x3 convolution trims 2 pixels and each block's pooling halves the side.
+    """
+    if not filters or min(filters) < 1 or convs_per_block < 1:
+        raise ParameterError(f"modern_filters {list(filters)!r} and modern_convs_per_block {convs_per_block!r} "
+                             "must be positive.")
+    side = 28
+    for _ in filters:
+        side -= 2 * convs_per_block
+        if side < 2:
+            raise ParameterError(f"modern_filters {list(filters)!r} with modern_convs_per_block {convs_per_block}: "
+                                 "the 28x28 image shrinks to nothing; use fewer blocks or fewer convolutions per "
+                                 "block (e.g. two blocks of two, or three blocks of one).")
+        side //= 2
+    return side
+
+
+def choose_batch_norm_momentum(steps_per_epoch: int) -> float:
+    """Return a moving-statistics momentum that averages over about a quarter of an epoch, from 0.9 to 0.99.
+
+    Keras's 0.99 averages over about 100 steps. On a small training set (29 steps per epoch for
+    mnist-sample's 3,600 images) the moving statistics then lag the fast-changing weights of the first
+    epochs so far that validation accuracy collapsed to chance and early stopping ended the run; 0.9
+    follows them within an epoch. From 400 steps per epoch on (full MNIST or Fashion-MNIST) it is 0.99.
+    """
+    return float(min(0.99, max(0.9, 1.0 - 4.0 / max(steps_per_epoch, 1))))
+
+
+def build_modern_cnn(
+    *,
+    filters: Sequence[int] = (32, 64),
+    convs_per_block: int = 2,
+    dense_units: int = 128,
+    dropout: float = 0.3,
+    augmentation: str = "digits",
+    augmentation_strength: float = DEFAULT_STRENGTH,
+    robustness: Sequence[str] = (),
+    label_smoothing: float = 0.1,
+    learning_rate: float = 0.003,
+    total_steps: int = 1000,
+    warmup_fraction: float = 0.1,
+    batch_norm_momentum: float = 0.99,
+    n_classes: int = 10,
+    seed: int | None = None,
+    jit_compile="auto",
+):
+    """Build and compile ``cnn_modern``: our convolutional network for the best accuracy a CPU trains in minutes.
+
+    Each block is ``convs_per_block`` times (3x3 unpadded convolution, batch normalization from the second
+    block on, ReLU), then 2x2 max pooling. The head flattens, then a dense layer with
+    batch normalization and dropout, then softmax. AdamW's learning rate rises linearly for the first
+    ``warmup_fraction`` of ``total_steps`` and then follows a cosine down to zero (a one-cycle shape).
+
+    Parameters
+    ----------
+    filters : sequence of int, default=(32, 64)
+        Filters of each block; each convolution trims 2 pixels and each block then halves the side
+        (28 -> 26 -> 13 -> 11 -> 5 for two blocks of one convolution).
+    convs_per_block : int, default=2
+    dense_units : int, default=128
+    dropout : float, default=0.3
+        Dropout before the output layer.
+    augmentation : {"digits", "fashion", "none"}
+        See :func:`build_augmentation`.
+    augmentation_strength : float, default=0.08
+        See :func:`build_augmentation`.
+    robustness : sequence of str, default=()
+        Kinds of corruption-like augmentation (:func:`build_robustness_augmentation`).
+    label_smoothing : float, default=0.1
+    learning_rate : float, default=0.003
+        The peak learning rate.
+    total_steps : int
+        Training steps (epochs x batches per epoch) of the schedule.
+    warmup_fraction : float, default=0.1
+    batch_norm_momentum : float, default=0.99
+        Momentum of the batch-normalization moving statistics (see :func:`choose_batch_norm_momentum`).
+    n_classes : int, default=10
+    seed : int, optional
+        Seeds the augmentation layers.
+    jit_compile : bool or "auto"
+
+    Returns
+    -------
+    model : keras.Model
+        Compiled; it expects one-hot labels.
+    """
+    import keras
+
+    check_modern_shape(filters, convs_per_block)
+    if not 0.0 <= dropout < 1.0:
+        raise ParameterError(f"modern_dropout = {dropout!r} must be at least 0 and below 1.")
+    augmenting = build_augmentation(augmentation, strength=augmentation_strength, seed=seed)
+    augmenting += build_robustness_augmentation(robustness, seed=seed)
+    layers = [keras.Input(shape=(28, 28, 1)), *augmenting]
+    for block, width in enumerate(filters, start=1):
+        for position in range(1, convs_per_block + 1):
+            # Batch normalization on the first block's full-resolution maps doubled the step time on 2 cores
+            # (benchmarks/bench_cnn_modern.py notes), so the first block's convolutions keep their bias instead.
+            normalize = block > 1
+            layers.append(keras.layers.Conv2D(int(width), 3, use_bias=not normalize, name=f"conv_{block}_{position}"))
+            if normalize:
+                layers.append(keras.layers.BatchNormalization(momentum=batch_norm_momentum,
+                                                              name=f"batch_norm_{block}_{position}"))
+            layers.append(keras.layers.Activation("relu", name=f"relu_{block}_{position}"))
+        layers.append(keras.layers.MaxPooling2D(name=f"pool_{block}"))
+    layers += [keras.layers.Flatten(), keras.layers.Dense(int(dense_units), use_bias=False, name="dense"),
+               keras.layers.BatchNormalization(momentum=batch_norm_momentum, name="batch_norm_dense"),
+               keras.layers.Activation("relu")]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout, name="dropout_dense"))
+    layers.append(keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="output"))
+    model = keras.Sequential(layers, name="cnn_modern")
+    warmup_steps = int(total_steps * warmup_fraction)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate / 10, decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=learning_rate, warmup_steps=warmup_steps)
+    return _compile(model, CNN_ZOO["cnn_modern"], learning_rate=schedule, label_smoothing=label_smoothing,
+                    jit_compile=jit_compile)
+
+
+@functools.cache
+def _mirror_layer_class():
+    """Define (once) and return the Keras layer that mirrors images left to right, registered for saving."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="digitrec")
+    class MirrorImages(keras.layers.Layer):
+        """Flip images of shape (batch, height, width, channels) left to right, always (not a random layer)."""
+
+        def call(self, inputs):
+            return keras.ops.flip(inputs, axis=2)
+
+    return MirrorImages
+
+
+@functools.cache
+def _robustness_layer_class():
+    """Define (once) and return the layer of :func:`build_robustness_augmentation`, registered for saving."""
+    import keras
+
+    ops = keras.ops
+
+    def pick(variants, generator):
+        """Return, per image, one of ``variants`` (arrays of one shape) drawn uniformly."""
+        batch = ops.shape(variants[0])[0]
+        choice = keras.random.randint((batch,), 0, len(variants), seed=generator)
+        weights = ops.reshape(ops.one_hot(choice, len(variants), dtype=variants[0].dtype),
+                              (batch, len(variants), 1, 1, 1))
+        return ops.sum(ops.stack(variants, axis=1) * weights, axis=1)
+
+    @keras.saving.register_keras_serializable(package="digitrec")
+    class RandomMailChanges(keras.layers.Layer):
+        """Give a share ``rate`` of the images one change of a kind in ``kinds``, in training only."""
+
+        def __init__(self, kinds=("pen", "noise", "occlusion"), rate=ROBUSTNESS_RATE, seed=None, **kwargs):
+            super().__init__(**kwargs)
+            self.kinds, self.rate, self.seed = list(kinds), float(rate), seed
+            self.generator = keras.random.SeedGenerator(seed)
+
+        def _pen(self, images):
+            def thinner(size):
+                return -ops.max_pool(-images, size, strides=1, padding="same")
+
+            return pick([ops.max_pool(images, 2, strides=1, padding="same"),
+                         ops.max_pool(images, 3, strides=1, padding="same"), thinner(2), thinner(3)], self.generator)
+
+        def _noise(self, images):
+            shape = ops.shape(images)
+            sigma = keras.random.uniform((shape[0], 1, 1, 1), 0.0, 0.25, seed=self.generator)
+            gaussian = images + keras.random.normal(shape, seed=self.generator) * sigma
+            amount = keras.random.uniform((shape[0], 1, 1, 1), 0.0, 0.10, seed=self.generator)
+            draw = keras.random.uniform(shape, seed=self.generator)
+            salted = ops.where(draw < amount / 2, 0.0, ops.where(draw > 1.0 - amount / 2, 1.0, images))
+            return ops.clip(pick([gaussian, salted], self.generator), 0.0, 1.0)
+
+        def _occlusion(self, images):
+            batch = ops.shape(images)[0]
+            side = ops.cast(ops.shape(images)[1], "float32")
+            rows = ops.reshape(ops.arange(0, 28, dtype="float32"), (1, 28, 1, 1))
+            columns = ops.reshape(ops.arange(0, 28, dtype="float32"), (1, 1, 28, 1))
+            position = ops.floor(keras.random.uniform((batch, 1, 1, 1), 6.0, side - 8.0, seed=self.generator))
+            across = ops.cast((rows >= position) & (rows < position + 2), images.dtype)
+            down = ops.cast((columns >= position) & (columns < position + 2), images.dtype)
+            stripe = images * (1.0 - pick([across + 0.0 * columns, down + 0.0 * rows], self.generator))
+            centre_row = keras.random.uniform((batch, 1, 1, 1), 6.0, side - 6.0, seed=self.generator)
+            centre_column = keras.random.uniform((batch, 1, 1, 1), 6.0, side - 6.0, seed=self.generator)
+            radius = keras.random.uniform((batch, 1, 1, 1), 2.0, 3.0, seed=self.generator)
+            inside = (rows - centre_row) ** 2 + (columns - centre_column) ** 2 <= radius ** 2
+            blot = ops.where(inside, 1.0, images)
+            return pick([stripe, blot], self.generator)
+
+        def call(self, inputs, training=None):
+            if not training or not self.kinds:
+                return inputs
+            changed = pick([getattr(self, f"_{kind}")(inputs) for kind in self.kinds], self.generator)
+            chosen = keras.random.uniform((ops.shape(inputs)[0], 1, 1, 1), seed=self.generator) < self.rate
+            return ops.where(chosen, changed, inputs)
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "kinds": self.kinds, "rate": self.rate, "seed": self.seed}
+
+    return RandomMailChanges
+
+
+def register_custom_layers() -> None:
+    """Register digitrec's own Keras layers, so that saved models that use them can be loaded."""
+    _mirror_layer_class()
+    _robustness_layer_class()
+
+
+def build_mirror_average(model, name: str | None = None):
+    """Return a model whose output is the mean of ``model``'s probabilities for each image and its mirror image.
+
+    Test-time augmentation for datasets where mirroring keeps the class (clothes). The result saves and
+    reloads like any model once this module is imported (:func:`digitrec_utils.models.model_files.load_model_bundle`
+    imports it).
+    """
+    import keras
+
+    from digitrec_utils.models.precision import policy_scope
+
+    with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
+        inputs = keras.Input(shape=model.input_shape[1:])
+        mirrored = _mirror_layer_class()(name="mirror")(inputs)
+        outputs = keras.layers.Average(name="mean_of_mirrors")([model(inputs), model(mirrored)])
+        return keras.Model(inputs, outputs, name=name or f"{model.name}_mirror_average")

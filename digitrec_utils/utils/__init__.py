@@ -1,0 +1,1 @@
+"""Files written atomically, run-folder paths and the environment a report records."""
