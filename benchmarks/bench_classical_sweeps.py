@@ -33,7 +33,8 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import classical
 
 K_VALUES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 30]

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import cnn
 from digitrec_utils.evaluation.evaluation import compare_paired, compute_accuracy_interval
 from digitrec_utils.models.precision import apply_precision, describe_precision

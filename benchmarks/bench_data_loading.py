@@ -25,7 +25,7 @@ import time
 _CHILD = """
 import json, time
 started = time.perf_counter()
-from digitrec_utils.data.data import load_dataset
+from digitrec_utils.data.loading import load_dataset
 imported = time.perf_counter()
 dataset = load_dataset({name!r}, use_cache={use_cache})
 loaded = time.perf_counter()

@@ -25,7 +25,8 @@ import statistics
 import time
 from functools import partial
 
-from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import dense
 from digitrec_utils.models import nets, training
 

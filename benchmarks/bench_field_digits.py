@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec_utils import config
-from digitrec_utils.data.data import DATASET_NAMES
+from digitrec_utils.data.types import DATASET_NAMES
 from digitrec_utils.evaluation.abstention import measure_selective
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
 from digitrec_utils.evaluation.scores import compute_score
@@ -67,7 +67,7 @@ def _entries_figures(entries: list[dict], labels, abstention) -> dict:
 
 
 def _arrays_figures(model, images: np.ndarray, labels: np.ndarray, abstention) -> dict:
-    from digitrec_utils.imaging.predict import prepare_image_batch
+    from digitrec_utils.data.preparation import prepare_image_batch
 
     prepared, usable = prepare_image_batch(images)
     probabilities = np.asarray(model.predict(prepared[..., None], verbose=0, batch_size=1000), dtype=np.float64)
@@ -78,7 +78,8 @@ def _arrays_figures(model, images: np.ndarray, labels: np.ndarray, abstention) -
 
 def _load_test_digits(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """The test digits of ``dataset``, split as the suite splits it (seed 42)."""
-    from digitrec_utils.data.data import load_dataset, make_splits
+    from digitrec_utils.data.loading import load_dataset
+    from digitrec_utils.data.splits import make_splits
 
     data_dir = _data_root() / "mnist" if dataset == "mnist" else None
     splits = make_splits(load_dataset(dataset, data_dir=data_dir, test_fraction=0.2, seed=42), val_fraction=0.1,
@@ -173,9 +174,9 @@ def main() -> None:
                                                "peak_mib": peak}
                 print(f"batches/{count}", json.dumps(results[f"batches/{count}"]), flush=True)
     if "photos" in arguments.only:
+        from digitrec_utils.data.ink import survey_image
+        from digitrec_utils.data.preparation import prepare_image
         from digitrec_utils.imaging.envelopes import make_photo_digit
-        from digitrec_utils.imaging.ink import survey_image
-        from digitrec_utils.imaging.predict import prepare_image
 
         test_images, test_labels = _load_test_digits(arguments.dataset or "mnist-sample")
         photos = [make_photo_digit(test_images[index], seed=index) for index in range(300)]

@@ -47,7 +47,8 @@ def time_one(profile: str, network: str, precision: str, epochs: int, dataset: s
     """Train ``network`` for ``epochs`` under ``precision`` in this process; return its epoch seconds."""
     import keras
 
-    from digitrec_utils.data.data import load_dataset, make_splits
+    from digitrec_utils.data.loading import load_dataset
+    from digitrec_utils.data.splits import make_splits
     from digitrec_utils.engines import cnn, dense
     from digitrec_utils.models.precision import apply_precision
     from digitrec_utils.models.training import configure_keras, make_dataset, seed_everything

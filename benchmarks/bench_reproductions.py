@@ -22,7 +22,8 @@ import json
 
 import numpy as np
 
-from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import cnn, dense
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
 from digitrec_utils.models.convnets import CNN_ZOO

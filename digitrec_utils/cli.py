@@ -172,7 +172,7 @@ def _load_for_images(arguments, what: str):
 
     Files in the folders that are not images are listed once on standard error and left out.
     """
-    from digitrec_utils.imaging.predict import collect_image_files, describe_skipped
+    from digitrec_utils.data.preparation import collect_image_files, describe_skipped
 
     if arguments.min_confidence is not None and not 0.0 <= arguments.min_confidence <= 1.0:
         raise ParameterError(f"--min-confidence {arguments.min_confidence}: give a score from 0 to 1 (0 answers "
@@ -269,8 +269,8 @@ def _report(entries, format_entry, *, output: str) -> int:
 def _score_labelled(arguments, model, description):
     """Open the labelled digits of DATA and run the model over them; skipped files are listed once."""
     from digitrec_utils.data.labelled import open_labelled_source
+    from digitrec_utils.data.preparation import describe_skipped
     from digitrec_utils.engines.field import score_labelled_digits
-    from digitrec_utils.imaging.predict import describe_skipped
 
     source = open_labelled_source(arguments.data)
     if source.skipped:
@@ -334,7 +334,8 @@ def _command_calibrate(arguments) -> int:
 
 
 def _command_data(arguments) -> int:
-    from digitrec_utils.data.data import OFFICIAL_IDX_SHA256, check_dataset, load_dataset
+    from digitrec_utils.data.loading import check_dataset, load_dataset
+    from digitrec_utils.data.official import OFFICIAL_IDX_SHA256
 
     if arguments.name in OFFICIAL_IDX_SHA256:
         print(f"Files: {check_dataset(arguments.name, data_dir=arguments.data_dir)}.")

@@ -22,7 +22,7 @@ import yaml
 
 from digitrec_utils import config
 from digitrec_utils.data.corruptions import CORRUPTION_NAMES, LEVELS
-from digitrec_utils.data.data import DATASET_NAMES
+from digitrec_utils.data.types import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS
 from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS
@@ -456,7 +456,7 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
     schema : dict
         Its declared parameters, whose defaults fill in what ``values`` leaves out.
     """
-    from digitrec_utils.data.data import count_training_images
+    from digitrec_utils.data.splits import count_training_images
 
     def value_of(key):
         return values[key] if key in values else get_default(schema, key)

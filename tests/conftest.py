@@ -122,7 +122,8 @@ def rendered_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def splits():
     """mnist-sample's split with seed 42, as the sample profile makes it."""
-    from digitrec_utils.data.data import load_dataset, make_splits
+    from digitrec_utils.data.loading import load_dataset
+    from digitrec_utils.data.splits import make_splits
 
     return make_splits(load_dataset("mnist-sample", seed=42), val_fraction=0.1, seed=42)
 

@@ -16,7 +16,8 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from spies import Forbidden, row_keys
 
-from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import classical
 from digitrec_utils.evaluation.evaluation import describe_selection, summarize_evaluations
 from digitrec_utils.exceptions import ParameterError

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from spies import Forbidden, row_keys, spy_on_training_datasets
 
-from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import cnn
 from digitrec_utils.exceptions import ModelFileError, ParameterError
 from digitrec_utils.models import convnets, training

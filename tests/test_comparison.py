@@ -7,6 +7,7 @@ import pytest
 
 from digitrec_utils.engines import comparison
 from digitrec_utils.evaluation.evaluation import evaluate_model
+from digitrec_utils.reporting import ranking
 from digitrec_utils.reporting.results import build_model_record, build_results, save_results
 
 DATASET = {"name": "mnist-sample", "sha256": "ab" * 32, "class_names": [str(digit) for digit in range(10)]}
@@ -45,7 +46,7 @@ def _records(truth=None):
 
 
 def test_every_model_in_one_table_best_validation_first_with_the_best_of_each_family():
-    table = comparison.gather_models(_records())
+    table = ranking.gather_models(_records())
     assert table["key"].tolist() == ["02_classical_baselines/svm", "04_cnn/cnn_modern", "02_classical_baselines/knn"]
     assert table["best of family"].tolist() == [True, True, False]
     assert table.loc[0, "test accuracy"] == pytest.approx(1 - 40 / N_TEST)
@@ -60,9 +61,9 @@ def test_every_model_in_one_table_best_validation_first_with_the_best_of_each_fa
 
 
 def test_the_recommendation_uses_validation_not_test_and_breaks_ties_on_cost():
-    table = comparison.gather_models(_records())
-    assert comparison.recommend_model(table).row["name"] == "svm"
-    tied = comparison.recommend_model(table, tolerance=0.01)
+    table = ranking.gather_models(_records())
+    assert ranking.recommend_model(table).row["name"] == "svm"
+    tied = ranking.recommend_model(table, tolerance=0.01)
     assert tied.row["name"] == "cnn_modern" and "cheapest to run" in tied.reason
     assert set(tied.candidates["name"]) == {"svm", "cnn_modern"}
 
@@ -71,7 +72,7 @@ def test_mcnemar_reads_an_uneven_split_as_real_and_an_even_one_as_chance():
     from mlxtend.evaluate import mcnemar, mcnemar_table
 
     records = _records()
-    table = comparison.gather_models(records)
+    table = ranking.gather_models(records)
     tests = comparison.compare_with_runner_ups(records, table, "04_cnn/cnn_modern").set_index("runner-up")
     against_svm = tests.loc["02_classical_baselines/svm"]
     # The CNN is wrong on images 0-19, the SVM on 0-39: only the CNN is right on 20 images, only the SVM on none.
@@ -87,7 +88,7 @@ def test_mcnemar_reads_an_uneven_split_as_real_and_an_even_one_as_chance():
         "02_classical_baselines", DATASET, {}, seed=1, test_labels=truth, selected_model="a",
         models=[_model("a", "classical", truth, np.arange(0, 10), 0.9),
                 _model("b", "classical", truth, np.arange(5, 15), 0.8)])}
-    reading = comparison.compare_with_runner_ups(even, comparison.gather_models(even),
+    reading = comparison.compare_with_runner_ups(even, ranking.gather_models(even),
                                                  "02_classical_baselines/a").iloc[0]
     assert (reading["only recommended right"], reading["only runner-up right"]) == (5, 5)
     assert reading["p-value"] == pytest.approx(1.0) and "consistent with equal accuracy" in reading["reading"]
@@ -95,7 +96,7 @@ def test_mcnemar_reads_an_uneven_split_as_real_and_an_even_one_as_chance():
 
 def test_one_sentence_counts_the_paired_tests_without_repeating_them():
     records = _records()
-    table = comparison.gather_models(records)
+    table = ranking.gather_models(records)
     tests = comparison.compare_with_runner_ups(records, table, "04_cnn/cnn_modern")
     sentence = comparison.summarize_paired_tests("cnn_modern", tests)
     # Against the SVM (20 to 0) the lead is real; against kNN (40 to 0) too.
@@ -105,11 +106,11 @@ def test_one_sentence_counts_the_paired_tests_without_repeating_them():
 
 
 def test_the_ranking_for_the_index_page_lists_the_recommended_model_and_its_runner_ups():
-    table = comparison.gather_models(_records())
-    ranking = comparison.summarize_ranking(table, comparison.recommend_model(table), n_runner_ups=1)
-    assert ranking["recommended"]["name"] == "svm" and [model["name"] for model in ranking["runner_ups"]] == [
+    table = ranking.gather_models(_records())
+    summary = comparison.summarize_ranking(table, ranking.recommend_model(table), n_runner_ups=1)
+    assert summary["recommended"]["name"] == "svm" and [model["name"] for model in summary["runner_ups"]] == [
         "cnn_modern"]
-    assert ranking["runner_ups"][0]["test_accuracy_ci95"] == pytest.approx(list(table.loc[1, ["95% CI low",
+    assert summary["runner_ups"][0]["test_accuracy_ci95"] == pytest.approx(list(table.loc[1, ["95% CI low",
                                                                                             "95% CI high"]]))
     assert comparison.summarize_ranking(table, None) == {"recommended": None, "runner_ups": []}
 
@@ -120,7 +121,7 @@ def test_models_of_different_test_sets_are_not_paired():
     records["03_dense_nets"] = build_results("03_dense_nets", DATASET, {}, seed=7, test_labels=other_truth,
                                              models=[_model("mlp", "dense", other_truth, np.arange(5), 0.99)],
                                              selected_model="mlp")
-    table = comparison.gather_models(records)
+    table = ranking.gather_models(records)
     tests = comparison.compare_with_runner_ups(records, table, "03_dense_nets/mlp")
     assert tests["reading"].str.startswith("not tested").all()
     assert "different datasets or seeds" in comparison.describe_protocol(records)
@@ -136,8 +137,8 @@ def test_missing_notebooks_are_named(tmp_path):
 
 def test_model_card_is_computed_from_the_records(tmp_path):
     records = _records()
-    table = comparison.gather_models(records)
-    recommendation = comparison.recommend_model(table)
+    table = ranking.gather_models(records)
+    recommendation = ranking.recommend_model(table)
     card = comparison.describe_model_card(records, recommendation, None)
     row = table.iloc[0]
     assert f"{row['95% CI low']:.4f} to {row['95% CI high']:.4f}" in card
@@ -182,8 +183,8 @@ def test_runner_ups_within_noise_on_validation_are_named_with_what_makes_them_ch
             "04_cnn", DATASET, {}, seed=42, test_labels=truth, val_labels=val_truth, selected_model="cnn",
             models=[model("cnn", "cnn", np.arange(36), 0.91, 30.0, 60.0)]),
     }
-    table = comparison.gather_models(records)
-    recommendation = comparison.recommend_model(table)
+    table = ranking.gather_models(records)
+    recommendation = ranking.recommend_model(table)
     assert recommendation.row["name"] == "cnn"  # Unchanged: the best validation accuracy.
     judged = comparison.judge_on_validation(records, table, recommendation.key).set_index("name")
     # The SVM is wrong on 4 more validation images than the CNN (p = 0.125); kNN on 44 more.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from digitrec_utils.data.corruptions import CORRUPTION_NAMES, SEVERITIES, corrupt
-from digitrec_utils.data.data import load_dataset
+from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.evaluation.abstention import choose_threshold, compute_coverage_curve, measure_selective
 from digitrec_utils.exceptions import ParameterError
 

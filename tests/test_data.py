@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from digitrec_utils import config
-from digitrec_utils.data import data
-from digitrec_utils.data.data import DATASET_NAMES, count_training_images, load_dataset, make_splits
+from digitrec_utils.data import loading, official
+from digitrec_utils.data import splits as splitting
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.splits import count_training_images, make_splits
+from digitrec_utils.data.types import DATASET_NAMES
 from digitrec_utils.exceptions import DatasetError, ParameterError
 
 DEBIAN_DIR = config.DEBIAN_FASHION_MNIST_DIR
@@ -172,7 +175,7 @@ def test_offline_mnist_with_nothing_present_is_actionable_and_fast(monkeypatch):
     assert "Keras cache" in message and "download from https://storage.googleapis.com" in message
     assert "data_dir=" in message and "DIGITREC_DATA" in message and "mnist-sample" in message
     # Where the network is reachable the file downloads instead; here it must fail within seconds.
-    assert elapsed < 3 * data.DOWNLOAD_TIMEOUT_SECONDS
+    assert elapsed < 3 * official.DOWNLOAD_TIMEOUT_SECONDS
 
 
 def test_offline_fashion_error_mentions_debian_package(monkeypatch):
@@ -200,7 +203,7 @@ def test_download_verifies_checksum_and_lands_in_keras_cache(tmp_path, monkeypat
     source = write_npz(tmp_path / "made" / "mnist.npz")
     payload = (tmp_path / "made" / "mnist.npz").read_bytes()
     _serve_mirror(tmp_path, monkeypatch, {"mnist.npz": payload})
-    monkeypatch.setitem(data.DOWNLOAD_FILES, "mnist", {"mnist.npz": hashlib.sha256(payload).hexdigest()})
+    monkeypatch.setitem(official.DOWNLOAD_FILES, "mnist", {"mnist.npz": hashlib.sha256(payload).hexdigest()})
     dataset = load_dataset("mnist")
     np.testing.assert_array_equal(dataset.x_test, source[2])
     assert (isolated_environment / "keras" / "datasets" / "mnist.npz").read_bytes() == payload
@@ -222,7 +225,7 @@ def test_download_of_fashion_idx_files(tmp_path, monkeypatch, write_idx_dataset)
     monkeypatch.setattr(config, "DEBIAN_FASHION_MNIST_DIR", Path("/nonexistent"))
     _serve_mirror(tmp_path, monkeypatch, files)
     digests = {name: hashlib.sha256(body).hexdigest() for name, body in files.items()}
-    monkeypatch.setitem(data.DOWNLOAD_FILES, "fashion-mnist", digests)
+    monkeypatch.setitem(official.DOWNLOAD_FILES, "fashion-mnist", digests)
     dataset = load_dataset("fashion-mnist")
     np.testing.assert_array_equal(dataset.y_train, expected[1])
 
@@ -283,9 +286,9 @@ def test_train_size_gives_a_stratified_subsample():
 
 def test_overlapping_indices_are_caught():
     with pytest.raises(AssertionError, match="train and val share 1 indices"):
-        data._check_disjoint(np.array([0, 1, 2]), np.array([2, 3]), np.array([0]), n_train_part=4)
+        splitting._check_disjoint(np.array([0, 1, 2]), np.array([2, 3]), np.array([0]), n_train_part=4)
     with pytest.raises(AssertionError, match="val and test share 1 indices"):
-        data._check_disjoint(np.array([0]), np.array([4]), np.array([0]), n_train_part=4)
+        splitting._check_disjoint(np.array([0]), np.array([4]), np.array([0]), n_train_part=4)
 
 
 @pytest.mark.parametrize(
@@ -337,8 +340,8 @@ def test_count_training_images_predicts_make_splits(name, options):
 @pytest.mark.parametrize("gz", [True, False])
 def test_check_dataset_finds_good_files_without_reading_them_fully(tmp_path, write_idx_dataset, monkeypatch, gz):
     write_idx_dataset(tmp_path / "data", gz=gz)
-    monkeypatch.setattr(data, "read_idx_images", lambda path: pytest.fail("the images were read in full"))
-    assert data.check_dataset("fashion-mnist", data_dir=tmp_path / "data") == "IDX files from data_dir"
+    monkeypatch.setattr(official, "read_idx_images", lambda path: pytest.fail("the images were read in full"))
+    assert loading.check_dataset("fashion-mnist", data_dir=tmp_path / "data") == "IDX files from data_dir"
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -356,7 +359,7 @@ def test_check_dataset_names_a_truncated_or_mislabelled_file(tmp_path, write_idx
     damaged = damage(payload)
     target.write_bytes(gzip.compress(damaged) if gz else damaged)
     with pytest.raises(DatasetError, match=message) as error:
-        data.check_dataset("fashion-mnist", data_dir=tmp_path / "data")
+        loading.check_dataset("fashion-mnist", data_dir=tmp_path / "data")
     assert target.name in str(error.value)
 
 
@@ -364,36 +367,36 @@ def test_check_dataset_rejects_images_that_are_not_28x28(tmp_path, write_idx_dat
     write_idx_dataset(tmp_path / "data")
     write_idx(tmp_path / "data" / "t10k-images-idx3-ubyte.gz", np.zeros((20, 32, 32), dtype=np.uint8))
     with pytest.raises(DatasetError, match="images are 32x32, but digitrec needs 28x28"):
-        data.check_dataset("fashion-mnist", data_dir=tmp_path / "data")
+        loading.check_dataset("fashion-mnist", data_dir=tmp_path / "data")
 
 
 def test_check_dataset_lists_the_places_tried_when_nothing_is_found(tmp_path):
     with pytest.raises(DatasetError, match="Cannot find the 'mnist' dataset. Places tried") as error:
-        data.check_dataset("mnist", data_dir=tmp_path / "nothing")
+        loading.check_dataset("mnist", data_dir=tmp_path / "nothing")
     assert "download: skipped" in str(error.value)
 
 
 def test_check_dataset_reads_only_the_index_of_an_npz(tmp_path, write_npz):
     write_npz(tmp_path / "data" / "mnist.npz")
-    assert data.check_dataset("mnist", data_dir=tmp_path / "data") == "NPZ files from data_dir"
+    assert loading.check_dataset("mnist", data_dir=tmp_path / "data") == "NPZ files from data_dir"
     np.savez(tmp_path / "data" / "mnist.npz", x_train=np.zeros((2, 28, 28), dtype=np.uint8))
     with pytest.raises(DatasetError, match="lacks the arrays"):
-        data.check_dataset("mnist", data_dir=tmp_path / "data")
+        loading.check_dataset("mnist", data_dir=tmp_path / "data")
 
 
 def test_check_dataset_checks_the_first_row_of_a_csv_pair(tmp_path, write_csv_pair):
     images_csv, labels_csv, _, _ = write_csv_pair(20)
-    assert data.check_dataset("csv", images_csv=images_csv, labels_csv=labels_csv) == "CSV files images.csv and " \
+    assert loading.check_dataset("csv", images_csv=images_csv, labels_csv=labels_csv) == "CSV files images.csv and " \
                                                                                       "labels.csv"
     with pytest.raises(ParameterError, match="images_csv, labels_csv"):
-        data.check_dataset("csv", images_csv=images_csv)
+        loading.check_dataset("csv", images_csv=images_csv)
     header = tmp_path / "with-header.csv"
     header.write_text("pixel" + ",pixel" * 783 + "\n" + images_csv.read_text())
     with pytest.raises(DatasetError, match="no header row"):
-        data.check_dataset("csv", images_csv=header, labels_csv=labels_csv)
+        loading.check_dataset("csv", images_csv=header, labels_csv=labels_csv)
     with pytest.raises(DatasetError, match="file not found"):
-        data.check_dataset("csv", images_csv=tmp_path / "absent.csv", labels_csv=labels_csv)
-    assert data.check_dataset("mnist-sample") and data.check_dataset("digits")
+        loading.check_dataset("csv", images_csv=tmp_path / "absent.csv", labels_csv=labels_csv)
+    assert loading.check_dataset("mnist-sample") and loading.check_dataset("digits")
 
 
 # The real MNIST in the shared data folder, where present.
@@ -403,21 +406,21 @@ SHARED_MNIST = config.PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"{SHARED_MNIST} is absent (the real MNIST, IDX files)")
 def test_the_shared_full_mnist_loads_with_the_official_split_and_checksums(write_idx_dataset, tmp_path):
-    where = data.check_dataset("mnist", data_dir=SHARED_MNIST)
+    where = loading.check_dataset("mnist", data_dir=SHARED_MNIST)
     assert where.endswith("the official files (content SHA-256 checked)")
-    dataset = data.load_dataset("mnist", data_dir=SHARED_MNIST, use_cache=False)
+    dataset = loading.load_dataset("mnist", data_dir=SHARED_MNIST, use_cache=False)
     assert dataset.x_train.shape == (60_000, 28, 28) and dataset.x_test.shape == (10_000, 28, 28)
     assert dataset.x_train.dtype == np.uint8 and dataset.source.split == "official 60,000 / 10,000"
     assert np.bincount(dataset.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert [Path(path).name for path, _ in dataset.source.files] == [
         "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte.gz"]
-    splits = data.make_splits(dataset, val_fraction=0.1, seed=42)
+    splits = make_splits(dataset, val_fraction=0.1, seed=42)
     assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (54_000, 6_000, 10_000)
     # Other files of the same shape are told apart from the official ones by their content.
     write_idx_dataset(tmp_path / "copy")
-    assert "not the official files" in data.check_dataset("mnist", data_dir=tmp_path / "copy")
-    assert data.compare_with_official("mnist", [SHARED_MNIST / "train-images-idx3-ubyte.gz",
+    assert "not the official files" in loading.check_dataset("mnist", data_dir=tmp_path / "copy")
+    assert official.compare_with_official("mnist", [SHARED_MNIST / "train-images-idx3-ubyte.gz",
                                                 tmp_path / "copy" / "train-labels-idx1-ubyte.gz",
                                                 SHARED_MNIST / "t10k-images-idx3-ubyte.gz",
                                                 SHARED_MNIST / "t10k-labels-idx1-ubyte.gz"]) == [

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from spies import Forbidden, row_keys, spy_on_training_datasets
 
-from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import dense
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models import nets, training

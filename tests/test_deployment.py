@@ -10,10 +10,11 @@ import pytest
 from spies import row_keys
 
 from digitrec_utils.cli import EXIT_REJECTED, main
-from digitrec_utils.data.data import load_dataset, make_splits
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.preparation import PREPARATION_VERSION
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import cnn, deployment
 from digitrec_utils.exceptions import ModelFileError, ParameterError
-from digitrec_utils.imaging.predict import PREPARATION_VERSION
 from digitrec_utils.models import convnets, training
 from digitrec_utils.models.model_files import check_calibration
 from digitrec_utils.params import resolve_parameters

@@ -10,8 +10,8 @@ from PIL import Image
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from digitrec_utils import cli, config
+from digitrec_utils.data.preparation import STRETCHED_WIDTH
 from digitrec_utils.exceptions import DatasetError, ParameterError
-from digitrec_utils.imaging.predict import STRETCHED_WIDTH
 
 SHARED_FIELD = config.PROJECT_ROOT.parent / "shared" / "data" / "field"
 needs_field = pytest.mark.skipif(not (SHARED_FIELD / "semeion").is_dir(),
@@ -51,8 +51,8 @@ def scan_tree(splits, tmp_path):
 
 
 def test_clean_scans_and_photos_are_told_apart_by_what_is_measured(splits):
+    from digitrec_utils.data.ink import survey_image
     from digitrec_utils.imaging.envelopes import make_photo_digit
-    from digitrec_utils.imaging.ink import survey_image
 
     digit = splits.x_test[0]
     small = np.where(np.asarray(Image.fromarray(digit).resize((16, 16))) > 100, 0, 255).astype(np.uint8)
@@ -65,7 +65,7 @@ def test_clean_scans_and_photos_are_told_apart_by_what_is_measured(splits):
 
 
 def test_a_small_frame_filling_scan_keeps_its_strokes(splits):
-    from digitrec_utils.imaging.predict import prepare_image_with_kind
+    from digitrec_utils.data.preparation import prepare_image_with_kind
 
     digit = splits.x_test[1]
     rows, columns = np.nonzero(digit)
@@ -89,7 +89,7 @@ def _ring(height: int, width: int) -> np.ndarray:
 
 
 def test_only_a_digit_stretched_to_its_square_frame_is_narrowed():
-    from digitrec_utils.imaging.predict import is_stretched_to_frame, prepare_image_with_kind
+    from digitrec_utils.data.preparation import is_stretched_to_frame, prepare_image_with_kind
 
     stretched, tall = _ring(24, 24), _ring(24, 16)
     with_margin = np.pad(stretched, 3, constant_values=255)
@@ -111,23 +111,23 @@ def test_only_a_digit_stretched_to_its_square_frame_is_narrowed():
 def test_a_shifted_28x28_digit_is_centred_again_and_a_centred_one_passes_unchanged(splits, monkeypatch):
     from scipy import ndimage
 
-    from digitrec_utils.imaging import predict
+    from digitrec_utils.data import preparation
 
     digits = splits.x_test[:200]
-    prepared, _ = predict.prepare_image_batch(digits)
-    monkeypatch.setattr(predict, "RECENTRE_TOLERANCE", 100)  # Levels only, never moved.
-    levels_only, _ = predict.prepare_image_batch(digits)
+    prepared, _ = preparation.prepare_image_batch(digits)
+    monkeypatch.setattr(preparation, "RECENTRE_TOLERANCE", 100)  # Levels only, never moved.
+    levels_only, _ = preparation.prepare_image_batch(digits)
     monkeypatch.undo()
     np.testing.assert_array_equal(prepared, levels_only)  # Centred MNIST digits are not moved.
     directions = [(-4, -4), (-4, 4), (4, -4), (4, 4)]
     shifted = np.stack([ndimage.shift(digit, directions[index % 4], order=0) for index, digit in enumerate(digits)])
-    moved, usable = predict.prepare_image_batch(shifted)
+    moved, usable = preparation.prepare_image_batch(shifted)
     assert usable.all()
     centres = np.array([ndimage.center_of_mass(image) for image in moved])
     # Back to MNIST's centre of mass, to within a pixel (the digits that the shift cut at the edge aside).
-    assert np.mean(np.abs(centres - predict.MASS_CENTRE).max(axis=1) <= 1.0) >= 0.95
+    assert np.mean(np.abs(centres - preparation.MASS_CENTRE).max(axis=1) <= 1.0) >= 0.95
     noisy = np.clip(shifted.astype(int) + np.random.default_rng(0).normal(0, 40, shifted.shape), 0, 255)
-    noisy_moved, _ = predict.prepare_image_batch(noisy.astype(np.uint8))
+    noisy_moved, _ = preparation.prepare_image_batch(noisy.astype(np.uint8))
     assert np.mean([abs(np.subtract(ndimage.center_of_mass(image > 0.5), 14)).max() <= 1.5
                     for image in noisy_moved]) > 0.9  # Noise does not pull the centre.
 
@@ -170,7 +170,7 @@ def test_a_broken_folder_tree_gets_one_clear_error(scan_tree, tmp_path, breakage
 
 
 def test_the_folder_dataset_holds_prepared_arrays_and_names_the_unusable_image(scan_tree, capsys):
-    from digitrec_utils.data.data import check_dataset, load_dataset
+    from digitrec_utils.data.loading import check_dataset, load_dataset
 
     root, written = scan_tree
     assert "labelled folder tree scans/" in check_dataset("folder", data_dir=root)
@@ -314,7 +314,7 @@ def test_field_scans_keep_their_ink_as_the_crop_scale_centre_reference_does(name
     from scipy import ndimage
 
     from digitrec_utils.data.labelled import find_labelled_files
-    from digitrec_utils.imaging.predict import prepare_image_with_kind, read_image
+    from digitrec_utils.data.preparation import prepare_image_with_kind, read_image
 
     files = find_labelled_files(SHARED_FIELD / name)
     chosen = files.paths[::25]

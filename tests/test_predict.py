@@ -9,14 +9,9 @@ import pytest
 from PIL import Image
 
 from digitrec_utils import cli
+from digitrec_utils.data.preparation import collect_image_files, prepare_image, read_image
 from digitrec_utils.exceptions import ImageError
-from digitrec_utils.imaging.predict import (
-    collect_image_files,
-    predict_images,
-    prepare_image,
-    read_image,
-    render_digit_photo,
-)
+from digitrec_utils.imaging.predict import predict_images, render_digit_photo
 
 # A small CNN trained for two epochs on mnist-sample classifies about 95% of its own test digits; the
 # rendered copies lose a little to resampling, so at least 80% of them must come back right.
@@ -244,7 +239,7 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
 
 def test_a_28x28_image_is_prepared_the_same_alone_as_within_a_stack(splits):
     from digitrec_utils.data import corruptions
-    from digitrec_utils.imaging.predict import prepare_image_batch
+    from digitrec_utils.data.preparation import prepare_image_batch
 
     digits = splits.x_val[:40]
     rng = np.random.default_rng(5)

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, main
+from digitrec_utils.data.ink import find_photo_ink
+from digitrec_utils.data.preparation import MAX_PIXELS, prepare_image, read_image
 from digitrec_utils.imaging.envelopes import make_envelope, make_photo_digit
-from digitrec_utils.imaging.ink import find_photo_ink
-from digitrec_utils.imaging.predict import MAX_PIXELS, prepare_image, read_image
 from digitrec_utils.imaging.reading import segment_digits
 from digitrec_utils.models.model_files import load_model_bundle
 

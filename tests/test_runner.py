@@ -222,17 +222,17 @@ def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
 
-    from digitrec_utils.running import runner
+    from digitrec_utils.running import execution
 
     monkeypatch.setenv("JUPYTER_PATH", "")
-    for key in runner.KERNEL_ENVIRONMENT:
+    for key in execution.KERNEL_ENVIRONMENT:
         monkeypatch.setenv(key, "")  # Restored, like JUPYTER_PATH, when the test ends.
-    kernels_root = runner.prepare_kernel_environment()
+    kernels_root = execution.prepare_kernel_environment()
     try:
         spec = KernelSpecManager().get_kernel_spec("python3")
         assert Path(spec.resource_dir).is_relative_to(kernels_root)
         assert spec.argv[0] == sys.executable
-        manager = KernelManager(kernel_name="python3", config=runner._kernel_manager_config())
+        manager = KernelManager(kernel_name="python3", config=execution._kernel_manager_config())
         if zmq.has("curve"):  # Then ipykernel gets keys and does not warn about plain TCP.
             assert manager.transport_encryption == "auto"
             assert manager._kernel_supports_curve_encryption()

@@ -2,8 +2,8 @@
 
 A labelled folder tree is ``<root>/<label>/*`` with PNG, JPEG, BMP or GIF files, the layout of Keras's
 ``image_dataset_from_directory`` and torchvision's ``ImageFolder``. Every image is prepared as
-``digitrec predict`` prepares it (:func:`digitrec_utils.imaging.predict.prepare_image`). It serves the ``folder``
-dataset (:func:`digitrec_utils.data.data.load_dataset`), ``digitrec evaluate`` and ``digitrec calibrate``
+``digitrec predict`` prepares it (:func:`digitrec_utils.data.preparation.prepare_image`). It serves the ``folder``
+dataset (:func:`digitrec_utils.data.loading.load_dataset`), ``digitrec evaluate`` and ``digitrec calibrate``
 (:mod:`digitrec_utils.engines.field`).
 
 Rules of a tree, each broken one a :class:`~digitrec_utils.exceptions.DatasetError` before anything is read:
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec_utils.data.data import DIGIT_CLASS_NAMES
+from digitrec_utils.data.types import DIGIT_CLASS_NAMES
 from digitrec_utils.exceptions import DatasetError, ParameterError
 
 
@@ -80,7 +80,7 @@ def find_labelled_files(root: str | os.PathLike, *, class_names: Sequence[str] =
         When ``root`` is not a folder, a label folder is not named after a class, a label folder holds a
         folder, or the tree holds no image; the message names the folder and the fix.
     """
-    from digitrec_utils.imaging.predict import IMAGE_SUFFIXES
+    from digitrec_utils.data.preparation import IMAGE_SUFFIXES
 
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -171,7 +171,7 @@ class LabelledSource:
     def iterate_batches(self, *, batch_size: int | None = None, progress: bool | None = None
                         ) -> Iterator[LabelledBatch]:
         """Read and prepare the digits a batch at a time (memory bounded whatever their number)."""
-        from digitrec_utils.imaging.predict import BATCH_SIZE, prepare_image_batch, prepare_image_files
+        from digitrec_utils.data.preparation import BATCH_SIZE, prepare_image_batch, prepare_image_files
 
         batch_size = batch_size or BATCH_SIZE
         if self.files is not None:

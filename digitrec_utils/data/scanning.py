@@ -3,7 +3,7 @@
 Digits from another source differ from MNIST's in ways a model trained on MNIST alone has never seen
 (``semeion``, ``optdigits``: see docs/DATA.md). :func:`simulate_scans` gives an MNIST digit those ways, in
 the order a scanner and a form would, and then prepares it exactly as ``digitrec predict`` prepares a clean
-scan (:func:`digitrec_utils.imaging.predict.prepare_image`), so that the copy is what the model would be fed:
+scan (:func:`digitrec_utils.data.preparation.prepare_image`), so that the copy is what the model would be fed:
 
 =====================  ==============================================================================
 change                 how
@@ -179,8 +179,8 @@ def simulate_scans(images: np.ndarray, *, seed: int, settings: ScanSettings = SC
     usable : ndarray of shape (n_images,), bool
         False where no ink was found, or where the copy was taken for a photo (about 1 in 100).
     """
+    from digitrec_utils.data.preparation import prepare_image_with_kind
     from digitrec_utils.exceptions import ImageError
-    from digitrec_utils.imaging.predict import prepare_image_with_kind
 
     rng = np.random.default_rng([seed, 1593])
     prepared = np.zeros((len(images), 28, 28), dtype=np.float32)

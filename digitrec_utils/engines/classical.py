@@ -44,8 +44,9 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.extmath import weighted_mode
 
-from digitrec_utils.data.data import Splits, take_stratified_subset
 from digitrec_utils.data.preprocessing import flatten_images, scale_images
+from digitrec_utils.data.splits import take_stratified_subset
+from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, PairedComparison, compare_paired, evaluate_model
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import CLASSICAL_MODELS as MODEL_NAMES
@@ -863,3 +864,35 @@ def _format_settings(settings: dict) -> str:
     """Return settings as ``key=value`` pairs, floats to four significant digits."""
     return ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                      for key, value in settings.items())
+
+
+def build_quick_sweep(seeds=(1, 2), *, train_size: int = 1000) -> dict[int, dict[str, dict]]:
+    """Make each seed's record of quick classical models on the embedded sample, as a sweep would.
+
+    kNN, a decision tree and logistic regression are tuned on validation and evaluated once on test, on a
+    stratified subsample of ``train_size`` images; the seed draws the split, the subsample and the models.
+    It takes seconds, so that 07_stability runs standalone (and in the tests) with no sweep folder.
+
+    Returns
+    -------
+    sweep : dict of int to dict
+        Seed -> {"02_classical_baselines": record}.
+    """
+    from digitrec_utils.data.loading import load_dataset
+    from digitrec_utils.data.splits import make_splits
+    from digitrec_utils.reporting.results import build_results
+
+    sweep = {}
+    for seed in seeds:
+        loaded = load_dataset("mnist-sample", seed=seed)
+        splits = make_splits(loaded, val_fraction=0.2, seed=seed, train_size=train_size)
+        settings = ClassicalSettings(models=("knn", "tree", "logreg"), seed=seed, knn_k=(1, 3, 5),
+                                               tree_max_depth=12, logreg_c=(0.1,), logreg_max_iter=60, n_jobs=1)
+        tuned = tune_classical_models(splits, settings)
+        evaluations = evaluate_on_test(tuned, splits)
+        record = build_results("02_classical_baselines", loaded.to_dict(), {"train_size": train_size}, seed=seed,
+                               models=build_model_records(tuned, evaluations),
+                               selected_model=select_best(tuned), test_labels=splits.y_test,
+                               val_labels=splits.y_val)
+        sweep[seed] = {"02_classical_baselines": record}
+    return sweep

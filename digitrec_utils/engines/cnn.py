@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.data.data import Splits
 from digitrec_utils.data.preprocessing import add_channel_axis, scale_images
+from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, compare_paired
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.convnets import (
@@ -54,6 +54,8 @@ SCAN_SEED_OFFSET = 1593
 MAX_SCAN_COPIES = 3.0
 # At most this many cnn_modern members, trained with seeds seed, seed + 1, ... and averaged.
 MAX_MODERN_MEMBERS = 5
+# Scanned-looking copies per digit of the small cnn_modern that 05 trains when it has no saved model.
+STANDALONE_SCAN_COPIES = 1.0
 
 
 @dataclass
@@ -354,7 +356,7 @@ def add_outliers(x_train: np.ndarray, y_train: np.ndarray, share: float, *, seed
     seed : int
     """
     from digitrec_utils.data.nondigits import make_nondigits
-    from digitrec_utils.imaging.predict import prepare_image_batch
+    from digitrec_utils.data.preparation import prepare_image_batch
     from digitrec_utils.models.training import OUTLIER_LABEL
 
     generated, _ = make_nondigits(int(round(share * len(y_train))), seed=seed + OUTLIER_SEED_OFFSET)
@@ -492,6 +494,32 @@ def add_fold_ensemble(results: dict[str, ZooResult], cross_validation: CrossVali
 # Why a report's figure is not the same measurement as ours, by network.
 REPORT_NOTES = {"cnn_small": "the first report's figure is on its own 80/10/10 split of all 70,000 digits (7,000 "
                              "test digits drawn from both of MNIST's parts), not on the official 10,000 test digits."}
+
+
+def train_standalone_model(splits: Splits, dataset: str, *, seed: int, epochs: int, split: dict) -> tuple:
+    """Train a small ``cnn_modern`` in seconds, for 05 opened with no run folder (JupyterLab, nbval).
+
+    It uses the robustness augmentation of 04_cnn's defaults, so that what 05's report marks as seen is true.
+
+    Returns
+    -------
+    model : keras.Model
+    description : dict
+        Built as a saved model's JSON is: model, class names, dataset, split, augmentation, robustness, seen
+        corruptions, outlier exposure and scanned-looking copies.
+    """
+    settings = CnnSettings(dataset=dataset, networks=["cnn_modern"], modern_epochs=epochs,
+                           modern_robustness=("pen", "noise", "occlusion"), modern_outlier_exposure=0.25,
+                           modern_scan_copies=STANDALONE_SCAN_COPIES, cv_folds=0, seed=seed)
+    result = train_cnn_zoo(splits, settings, log=False)["cnn_modern"]
+    description = {"model": "cnn_modern", "class_names": list(splits.class_names), "dataset": {"name": dataset},
+                   "split": dict(split), "augmentation": settings.resolved_augmentation,
+                   "robustness": list(settings.modern_robustness),
+                   "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation,
+                                                             settings.modern_robustness, settings.modern_scan_copies),
+                   "outlier_exposure": {"source": "generated shapes", "share": settings.modern_outlier_exposure},
+                   "scan_copies": settings.modern_scan_copies}
+    return result.model, description
 
 
 def list_reported_accuracies(dataset: str) -> dict[str, float]:

@@ -11,42 +11,19 @@ images which runner-ups are within noise of it, using the per-image predictions 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.engines.deployment import describe_field_drop, describe_nondigit_shares
 from digitrec_utils.evaluation.evaluation import SIGNIFICANCE, compare_paired
 from digitrec_utils.params import MODEL_NOTEBOOKS
-from digitrec_utils.reporting.results import decode_labels
+from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
+from digitrec_utils.reporting.ranking import Recommendation, read_predictions
 from digitrec_utils.utils.paths import describe_path, is_inside
 
 # Analyses the saved CNN on real mail; the model card reads its findings.
 DEPLOYMENT_NOTEBOOK = "05_deployment"
-
-
-@dataclass
-class Recommendation:
-    """The recommended model and the reasons, computed from the records.
-
-    Attributes
-    ----------
-    row : Series
-        The recommended model's row of :func:`gather_models`.
-    reason : str
-    candidates : DataFrame
-        The models within ``tolerance`` of the best validation accuracy, of which the cheapest won.
-    """
-
-    row: pd.Series
-    reason: str
-    candidates: pd.DataFrame
-
-    @property
-    def key(self) -> str:
-        return self.row["key"]
 
 
 def find_missing_notebooks(records: dict[str, dict], expected: Sequence[str] = MODEL_NOTEBOOKS) -> list[str]:
@@ -67,37 +44,6 @@ def describe_missing(records: dict[str, dict], results_dir: str | Path, *, run_d
         text += (f" Absent: {', '.join(missing)} (not run, or failed before saving its results); the comparison "
                  "covers the others.")
     return text
-
-
-def gather_models(records: dict[str, dict]) -> pd.DataFrame:
-    """Return one row per model of every record, best validation accuracy first.
-
-    Columns: key (``notebook/name``), notebook, family, name, reproduces, parameters, train s,
-    predict ms / 1k, val accuracy, test accuracy, 95% CI low, 95% CI high, macro F1, chosen in notebook,
-    best of family (by validation accuracy).
-    """
-    rows = []
-    for notebook, record in records.items():
-        for model in record.get("models", []):
-            low, high = model["test_accuracy_ci95"]
-            rows.append({
-                "key": f"{notebook}/{model['name']}", "notebook": notebook, "family": model["family"],
-                "name": model["name"], "reproduces": model.get("description", ""),
-                "parameters": model.get("params_count"), "train s": model.get("train_seconds"),
-                "predict ms / 1k": model.get("predict_ms_per_1k"), "val accuracy": model.get("val_accuracy"),
-                "test accuracy": model["test_accuracy"], "95% CI low": low, "95% CI high": high,
-                "macro F1": model["macro_f1"], "chosen in notebook": model["name"] == record.get("selected_model"),
-            })
-    columns = ["key", "notebook", "family", "name", "reproduces", "parameters", "train s", "predict ms / 1k",
-               "val accuracy", "test accuracy", "95% CI low", "95% CI high", "macro F1", "chosen in notebook"]
-    table = pd.DataFrame(rows, columns=columns)
-    if table.empty:
-        return table.assign(**{"best of family": pd.Series(dtype=bool)})
-    table = table.sort_values(["val accuracy", "test accuracy"], ascending=False, na_position="last",
-                              kind="stable").reset_index(drop=True)
-    best = table.dropna(subset=["val accuracy"]).groupby("family")["val accuracy"].idxmax()
-    table["best of family"] = table.index.isin(best.to_numpy())
-    return table
 
 
 def style_models(table: pd.DataFrame):
@@ -127,36 +73,6 @@ def gather_recalls(records: dict[str, dict]) -> pd.DataFrame:
             columns = [names[row["label"]] if names else str(row["label"]) for row in per_class]
             rows[f"{notebook}/{model['name']}"] = pd.Series([row["recall"] for row in per_class], index=columns)
     return pd.DataFrame(rows).T
-
-
-def recommend_model(table: pd.DataFrame, *, tolerance: float = 0.0) -> Recommendation:
-    """Recommend the model with the best validation accuracy; among those within ``tolerance`` of it, the cheapest.
-
-    Cost is the prediction time per 1,000 images, then the training time. Test accuracy plays no part.
-
-    Parameters
-    ----------
-    table : DataFrame
-        From :func:`gather_models`.
-    tolerance : float, default=0.0
-        Validation accuracy a model may trail the best by and still count as tied.
-    """
-    scored = table.dropna(subset=["val accuracy"])
-    if scored.empty:
-        raise ValueError("no model has a validation accuracy, so none can be recommended honestly.")
-    best = float(scored["val accuracy"].max())
-    candidates = scored[scored["val accuracy"] >= best - tolerance]
-    cheapest = candidates.sort_values(["predict ms / 1k", "train s"], na_position="last", kind="stable")
-    row = cheapest.iloc[0]
-    reason = (f"{row['name']} ({row['family']}, {row['notebook']}) has the best validation accuracy, "
-              f"{row['val accuracy']:.4f}")
-    if len(candidates) > 1:
-        others = ", ".join(f"{name} ({accuracy:.4f})" for name, accuracy
-                           in zip(candidates["name"], candidates["val accuracy"], strict=True) if name != row["name"])
-        reason = (f"{row['name']} ({row['family']}, {row['notebook']}) is the cheapest to run "
-                  f"({row['predict ms / 1k']:.1f} ms per 1,000 images) of the models within {tolerance:.4f} of the "
-                  f"best validation accuracy ({best:.4f}): the others were {others}")
-    return Recommendation(row=row, reason=reason + ".", candidates=candidates)
 
 
 def compare_with_runner_ups(records: dict[str, dict], table: pd.DataFrame, recommended: str, *,
@@ -289,16 +205,6 @@ def summarize_ranking(table: pd.DataFrame, recommendation: Recommendation | None
 
     others = table[table["key"] != recommendation.key].head(n_runner_ups)
     return {"recommended": _entry(recommendation.row), "runner_ups": [_entry(row) for _, row in others.iterrows()]}
-
-
-def read_predictions(records: dict[str, dict], key: str, split: str = "test"):
-    """Return (labels, predictions) of one model on ``split`` ("test" or "val"), or (None, None) if absent."""
-    notebook, name = key.split("/", 1)
-    record = records[notebook]
-    model = next(model for model in record["models"] if model["name"] == name)
-    if record.get(f"{split}_labels") is None or model.get(f"{split}_predictions") is None:
-        return None, None
-    return decode_labels(record[f"{split}_labels"]), decode_labels(model[f"{split}_predictions"])
 
 
 def _read_mcnemar(first: str, other: str, only_first: int, only_other: int, p_value: float) -> str:

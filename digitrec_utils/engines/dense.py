@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.data.data import Splits, take_stratified_subset
 from digitrec_utils.data.preprocessing import PixelStandardizer, scale_images
+from digitrec_utils.data.splits import take_stratified_subset
+from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, PairedComparison, compare_paired
 from digitrec_utils.exceptions import DigitrecError, ParameterError
 from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS, build_dense_network, build_zoo_model

@@ -3,7 +3,7 @@
 The notebook analyses a model saved with its JSON description
 (:func:`digitrec_utils.models.model_files.save_model_bundle`). The JSON says how the model's split was made, and
 :func:`rebuild_split` makes exactly that split again, so that no training image is ever scored as
-validation or test. Every image reaches the model through :func:`digitrec_utils.imaging.predict.prepare_image`,
+validation or test. Every image reaches the model through :func:`digitrec_utils.data.preparation.prepare_image`,
 the preparation that ``digitrec predict`` applies, so that the threshold chosen here means the same there.
 
 What each part of the data is for:
@@ -26,7 +26,8 @@ import pandas as pd
 from digitrec_utils.data import corruptions
 from digitrec_utils.evaluation import abstention, scores
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
-from digitrec_utils.exceptions import DatasetError, ModelFileError, ParameterError
+from digitrec_utils.exceptions import DatasetError, ModelFileError
+from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
 
 # The keys of a saved model's "split" that rebuild it.
 SPLIT_KEYS = ("seed", "test_fraction", "val_fraction", "train_size")
@@ -34,7 +35,6 @@ SPLIT_KEYS = ("seed", "test_fraction", "val_fraction", "train_size")
 HEADLINE_SEVERITY = 2
 DIGIT_DATASETS = ("mnist-sample", "mnist", "digits", "csv", "folder")
 # The scanned-looking copies of the small cnn_modern trained when no model is saved: 04_cnn's default.
-STANDALONE_SCAN_COPIES = 1.0
 
 
 @dataclass
@@ -122,7 +122,8 @@ def rebuild_split(description: dict, *, data_dir: str | None = None, images_csv:
         dataset found now is not the one the model was trained on (another checksum): scoring would then
         risk counting training images as validation or test.
     """
-    from digitrec_utils.data.data import load_dataset, make_splits
+    from digitrec_utils.data.loading import load_dataset
+    from digitrec_utils.data.splits import make_splits
 
     split = description.get("split") or {}
     missing = [key for key in SPLIT_KEYS if key not in split]
@@ -145,29 +146,16 @@ def rebuild_split(description: dict, *, data_dir: str | None = None, images_csv:
     return loaded, splits
 
 
-def train_standalone_model(splits, dataset: str, *, seed: int, epochs: int, split: dict) -> DeploymentModel:
-    """Train a small ``cnn_modern`` in seconds, for a notebook opened with no run folder (JupyterLab, nbval).
+def adopt_standalone_model(model, description: dict, *, epochs: int, n_train: int) -> DeploymentModel:
+    """Analyse a small CNN trained in the notebook (``cnn.train_standalone_model``) when there is no run folder.
 
-    It uses the robustness augmentation of 04_cnn's defaults, so that what the report marks as seen is true.
+    The notebook trains it (JupyterLab, nbval), so that 05 runs on its own; this records where it came from.
     """
-    from digitrec_utils.engines import cnn
-    from digitrec_utils.models.convnets import list_seen_corruptions
-
-    settings = cnn.CnnSettings(dataset=dataset, networks=["cnn_modern"], modern_epochs=epochs,
-                               modern_robustness=("pen", "noise", "occlusion"), modern_outlier_exposure=0.25,
-                               modern_scan_copies=STANDALONE_SCAN_COPIES, cv_folds=0, seed=seed)
-    result = cnn.train_cnn_zoo(splits, settings, log=False)["cnn_modern"]
-    description = {"model": "cnn_modern", "class_names": list(splits.class_names), "dataset": {"name": dataset},
-                   "split": dict(split), "augmentation": settings.resolved_augmentation,
-                   "robustness": list(settings.modern_robustness),
-                   "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation,
-                                                             settings.modern_robustness, settings.modern_scan_copies),
-                   "outlier_exposure": {"source": "generated shapes", "share": settings.modern_outlier_exposure},
-                   "scan_copies": settings.modern_scan_copies}
-    return DeploymentModel(result.model, description, None,
-                           f"No saved model (no run folder and no model_path): a small cnn_modern was trained here "
-                           f"for {epochs} epochs on the {len(splits.y_train):,} training images of {dataset}, "
-                           "so that the notebook runs on its own. Run `digitrec run` to analyse the run's chosen CNN.")
+    dataset = description["dataset"]["name"]
+    return DeploymentModel(model, description, None,
+                           f"No saved model (no run folder and no model_path): a small {description['model']} was "
+                           f"trained here for {epochs} epochs on the {n_train:,} training images of {dataset}, so "
+                           "that the notebook runs on its own. Run `digitrec run` to analyse the run's chosen CNN.")
 
 
 def load_deployment_model(path: Path, run_dir: str | None = None) -> DeploymentModel:
@@ -208,7 +196,7 @@ class Scored:
 
 def score_images(model, images: np.ndarray, *, batch_size: int = 1000) -> Scored:
     """Prepare uint8 images as ``digitrec predict`` does and return the model's answers."""
-    from digitrec_utils.imaging.predict import prepare_image_batch
+    from digitrec_utils.data.preparation import prepare_image_batch
 
     prepared, usable = prepare_image_batch(images)
     probabilities = np.asarray(model.predict(prepared[..., None], batch_size=batch_size, verbose=0), dtype=np.float64)
@@ -261,7 +249,7 @@ def choose_on_validation(model, images: np.ndarray, labels: np.ndarray, sources:
     The only images scored here are ``images`` (the validation part) and each source's ``for_choice``
     images; the test part and the non-digit images of the report never reach a choice.
     """
-    check_target(target)
+    abstention.check_target(target)
     validation = score_images(model, images)
     nondigit = score_images(model, np.concatenate([source.for_choice for source in sources]))
     name, ranking = choose_score(validation, nondigit)
@@ -417,7 +405,7 @@ def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir
     notes : list of str
         Sources that could not be used, and why.
     """
-    from digitrec_utils.data.data import load_dataset
+    from digitrec_utils.data.loading import load_dataset
     from digitrec_utils.data.nondigits import make_nondigits
 
     choice_images, kinds = make_nondigits(n_images, seed=seed)
@@ -558,20 +546,6 @@ def describe_deployment(findings: dict) -> str:
     return text
 
 
-def describe_field_drop(findings: dict, *, lead: str = "On other writers' digits:") -> str:
-    """One sentence on the sets of other writers' digits, after ``lead``: accuracy, its drop from the clean test
-    digits, and what the threshold answers there (empty when none was measured)."""
-    parts = []
-    for row in findings.get("field") or []:
-        drop = 100 * (findings["clean_accuracy"] - row["accuracy"])
-        answered = (f"{row['answered']:.1%} answered at {row['answered_accuracy']:.2%}" if row["answered"] > 0
-                    else "none answered")
-        parts.append(f"{row['set']} ({row['digits']:,} digits, {row['role']}) **{row['accuracy']:.2%}** right (95% CI "
-                     f"{row['accuracy_low']:.2%}-{row['accuracy_high']:.2%}), {drop:.1f} points below the clean test "
-                     f"digits, {answered}")
-    return f" {lead} {'; '.join(parts)}." if parts else ""
-
-
 def describe_robustness(robustness: Robustness, clean_accuracy: float) -> str:
     """Computed sentences on the mean and the worst corruptions, and on what abstaining does under them."""
     headline = robustness.at_headline()
@@ -623,13 +597,6 @@ def describe_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]) -
     if independent.empty:
         parts.append("No source here is independent of training: install Debian's dataset-fashion-mnist for one.")
     return " ".join(parts)
-
-
-def describe_nondigit_shares(findings: dict) -> str:
-    """``0.5% of generated shapes (a kind it trained on), 1.4% of Fashion-MNIST``, from :func:`summarize`'s findings."""
-    return ", ".join(f"{row['answered']:.1%} of {row['source']}"
-                     + (" (a kind it trained on)" if row.get("kind_seen_in_training") else "")
-                     for row in findings.get("nondigits", []))
 
 
 def describe_headline(findings: dict) -> str:
@@ -719,10 +686,3 @@ def read_envelopes(model, images: np.ndarray, labels: np.ndarray, *, n_envelopes
                      "string_right": read == envelope.text,
                      "answered": bool(entry.get("digits")) and all(digit["accepted"] for digit in entry["digits"])})
     return EnvelopeReading(pd.DataFrame(rows), [envelope.image for envelope in envelopes], entries)
-
-
-def check_target(target: float) -> None:
-    """Raise ParameterError unless the target accuracy lies strictly between 0.5 and 1."""
-    if not 0.5 < target < 1.0:
-        raise ParameterError(f"target_accepted_accuracy = {target!r} must lie strictly between 0.5 and 1 "
-                             "(e.g. 0.995: at most 5 errors in 1,000 answered digits).")

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from digitrec_utils.data.data import Dataset
 from digitrec_utils.data.preprocessing import flatten_images, scale_images
+from digitrec_utils.data.types import Dataset
 
 
 @dataclass

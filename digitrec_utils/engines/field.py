@@ -27,7 +27,13 @@ import numpy as np
 import pandas as pd
 
 from digitrec_utils.data.labelled import LabelledSource, count_kinds
-from digitrec_utils.evaluation.abstention import SelectiveOutcome, ThresholdChoice, choose_threshold, measure_selective
+from digitrec_utils.evaluation.abstention import (
+    SelectiveOutcome,
+    ThresholdChoice,
+    check_target,
+    choose_threshold,
+    measure_selective,
+)
 from digitrec_utils.evaluation.scores import compute_score
 from digitrec_utils.exceptions import ParameterError
 
@@ -278,8 +284,6 @@ def split_halves(labels: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarr
 def calibrate_scored(scored: ScoredDigits, *, abstention: dict | None, target: float = DEFAULT_TARGET,
                      seed: int = 0) -> Calibration:
     """Choose the threshold again on one half of the digits and report it on the other (module docstring)."""
-    from digitrec_utils.engines.deployment import check_target
-
     check_target(target)
     score = (abstention or {}).get("score", "top_probability")
     scores, correct = scored.compute_scores(score), scored.correct
@@ -502,7 +506,7 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
             notes.append("No field_data, and the model trained on scikit-learn's 8x8 digits, so no other writers' "
                          "digits are measured here; pass field_data to measure some.")
         else:
-            from digitrec_utils.data.data import load_dataset
+            from digitrec_utils.data.loading import load_dataset
 
             digits = load_dataset("digits")
             images = np.concatenate([digits.x_train, digits.x_test])

@@ -1,11 +1,12 @@
 """The stability notebook's work: how much the suite's numbers and choices move from one seed to another.
 
 A seed sweep (``digitrec run --seeds 1-5``) leaves one run folder per seed, ``seed<k>/``, each with the
-results records of its notebooks. Everything here reads those records; nothing is retrained, except by
-:func:`build_quick_sweep`, which makes two seeds' records of quick classical models so that the notebook
-runs standalone. Each seed's recommendation is made the way the comparison notebook makes it
-(:func:`digitrec_utils.engines.comparison.recommend_model`, on validation accuracy), and the lead of the sweep's
-recommended model over its runner-up is tested seed by seed with the suite's paired test
+results records of its notebooks. Everything here reads those records; nothing is retrained (with no
+sweep folder, the notebook asks the classical engine for two seeds' records of quick models,
+:func:`digitrec_utils.engines.classical.build_quick_sweep`). Each seed's recommendation is made the way
+the comparison notebook makes it (:func:`digitrec_utils.reporting.ranking.recommend_model`, on validation
+accuracy), and the lead of the sweep's recommended model over its runner-up is tested seed by seed with
+the suite's paired test
 (:func:`digitrec_utils.evaluation.evaluation.compare_paired`, McNemar's exact test).
 
 The spread across seeds answers a question the Wilson interval of one run does not: that interval is the
@@ -22,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.engines.comparison import gather_models, read_predictions, recommend_model
 from digitrec_utils.evaluation.evaluation import SIGNIFICANCE, compare_paired
 from digitrec_utils.params import MODEL_NOTEBOOKS
+from digitrec_utils.reporting.ranking import gather_models, read_predictions, recommend_model
 from digitrec_utils.reporting.results import load_run_results
 
 _SEED_FOLDER = re.compile(r"^seed(\d+)$")
@@ -52,38 +53,6 @@ def load_sweep_records(sweep_dir: str | Path) -> dict[int, dict[str, dict]]:
             records = load_run_results(results) if results.is_dir() else {}
             sweep[int(match.group(1))] = {name: record for name, record in records.items() if name in MODEL_NOTEBOOKS}
     return dict(sorted(sweep.items()))
-
-
-def build_quick_sweep(seeds=(1, 2), *, train_size: int = 1000) -> dict[int, dict[str, dict]]:
-    """Make each seed's record of quick classical models on the embedded sample, as a sweep would.
-
-    kNN, a decision tree and logistic regression are tuned on validation and evaluated once on test, on a
-    stratified subsample of ``train_size`` images; the seed draws the split, the subsample and the models.
-    It takes seconds, so that the stability notebook runs standalone (and in the tests).
-
-    Returns
-    -------
-    sweep : dict of int to dict
-        Seed -> {"02_classical_baselines": record}.
-    """
-    from digitrec_utils.data.data import load_dataset, make_splits
-    from digitrec_utils.engines import classical
-    from digitrec_utils.reporting.results import build_results
-
-    sweep = {}
-    for seed in seeds:
-        loaded = load_dataset("mnist-sample", seed=seed)
-        splits = make_splits(loaded, val_fraction=0.2, seed=seed, train_size=train_size)
-        settings = classical.ClassicalSettings(models=("knn", "tree", "logreg"), seed=seed, knn_k=(1, 3, 5),
-                                               tree_max_depth=12, logreg_c=(0.1,), logreg_max_iter=60, n_jobs=1)
-        tuned = classical.tune_classical_models(splits, settings)
-        evaluations = classical.evaluate_on_test(tuned, splits)
-        record = build_results("02_classical_baselines", loaded.to_dict(), {"train_size": train_size}, seed=seed,
-                               models=classical.build_model_records(tuned, evaluations),
-                               selected_model=classical.select_best(tuned), test_labels=splits.y_test,
-                               val_labels=splits.y_val)
-        sweep[seed] = {"02_classical_baselines": record}
-    return sweep
 
 
 def gather_seed_table(sweep: dict[int, dict[str, dict]], *, tolerance: float = 0.0) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
+from digitrec_utils.exceptions import ParameterError
 
 
 @dataclass(frozen=True)
@@ -166,3 +167,10 @@ def compute_coverage_curve(scores: np.ndarray, correct: np.ndarray) -> pd.DataFr
     right_so_far = np.cumsum(correct[order])
     return pd.DataFrame({"threshold": -distinct, "coverage": (last_positions + 1) / len(scores),
                          "accuracy": right_so_far[last_positions] / (last_positions + 1)})
+
+
+def check_target(target: float) -> None:
+    """Raise ParameterError unless the target accuracy lies strictly between 0.5 and 1."""
+    if not 0.5 < target < 1.0:
+        raise ParameterError(f"target_accepted_accuracy = {target!r} must lie strictly between 0.5 and 1 "
+                             "(e.g. 0.995: at most 5 errors in 1,000 answered digits).")

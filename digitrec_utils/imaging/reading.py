@@ -1,6 +1,6 @@
 """Reading digit strings in photos (``digitrec read``): segmentation into digits, and the string each image holds.
 
-1. The ink is found as for a single digit (:func:`digitrec_utils.imaging.ink.find_ink`): a clean scan has its
+1. The ink is found as for a single digit (:func:`digitrec_utils.data.ink.find_ink`): a clean scan has its
    levels stretched from the paper to the ink; a photo has its light corrected, lines removed and specks
    dropped.
 2. **Components** of the ink (SciPy's ``label``, 8-connected) are grouped into digits, left to right. A
@@ -15,7 +15,7 @@
    cuts at the three lowest minima in its middle half, the reading with the highest product of top
    probabilities wins (a broad 0 or 2 stays whole).
 4. Each digit's ink is prepared as ``digitrec predict`` prepares an image of its kind
-   (:func:`digitrec_utils.imaging.predict.prepare_found_ink`), and the digits of a batch of images are classified
+   (:func:`digitrec_utils.data.preparation.prepare_found_ink`), and the digits of a batch of images are classified
    together.
 
 The digit height is the median height of the components at least half as tall as the tallest.
@@ -86,7 +86,7 @@ def segment_digits(pixels: np.ndarray, *, source: str = "image", classify=None) 
     """
     from scipy import ndimage
 
-    from digitrec_utils.imaging.ink import find_ink
+    from digitrec_utils.data.ink import find_ink
 
     pixels = np.asarray(pixels)
     photo, survey = find_ink(pixels)
@@ -206,7 +206,7 @@ def _columns(mask: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 def _prepare_part(mask: np.ndarray, strength: np.ndarray, kind: str) -> DigitInk:
     """One digit's box and its 28x28 image, prepared as ``digitrec predict`` prepares an image of its kind."""
-    from digitrec_utils.imaging.predict import prepare_found_ink
+    from digitrec_utils.data.preparation import prepare_found_ink
 
     rows, columns = np.nonzero(mask)
     box = (int(columns.min()), int(rows.min()), int(columns.max()) + 1, int(rows.max()) + 1)
@@ -255,11 +255,11 @@ def iterate_readings(paths: Sequence[str | os.PathLike], model, *, batch_size: i
 
     Takes the arguments of :func:`read_images` (``options``), plus ``batch_size`` and ``progress``: a
     progress bar on standard error, by default when there are more than
-    :data:`digitrec_utils.imaging.predict.PROGRESS_MINIMUM` images. Memory stays bounded whatever their number.
+    :data:`digitrec_utils.data.preparation.PROGRESS_MINIMUM` images. Memory stays bounded whatever their number.
     """
     from tqdm import tqdm
 
-    from digitrec_utils.imaging.predict import PROGRESS_MINIMUM, read_image
+    from digitrec_utils.data.preparation import PROGRESS_MINIMUM, read_image
 
     show = len(paths) > PROGRESS_MINIMUM if progress is None else progress
     with tqdm(total=len(paths), unit="image", file=sys.stderr, disable=not show, desc="digitrec") as bar:

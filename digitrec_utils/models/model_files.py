@@ -199,7 +199,7 @@ def record_abstention(model_path: str | Path, *, score: str, threshold: float | 
         The entry written, with ``chosen_at``, the preparation version, the digitrec version and git commit.
     """
     from digitrec_utils import __version__
-    from digitrec_utils.imaging.predict import PREPARATION_VERSION
+    from digitrec_utils.data.preparation import PREPARATION_VERSION
     from digitrec_utils.utils.environment import get_git_commit
     from digitrec_utils.utils.files import write_text_atomic
 
@@ -230,7 +230,7 @@ def check_calibration(description: dict) -> str | None:
     to the model; one chosen by another digitrec version with the same preparation gets a milder one.
     """
     from digitrec_utils import __version__
-    from digitrec_utils.imaging.predict import PREPARATION_VERSION
+    from digitrec_utils.data.preparation import PREPARATION_VERSION
 
     abstention = description.get("abstention")
     if not abstention:

@@ -520,7 +520,7 @@ def plot_accuracy_intervals(table: pd.DataFrame, *, title: str = "Test accuracy 
     Parameters
     ----------
     table : DataFrame
-        From :func:`digitrec_utils.engines.comparison.gather_models`: key, family, test accuracy, 95% CI low/high.
+        From :func:`digitrec_utils.reporting.ranking.gather_models`: key, family, test accuracy, 95% CI low/high.
     """
     ordered = table.sort_values("test accuracy", kind="stable").reset_index(drop=True)
     families = list(dict.fromkeys(ordered["family"]))

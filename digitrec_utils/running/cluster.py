@@ -33,15 +33,9 @@ from pathlib import Path
 
 from digitrec_utils import __version__, config
 from digitrec_utils.exceptions import ClusterError, ParameterError
-from digitrec_utils.running.runner import (
-    Job,
-    NotebookRun,
-    catch_sigterm,
-    check_datasets,
-    finish_notebook,
-    prepare_kernel_environment,
-    run_papermill,
-)
+from digitrec_utils.running.execution import catch_sigterm, finish_notebook, prepare_kernel_environment, run_papermill
+from digitrec_utils.running.outcomes import Job, NotebookRun
+from digitrec_utils.running.preflight import check_datasets
 from digitrec_utils.utils.files import open_atomic
 
 LOCAL_PREFIX = "local:"
@@ -151,7 +145,7 @@ class ClusterExecutor:
         Raises
         ------
         DatasetError
-            As :func:`digitrec_utils.running.runner.check_datasets` raises it on the worker.
+            As :func:`digitrec_utils.running.preflight.check_datasets` raises it on the worker.
         """
         return self.client.submit(check_datasets, parameters, pure=False,
                                   key=f"check-datasets-{_token()}").result()

@@ -17,126 +17,42 @@ import contextlib
 import json
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from multiprocessing.connection import wait
 from pathlib import Path
 
-import nbformat
-
 from digitrec_utils import config
-from digitrec_utils.data.data import check_dataset
-from digitrec_utils.exceptions import DatasetError, ParameterError, ResultsError
+from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import (
     DEPENDENT_NOTEBOOKS,
     MODEL_NOTEBOOKS,
-    get_default,
-    get_notebook_parameters,
     list_notebooks,
     load_profile,
     resolve_notebook_name,
     resolve_parameters,
 )
-from digitrec_utils.reporting.html import render_notebook_html
 from digitrec_utils.reporting.index_page import render_index_html
-from digitrec_utils.reporting.results import load_results
+from digitrec_utils.running.execution import catch_sigterm, execute_in_child, kernel_environment
+from digitrec_utils.running.outcomes import Job, NotebookRun, RunOutcome
+from digitrec_utils.running.preflight import check_datasets, check_deployment_model, find_datasets
 from digitrec_utils.utils.environment import collect_environment
 from digitrec_utils.utils.files import write_text_atomic
 
 DEFAULT_PROFILE = config.PARAMS_DIR / "sample.yaml"
 DEFAULT_CELL_TIMEOUT_SECONDS = 1800
 
-# Set before each kernel starts, so that TensorFlow's start-up noise stays out of the reports. oneDNN's
-# optimizations stay on (TF_ENABLE_ONEDNN_OPTS unset): turning them off made a cnn_small training step
-# 1.6 to 2.2 times slower on 2 cores; training.configure_keras() hides their start-up notice instead.
-KERNEL_ENVIRONMENT = {
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-    "KERAS_BACKEND": "tensorflow",
-    "PYTHONWARNINGS": "ignore::DeprecationWarning",
-}
 # Seconds an interrupted notebook's process gets to shut its kernel down before it is killed.
 STOP_GRACE_SECONDS = 30
-# The parameters that say where a notebook's data comes from, checked before the run.
-DATASET_KEYS = ("dataset", "data_dir", "images_csv", "labels_csv")
 
 
-@dataclass
-class NotebookRun:
-    """The outcome of one notebook in a run. Paths are relative to the run folder."""
-
-    notebook: str
-    parameters: dict
-    status: str = "pending"
-    seconds: float = 0.0
-    error: str | None = None
-    failed_cell: int | None = None
-    worker: str | None = None
-    ipynb: str | None = None
-    html: str | None = None
-    results: str | None = None
-    headline: str = ""
-    dataset_sha256: str | None = None
-
-    def describe(self) -> str:
-        """Return a line (more where the error has several): status, seconds and, on failure, the cell and error."""
-        if self.status == "ok":
-            return f"{self.notebook}: ok in {self.seconds:.1f} s"
-        if self.status in ("interrupted", "not started"):
-            return f"{self.notebook}: {self.status}"
-        cell = f"cell [{self.failed_cell}] " if self.failed_cell is not None else ""
-        return f"{self.notebook}: FAILED in {self.seconds:.1f} s at {cell}{self.error}"
 
 
-class OutcomeStatus:
-    """The status of a run or a sweep, judged from its ``notebooks`` and ``interrupted_by``."""
-
-    notebooks: list[NotebookRun]
-    interrupted_by: str | None
-
-    @property
-    def ok(self) -> bool:
-        """Whether nothing was interrupted and every notebook succeeded."""
-        return self.interrupted_by is None and all(run.status == "ok" for run in self.notebooks)
-
-    @property
-    def status(self) -> str:
-        """``ok``, ``failed`` or ``interrupted``."""
-        if self.interrupted_by is not None:
-            return "interrupted"
-        return "ok" if self.ok else "failed"
-
-    @property
-    def exit_status(self) -> int:
-        """0 when every notebook succeeded, 1 when one failed, 128 plus the signal's number when interrupted."""
-        if self.interrupted_by is not None:
-            return 128 + int(getattr(signal, self.interrupted_by))
-        return 0 if self.ok else 1
 
 
-@dataclass
-class RunOutcome(OutcomeStatus):
-    """Everything a run produced.
-
-    Attributes
-    ----------
-    run_dir : Path
-    notebooks : list of NotebookRun
-        In run order.
-    manifest : dict
-        The content of ``run.json``.
-    interrupted_by : str or None
-        ``"SIGINT"`` or ``"SIGTERM"`` when a signal stopped the run.
-    """
-
-    run_dir: Path
-    notebooks: list[NotebookRun] = field(default_factory=list)
-    manifest: dict = field(default_factory=dict)
-    interrupted_by: str | None = None
 
 
 
@@ -186,95 +102,12 @@ def prepare_run(profile_path=None, *, only=None, overrides=(),
     return profile_path, profile, parameters
 
 
-def find_datasets(parameters: dict[str, dict]) -> dict[tuple, list[str]]:
-    """Return each distinct data source of the run, with the notebooks that read it.
-
-    A notebook's own defaults fill in what the profile leaves out. The comparison notebook reads no data.
-
-    Returns
-    -------
-    sources : dict of tuple to list of str
-        ``(dataset, data_dir, images_csv, labels_csv)`` -> notebook stems.
-    """
-    sources: dict[tuple, list[str]] = {}
-    for stem, values in parameters.items():
-        declared = get_notebook_parameters(stem)
-        if "dataset" not in declared:
-            continue
-        key = tuple(values[name] if name in values else get_default(declared, name) for name in DATASET_KEYS)
-        sources.setdefault(key, []).append(stem)
-    return sources
 
 
-def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
-    """Find every dataset the run needs, once, before any kernel starts; raise one error for all problems.
-
-    Returns
-    -------
-    found : dict of str to str
-        Dataset name -> where it was found.
-
-    Raises
-    ------
-    DatasetError
-        Naming each missing or corrupt dataset, the notebooks that need it, the places tried and the fix.
-    """
-    found, problems = {}, []
-    for (name, data_dir, images_csv, labels_csv), stems in find_datasets(parameters).items():
-        try:
-            found[name] = check_dataset(name, data_dir=data_dir or None, images_csv=images_csv or None,
-                                        labels_csv=labels_csv or None)
-        except (DatasetError, ParameterError) as error:
-            problems.append(f"dataset {name!r} (needed by {', '.join(stems)}): {error}")
-    problems += _check_field_folders(parameters)
-    if problems:
-        raise DatasetError("the run did not start, because a dataset it needs is not usable:\n"
-                           + "\n".join(problems))
-    return found
 
 
-def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
-    """Check the labelled folder trees of 05_deployment's field_data and threshold_field_data; one problem each."""
-    from digitrec_utils.engines.field import check_field_folders
-
-    problems = []
-    for stem, values in parameters.items():
-        for key in ("field_data", "threshold_field_data"):
-            for folder in values.get(key) or []:
-                try:
-                    check_field_folders([folder], data_dir=values.get("data_dir") or None)
-                except DatasetError as error:
-                    problems.append(f"{key} of {stem}: {error}")
-    return problems
 
 
-def check_deployment_model(parameters: dict[str, dict], *, cluster: str | None = None) -> None:
-    """Make sure 05_deployment will have a model to analyse, before any kernel starts.
-
-    Raises
-    ------
-    ParameterError
-        When ``deployment.model_path`` names no saved model (a ``.keras`` file with its JSON beside it), or
-        when it is empty and the run leaves out 04_cnn, which saves the model the notebook analyses.
-    """
-    values = parameters.get("05_deployment")
-    if values is None:
-        return
-    model_path = values.get("model_path") or ""
-    if model_path and cluster:
-        raise ParameterError(f"deployment.model_path = {model_path!r}: with --cluster, 05_deployment analyses the CNN "
-                             "that 04_cnn trains in the same run (a path of this machine means nothing on a "
-                             "worker); leave model_path empty, or run without --cluster.")
-    if model_path:
-        path = Path(model_path).expanduser()
-        if not path.is_file() or not path.with_suffix(".json").is_file():
-            raise ParameterError(f"deployment.model_path = {model_path!r}: no saved model there (a .keras file with "
-                                 "its .json beside it, as 04_cnn saves in models/); give such a file, or leave "
-                                 "model_path empty to analyse the CNN this run trains.")
-    elif "04_cnn" not in parameters:
-        raise ParameterError("05_deployment analyses the CNN that 04_cnn saves in the same run, but this run leaves "
-                             "04_cnn out; add it (`--only cnn deployment`) or set deployment.model_path=PATH to a "
-                             "saved .keras file (e.g. reports/latest/models/cnn_selected.keras).")
 
 
 def name_run(profile_path: Path, profile: dict, parameters: dict[str, dict]) -> str:
@@ -377,15 +210,6 @@ def locate_reports_root(out_dir: str | Path | None) -> Path:
     return (Path(out_dir) if out_dir else config.REPORTS_DIR).resolve()
 
 
-@dataclass
-class Job:
-    """One notebook execution to do: its run, the folder it writes to, and the runs whose files it reads."""
-
-    run: NotebookRun
-    run_dir: Path
-    needs: list[NotebookRun] = field(default_factory=list)
-    # The folders of the needed runs that this notebook reads (results records, saved models).
-    reads: tuple[str, ...] = ("results", "models")
 
 
 def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
@@ -467,45 +291,8 @@ class LocalExecutor:
         return None
 
 
-@contextlib.contextmanager
-def kernel_environment():
-    """Within the block, kernel ``python3`` is this interpreter, with :data:`KERNEL_ENVIRONMENT` set.
-
-    ``JUPYTER_PATH`` is restored afterwards, and the private kernelspec folder removed.
-    """
-    previous_jupyter_path = os.environ.get("JUPYTER_PATH")
-    kernels_root = prepare_kernel_environment()
-    try:
-        yield kernels_root
-    finally:
-        shutil.rmtree(kernels_root, ignore_errors=True)
-        if previous_jupyter_path is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = previous_jupyter_path
 
 
-@contextlib.contextmanager
-def catch_sigterm():
-    """Within the block, SIGTERM raises KeyboardInterrupt like SIGINT does; yield which signal came.
-
-    Outside the main thread (where signal handlers cannot be set) nothing changes.
-    """
-    received: dict[str, str] = {}
-
-    def _handle(signum, frame):
-        received["signal"] = signal.Signals(signum).name
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, _handle)
-    except ValueError:  # Not the main thread.
-        yield received
-        return
-    try:
-        yield received
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code, timeout, progress) -> None:
@@ -528,7 +315,7 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
     def _start(stem: str) -> None:
         receiver, sender = context.Pipe(duplex=False)
         bar = progress and jobs == 1
-        process = context.Process(target=_execute_in_child, name=f"digitrec-{stem}",
+        process = context.Process(target=execute_in_child, name=f"digitrec-{stem}",
                                   args=(runs[stem], sender), kwargs={**arguments, "progress_bar": bar})
         process.start()
         sender.close()
@@ -605,154 +392,22 @@ def remove_unfinished(outcome: RunOutcome) -> None:
         run.ipynb = run.html = run.results = None
 
 
-def _execute_in_child(run: NotebookRun, connection, **arguments) -> None:
-    """The child process's work: execute one notebook and send the outcome back through ``connection``.
-
-    SIGINT is left to the parent, which stops this process with SIGTERM; while a kernel runs,
-    nbclient's own SIGTERM handler shuts the kernel down.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    outcome = execute_notebook(run, **arguments)
-    connection.send(outcome)
-    connection.close()
 
 
-def execute_notebook(run: NotebookRun, *, run_dir: str, notebooks_dir: str | None = None, timeout,
-                     show_code: bool, progress_bar: bool) -> NotebookRun:
-    """Execute one notebook with papermill into ``run_dir``, render its HTML, and read its results.
-
-    It never raises for a failing notebook: the outcome says what failed, with the whole error
-    message, and the executed notebook and its HTML are still written, with the error visible.
-    """
-    notebooks_folder = Path(notebooks_dir) if notebooks_dir else config.NOTEBOOKS_DIR
-    run_papermill(run, source=notebooks_folder / f"{run.notebook}.ipynb", run_dir=Path(run_dir),
-                  timeout=timeout, progress_bar=progress_bar)
-    if run.ipynb is not None:
-        finish_notebook(run, Path(run_dir), show_code=show_code)
-    return run
 
 
-def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, progress_bar: bool = False) -> NotebookRun:
-    """Execute ``source`` with the run's parameters into ``<run_dir>/<page>.ipynb``; never raise for a failure.
-
-    The kernel's working folder is the source's. On success the run's status is ``ok``; when a cell
-    raises, ``failed`` with the cell and the whole error; when the kernel dies or a cell times out,
-    ``failed`` with what ran kept and a visible note appended. ``run.ipynb`` names the executed
-    notebook, or stays None when papermill wrote none.
-    """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    executed = run_dir / f"{config.name_page(run.notebook)}.ipynb"
-    partial = run_dir / f".{run.notebook}.partial.ipynb"
-    started = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
-            cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
-            execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(),
-        )
-        run.status = "ok"
-    except PapermillExecutionError as error:
-        run.status, run.failed_cell = "failed", error.exec_count
-        run.error = f"{error.ename}: {str(error.evalue).strip()}"
-    except Exception as error:  # A dead kernel or a cell timeout: still keep what ran.
-        run.status, run.error = "failed", f"{type(error).__name__}: {str(error).strip()}"
-        if partial.exists():
-            _append_error_cell(partial, _first_line(run.error))
-    run.seconds = round(time.perf_counter() - started, 2)
-    if not partial.exists():
-        run.status = "failed"
-        run.error = run.error or "papermill wrote no output notebook"
-        return run
-    os.replace(partial, executed)
-    run.ipynb = executed.name
-    return run
 
 
-def finish_notebook(run: NotebookRun, run_dir: Path, *, show_code: bool) -> NotebookRun:
-    """Render the executed notebook's HTML into ``run_dir`` and read the headline from its results record.
-
-    A rendering failure, or a notebook that succeeded without writing its record, marks the run failed.
-    """
-    page = config.name_page(run.notebook)
-    try:
-        html = render_notebook_html(run_dir / run.ipynb, show_code=show_code, index_href="index.html",
-                                    run_dir=run_dir)
-        write_text_atomic(run_dir / f"{page}.html", html)
-        run.html = f"{page}.html"
-    except Exception as error:  # Rendering must not hide the execution outcome.
-        run.status = "failed"
-        run.error = (run.error + "; " if run.error else "") + f"HTML rendering failed: {error}"
-    _read_results(run, run_dir)
-    return run
 
 
-def _read_results(run: NotebookRun, run_folder: Path) -> None:
-    """Fill the headline and dataset checksum from the notebook's results record."""
-    path = config.locate_record(run_folder, run.notebook)
-    if not path.exists():
-        if run.status == "ok":
-            run.status, run.error = "failed", f"finished without writing its results record {path.name}"
-        return
-    try:
-        record = load_results(path)
-    except ResultsError as error:
-        run.status, run.error = "failed", str(error)
-        return
-    run.results = str(path.relative_to(run_folder))
-    run.headline = record.get("headline", "")
-    run.dataset_sha256 = record["dataset"].get("sha256")
 
 
-def _append_error_cell(notebook_path: Path, message: str) -> None:
-    """Append a visible error note to a partially executed notebook."""
-    notebook = nbformat.read(str(notebook_path), as_version=4)
-    notebook.cells.append(nbformat.v4.new_markdown_cell(
-        f'<span style="color:red; font-size:1.5em;">Execution stopped: {message}</span>'))
-    nbformat.write(notebook, str(notebook_path))
 
 
-def _first_line(text: str) -> str:
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else ""
 
 
-def prepare_kernel_environment() -> Path:
-    """Set the kernels' environment, and make kernel ``python3`` mean this interpreter.
-
-    A kernelspec named ``python3`` in the user's Jupyter folder would otherwise win over the one in
-    this virtual environment. ``JUPYTER_PATH`` is searched first, so a kernelspec written to a private
-    temporary folder pins the kernel to ``sys.executable`` without registering anything globally.
-    """
-    from ipykernel.kernelspec import write_kernel_spec
-
-    os.environ.update(KERNEL_ENVIRONMENT)
-    kernels_root = Path(tempfile.mkdtemp(prefix="digitrec-jupyter-"))
-    spec_dir = kernels_root / "kernels" / "python3"
-    # ipykernel's own kernelspec for sys.executable, including what it supports (CurveZMQ encryption).
-    write_kernel_spec(spec_dir, overrides={"display_name": "Python 3 (digitrec)"})
-    existing = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels_root), existing]))
-    return kernels_root
 
 
-def _kernel_manager_config():
-    """Return the kernel manager's configuration: encrypted kernel sockets where pyzmq and the kernel allow.
-
-    ipykernel 7.3 and later print a warning at every kernel start whose sockets are plain TCP ("Kernel
-    is running over TCP without encryption"). jupyter_client's ``transport_encryption = "auto"`` gives
-    the kernel CurveZMQ keys when the kernelspec declares support, which ipykernel's does; with an
-    older jupyter_client, or a pyzmq built without CurveZMQ, nothing is changed.
-    """
-    import zmq
-    from jupyter_client.manager import KernelManager
-    from traitlets.config import Config
-
-    kernel_config = Config()
-    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
-        kernel_config.KernelManager.transport_encryption = "auto"
-    return kernel_config
 
 
 def make_run_dir(reports_root: Path, name: str) -> Path:

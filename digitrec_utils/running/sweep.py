@@ -38,13 +38,10 @@ from digitrec_utils.params import (
     parse_override,
     resolve_parameters,
 )
+from digitrec_utils.running.outcomes import Job, NotebookRun, OutcomeStatus, RunOutcome
+from digitrec_utils.running.preflight import check_deployment_model
 from digitrec_utils.running.runner import (
     DEFAULT_CELL_TIMEOUT_SECONDS,
-    Job,
-    NotebookRun,
-    OutcomeStatus,
-    RunOutcome,
-    check_deployment_model,
     check_jobs,
     find_inputs,
     finish_run_folder,

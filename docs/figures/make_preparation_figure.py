@@ -20,9 +20,9 @@ from matplotlib import pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from digitrec_utils.data.data import load_dataset  # noqa: E402
+from digitrec_utils.data.loading import load_dataset  # noqa: E402
+from digitrec_utils.data.preparation import prepare_image_with_kind  # noqa: E402
 from digitrec_utils.imaging.envelopes import make_photo_digit  # noqa: E402
-from digitrec_utils.imaging.predict import prepare_image_with_kind  # noqa: E402
 
 
 def _frame_filling(digit: np.ndarray, side: int, *, thicken: bool = False) -> np.ndarray:

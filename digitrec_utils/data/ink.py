@@ -23,7 +23,7 @@
    :data:`RELATIVE_SPECK` of the largest component go.
 
 :func:`normalise_strokes` then widens a pen's thin strokes towards MNIST's (about 2.5 pixels of a
-20-pixel digit) before the crop, scale and centring of :func:`digitrec_utils.imaging.predict.prepare_image`.
+20-pixel digit) before the crop, scale and centring of :func:`digitrec_utils.data.preparation.prepare_image`.
 """
 
 from __future__ import annotations
@@ -372,7 +372,7 @@ def find_scan_ink(pixels: np.ndarray, survey: ImageSurvey) -> PhotoInk:
 
     The ink (``mask``) is what lies at least :data:`SCAN_INK_SHARE` of the way from the background to the
     ink level, without specks (components smaller than :data:`RELATIVE_SPECK` of the largest); ``strength``
-    is every pixel's stretched level, of which :func:`digitrec_utils.imaging.predict.prepare_found_ink` keeps
+    is every pixel's stretched level, of which :func:`digitrec_utils.data.preparation.prepare_found_ink` keeps
     those within a pixel of the ink, so that anti-aliased edges stay.
     """
     from scipy import ndimage

@@ -1,0 +1,223 @@
+"""One notebook's execution: its kernel's environment, papermill, the HTML page and the results record.
+
+The local executor runs it in a child process, the Dask executor on a worker; both import it from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from digitrec_utils import config
+from digitrec_utils.exceptions import ResultsError
+from digitrec_utils.reporting.html import render_notebook_html
+from digitrec_utils.reporting.results import load_results
+from digitrec_utils.running.outcomes import NotebookRun
+from digitrec_utils.utils.files import write_text_atomic
+
+# Set before each kernel starts, so that TensorFlow's start-up noise stays out of the reports. oneDNN's
+# optimizations stay on (TF_ENABLE_ONEDNN_OPTS unset): turning them off made a cnn_small training step
+# 1.6 to 2.2 times slower on 2 cores; training.configure_keras() hides their start-up notice instead.
+KERNEL_ENVIRONMENT = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "KERAS_BACKEND": "tensorflow",
+    "PYTHONWARNINGS": "ignore::DeprecationWarning",
+}
+
+
+@contextlib.contextmanager
+def kernel_environment():
+    """Within the block, kernel ``python3`` is this interpreter, with :data:`KERNEL_ENVIRONMENT` set.
+
+    ``JUPYTER_PATH`` is restored afterwards, and the private kernelspec folder removed.
+    """
+    previous_jupyter_path = os.environ.get("JUPYTER_PATH")
+    kernels_root = prepare_kernel_environment()
+    try:
+        yield kernels_root
+    finally:
+        shutil.rmtree(kernels_root, ignore_errors=True)
+        if previous_jupyter_path is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = previous_jupyter_path
+
+
+@contextlib.contextmanager
+def catch_sigterm():
+    """Within the block, SIGTERM raises KeyboardInterrupt like SIGINT does; yield which signal came.
+
+    Outside the main thread (where signal handlers cannot be set) nothing changes.
+    """
+    received: dict[str, str] = {}
+
+    def _handle(signum, frame):
+        received["signal"] = signal.Signals(signum).name
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _handle)
+    except ValueError:  # Not the main thread.
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def execute_in_child(run: NotebookRun, connection, **arguments) -> None:
+    """The child process's work: execute one notebook and send the outcome back through ``connection``.
+
+    SIGINT is left to the parent, which stops this process with SIGTERM; while a kernel runs,
+    nbclient's own SIGTERM handler shuts the kernel down.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    outcome = execute_notebook(run, **arguments)
+    connection.send(outcome)
+    connection.close()
+
+
+def execute_notebook(run: NotebookRun, *, run_dir: str, notebooks_dir: str | None = None, timeout,
+                     show_code: bool, progress_bar: bool) -> NotebookRun:
+    """Execute one notebook with papermill into ``run_dir``, render its HTML, and read its results.
+
+    It never raises for a failing notebook: the outcome says what failed, with the whole error
+    message, and the executed notebook and its HTML are still written, with the error visible.
+    """
+    notebooks_folder = Path(notebooks_dir) if notebooks_dir else config.NOTEBOOKS_DIR
+    run_papermill(run, source=notebooks_folder / f"{run.notebook}.ipynb", run_dir=Path(run_dir),
+                  timeout=timeout, progress_bar=progress_bar)
+    if run.ipynb is not None:
+        finish_notebook(run, Path(run_dir), show_code=show_code)
+    return run
+
+
+def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, progress_bar: bool = False) -> NotebookRun:
+    """Execute ``source`` with the run's parameters into ``<run_dir>/<page>.ipynb``; never raise for a failure.
+
+    The kernel's working folder is the source's. On success the run's status is ``ok``; when a cell
+    raises, ``failed`` with the cell and the whole error; when the kernel dies or a cell times out,
+    ``failed`` with what ran kept and a visible note appended. ``run.ipynb`` names the executed
+    notebook, or stays None when papermill wrote none.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    executed = run_dir / f"{config.name_page(run.notebook)}.ipynb"
+    partial = run_dir / f".{run.notebook}.partial.ipynb"
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
+            cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
+            execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(),
+        )
+        run.status = "ok"
+    except PapermillExecutionError as error:
+        run.status, run.failed_cell = "failed", error.exec_count
+        run.error = f"{error.ename}: {str(error.evalue).strip()}"
+    except Exception as error:  # A dead kernel or a cell timeout: still keep what ran.
+        run.status, run.error = "failed", f"{type(error).__name__}: {str(error).strip()}"
+        if partial.exists():
+            _append_error_cell(partial, _first_line(run.error))
+    run.seconds = round(time.perf_counter() - started, 2)
+    if not partial.exists():
+        run.status = "failed"
+        run.error = run.error or "papermill wrote no output notebook"
+        return run
+    os.replace(partial, executed)
+    run.ipynb = executed.name
+    return run
+
+
+def finish_notebook(run: NotebookRun, run_dir: Path, *, show_code: bool) -> NotebookRun:
+    """Render the executed notebook's HTML into ``run_dir`` and read the headline from its results record.
+
+    A rendering failure, or a notebook that succeeded without writing its record, marks the run failed.
+    """
+    page = config.name_page(run.notebook)
+    try:
+        html = render_notebook_html(run_dir / run.ipynb, show_code=show_code, index_href="index.html",
+                                    run_dir=run_dir)
+        write_text_atomic(run_dir / f"{page}.html", html)
+        run.html = f"{page}.html"
+    except Exception as error:  # Rendering must not hide the execution outcome.
+        run.status = "failed"
+        run.error = (run.error + "; " if run.error else "") + f"HTML rendering failed: {error}"
+    _read_results(run, run_dir)
+    return run
+
+
+def _read_results(run: NotebookRun, run_folder: Path) -> None:
+    """Fill the headline and dataset checksum from the notebook's results record."""
+    path = config.locate_record(run_folder, run.notebook)
+    if not path.exists():
+        if run.status == "ok":
+            run.status, run.error = "failed", f"finished without writing its results record {path.name}"
+        return
+    try:
+        record = load_results(path)
+    except ResultsError as error:
+        run.status, run.error = "failed", str(error)
+        return
+    run.results = str(path.relative_to(run_folder))
+    run.headline = record.get("headline", "")
+    run.dataset_sha256 = record["dataset"].get("sha256")
+
+
+def _append_error_cell(notebook_path: Path, message: str) -> None:
+    """Append a visible error note to a partially executed notebook."""
+    notebook = nbformat.read(str(notebook_path), as_version=4)
+    notebook.cells.append(nbformat.v4.new_markdown_cell(
+        f'<span style="color:red; font-size:1.5em;">Execution stopped: {message}</span>'))
+    nbformat.write(notebook, str(notebook_path))
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
+
+
+def prepare_kernel_environment() -> Path:
+    """Set the kernels' environment, and make kernel ``python3`` mean this interpreter.
+
+    A kernelspec named ``python3`` in the user's Jupyter folder would otherwise win over the one in
+    this virtual environment. ``JUPYTER_PATH`` is searched first, so a kernelspec written to a private
+    temporary folder pins the kernel to ``sys.executable`` without registering anything globally.
+    """
+    from ipykernel.kernelspec import write_kernel_spec
+
+    os.environ.update(KERNEL_ENVIRONMENT)
+    kernels_root = Path(tempfile.mkdtemp(prefix="digitrec-jupyter-"))
+    spec_dir = kernels_root / "kernels" / "python3"
+    # ipykernel's own kernelspec for sys.executable, including what it supports (CurveZMQ encryption).
+    write_kernel_spec(spec_dir, overrides={"display_name": "Python 3 (digitrec)"})
+    existing = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels_root), existing]))
+    return kernels_root
+
+
+def _kernel_manager_config():
+    """Return the kernel manager's configuration: encrypted kernel sockets where pyzmq and the kernel allow.
+
+    ipykernel 7.3 and later print a warning at every kernel start whose sockets are plain TCP ("Kernel
+    is running over TCP without encryption"). jupyter_client's ``transport_encryption = "auto"`` gives
+    the kernel CurveZMQ keys when the kernelspec declares support, which ipykernel's does; with an
+    older jupyter_client, or a pyzmq built without CurveZMQ, nothing is changed.
+    """
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    kernel_config = Config()
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        kernel_config.KernelManager.transport_encryption = "auto"
+    return kernel_config

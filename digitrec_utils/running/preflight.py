@@ -1,0 +1,106 @@
+"""Checks made before any notebook starts: every dataset, the field folders and 05's saved model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from digitrec_utils.data.loading import check_dataset
+from digitrec_utils.exceptions import DatasetError, ParameterError
+from digitrec_utils.params import (
+    get_default,
+    get_notebook_parameters,
+)
+
+# The parameters that say where a notebook's data comes from, checked before the run.
+DATASET_KEYS = ("dataset", "data_dir", "images_csv", "labels_csv")
+
+
+def find_datasets(parameters: dict[str, dict]) -> dict[tuple, list[str]]:
+    """Return each distinct data source of the run, with the notebooks that read it.
+
+    A notebook's own defaults fill in what the profile leaves out. The comparison notebook reads no data.
+
+    Returns
+    -------
+    sources : dict of tuple to list of str
+        ``(dataset, data_dir, images_csv, labels_csv)`` -> notebook stems.
+    """
+    sources: dict[tuple, list[str]] = {}
+    for stem, values in parameters.items():
+        declared = get_notebook_parameters(stem)
+        if "dataset" not in declared:
+            continue
+        key = tuple(values[name] if name in values else get_default(declared, name) for name in DATASET_KEYS)
+        sources.setdefault(key, []).append(stem)
+    return sources
+
+
+def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
+    """Find every dataset the run needs, once, before any kernel starts; raise one error for all problems.
+
+    Returns
+    -------
+    found : dict of str to str
+        Dataset name -> where it was found.
+
+    Raises
+    ------
+    DatasetError
+        Naming each missing or corrupt dataset, the notebooks that need it, the places tried and the fix.
+    """
+    found, problems = {}, []
+    for (name, data_dir, images_csv, labels_csv), stems in find_datasets(parameters).items():
+        try:
+            found[name] = check_dataset(name, data_dir=data_dir or None, images_csv=images_csv or None,
+                                        labels_csv=labels_csv or None)
+        except (DatasetError, ParameterError) as error:
+            problems.append(f"dataset {name!r} (needed by {', '.join(stems)}): {error}")
+    problems += _check_field_folders(parameters)
+    if problems:
+        raise DatasetError("the run did not start, because a dataset it needs is not usable:\n"
+                           + "\n".join(problems))
+    return found
+
+
+def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
+    """Check the labelled folder trees of 05_deployment's field_data and threshold_field_data; one problem each."""
+    from digitrec_utils.engines.field import check_field_folders
+
+    problems = []
+    for stem, values in parameters.items():
+        for key in ("field_data", "threshold_field_data"):
+            for folder in values.get(key) or []:
+                try:
+                    check_field_folders([folder], data_dir=values.get("data_dir") or None)
+                except DatasetError as error:
+                    problems.append(f"{key} of {stem}: {error}")
+    return problems
+
+
+def check_deployment_model(parameters: dict[str, dict], *, cluster: str | None = None) -> None:
+    """Make sure 05_deployment will have a model to analyse, before any kernel starts.
+
+    Raises
+    ------
+    ParameterError
+        When ``deployment.model_path`` names no saved model (a ``.keras`` file with its JSON beside it), or
+        when it is empty and the run leaves out 04_cnn, which saves the model the notebook analyses.
+    """
+    values = parameters.get("05_deployment")
+    if values is None:
+        return
+    model_path = values.get("model_path") or ""
+    if model_path and cluster:
+        raise ParameterError(f"deployment.model_path = {model_path!r}: with --cluster, 05_deployment analyses the CNN "
+                             "that 04_cnn trains in the same run (a path of this machine means nothing on a "
+                             "worker); leave model_path empty, or run without --cluster.")
+    if model_path:
+        path = Path(model_path).expanduser()
+        if not path.is_file() or not path.with_suffix(".json").is_file():
+            raise ParameterError(f"deployment.model_path = {model_path!r}: no saved model there (a .keras file with "
+                                 "its .json beside it, as 04_cnn saves in models/); give such a file, or leave "
+                                 "model_path empty to analyse the CNN this run trains.")
+    elif "04_cnn" not in parameters:
+        raise ParameterError("05_deployment analyses the CNN that 04_cnn saves in the same run, but this run leaves "
+                             "04_cnn out; add it (`--only cnn deployment`) or set deployment.model_path=PATH to a "
+                             "saved .keras file (e.g. reports/latest/models/cnn_selected.keras).")
