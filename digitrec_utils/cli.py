@@ -9,6 +9,7 @@ Exit status: 0 on success, 1 when a notebook failed (``run``) or an image could 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -248,7 +249,6 @@ def _report(entries, format_entry, *, output: str) -> int:
 
     Errors also go to standard error, one line each. Returns the exit status: 1 when any entry failed.
     """
-    import json
 
     collected, failed = [], False
     for entry in entries:
@@ -282,7 +282,6 @@ def _score_labelled(arguments, model, description):
 
 
 def _command_evaluate(arguments) -> int:
-    import json
 
     from digitrec_utils.engines.field import evaluate_scored, write_evaluation_page
 
@@ -307,7 +306,6 @@ def _command_evaluate(arguments) -> int:
 
 
 def _command_calibrate(arguments) -> int:
-    import json
 
     from digitrec_utils.engines.field import calibrate_scored
     from digitrec_utils.models.model_files import read_abstention, record_abstention

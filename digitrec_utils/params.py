@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,10 @@ import yaml
 
 from digitrec_utils import config
 from digitrec_utils.data.corruptions import CORRUPTION_NAMES, LEVELS
+from digitrec_utils.data.splits import count_training_images
 from digitrec_utils.data.types import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.models.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS
+from digitrec_utils.models.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS, check_modern_shape
 from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS
 from digitrec_utils.models.precision import PRECISIONS, find_gpus_cheaply
 
@@ -176,7 +177,6 @@ class SettingsFromParameters:
     @classmethod
     def from_parameters(cls, parameters: dict):
         """Build settings from a notebook's parameters, ignoring keys that are not settings."""
-        from dataclasses import fields
 
         names = {item.name for item in fields(cls)}
         return cls(**{key: value for key, value in parameters.items() if key in names})
@@ -456,7 +456,6 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
     schema : dict
         Its declared parameters, whose defaults fill in what ``values`` leaves out.
     """
-    from digitrec_utils.data.splits import count_training_images
 
     def value_of(key):
         return values[key] if key in values else get_default(schema, key)
@@ -470,7 +469,6 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
         problems.append(f"{notebook}: cv_folds = 1 is not allowed; use 0 to skip cross-validation or at least 2 "
                         "folds.")
     if "modern_filters" in schema:
-        from digitrec_utils.models.convnets import check_modern_shape
 
         try:
             check_modern_shape(value_of("modern_filters") or [], value_of("modern_convs_per_block") or 0)

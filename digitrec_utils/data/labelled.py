@@ -23,6 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec_utils.data.preparation import BATCH_SIZE, IMAGE_SUFFIXES, prepare_image_batch, prepare_image_files
+from digitrec_utils.data.readers import (
+    compute_sha256,
+    read_csv_images,
+    read_csv_labels,
+    read_idx_images,
+    read_idx_labels,
+    validate_pair,
+)
 from digitrec_utils.data.types import DIGIT_CLASS_NAMES
 from digitrec_utils.exceptions import DatasetError, ParameterError
 
@@ -52,7 +61,6 @@ class LabelledFiles:
 
     def compute_sha256(self) -> str:
         """One SHA-256 over every image's path relative to the root and its bytes' digest."""
-        from digitrec_utils.data.readers import compute_sha256
 
         digest = hashlib.sha256()
         for path in self.paths:
@@ -80,7 +88,6 @@ def find_labelled_files(root: str | os.PathLike, *, class_names: Sequence[str] =
         When ``root`` is not a folder, a label folder is not named after a class, a label folder holds a
         folder, or the tree holds no image; the message names the folder and the fix.
     """
-    from digitrec_utils.data.preparation import IMAGE_SUFFIXES
 
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -171,7 +178,6 @@ class LabelledSource:
     def iterate_batches(self, *, batch_size: int | None = None, progress: bool | None = None
                         ) -> Iterator[LabelledBatch]:
         """Read and prepare the digits a batch at a time (memory bounded whatever their number)."""
-        from digitrec_utils.data.preparation import BATCH_SIZE, prepare_image_batch, prepare_image_files
 
         batch_size = batch_size or BATCH_SIZE
         if self.files is not None:
@@ -210,14 +216,6 @@ def open_labelled_source(data: Sequence[str | os.PathLike]) -> LabelledSource:
     DatasetError
         When the files are missing or malformed (the readers' messages).
     """
-    from digitrec_utils.data.readers import (
-        compute_sha256,
-        read_csv_images,
-        read_csv_labels,
-        read_idx_images,
-        read_idx_labels,
-        validate_pair,
-    )
 
     paths = [Path(item).expanduser() for item in data]
     if len(paths) == 1 and not paths[0].is_file():

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from digitrec_utils.data.labelled import find_labelled_files, read_labelled_folder
 from digitrec_utils.data.official import (
     IDX_PARTS,
     OFFICIAL_IDX_SHA256,
@@ -36,6 +38,7 @@ from digitrec_utils.data.official import (
     read_official_files,
     read_with_cache,
 )
+from digitrec_utils.data.preparation import PREPARATION_VERSION, describe_skipped
 from digitrec_utils.data.readers import (
     IMAGE_SIDE,
     check_csv_columns,
@@ -168,7 +171,6 @@ def check_dataset(
     if name == "digits":
         return "scikit-learn's embedded digits"
     if name == "folder":
-        from digitrec_utils.data.labelled import find_labelled_files
 
         files = find_labelled_files(_require_folder(data_dir))
         return f"the labelled folder tree {files.root.name}/ ({len(files.paths):,} images)"
@@ -285,10 +287,7 @@ def _load_image_folder(data_dir):
     A file that is not an image is listed once on standard error, and so is each image that could not be
     used (unreadable, no ink); the others are kept.
     """
-    import sys
 
-    from digitrec_utils.data.labelled import read_labelled_folder
-    from digitrec_utils.data.preparation import PREPARATION_VERSION, describe_skipped
 
     root = _require_folder(data_dir)
     images, labels, files, errors = read_labelled_folder(root)

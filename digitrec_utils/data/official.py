@@ -17,6 +17,7 @@ import numpy as np
 
 from digitrec_utils import config
 from digitrec_utils.data.readers import (
+    compute_content_sha256,
     compute_sha256,
     read_idx_images,
     read_idx_labels,
@@ -90,7 +91,6 @@ def compare_with_official(name: str, files: Sequence[str | os.PathLike]) -> list
     differing : list of str
         The differing files' names; empty when all four are the official files.
     """
-    from digitrec_utils.data.readers import compute_content_sha256
 
     expected = OFFICIAL_IDX_SHA256[name]
     return [Path(path).name for path, part in zip(files, IDX_PARTS, strict=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec_utils.data.ink import find_ink, normalise_strokes
 from digitrec_utils.exceptions import ImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -130,7 +131,6 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
 
 def prepare_image_with_kind(pixels: np.ndarray, *, source: str = "image") -> tuple[np.ndarray, str]:
     """Prepare an image as :func:`prepare_image` does, and say how: ``field``, ``scan`` or ``photo``."""
-    from digitrec_utils.data.ink import find_ink
 
     pixels = np.asarray(pixels, dtype=np.float32)
     if pixels.ndim != 2 or min(pixels.shape) < 1:
@@ -172,7 +172,6 @@ def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, sour
     """
     from scipy import ndimage
 
-    from digitrec_utils.data.ink import normalise_strokes
 
     if kind == "scan":
         # The scan's grey levels within a pixel of this digit's ink, and nothing of a neighbour's.

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digitrec_utils.data.preparation import prepare_image_with_kind
+from digitrec_utils.exceptions import ImageError
+
 
 @dataclass(frozen=True)
 class ScanSettings:
@@ -179,8 +182,6 @@ def simulate_scans(images: np.ndarray, *, seed: int, settings: ScanSettings = SC
     usable : ndarray of shape (n_images,), bool
         False where no ink was found, or where the copy was taken for a photo (about 1 in 100).
     """
-    from digitrec_utils.data.preparation import prepare_image_with_kind
-    from digitrec_utils.exceptions import ImageError
 
     rng = np.random.default_rng([seed, 1593])
     prepared = np.zeros((len(images), 28, 28), dtype=np.float32)

@@ -44,8 +44,9 @@ from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.extmath import weighted_mode
 
+from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.preprocessing import flatten_images, scale_images
-from digitrec_utils.data.splits import take_stratified_subset
+from digitrec_utils.data.splits import make_splits, take_stratified_subset
 from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, PairedComparison, compare_paired, evaluate_model
 from digitrec_utils.exceptions import ParameterError
@@ -58,6 +59,7 @@ from digitrec_utils.params import (
     SettingsFromParameters,
     check_choices,
 )
+from digitrec_utils.reporting.results import build_model_record, build_results
 
 DESCRIPTIONS = {
     "knn": "k-nearest neighbours on raw pixels; the first report tuned k over 1-10, 15 and 30 by brute force "
@@ -678,7 +680,6 @@ def describe_sweep(result: TunedModel) -> str:
 
 def build_model_records(tuned: dict[str, TunedModel], evaluations: dict[str, Evaluation]) -> list[dict]:
     """Return the results-record entries of every tuned and evaluated model."""
-    from digitrec_utils.reporting.results import build_model_record
 
     return [build_model_record(
         name, result.family, result.description, evaluations[name], hyperparameters=result.hyperparameters,
@@ -878,9 +879,6 @@ def build_quick_sweep(seeds=(1, 2), *, train_size: int = 1000) -> dict[int, dict
     sweep : dict of int to dict
         Seed -> {"02_classical_baselines": record}.
     """
-    from digitrec_utils.data.loading import load_dataset
-    from digitrec_utils.data.splits import make_splits
-    from digitrec_utils.reporting.results import build_results
 
     sweep = {}
     for seed in seeds:

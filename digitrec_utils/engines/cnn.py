@@ -16,7 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from digitrec_utils.data.nondigits import make_nondigits
+from digitrec_utils.data.preparation import prepare_image_batch
 from digitrec_utils.data.preprocessing import add_channel_axis, scale_images
+from digitrec_utils.data.scanning import simulate_scans
 from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, compare_paired
 from digitrec_utils.exceptions import ParameterError
@@ -24,16 +27,20 @@ from digitrec_utils.models.convnets import (
     AUGMENTATIONS,
     CNN_ZOO,
     ROBUSTNESS_KINDS,
+    build_augmentation,
     build_cnn,
     build_mirror_average,
     build_modern_cnn,
+    build_robustness_augmentation,
     check_modern_shape,
     choose_augmentation,
     choose_batch_norm_momentum,
     list_seen_corruptions,
 )
 from digitrec_utils.models.model_files import save_model_bundle
+from digitrec_utils.models.precision import policy_scope
 from digitrec_utils.models.training import (
+    OUTLIER_LABEL,
     TrainingResult,
     ZooResult,
     collect_reported_accuracies,
@@ -43,6 +50,7 @@ from digitrec_utils.models.training import (
     train_model,
 )
 from digitrec_utils.params import SettingsFromParameters, check_choices
+from digitrec_utils.reporting.results import build_model_record
 
 FOLD_ENSEMBLE = "fold_ensemble"
 # Added to the seed of the generated images of no digit used in training, so that they never repeat the
@@ -310,7 +318,6 @@ def add_scan_copies(originals: np.ndarray, original_labels: np.ndarray, x_train:
         How many copies to add, as a share of ``len(originals)``.
     seed : int
     """
-    from digitrec_utils.data.scanning import simulate_scans
 
     rng = np.random.default_rng([seed, SCAN_SEED_OFFSET])
     count = int(round(share * len(originals)))
@@ -331,7 +338,6 @@ def show_scan_copies(images: np.ndarray, labels: np.ndarray, *, seed: int) -> np
     The copies come from :func:`digitrec_utils.data.scanning.simulate_scans` with the seed ``add_scan_copies``
     uses; a copy that could not be made is left blank.
     """
-    from digitrec_utils.data.scanning import simulate_scans
 
     copies, _ = simulate_scans(images, seed=seed + SCAN_SEED_OFFSET, labels=labels)
     return np.concatenate([prepare_images(images)[..., 0], copies])
@@ -355,9 +361,6 @@ def add_outliers(x_train: np.ndarray, y_train: np.ndarray, share: float, *, seed
         How many images of no digit to add, as a share of ``n_train``.
     seed : int
     """
-    from digitrec_utils.data.nondigits import make_nondigits
-    from digitrec_utils.data.preparation import prepare_image_batch
-    from digitrec_utils.models.training import OUTLIER_LABEL
 
     generated, _ = make_nondigits(int(round(share * len(y_train))), seed=seed + OUTLIER_SEED_OFFSET)
     prepared, usable = prepare_image_batch(generated)
@@ -450,7 +453,6 @@ def build_average_model(models: Sequence, name: str, *, member_name: str = "fold
     """
     import keras
 
-    from digitrec_utils.models.precision import policy_scope
 
     with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=models[0].input_shape[1:])
@@ -535,7 +537,6 @@ def evaluate_cnns_on_test(results: dict[str, ZooResult], splits: Splits) -> dict
 def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation],
                         settings: CnnSettings) -> list[dict]:
     """Return the results-record entries of every final model."""
-    from digitrec_utils.reporting.results import build_model_record
 
     records = []
     for name, result in results.items():
@@ -633,7 +634,6 @@ def augment_examples(images: np.ndarray, augmentation: str, *, strength: float =
     """
     import keras
 
-    from digitrec_utils.models.convnets import build_augmentation, build_robustness_augmentation
 
     seed_everything(seed)
     pipeline = keras.Sequential(build_augmentation(augmentation, strength=strength, seed=seed)

@@ -10,6 +10,7 @@ images which runner-ups are within noise of it, using the per-image predictions 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from digitrec_utils.evaluation.evaluation import SIGNIFICANCE, compare_paired
 from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
 from digitrec_utils.reporting.ranking import Recommendation, read_predictions
+from digitrec_utils.reporting.tables import format_interval, style_table
 from digitrec_utils.utils.paths import describe_path, is_inside
 
 # Analyses the saved CNN on real mail; the model card reads its findings.
@@ -52,7 +54,6 @@ def style_models(table: pd.DataFrame):
     The notebook is implied by the family, the two interval bounds share one column, and the highlight
     says which model is the best of its family, so the table fits a page's width.
     """
-    from digitrec_utils.reporting.tables import format_interval, style_table
 
     shown = table.rename(columns={"name": "model", "chosen in notebook": "chosen",
                                   "vs recommended (validation)": "on validation"})
@@ -336,7 +337,6 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
                                    if deployment else "."),
     ]
     if saved_model is not None:
-        import json
 
         description_path = saved_model.with_suffix(".json")
         saved_name = json.loads(description_path.read_text(encoding="utf-8")).get("model", "?") \

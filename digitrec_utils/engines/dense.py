@@ -30,6 +30,7 @@ from digitrec_utils.models.training import (
 )
 from digitrec_utils.params import DENSE_EXPERIMENTS as EXPERIMENTS
 from digitrec_utils.params import SCALINGS, SettingsFromParameters, check_choices
+from digitrec_utils.reporting.results import build_model_record
 
 THIRD_REPORT_TINY_PARAMETERS = 13_287
 
@@ -203,7 +204,6 @@ def evaluate_zoo_on_test(results: dict[str, ZooResult], scalers: dict[str, Input
 
 def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation]) -> list[dict]:
     """Return the results-record entries of every zoo network."""
-    from digitrec_utils.reporting.results import build_model_record
 
     records = []
     for name, result in results.items():

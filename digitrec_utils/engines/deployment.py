@@ -23,11 +23,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from digitrec_utils.config import SAVED_MODEL_NAME
 from digitrec_utils.data import corruptions
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.nondigits import make_nondigits
+from digitrec_utils.data.preparation import prepare_image_batch
+from digitrec_utils.data.splits import make_splits
 from digitrec_utils.evaluation import abstention, scores
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
 from digitrec_utils.exceptions import DatasetError, ModelFileError
+from digitrec_utils.imaging.envelopes import make_envelope
+from digitrec_utils.imaging.reading import read_pixel_images
+from digitrec_utils.models.model_files import load_model_bundle, record_abstention
+from digitrec_utils.params import check_choices
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
+from digitrec_utils.reporting.tables import format_interval, style_table
+from digitrec_utils.utils.paths import describe_path
 
 # The keys of a saved model's "split" that rebuild it.
 SPLIT_KEYS = ("seed", "test_fraction", "val_fraction", "train_size")
@@ -80,7 +91,6 @@ def find_model(model_path: str, output_dir: str) -> Path | None:
     ModelFileError
         When ``model_path`` does not exist, or the run folder has no saved CNN (04_cnn failed or did not run).
     """
-    from digitrec_utils.config import SAVED_MODEL_NAME
 
     if model_path:
         path = Path(model_path).expanduser()
@@ -122,8 +132,6 @@ def rebuild_split(description: dict, *, data_dir: str | None = None, images_csv:
         dataset found now is not the one the model was trained on (another checksum): scoring would then
         risk counting training images as validation or test.
     """
-    from digitrec_utils.data.loading import load_dataset
-    from digitrec_utils.data.splits import make_splits
 
     split = description.get("split") or {}
     missing = [key for key in SPLIT_KEYS if key not in split]
@@ -160,8 +168,6 @@ def adopt_standalone_model(model, description: dict, *, epochs: int, n_train: in
 
 def load_deployment_model(path: Path, run_dir: str | None = None) -> DeploymentModel:
     """Load a saved model and its JSON description, with one sentence on where it came from."""
-    from digitrec_utils.models.model_files import load_model_bundle
-    from digitrec_utils.utils.paths import describe_path
 
     model, description = load_model_bundle(path)
     return DeploymentModel(model, description, Path(path),
@@ -196,7 +202,6 @@ class Scored:
 
 def score_images(model, images: np.ndarray, *, batch_size: int = 1000) -> Scored:
     """Prepare uint8 images as ``digitrec predict`` does and return the model's answers."""
-    from digitrec_utils.data.preparation import prepare_image_batch
 
     prepared, usable = prepare_image_batch(images)
     probabilities = np.asarray(model.predict(prepared[..., None], batch_size=batch_size, verbose=0), dtype=np.float64)
@@ -349,7 +354,6 @@ def measure_robustness(model, images: np.ndarray, labels: np.ndarray, *, names: 
 
 def check_corruption_parameters(names: Sequence[str], severities: Sequence[int]) -> None:
     """Raise ParameterError naming the key for unknown corruptions or severities, or empty lists."""
-    from digitrec_utils.params import check_choices
 
     check_choices("corruptions", names, corruptions.CORRUPTION_NAMES)
     check_choices("severities", severities, corruptions.LEVELS)
@@ -357,7 +361,6 @@ def check_corruption_parameters(names: Sequence[str], severities: Sequence[int])
 
 def style_robustness(robustness: Robustness):
     """Return the per-corruption table at the headline severity, worst first, for reading."""
-    from digitrec_utils.reporting.tables import format_interval, style_table
 
     table = robustness.at_headline().sort_values("accuracy")
     shown = pd.DataFrame({
@@ -405,8 +408,6 @@ def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir
     notes : list of str
         Sources that could not be used, and why.
     """
-    from digitrec_utils.data.loading import load_dataset
-    from digitrec_utils.data.nondigits import make_nondigits
 
     choice_images, kinds = make_nondigits(n_images, seed=seed)
     report_images, _ = make_nondigits(n_images, seed=seed + 1)
@@ -473,7 +474,6 @@ def save_abstention(model_path: Path, *, score: str, threshold: float | None, ta
     version, digitrec version and git commit it was chosen with are saved too: ``predict`` and ``read``
     warn when they prepare images differently (:func:`digitrec_utils.models.model_files.check_calibration`).
     """
-    from digitrec_utils.models.model_files import record_abstention
 
     record_abstention(model_path, score=score, threshold=threshold, target=target, chosen_on=chosen_on, **details)
     return Path(model_path).with_suffix(".json")
@@ -571,7 +571,6 @@ def describe_robustness(robustness: Robustness, clean_accuracy: float) -> str:
 
 def style_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]):
     """Return the non-digit table for reading: source, what it holds, images, share answered with interval, AUROC."""
-    from digitrec_utils.reporting.tables import style_table
 
     described = {source.name: source.description for source in sources}
     shown = pd.DataFrame({
@@ -664,8 +663,6 @@ def read_envelopes(model, images: np.ndarray, labels: np.ndarray, *, n_envelopes
 
     For reporting only: the digits are used in order, each once while they last.
     """
-    from digitrec_utils.imaging.envelopes import make_envelope
-    from digitrec_utils.imaging.reading import read_pixel_images
 
     rng = np.random.default_rng([seed, 16])
     envelopes, start = [], 0

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from digitrec_utils.data.preprocessing import flatten_images, scale_images
+from digitrec_utils.data.preprocessing import PixelStandardizer, flatten_images, scale_images
 from digitrec_utils.data.types import Dataset
 
 
@@ -259,7 +259,6 @@ def show_standardization_effect(train_images: np.ndarray, *, n_examples: int, se
     standardized : ndarray of shape (n_examples, 28, 28)
     text : str
     """
-    from digitrec_utils.data.preprocessing import PixelStandardizer
 
     standardizer = PixelStandardizer().fit(train_images)
     generator = np.random.default_rng(seed)

@@ -19,14 +19,19 @@ reported on the other half, which played no part in the choice.
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.data.labelled import LabelledSource, count_kinds
+from digitrec_utils import __version__, config, plots
+from digitrec_utils.data.labelled import LabelledSource, count_kinds, find_labelled_files, open_labelled_source
+from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.evaluation.abstention import (
     SelectiveOutcome,
     ThresholdChoice,
@@ -34,8 +39,12 @@ from digitrec_utils.evaluation.abstention import (
     choose_threshold,
     measure_selective,
 )
+from digitrec_utils.evaluation.evaluation import compute_accuracy_interval, evaluate_model
 from digitrec_utils.evaluation.scores import compute_score
-from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.exceptions import DatasetError, ParameterError
+from digitrec_utils.reporting.html import render_notebook_html
+from digitrec_utils.reporting.tables import format_interval, style_table
+from digitrec_utils.utils.files import write_text_atomic
 
 # The images of at most this many mistakes are kept for the examples of the most confused pairs.
 MAX_KEPT_MISTAKES = 2_000
@@ -191,7 +200,6 @@ class FieldEvaluation:
 
 def evaluate_scored(scored: ScoredDigits, *, abstention: dict | None, model_name: str) -> FieldEvaluation:
     """Measure the model on every digit, and at its saved threshold (see the module's docstring)."""
-    from digitrec_utils.evaluation.evaluation import evaluate_model
 
     # The probabilities of an image that could not be used are all zeros already.
     evaluation = evaluate_model(scored.labels, scored.predictions, scored.probabilities,
@@ -343,18 +351,11 @@ def write_evaluation_page(report: FieldEvaluation, path, *, model_path) -> None:
     :func:`digitrec_utils.reporting.html.render_notebook_html`, the suite's own renderer, so that it looks like the
     report pages: the same template, tables and figures, and no machine paths.
     """
-    import base64
-    import io
-    import tempfile
 
     import matplotlib
     import nbformat
     from matplotlib import pyplot as plt
 
-    from digitrec_utils import __version__, plots
-    from digitrec_utils.reporting.html import render_notebook_html
-    from digitrec_utils.reporting.tables import style_table
-    from digitrec_utils.utils.files import write_text_atomic
 
     matplotlib.use("Agg")
     cells = []
@@ -452,8 +453,6 @@ def resolve_field_folder(folder: str, *, data_dir: str | None = None) -> Path:
     DatasetError
         Naming every place tried and the fix.
     """
-    from digitrec_utils import config
-    from digitrec_utils.exceptions import DatasetError
 
     path = Path(folder).expanduser()
     candidates = [path] if path.is_absolute() else [
@@ -469,7 +468,6 @@ def resolve_field_folder(folder: str, *, data_dir: str | None = None) -> Path:
 
 def check_field_folders(folders, *, data_dir: str | None = None) -> list[str]:
     """Check every labelled folder tree before a run starts (layout, at least one image); return their roots."""
-    from digitrec_utils.data.labelled import find_labelled_files
 
     return [str(find_labelled_files(resolve_field_folder(folder, data_dir=data_dir)).root) for folder in folders]
 
@@ -488,7 +486,6 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
     notes : list of str
         Sentences on what was used and why.
     """
-    from digitrec_utils.data.labelled import LabelledSource, open_labelled_source
 
     sets, notes, seen = [], [], set()
     ordered = [(folder, ROLE_CHOOSES) for folder in threshold_field_data]
@@ -506,7 +503,6 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
             notes.append("No field_data, and the model trained on scikit-learn's 8x8 digits, so no other writers' "
                          "digits are measured here; pass field_data to measure some.")
         else:
-            from digitrec_utils.data.loading import load_dataset
 
             digits = load_dataset("digits")
             images = np.concatenate([digits.x_train, digits.x_test])
@@ -555,7 +551,6 @@ def raise_threshold_for_field(choice: ThresholdChoice, validation_scores: np.nda
 def measure_field_sets(sets: list[FieldSet], *, score: str, threshold: float | None) -> pd.DataFrame:
     """One row per set: its role, accuracy with its interval, and at ``threshold`` the share answered and their
     accuracy with intervals (an image that could not be prepared counts as wrong and not answered)."""
-    from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
 
     rows = []
     for field_set in sets:
@@ -573,7 +568,6 @@ def measure_field_sets(sets: list[FieldSet], *, score: str, threshold: float | N
 
 def style_field_table(table: pd.DataFrame):
     """The table of other writers' digits for reading: intervals as ranges, shares as percentages."""
-    from digitrec_utils.reporting.tables import format_interval, style_table
 
     shown = pd.DataFrame({
         "set": table["set"], "role": table["role"], "digits": table["digits"], "accuracy": table["accuracy"],

@@ -27,6 +27,7 @@ from digitrec_utils.evaluation.evaluation import SIGNIFICANCE, compare_paired
 from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.reporting.ranking import gather_models, read_predictions, recommend_model
 from digitrec_utils.reporting.results import load_run_results
+from digitrec_utils.reporting.tables import style_table
 
 _SEED_FOLDER = re.compile(r"^seed(\d+)$")
 
@@ -108,7 +109,6 @@ def summarize_stability(seed_table: pd.DataFrame) -> pd.DataFrame:
 
 def style_summary(summary: pd.DataFrame):
     """Return the summary as the page shows it: accuracies with 4 decimals, choices as "k of n" seeds."""
-    from digitrec_utils.reporting.tables import style_table
 
     shown = pd.DataFrame({
         "model": summary["model"], "family": summary["family"],

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.preparation import BATCH_SIZE, prepare_image_files
 from digitrec_utils.evaluation.scores import compute_score
 from digitrec_utils.exceptions import ModelFileError
+from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 
 
 def iterate_predictions(paths: Sequence[str | os.PathLike], model, *, class_names: Sequence[str] | None = None,
@@ -26,7 +28,6 @@ def iterate_predictions(paths: Sequence[str | os.PathLike], model, *, class_name
     :func:`prepare_image_files`), and yields its entries in the order of ``paths``.
     """
     if isinstance(model, (str, os.PathLike)):
-        from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 
         model, description = load_model_bundle(model)
         class_names = class_names or description.get("class_names")
@@ -150,7 +151,6 @@ def render_digit_photo(digit: np.ndarray, path: str | os.PathLike, *, offset: tu
 
 def render_example_photo(path: str | os.PathLike, *, index: int = 0) -> tuple[Path, str]:
     """Render image ``index`` of the embedded mnist-sample as a photo-like file; return the path and its label."""
-    from digitrec_utils.data.loading import load_dataset
 
     sample = load_dataset("mnist-sample")
     if not 0 <= index < len(sample.y_train):

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec_utils.data.ink import find_ink
+from digitrec_utils.data.preparation import PROGRESS_MINIMUM, prepare_found_ink, read_image
 from digitrec_utils.evaluation.scores import compute_score
 from digitrec_utils.exceptions import ImageError
 
@@ -86,7 +88,6 @@ def segment_digits(pixels: np.ndarray, *, source: str = "image", classify=None) 
     """
     from scipy import ndimage
 
-    from digitrec_utils.data.ink import find_ink
 
     pixels = np.asarray(pixels)
     photo, survey = find_ink(pixels)
@@ -206,7 +207,6 @@ def _columns(mask: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 def _prepare_part(mask: np.ndarray, strength: np.ndarray, kind: str) -> DigitInk:
     """One digit's box and its 28x28 image, prepared as ``digitrec predict`` prepares an image of its kind."""
-    from digitrec_utils.data.preparation import prepare_found_ink
 
     rows, columns = np.nonzero(mask)
     box = (int(columns.min()), int(rows.min()), int(columns.max()) + 1, int(rows.max()) + 1)
@@ -259,7 +259,6 @@ def iterate_readings(paths: Sequence[str | os.PathLike], model, *, batch_size: i
     """
     from tqdm import tqdm
 
-    from digitrec_utils.data.preparation import PROGRESS_MINIMUM, read_image
 
     show = len(paths) > PROGRESS_MINIMUM if progress is None else progress
     with tqdm(total=len(paths), unit="image", file=sys.stderr, disable=not show, desc="digitrec") as bar:

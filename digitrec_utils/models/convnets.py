@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.nets import build_optimizer
+from digitrec_utils.models.precision import policy_scope
 from digitrec_utils.models.training import STEPS_PER_EXECUTION
 
 AUGMENTATIONS = ("auto", "digits", "fashion", "none")
@@ -201,7 +203,6 @@ def _build_optimizer(name: str, learning_rate):
     """AdamW (ours) here; the reports' optimizers come from :func:`digitrec_utils.models.nets.build_optimizer`."""
     import keras
 
-    from digitrec_utils.models.nets import build_optimizer
 
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
@@ -490,7 +491,6 @@ def build_mirror_average(model, name: str | None = None):
     """
     import keras
 
-    from digitrec_utils.models.precision import policy_scope
 
     with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=model.input_shape[1:])

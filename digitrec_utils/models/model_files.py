@@ -12,7 +12,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from digitrec_utils import __version__
+from digitrec_utils.config import SAVED_MODEL_NAME
+from digitrec_utils.data.preparation import PREPARATION_VERSION
 from digitrec_utils.exceptions import ModelFileError
+from digitrec_utils.models import convnets
+from digitrec_utils.models.precision import computes_below_float32, copy_as_float32
+from digitrec_utils.models.training import configure_keras
+from digitrec_utils.utils.environment import get_git_commit
+from digitrec_utils.utils.files import write_text_atomic
 
 SELECTED_MODEL_FILE = "cnn_selected.keras"
 # Version 2 added format_version itself and "split" (how the model's train / validation / test split was
@@ -38,8 +46,6 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
     path : Path
         The ``.keras`` file.
     """
-    from digitrec_utils.models.precision import computes_below_float32, copy_as_float32
-    from digitrec_utils.utils.files import write_text_atomic
 
     if computes_below_float32(model):
         model = copy_as_float32(model)  # Loads and predicts in float32 on any CPU, with or without bfloat16.
@@ -88,7 +94,6 @@ def find_latest_model(reports_dir: str | Path) -> Path:
     ModelFileError
         When no run under ``reports_dir`` has a usable saved model; the message says how to make one.
     """
-    from digitrec_utils.config import SAVED_MODEL_NAME
 
     reports_dir = Path(reports_dir)
     candidates = []
@@ -129,8 +134,6 @@ def load_model_bundle(path: str | Path):
     ModelFileError
         Naming the file, when the model or its JSON is missing or unreadable.
     """
-    from digitrec_utils.models import convnets
-    from digitrec_utils.models.training import configure_keras
 
     configure_keras()  # Imports TensorFlow with its start-up notices kept out of reports and terminals.
     import keras
@@ -198,10 +201,6 @@ def record_abstention(model_path: str | Path, *, score: str, threshold: float | 
     entry : dict
         The entry written, with ``chosen_at``, the preparation version, the digitrec version and git commit.
     """
-    from digitrec_utils import __version__
-    from digitrec_utils.data.preparation import PREPARATION_VERSION
-    from digitrec_utils.utils.environment import get_git_commit
-    from digitrec_utils.utils.files import write_text_atomic
 
     description_path = Path(model_path).with_suffix(".json")
     try:
@@ -229,8 +228,6 @@ def check_calibration(description: dict) -> str | None:
     preparation (or before the version was recorded) gets a warning, since its images now look different
     to the model; one chosen by another digitrec version with the same preparation gets a milder one.
     """
-    from digitrec_utils import __version__
-    from digitrec_utils.data.preparation import PREPARATION_VERSION
 
     abstention = description.get("abstention")
     if not abstention:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from digitrec_utils.evaluation.evaluation import evaluate_model
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.precision import computes_below_float32, copy_as_float32
 
@@ -111,7 +113,6 @@ def configure_keras() -> str:
 @contextlib.contextmanager
 def _silence_native_stderr() -> Iterator[None]:
     """Point file descriptor 2 at /dev/null for the duration, then restore it."""
-    import sys
 
     sys.stderr.flush()
     saved = os.dup(2)
@@ -457,7 +458,6 @@ def evaluate_networks_on_test(models, x_test: np.ndarray, y_test: np.ndarray, cl
     -------
     evaluations : dict of str to Evaluation
     """
-    from digitrec_utils.evaluation.evaluation import evaluate_model
 
     evaluations = {}
     for name, network in models.items():

@@ -32,6 +32,7 @@ import threading
 from pathlib import Path
 
 from digitrec_utils import __version__, config
+from digitrec_utils import __version__ as installed
 from digitrec_utils.exceptions import ClusterError, ParameterError
 from digitrec_utils.running.execution import catch_sigterm, finish_notebook, prepare_kernel_environment, run_papermill
 from digitrec_utils.running.outcomes import Job, NotebookRun
@@ -269,7 +270,6 @@ def _list_executing(dask_worker) -> list[str]:
 
 def _read_worker_version() -> str:
     """The digitrec version installed where this runs (called on every worker by the client)."""
-    from digitrec_utils import __version__ as installed
 
     return installed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from digitrec_utils.data.loading import check_dataset
+from digitrec_utils.engines.field import check_field_folders
 from digitrec_utils.exceptions import DatasetError, ParameterError
 from digitrec_utils.params import (
     get_default,
@@ -64,7 +65,6 @@ def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
 
 def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
     """Check the labelled folder trees of 05_deployment's field_data and threshold_field_data; one problem each."""
-    from digitrec_utils.engines.field import check_field_folders
 
     problems = []
     for stem, values in parameters.items():

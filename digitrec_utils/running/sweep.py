@@ -38,6 +38,7 @@ from digitrec_utils.params import (
     parse_override,
     resolve_parameters,
 )
+from digitrec_utils.reporting.index_page import read_recommendation
 from digitrec_utils.running.outcomes import Job, NotebookRun, OutcomeStatus, RunOutcome
 from digitrec_utils.running.preflight import check_deployment_model
 from digitrec_utils.running.runner import (
@@ -279,7 +280,6 @@ def _build_manifest(outcome: SweepOutcome, profile_path: Path, profile: dict, st
 
 def _read_recommended(run_dir: Path) -> dict | None:
     """The seed's recommended model, from its comparison record, or None."""
-    from digitrec_utils.reporting.index_page import read_recommendation
 
     recommendation = read_recommendation(run_dir)
     return recommendation["recommended"] if recommendation else None
