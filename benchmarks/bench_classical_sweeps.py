@@ -35,7 +35,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.splits import make_splits
-from digitrec_utils.engines import classical
+from digitrec_utils.models import classical_sweeps
 
 K_VALUES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 30]
 DEPTHS = list(range(3, 31))
@@ -46,7 +46,7 @@ def _time_knn(x_train, y_train, x_val, y_val) -> dict:
     # Warm up BLAS and scikit-learn's distance code on a small query so neither side pays for it.
     KNeighborsClassifier(1).fit(x_train[:2000], y_train[:2000]).predict(x_val[:200])
     started = time.perf_counter()
-    sweep = classical.sweep_knn(x_train, y_train, x_val, y_val, K_VALUES).sweep
+    sweep = classical_sweeps.sweep_knn(x_train, y_train, x_val, y_val, K_VALUES).sweep
     sweep_seconds = time.perf_counter() - started
     separate, separate_accuracy = 0.0, {}
     for k in K_VALUES:
@@ -62,13 +62,14 @@ def _time_knn(x_train, y_train, x_val, y_val) -> dict:
 
 def _time_trees(x_train, y_train, x_val, y_val, seed: int) -> dict:
     started = time.perf_counter()
-    sweep = classical.sweep_tree_depths(x_train, y_train, x_val, y_val, DEPTHS, CRITERIA, seed=seed, n_jobs=1).sweep
+    sweep = classical_sweeps.sweep_tree_depths(x_train, y_train, x_val, y_val, DEPTHS, CRITERIA, seed=seed,
+                                               n_jobs=1).sweep
     sweep_seconds = time.perf_counter() - started
     separate, differences, disagreements = 0.0, [], []
     truncated = {}
     for criterion in CRITERIA:
         full = DecisionTreeClassifier(criterion=criterion, random_state=seed).fit(x_train, y_train)
-        truncated[criterion] = classical.predict_tree_depths(full, x_val, DEPTHS)
+        truncated[criterion] = classical_sweeps.predict_tree_depths(full, x_val, DEPTHS)
     for criterion in CRITERIA:
         for depth in DEPTHS:
             started = time.perf_counter()
@@ -93,7 +94,7 @@ def main() -> int:
     parser.add_argument("--json", help="Also write the figures to this JSON file.")
     arguments = parser.parse_args()
     splits = make_splits(load_dataset(arguments.dataset), val_fraction=0.1, seed=arguments.seed)
-    x_train, x_val = classical.prepare_features(splits.x_train), classical.prepare_features(splits.x_val)
+    x_train, x_val = classical_sweeps.prepare_features(splits.x_train), classical_sweeps.prepare_features(splits.x_val)
     print(f"{arguments.dataset}: {len(splits.y_train):,} training and {len(splits.y_val):,} validation images")
     figures = {"dataset": arguments.dataset, "n_train": len(splits.y_train), "n_val": len(splits.y_val)}
     if arguments.only in (None, "knn"):

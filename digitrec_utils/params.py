@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from digitrec_utils.data.corruptions import CORRUPTION_NAMES, LEVELS
 from digitrec_utils.data.splits import count_training_images
 from digitrec_utils.data.types import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.classical_sweeps import KNN_WEIGHTS, TREE_CRITERIA
 from digitrec_utils.models.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS, check_modern_shape
 from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS
 from digitrec_utils.models.precision import PRECISIONS, find_gpus_cheaply
@@ -75,8 +76,6 @@ class Rule:
 
 # Allowed values of the classical notebook's choices; digitrec_utils.engines.classical uses the same tuples.
 CLASSICAL_MODELS = ("knn", "tree", "logreg", "forest", "svm", "boosting")
-KNN_WEIGHTS = ("uniform", "distance")
-TREE_CRITERIA = ("gini", "entropy", "log_loss")
 FOREST_MAX_FEATURES = ("sqrt", "log2")
 SVM_METHODS = ("exact", "nystroem")
 # The dense notebook's choices; digitrec_utils.engines.dense uses the same tuples.
@@ -171,29 +170,8 @@ RULES: dict[str, Rule] = {
     "precision": Rule(choices=PRECISIONS),
 }
 
-class SettingsFromParameters:
-    """Mixin for a notebook's settings dataclass: build it from the notebook's parameters."""
-
-    @classmethod
-    def from_parameters(cls, parameters: dict):
-        """Build settings from a notebook's parameters, ignoring keys that are not settings."""
-
-        names = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in parameters.items() if key in names})
 
 
-def check_choices(key: str, values, allowed, *, allow_empty: bool = False) -> None:
-    """Raise ParameterError naming ``key`` and the allowed values unless ``values`` is a list of them, not
-    empty unless ``allow_empty``.
-
-    The notebooks' settings call it at run time, for callers of the package that skip :func:`resolve_parameters`.
-    """
-    values = list(values)
-    if not values and not allow_empty:
-        raise ParameterError(f"{key} is empty; give at least one of {', '.join(allowed)}.")
-    unknown = [value for value in values if value not in allowed]
-    if unknown:
-        raise ParameterError(f"{key}: {unknown!r} not allowed; allowed values are {', '.join(allowed)}.")
 
 
 _SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}

@@ -21,6 +21,7 @@ from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import classical
 from digitrec_utils.evaluation.evaluation import describe_selection, summarize_evaluations
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models import classical_sweeps
 from digitrec_utils.utils.acceleration import accelerate_sklearn
 
 K_VALUES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 30]
@@ -34,8 +35,8 @@ def sample_splits():
 @pytest.fixture(scope="module")
 def pixels(sample_splits):
     """A few hundred real digits: 600 to fit on and 300 to predict, as float pixels."""
-    return (classical.prepare_features(sample_splits.x_train[:600]), sample_splits.y_train[:600],
-            classical.prepare_features(sample_splits.x_val[:300]), sample_splits.y_val[:300])
+    return (classical_sweeps.prepare_features(sample_splits.x_train[:600]), sample_splits.y_train[:600],
+            classical_sweeps.prepare_features(sample_splits.x_val[:300]), sample_splits.y_val[:300])
 
 
 @pytest.mark.parametrize("weights", ["uniform", "distance"])
@@ -43,7 +44,7 @@ def test_one_query_votes_equal_separate_classifiers_for_every_k(pixels, weights)
     x_train, y_train, x_query, _ = pixels
     searcher = KNeighborsClassifier(n_neighbors=max(K_VALUES)).fit(x_train, y_train)
     distances, indices = searcher.kneighbors(x_query)
-    votes = classical.vote_neighbors(y_train[indices], distances, K_VALUES, weights, n_classes=10)
+    votes = classical_sweeps.vote_neighbors(y_train[indices], distances, K_VALUES, weights, n_classes=10)
     for k in K_VALUES:
         expected = KNeighborsClassifier(n_neighbors=k, weights=weights).fit(x_train, y_train).predict(x_query)
         np.testing.assert_array_equal(votes[k], expected, err_msg=f"k={k}, weights={weights}")
@@ -55,7 +56,7 @@ def test_uniform_votes_really_meet_ties(pixels):
     _, indices = KNeighborsClassifier(n_neighbors=2).fit(x_train, y_train).kneighbors(x_query)
     split_votes = y_train[indices[:, 0]] != y_train[indices[:, 1]]
     assert split_votes.sum() >= 5
-    votes = classical.vote_neighbors(y_train[indices], None, [2], "uniform", n_classes=10)
+    votes = classical_sweeps.vote_neighbors(y_train[indices], None, [2], "uniform", n_classes=10)
     tied = np.flatnonzero(split_votes)
     np.testing.assert_array_equal(votes[2][tied], np.minimum(y_train[indices[tied, 0]], y_train[indices[tied, 1]]))
 
@@ -68,7 +69,7 @@ def test_distance_votes_match_scikit_learn_when_a_query_is_a_training_image(pixe
     searcher = KNeighborsClassifier(n_neighbors=10).fit(x_train, y_train)
     distances, indices = searcher.kneighbors(queries)
     assert np.sum(distances[:, 0] == 0) >= 20
-    votes = classical.vote_neighbors(y_train[indices], distances, [1, 5, 10], "distance", n_classes=10)
+    votes = classical_sweeps.vote_neighbors(y_train[indices], distances, [1, 5, 10], "distance", n_classes=10)
     for k in (1, 5, 10):
         expected = KNeighborsClassifier(n_neighbors=k, weights="distance").fit(x_train, y_train).predict(queries)
         np.testing.assert_array_equal(votes[k], expected)
@@ -76,7 +77,7 @@ def test_distance_votes_match_scikit_learn_when_a_query_is_a_training_image(pixe
 
 def test_sweep_knn_scores_every_setting_and_chooses_the_smallest_best_k(pixels):
     x_train, y_train, x_val, y_val = pixels
-    result = classical.sweep_knn(x_train, y_train, x_val, y_val, K_VALUES, ["uniform", "distance"])
+    result = classical_sweeps.sweep_knn(x_train, y_train, x_val, y_val, K_VALUES, ["uniform", "distance"])
     assert len(result.sweep) == 2 * len(K_VALUES)
     for row in result.sweep.itertuples():
         separate = KNeighborsClassifier(n_neighbors=row.k, weights=row.weights).fit(x_train, y_train)
@@ -93,7 +94,7 @@ def test_sweep_knn_scores_every_setting_and_chooses_the_smallest_best_k(pixels):
 def test_sweep_knn_rejects_bad_k(pixels, k_values, message):
     x_train, y_train, x_val, y_val = pixels
     with pytest.raises(ParameterError, match=message):
-        classical.sweep_knn(x_train, y_train, x_val, y_val, k_values)
+        classical_sweeps.sweep_knn(x_train, y_train, x_val, y_val, k_values)
 
 
 def _continuous_problem(seed=0, n_samples=600):
@@ -113,7 +114,7 @@ def test_truncation_equals_direct_fits_when_no_splits_tie(criterion):
     x_train, y_train, x_query, _ = _continuous_problem()
     full = DecisionTreeClassifier(criterion=criterion, min_samples_leaf=20, random_state=3).fit(x_train, y_train)
     depths = list(range(1, full.get_depth() + 3))
-    truncated = classical.predict_tree_depths(full, x_query, depths)
+    truncated = classical_sweeps.predict_tree_depths(full, x_query, depths)
     assert full.get_depth() >= 5
     for depth in depths:
         direct = DecisionTreeClassifier(criterion=criterion, min_samples_leaf=20, max_depth=depth,
@@ -165,7 +166,7 @@ def test_truncation_differs_from_direct_fits_only_where_splits_tie(pixels, crite
     x_train, y_train, x_val, y_val = pixels
     full = DecisionTreeClassifier(criterion=criterion, random_state=42).fit(x_train, y_train)
     depths = [2, 4, 6, 8, 10]
-    truncated = classical.predict_tree_depths(full, x_val, depths)
+    truncated = classical_sweeps.predict_tree_depths(full, x_val, depths)
     differences, divergences = [], []
     for depth in depths:
         direct = DecisionTreeClassifier(criterion=criterion, max_depth=depth, random_state=42).fit(x_train, y_train)
@@ -189,13 +190,13 @@ def direct_accuracy(x_train, y_train, x_val, y_val, criterion, depth):
 def test_depth_limited_tree_predicts_like_the_full_tree_at_full_depth(pixels):
     x_train, y_train, x_val, _ = pixels
     full = DecisionTreeClassifier(random_state=0).fit(x_train, y_train)
-    deep = classical.DepthLimitedTree(full, full.get_depth() + 5)
+    deep = classical_sweeps.DepthLimitedTree(full, full.get_depth() + 5)
     np.testing.assert_array_equal(deep.predict(x_val), full.predict(x_val))
     np.testing.assert_allclose(deep.predict_proba(x_val), full.predict_proba(x_val))
-    stump = classical.DepthLimitedTree(full, 0)
+    stump = classical_sweeps.DepthLimitedTree(full, 0)
     assert stump.count_nodes() == 1
     assert len(set(stump.predict(x_val))) == 1
-    shallow = classical.DepthLimitedTree(full, 3)
+    shallow = classical_sweeps.DepthLimitedTree(full, 3)
     probabilities = shallow.predict_proba(x_val)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     np.testing.assert_array_equal(full.classes_[probabilities.argmax(axis=1)], shallow.predict(x_val))
@@ -204,7 +205,8 @@ def test_depth_limited_tree_predicts_like_the_full_tree_at_full_depth(pixels):
 
 def test_sweep_tree_depths_chooses_the_best_depth(pixels):
     x_train, y_train, x_val, y_val = pixels
-    result = classical.sweep_tree_depths(x_train, y_train, x_val, y_val, range(2, 12), ["gini", "entropy"], seed=1)
+    result = classical_sweeps.sweep_tree_depths(x_train, y_train, x_val, y_val, range(2, 12), ["gini", "entropy"],
+                                                seed=1)
     assert len(result.sweep) == 20
     best = result.sweep.loc[result.sweep["val_accuracy"].idxmax()]
     assert result.hyperparameters["max_depth"] == best["depth"]
@@ -217,12 +219,12 @@ def test_sweep_tree_depths_chooses_the_best_depth(pixels):
 def test_sweep_tree_depths_rejects_an_unknown_criterion(pixels):
     x_train, y_train, x_val, y_val = pixels
     with pytest.raises(ParameterError, match="tree_criteria.*gini, entropy, log_loss"):
-        classical.sweep_tree_depths(x_train, y_train, x_val, y_val, [3], ["gain"])
+        classical_sweeps.sweep_tree_depths(x_train, y_train, x_val, y_val, [3], ["gain"])
 
 
 def test_tune_grid_flags_a_fit_that_did_not_converge(pixels):
     x_train, y_train, x_val, y_val = pixels
-    result = classical.tune_grid("logreg", LogisticRegression(max_iter=2), {"C": [0.1, 1.0]},
+    result = classical_sweeps.tune_grid("logreg", LogisticRegression(max_iter=2), {"C": [0.1, 1.0]},
                                  x_train, y_train, x_val, y_val)
     assert list(result.sweep["C"]) == [0.1, 1.0]
     assert not result.sweep["converged"].any()
@@ -336,23 +338,24 @@ def test_sweeps_keep_each_settings_predictions_and_judge_them_by_the_paired_test
 
     x_train, y_train, x_val, y_val = pixels
     if sweep_name == "knn":
-        result = classical.sweep_knn(x_train, y_train, x_val, y_val, [1, 3, 5, 15])
+        result = classical_sweeps.sweep_knn(x_train, y_train, x_val, y_val, [1, 3, 5, 15])
         assert set(result.val_predictions) == {"k=1", "k=3", "k=5", "k=15"}  # Only what varies names a setting.
     elif sweep_name == "tree":
-        result = classical.sweep_tree_depths(x_train, y_train, x_val, y_val, [2, 6, 12], ["gini", "entropy"], seed=1)
+        result = classical_sweeps.sweep_tree_depths(x_train, y_train, x_val, y_val, [2, 6, 12], ["gini", "entropy"],
+                                                    seed=1)
         assert "criterion=gini, depth=6" in result.val_predictions
     else:
-        result = classical.tune_grid("logreg", LogisticRegression(max_iter=200), {"C": [0.001, 0.1, 1.0]}, x_train,
-                                     y_train, x_val, y_val)
+        result = classical_sweeps.tune_grid("logreg", LogisticRegression(max_iter=200), {"C": [0.001, 0.1, 1.0]},
+                                            x_train, y_train, x_val, y_val)
     sweep = result.sweep
-    for label, accuracy in zip(classical.label_settings(sweep), sweep["val_accuracy"], strict=True):
+    for label, accuracy in zip(classical_sweeps.label_settings(sweep), sweep["val_accuracy"], strict=True):
         assert np.mean(result.val_predictions[label] == y_val) == pytest.approx(accuracy)
     assert np.mean(result.chosen_predictions == y_val) == pytest.approx(result.val_accuracy)
     assert list(sweep["vs best"]).count("best") == 1
     assert (sweep["95% CI low"] <= sweep["val_accuracy"]).all()
     assert (sweep["val_accuracy"] <= sweep["95% CI high"]).all()
     verdicts = result.comparison.table.set_index("setting")
-    within = [label for label, verdict in zip(classical.label_settings(sweep), sweep["vs best"], strict=True)
+    within = [label for label, verdict in zip(classical_sweeps.label_settings(sweep), sweep["vs best"], strict=True)
               if verdict == "within noise"]
     assert all(verdicts.loc[label, "p-value"] >= 0.05 for label in within)
     finding = classical.describe_sweep(result)

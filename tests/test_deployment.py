@@ -14,8 +14,9 @@ from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.preparation import PREPARATION_VERSION
 from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import cnn, deployment
+from digitrec_utils.evaluation import robustness
 from digitrec_utils.exceptions import ModelFileError, ParameterError
-from digitrec_utils.models import convnets, training
+from digitrec_utils.models import acquisition, convnets, training
 from digitrec_utils.models.model_files import check_calibration
 from digitrec_utils.params import resolve_parameters
 from digitrec_utils.running.runner import check_deployment_model
@@ -74,8 +75,8 @@ def test_the_score_and_threshold_are_chosen_from_validation_images_only(sample, 
 
 
 def test_the_top_probability_stays_unless_another_score_separates_better():
-    digits = deployment.Scored(np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0]]), np.array([0, 0]), np.array([True, True]))
-    others = deployment.Scored(np.array([[0.5, 0.5, 0.0], [0.4, 0.3, 0.3]]), np.array([0, 0]), np.array([True, True]))
+    digits = robustness.Scored(np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0]]), np.array([0, 0]), np.array([True, True]))
+    others = robustness.Scored(np.array([[0.5, 0.5, 0.0], [0.4, 0.3, 0.3]]), np.array([0, 0]), np.array([True, True]))
     name, ranking = deployment.choose_score(digits, others)
     assert name == "top_probability" and (ranking["auroc"] == 1.0).all()  # A tie keeps the top probability.
 
@@ -83,21 +84,21 @@ def test_the_top_probability_stays_unless_another_score_separates_better():
 def test_the_saved_split_is_rebuilt_exactly_or_refused(sample):
     loaded, splits = sample
     description = {"format_version": 2, "dataset": {"name": "mnist-sample", "sha256": loaded.sha256}, "split": SPLIT}
-    _, rebuilt = deployment.rebuild_split(description)
+    _, rebuilt = acquisition.rebuild_split(description)
     np.testing.assert_array_equal(rebuilt.val_indices, splits.val_indices)
     np.testing.assert_array_equal(rebuilt.train_indices, splits.train_indices)
     with pytest.raises(ModelFileError, match="does not say how its split was made"):
-        deployment.rebuild_split({"dataset": {"name": "mnist-sample"}, "model": "old"})
+        acquisition.rebuild_split({"dataset": {"name": "mnist-sample"}, "model": "old"})
     with pytest.raises(ModelFileError, match="files found now have checksum"):
-        deployment.rebuild_split({**description, "dataset": {"name": "mnist-sample", "sha256": "0" * 64}})
+        acquisition.rebuild_split({**description, "dataset": {"name": "mnist-sample", "sha256": "0" * 64}})
 
 
 def test_a_missing_model_is_named_with_the_fix(tmp_path):
     with pytest.raises(ModelFileError, match="model_path .*no such file"):
-        deployment.find_model(str(tmp_path / "nothing.keras"), "")
+        acquisition.find_model(str(tmp_path / "nothing.keras"), "")
     with pytest.raises(ModelFileError, match="--only cnn deployment"):
-        deployment.find_model("", str(tmp_path))
-    assert deployment.find_model("", "") is None  # No run folder: the notebook trains a small CNN.
+        acquisition.find_model("", str(tmp_path))
+    assert acquisition.find_model("", "") is None  # No run folder: the notebook trains a small CNN.
 
 
 def test_robustness_is_measured_per_corruption_and_severity_reproducibly(sample):
@@ -105,8 +106,8 @@ def test_robustness_is_measured_per_corruption_and_severity_reproducibly(sample)
     images, labels = splits.x_test[:30], splits.y_test[:30]
     options = {"names": ["rotation", "gaussian_noise"], "severities": [1, 2, 3], "score": "top_probability",
                "threshold": 0.2, "seen": ["gaussian_noise"], "seed": 5, "n_examples": 4, "progress": False}
-    first = deployment.measure_robustness(LinearReader(), images, labels, **options)
-    again = deployment.measure_robustness(LinearReader(), images, labels, **options)
+    first = robustness.measure_robustness(LinearReader(), images, labels, **options)
+    again = robustness.measure_robustness(LinearReader(), images, labels, **options)
     assert len(first.table) == 6 and first.severity == 2
     assert first.table.equals(again.table)
     assert first.table.set_index("corruption")["seen"].to_dict() == {"rotation": False, "gaussian_noise": True}
@@ -118,13 +119,13 @@ def test_robustness_is_measured_per_corruption_and_severity_reproducibly(sample)
     corrupted, shown_labels, read = first.examples["rotation"]
     assert corrupted.shape == (4, 28, 28) and list(shown_labels) == list(labels[:4]) and len(read) == 4
     with pytest.raises(ParameterError, match="corruptions: \\['smudge'\\] not allowed"):
-        deployment.measure_robustness(LinearReader(), images, labels, **{**options, "names": ["smudge"]})
+        robustness.measure_robustness(LinearReader(), images, labels, **{**options, "names": ["smudge"]})
 
 
 def test_blank_images_get_no_answer_and_count_as_wrong():
     images = np.zeros((3, 28, 28), dtype=np.uint8)
     images[1, 8:20, 12:15] = 255
-    scored = deployment.score_images(LinearReader(), images)
+    scored = robustness.score_images(LinearReader(), images)
     assert scored.usable.tolist() == [False, True, False]
     assert scored.predicted[0] == -1 and not scored.correct(np.zeros(3, dtype=int))[0]
     assert scored.score("top_probability")[0] == 0.0  # Never accepted, whatever the threshold.

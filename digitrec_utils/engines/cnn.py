@@ -49,8 +49,8 @@ from digitrec_utils.models.training import (
     seed_everything,
     train_model,
 )
-from digitrec_utils.params import SettingsFromParameters, check_choices
 from digitrec_utils.reporting.results import build_model_record
+from digitrec_utils.settings import SettingsFromParameters, check_choices
 
 FOLD_ENSEMBLE = "fold_ensemble"
 # Added to the seed of the generated images of no digit used in training, so that they never repeat the

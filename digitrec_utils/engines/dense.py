@@ -29,8 +29,9 @@ from digitrec_utils.models.training import (
     train_model,
 )
 from digitrec_utils.params import DENSE_EXPERIMENTS as EXPERIMENTS
-from digitrec_utils.params import SCALINGS, SettingsFromParameters, check_choices
+from digitrec_utils.params import SCALINGS
 from digitrec_utils.reporting.results import build_model_record
+from digitrec_utils.settings import SettingsFromParameters, check_choices
 
 THIRD_REPORT_TINY_PARAMETERS = 13_287
 

@@ -15,7 +15,6 @@ What each part of the data is for:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,192 +22,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.config import SAVED_MODEL_NAME
-from digitrec_utils.data import corruptions
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.nondigits import make_nondigits
-from digitrec_utils.data.preparation import prepare_image_batch
-from digitrec_utils.data.splits import make_splits
 from digitrec_utils.evaluation import abstention, scores
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
-from digitrec_utils.exceptions import DatasetError, ModelFileError
+from digitrec_utils.evaluation.robustness import Robustness, Scored, score_images
+from digitrec_utils.exceptions import DatasetError
 from digitrec_utils.imaging.envelopes import make_envelope
 from digitrec_utils.imaging.reading import read_pixel_images
-from digitrec_utils.models.model_files import load_model_bundle, record_abstention
-from digitrec_utils.params import check_choices
+from digitrec_utils.models.acquisition import DIGIT_DATASETS
+from digitrec_utils.models.model_files import record_abstention
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
 from digitrec_utils.reporting.tables import format_interval, style_table
-from digitrec_utils.utils.paths import describe_path
 
-# The keys of a saved model's "split" that rebuild it.
-SPLIT_KEYS = ("seed", "test_fraction", "val_fraction", "train_size")
-# Severity of the headline numbers (the mean over corruptions, the worst ones).
-HEADLINE_SEVERITY = 2
-DIGIT_DATASETS = ("mnist-sample", "mnist", "digits", "csv", "folder")
 # The scanned-looking copies of the small cnn_modern trained when no model is saved: 04_cnn's default.
 
 
-@dataclass
-class DeploymentModel:
-    """The model under analysis and where it came from.
-
-    Attributes
-    ----------
-    model : keras.Model
-    description : dict
-        Its JSON description (for a model trained here, one built the same way).
-    path : Path or None
-        The ``.keras`` file; None for a model trained in the notebook.
-    origin : str
-        One sentence for the report.
-    """
-
-    model: object
-    description: dict
-    path: Path | None
-    origin: str
-
-    @property
-    def name(self) -> str:
-        return str(self.description.get("model", "model"))
-
-    @property
-    def outlier_source(self) -> str | None:
-        """The source of the images of no digit the model trained on (outlier exposure), or None."""
-        return (self.description.get("outlier_exposure") or {}).get("source")
-
-    @property
-    def seen_corruptions(self) -> list[str]:
-        """Corruptions whose kind the model saw in training (recorded by 04_cnn); none when not recorded."""
-        return list(self.description.get("seen_corruptions", []))
 
 
-def find_model(model_path: str, output_dir: str) -> Path | None:
-    """Return the model to analyse: ``model_path``, else the run folder's saved CNN, else None (no run folder).
-
-    Raises
-    ------
-    ModelFileError
-        When ``model_path`` does not exist, or the run folder has no saved CNN (04_cnn failed or did not run).
-    """
-
-    if model_path:
-        path = Path(model_path).expanduser()
-        if not path.is_file():
-            raise ModelFileError(f"model_path {model_path}: no such file; give a .keras file saved by digitrec "
-                                 "(with its JSON beside it), or leave model_path empty.")
-        return path
-    if not output_dir:
-        return None
-    path = Path(output_dir) / SAVED_MODEL_NAME
-    if not path.is_file():
-        raise ModelFileError(f"this run saved no CNN ({SAVED_MODEL_NAME} is missing: 04_cnn failed or did not run). "
-                             "Run it in the same run (`digitrec run --only cnn deployment`) or set "
-                             "deployment.model_path to a saved .keras file.")
-    return path
 
 
-def rebuild_split(description: dict, *, data_dir: str | None = None, images_csv: str | None = None,
-                  labels_csv: str | None = None):
-    """Load the saved model's dataset and make exactly its split again.
-
-    Parameters
-    ----------
-    description : dict
-        The model's JSON description, with ``dataset`` (name, sha256) and ``split`` (seed, test_fraction,
-        val_fraction, train_size).
-    data_dir, images_csv, labels_csv : str, optional
-        Where to find the dataset's files, as in the other notebooks.
-
-    Returns
-    -------
-    dataset : Dataset
-    splits : Splits
-
-    Raises
-    ------
-    ModelFileError
-        When the JSON does not say how the split was made (a file saved before format_version 2), or the
-        dataset found now is not the one the model was trained on (another checksum): scoring would then
-        risk counting training images as validation or test.
-    """
-
-    split = description.get("split") or {}
-    missing = [key for key in SPLIT_KEYS if key not in split]
-    dataset_name = (description.get("dataset") or {}).get("name")
-    if missing or not dataset_name:
-        raise ModelFileError(f"the model's JSON does not say how its split was made (missing: "
-                             f"{', '.join(missing) or 'dataset name'}; format_version "
-                             f"{description.get('format_version', 1)}), so its validation and test images cannot "
-                             "be rebuilt without risking training images among them. Save the model again with "
-                             "`digitrec run --only cnn` (format_version 2 records the split).")
-    loaded = load_dataset(dataset_name, data_dir=data_dir or None, images_csv=images_csv or None,
-                          labels_csv=labels_csv or None, test_fraction=split["test_fraction"], seed=split["seed"])
-    expected = (description.get("dataset") or {}).get("sha256")
-    if expected and loaded.sha256 != expected:
-        raise ModelFileError(f"the model was trained on {dataset_name} with checksum {expected[:12]}..., but the "
-                             f"files found now have checksum {loaded.sha256[:12]}...; point data_dir (or the CSV "
-                             "parameters) at the files the model was trained on.")
-    splits = make_splits(loaded, val_fraction=split["val_fraction"], seed=split["seed"],
-                         train_size=split["train_size"] or None)
-    return loaded, splits
 
 
-def adopt_standalone_model(model, description: dict, *, epochs: int, n_train: int) -> DeploymentModel:
-    """Analyse a small CNN trained in the notebook (``cnn.train_standalone_model``) when there is no run folder.
-
-    The notebook trains it (JupyterLab, nbval), so that 05 runs on its own; this records where it came from.
-    """
-    dataset = description["dataset"]["name"]
-    return DeploymentModel(model, description, None,
-                           f"No saved model (no run folder and no model_path): a small {description['model']} was "
-                           f"trained here for {epochs} epochs on the {n_train:,} training images of {dataset}, so "
-                           "that the notebook runs on its own. Run `digitrec run` to analyse the run's chosen CNN.")
 
 
-def load_deployment_model(path: Path, run_dir: str | None = None) -> DeploymentModel:
-    """Load a saved model and its JSON description, with one sentence on where it came from."""
-
-    model, description = load_model_bundle(path)
-    return DeploymentModel(model, description, Path(path),
-                           f"The saved model {describe_path(path, run_dir)}: {description.get('model', 'model')}, "
-                           f"trained on {(description.get('dataset') or {}).get('name', 'an unnamed dataset')}.")
 
 
-@dataclass
-class Scored:
-    """A model's answers for a set of images, prepared as ``digitrec predict`` prepares them.
-
-    Attributes
-    ----------
-    probabilities : ndarray of shape (n_images, n_classes)
-        Uniform for images in which the preparation found no ink.
-    predicted : ndarray of shape (n_images,)
-        -1 where the preparation found no ink (predict reports an error: no answer).
-    usable : ndarray of shape (n_images,), bool
-    """
-
-    probabilities: np.ndarray
-    predicted: np.ndarray
-    usable: np.ndarray
-
-    def correct(self, labels: np.ndarray) -> np.ndarray:
-        return self.predicted == np.asarray(labels)
-
-    def score(self, name: str) -> np.ndarray:
-        """The confidence score ``name`` per image; 0 where there is no answer, so that it is never accepted."""
-        return np.where(self.usable, scores.compute_score(self.probabilities, name), 0.0)
 
 
-def score_images(model, images: np.ndarray, *, batch_size: int = 1000) -> Scored:
-    """Prepare uint8 images as ``digitrec predict`` does and return the model's answers."""
-
-    prepared, usable = prepare_image_batch(images)
-    probabilities = np.asarray(model.predict(prepared[..., None], batch_size=batch_size, verbose=0), dtype=np.float64)
-    n_classes = probabilities.shape[1]
-    probabilities[~usable] = 1.0 / n_classes
-    predicted = np.where(usable, probabilities.argmax(axis=1), -1)
-    return Scored(probabilities, predicted, usable)
 
 
 def choose_score(validation: Scored, nondigits: Scored) -> tuple[str, pd.DataFrame]:
@@ -272,91 +113,12 @@ def describe_score_choice(name: str, ranking: pd.DataFrame, source: str) -> str:
             f"kept for this choice, its AUROC is {aurocs[name]:.3f} ({others}); {verdict}.")
 
 
-@dataclass
-class Robustness:
-    """Accuracy on corrupted copies of the test images, per corruption and severity, with the abstention.
-
-    Attributes
-    ----------
-    table : DataFrame
-        One row per corruption and severity: corruption, severity, seen (whether the model saw that kind in
-        training), accuracy, accuracy_low, accuracy_high, answered (coverage at the threshold),
-        answered_accuracy, answered_low, answered_high.
-    examples : dict of str to (images, labels, predicted)
-        Up to ``n_examples`` images of each corruption at the headline severity, as corrupted, with the
-        model's answers: the misread ones first, then right ones, each in test order.
-    severity : int
-        The severity of the headline numbers.
-    seconds : float
-    """
-
-    table: pd.DataFrame
-    examples: dict
-    severity: int
-    seconds: float
-
-    def at_headline(self) -> pd.DataFrame:
-        return self.table[self.table["severity"] == self.severity]
-
-    @property
-    def mean_accuracy(self) -> float:
-        return float(self.at_headline()["accuracy"].mean())
-
-    @property
-    def mean_unseen_accuracy(self) -> float:
-        unseen = self.at_headline()[~self.at_headline()["seen"]]
-        return float(unseen["accuracy"].mean()) if len(unseen) else float("nan")
-
-    def worst(self, count: int = 3) -> pd.DataFrame:
-        return self.at_headline().nsmallest(count, "accuracy")
 
 
-def choose_headline_severity(severities: Sequence[int]) -> int:
-    """The middle severity when measured, else the middle of those measured."""
-    ordered = sorted(set(severities))
-    return HEADLINE_SEVERITY if HEADLINE_SEVERITY in ordered else ordered[len(ordered) // 2]
 
 
-def measure_robustness(model, images: np.ndarray, labels: np.ndarray, *, names: Sequence[str],
-                       severities: Sequence[int], score: str, threshold: float | None, seen: Sequence[str] = (),
-                       seed: int = 0, n_examples: int = 10, progress: bool = True) -> Robustness:
-    """Corrupt the test images with each corruption at each severity and score the model's answers.
-
-    For reporting only: nothing here chooses anything. ``threshold`` (chosen on validation) gives the share
-    answered and the accuracy of the answered under each corruption.
-    """
-    check_corruption_parameters(names, severities)
-    started = time.perf_counter()
-    severity = choose_headline_severity(severities)
-    rows, examples = [], {}
-    for number, name in enumerate(names):
-        for level in sorted(severities):
-            corrupted = corruptions.corrupt(images, name, level, seed=seed + 1000 * number + level)
-            scored = score_images(model, corrupted)
-            correct = scored.correct(labels)
-            outcome = abstention.measure_selective(scored.score(score), correct, threshold)
-            low, high = compute_accuracy_interval(int(correct.sum()), len(correct))
-            answered_low, answered_high = outcome.accuracy_ci95
-            rows.append({"corruption": name, "severity": level, "seen": name in seen,
-                         "accuracy": float(correct.mean()), "accuracy_low": low, "accuracy_high": high,
-                         "answered": outcome.coverage, "answered_accuracy": outcome.accuracy,
-                         "answered_low": answered_low, "answered_high": answered_high})
-            if level == severity:
-                # The misread images first (those are what a reader looks for), then right ones.
-                shown = np.concatenate([np.flatnonzero(~correct), np.flatnonzero(correct)])[:n_examples]
-                examples[name] = (corrupted[shown], np.asarray(labels)[shown], scored.predicted[shown])
-        if progress:
-            print(f"[{number + 1}/{len(names)}] {name}: accuracy "
-                  + ", ".join(f"{row['accuracy']:.3f}" for row in rows[-len(severities):])
-                  + f" at severities {', '.join(str(level) for level in sorted(severities))}", flush=True)
-    return Robustness(pd.DataFrame(rows), examples, severity, time.perf_counter() - started)
 
 
-def check_corruption_parameters(names: Sequence[str], severities: Sequence[int]) -> None:
-    """Raise ParameterError naming the key for unknown corruptions or severities, or empty lists."""
-
-    check_choices("corruptions", names, corruptions.CORRUPTION_NAMES)
-    check_choices("severities", severities, corruptions.LEVELS)
 
 
 def style_robustness(robustness: Robustness):

@@ -607,7 +607,7 @@ def plot_robustness(table: pd.DataFrame, *, clean_accuracy: float, title: str = 
     Parameters
     ----------
     table : DataFrame
-        From :func:`digitrec_utils.engines.deployment.measure_robustness`: corruption, severity, seen, accuracy,
+        From :func:`digitrec_utils.evaluation.robustness.measure_robustness`: corruption, severity, seen, accuracy,
         accuracy_low, accuracy_high.
     clean_accuracy : float
         Accuracy on the clean test images, drawn as a vertical line.

@@ -7,10 +7,7 @@ from pathlib import Path
 from digitrec_utils.data.loading import check_dataset
 from digitrec_utils.engines.field import check_field_folders
 from digitrec_utils.exceptions import DatasetError, ParameterError
-from digitrec_utils.params import (
-    get_default,
-    get_notebook_parameters,
-)
+from digitrec_utils.params import get_default, get_notebook_parameters
 
 # The parameters that say where a notebook's data comes from, checked before the run.
 DATASET_KEYS = ("dataset", "data_dir", "images_csv", "labels_csv")
