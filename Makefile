@@ -21,12 +21,14 @@ venv: $(STAMP) ## Create .venv (if missing) and install digitrec with its dev to
 reports: $(STAMP) ## Run the whole suite on the embedded sample; reports land in reports/latest/.
 	$(BIN)/digitrec run
 
-test: $(STAMP) ## Run ruff, the unit tests and nbval on the notebooks.
+test: $(STAMP) ## Run ruff, import-linter's layer rules, the unit tests and nbval on the notebooks.
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
 
-lint: $(STAMP) ## Check the code and notebooks with ruff.
+lint: $(STAMP) ## Check the code and notebooks with ruff, and the package's layers with import-linter.
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 benchmark: $(STAMP) ## Time the data loaders on full Fashion-MNIST (needs dataset-fashion-mnist).
 	$(BIN)/python benchmarks/bench_data_loading.py
