@@ -20,10 +20,6 @@ class ResultsError(DigitrecError):
     """A results record is missing or malformed; the message names the file."""
 
 
-class RunError(DigitrecError):
-    """A notebook run failed; the message names the notebook, the cell and the error."""
-
-
 class ModelFileError(DigitrecError):
     """A saved model or its JSON description is missing or unreadable; the message names the file."""
 
@@ -35,3 +31,8 @@ class ImageError(DigitrecError):
 class ClusterError(DigitrecError):
     """A Dask cluster could not be started or reached, or a worker refused a task; the message says why and what
     to change."""
+
+
+class SearchFailedError(DigitrecError):
+    """No network of 03's smallest-network search reached the target on validation; the message names the best
+    candidate and how to widen the search."""

@@ -11,7 +11,7 @@ from spies import Forbidden, row_keys, spy_on_training_datasets
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import dense
-from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.exceptions import ParameterError, SearchFailedError
 from digitrec_utils.models import nets, training
 
 EXPECTED_PARAMETERS = {  # Worked out by hand: (inputs + 1) x outputs per layer, + 4 per unit for BN.
@@ -201,7 +201,7 @@ def test_smallest_network_search_returns_the_fewest_parameters_reaching_the_targ
 def test_smallest_network_search_fails_clearly_when_nothing_reaches_the_target(small_splits):
     settings = dense.DenseSettings(search_epochs=1, search_widths=[2, 4], search_depths=[1],
                                    target_accuracy=0.999)
-    with pytest.raises(dense.SearchFailedError, match=r"no network of the search reached target_accuracy 0\.9990.*"
+    with pytest.raises(SearchFailedError, match=r"no network of the search reached target_accuracy 0\.9990.*"
                                                       r"search_epochs"):
         dense.find_smallest_network(small_splits, settings, log=False)
 

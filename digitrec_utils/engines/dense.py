@@ -17,7 +17,7 @@ from digitrec_utils.data.preprocessing import PixelStandardizer, scale_images
 from digitrec_utils.data.splits import take_stratified_subset
 from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, PairedComparison, compare_paired
-from digitrec_utils.exceptions import DigitrecError, ParameterError
+from digitrec_utils.exceptions import ParameterError, SearchFailedError
 from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS, build_dense_network, build_zoo_model
 from digitrec_utils.models.training import (
     ZooResult,
@@ -34,10 +34,6 @@ from digitrec_utils.reporting.results import build_model_record
 from digitrec_utils.settings import SettingsFromParameters, check_choices
 
 THIRD_REPORT_TINY_PARAMETERS = 13_287
-
-
-class SearchFailedError(DigitrecError):
-    """No network of the smallest-network search reached the target on validation."""
 
 
 @dataclass
