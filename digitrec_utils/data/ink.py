@@ -179,7 +179,7 @@ def _estimate_lines(strength: np.ndarray) -> np.ndarray:
     return estimate
 
 
-def measure_stroke_width(mask: np.ndarray) -> float:
+def _measure_stroke_width(mask: np.ndarray) -> float:
     """The mean stroke width of ``mask`` in pixels: twice the distance to the background along its skeleton."""
     from scipy import ndimage
     from skimage.morphology import skeletonize
@@ -217,7 +217,7 @@ def normalise_strokes(mask: np.ndarray, strength: np.ndarray) -> np.ndarray:
         return np.zeros(mask.shape, dtype=np.float32)
     digit_height = max(rows.max() - rows.min() + 1, (columns.max() - columns.min() + 1) * 0.6)
     target = MNIST_STROKE_SHARE * digit_height
-    if measure_stroke_width(mask) >= 0.7 * target:
+    if _measure_stroke_width(mask) >= 0.7 * target:
         # Thick strokes keep their grey levels, without the specks of noise on them (a 3x3 median).
         near = ndimage.binary_dilation(mask, iterations=2)
         return np.where(near, ndimage.median_filter(strength, size=3), 0.0).astype(np.float32)

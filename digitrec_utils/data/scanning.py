@@ -59,7 +59,7 @@ class ScanSettings:
 SCAN_SETTINGS = ScanSettings()
 
 
-def simulate_scan(digit: np.ndarray, rng: np.random.Generator, settings: ScanSettings = SCAN_SETTINGS, *,
+def _simulate_scan(digit: np.ndarray, rng: np.random.Generator, settings: ScanSettings = SCAN_SETTINGS, *,
                   label: int | None = None) -> np.ndarray:
     """Return one MNIST digit as another scanner would have made it: dark ink on white, a small frame.
 
@@ -83,7 +83,7 @@ def simulate_scan(digit: np.ndarray, rng: np.random.Generator, settings: ScanSet
         digit = _distort(digit, rng.uniform(*settings.elastic_alpha), rng)
     rows, columns = np.nonzero(digit > 0)
     if rows.size == 0:
-        raise ValueError("simulate_scan needs a digit with ink.")
+        raise ValueError("_simulate_scan needs a digit with ink.")
     crop = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1].astype(np.float32)
     if label == 7 and rng.random() < settings.crossed_seven:
         crop = _cross_seven(crop)
@@ -189,7 +189,7 @@ def simulate_scans(images: np.ndarray, *, seed: int, settings: ScanSettings = SC
     for index, digit in enumerate(images):
         label = None if labels is None else int(labels[index])
         try:
-            image, kind = prepare_image_with_kind(simulate_scan(digit, rng, settings, label=label))
+            image, kind = prepare_image_with_kind(_simulate_scan(digit, rng, settings, label=label))
         except (ImageError, ValueError):
             continue
         # A copy that the survey takes for a photo (a blot of ink in a tiny frame) is no scan to learn from; a

@@ -145,7 +145,7 @@ def split_stratified(indices, labels, fraction, seed, key):
 
 def _stratified_subset(indices, labels, size, seed, key):
     """Return a stratified, seeded subset of ``indices`` of the given size."""
-    return np.sort(np.asarray(indices)[draw_stratified_subset(labels, size, seed, key)])
+    return np.sort(np.asarray(indices)[_draw_stratified_subset(labels, size, seed, key)])
 
 
 def take_stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, seed: int, key: str):
@@ -159,11 +159,11 @@ def take_stratified_subset(images: np.ndarray, labels: np.ndarray, size: int, se
     """
     if not size or size >= len(labels):
         return images, labels
-    chosen = draw_stratified_subset(labels, size, seed, key)
+    chosen = _draw_stratified_subset(labels, size, seed, key)
     return images[chosen], labels[chosen]
 
 
-def draw_stratified_subset(labels: np.ndarray, size: int, seed: int, key: str = "train_size") -> np.ndarray:
+def _draw_stratified_subset(labels: np.ndarray, size: int, seed: int, key: str = "train_size") -> np.ndarray:
     """Return the sorted positions of a stratified, seeded subsample of ``size`` of ``labels``.
 
     Parameters

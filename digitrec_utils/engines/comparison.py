@@ -138,7 +138,7 @@ def judge_on_validation(records: dict[str, dict], table: pd.DataFrame, recommend
     return judged
 
 
-def describe_within_noise(table: pd.DataFrame, recommendation: Recommendation) -> str:
+def _describe_within_noise(table: pd.DataFrame, recommendation: Recommendation) -> str:
     """Name the models that validation cannot tell from the recommended one, and those that are cheaper."""
     column = "vs recommended (validation)"
     if column not in table:
@@ -221,7 +221,7 @@ def _read_mcnemar(first: str, other: str, only_first: int, only_other: int, p_va
             "this split is consistent with equal accuracy, so the test set does not show that either is better.")
 
 
-def describe_weaknesses(records: dict[str, dict], key: str, *, n_classes: int = 3, n_pairs: int = 3) -> str:
+def _describe_weaknesses(records: dict[str, dict], key: str, *, n_classes: int = 3, n_pairs: int = 3) -> str:
     """Name the recommended model's weakest classes (recall) and most-confused pairs on test."""
     notebook, name = key.split("/", 1)
     record = records[notebook]
@@ -270,7 +270,7 @@ def read_deployment(records: dict[str, dict]) -> dict | None:
     return record.get("deployment") if record else None
 
 
-def describe_deployment_lines(findings: dict) -> list[str]:
+def _describe_deployment_lines(findings: dict) -> list[str]:
     """The model card's lines on real mail: accuracy under corruption, abstention and images of no digit."""
     low, high = findings["clean_accuracy_ci95"]
     worst = findings["worst_corruption"]
@@ -322,13 +322,13 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
         f"**Model**: {row['name']} ({row['family']}, from {row['notebook']}; its design is in the table of every "
         "model below).",
         f"**Why**: {recommendation.reason}",
-        *([f"**Within noise of it**: {describe_within_noise(table, recommendation)}"]
+        *([f"**Within noise of it**: {_describe_within_noise(table, recommendation)}"]
           if table is not None and "vs recommended (validation)" in table else []),
         f"**Expected accuracy on unseen images of the same distribution**: {row['test accuracy']:.4f}, with a 95% "
         f"interval of {row['95% CI low']:.4f} to {row['95% CI high']:.4f} (Wilson interval over {n_test:,} test "
         "images evaluated once).",
-        f"**Where it fails**: {describe_weaknesses(records, recommendation.key)}",
-        *(describe_deployment_lines(deployment) if deployment else []),
+        f"**Where it fails**: {_describe_weaknesses(records, recommendation.key)}",
+        *(_describe_deployment_lines(deployment) if deployment else []),
         f"**Protocol**: {describe_protocol(records)}",
         "**Known limits**: the estimate holds for images like the training data: centred, size-normalized "
         f"28x28 {record['dataset'].get('name')} images. Photographs, other styles, several objects in one image, "

@@ -312,7 +312,7 @@ def _describe_epochs(row, epochs: int) -> str:
     return f"after {epochs} epochs"
 
 
-def describe_experiment(table: pd.DataFrame, x: str, comparison: PairedComparison) -> str:
+def _describe_experiment(table: pd.DataFrame, x: str, comparison: PairedComparison) -> str:
     """Return the finding of an experiment: the best setting with its interval, and what is within noise of it.
 
     A difference counts only where McNemar's exact test on the validation images finds it at the 5%
@@ -333,7 +333,7 @@ def _finish_experiment(name: str, rows: list[dict], x: str, y_val: np.ndarray, n
     comparison = compare_paired(y_val, predictions)
     table = pd.DataFrame(rows)
     table = comparison.annotate(table, list(table[x]))
-    finding = " ".join([describe_experiment(table, x, comparison), *notes])
+    finding = " ".join([_describe_experiment(table, x, comparison), *notes])
     return ExperimentResult(name, table, finding, x, list(notes), predictions, comparison)
 
 

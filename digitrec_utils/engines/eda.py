@@ -26,7 +26,7 @@ class Finding:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def compute_image_means(images: np.ndarray) -> np.ndarray:
+def _compute_image_means(images: np.ndarray) -> np.ndarray:
     """Return each image's mean pixel value (0-255), of shape (n_samples,)."""
     return flatten_images(images).mean(axis=1)
 
@@ -148,7 +148,7 @@ def compute_intensity_statistics(dataset: Dataset) -> Finding:
     pixel_counts = np.bincount(train.ravel(), minlength=256)
     zero_fraction = pixel_counts[0] / pixel_counts.sum()
     saturated_fraction = pixel_counts[255] / pixel_counts.sum()
-    image_means = compute_image_means(train)
+    image_means = _compute_image_means(train)
     table = pd.DataFrame({
         "statistic": ["zero pixels", "saturated pixels (255)", "mean pixel value", "median per-image mean",
                       "darkest image mean", "brightest image mean"],
@@ -164,7 +164,7 @@ def compute_intensity_statistics(dataset: Dataset) -> Finding:
 
 def compare_train_test(dataset: Dataset) -> Finding:
     """Compare train and test intensity distributions with a two-sample Kolmogorov-Smirnov test."""
-    train_means, test_means = compute_image_means(dataset.x_train), compute_image_means(dataset.x_test)
+    train_means, test_means = _compute_image_means(dataset.x_train), _compute_image_means(dataset.x_test)
     statistic, p_value = ks_2samp(train_means, test_means)
     mean_image_gap = np.abs(scale_images(dataset.x_train).mean(axis=0) - scale_images(dataset.x_test).mean(axis=0))
     table = pd.DataFrame({

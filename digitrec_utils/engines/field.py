@@ -328,7 +328,7 @@ def _lowercase_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def describe_confused_examples(scored: ScoredDigits, pairs: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+def _describe_confused_examples(scored: ScoredDigits, pairs: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     """For each of the first :data:`PAIRS_SHOWN` confused pairs: a caption and up to :data:`EXAMPLES_PER_PAIR`
     images."""
     predictions, names = scored.predictions, scored.class_names
@@ -395,7 +395,7 @@ def write_evaluation_page(report: FieldEvaluation, path, *, model_path) -> None:
         markdown("The most confused pairs, with examples of each as the model was fed them.")
         shown = pairs.rename(columns={"share_of_true": "share of true class"})
         outputs(html_output(style_table(shown, percent_columns=["share of true class"]).to_html()))
-        for caption, images in describe_confused_examples(scored, pairs):
+        for caption, images in _describe_confused_examples(scored, pairs):
             outputs(figure_output(plots.plot_image_grid(images, n_columns=EXAMPLES_PER_PAIR, title=caption,
                                                         show=False)))
     else:
@@ -444,7 +444,7 @@ class FieldSet:
     scored: ScoredDigits
 
 
-def resolve_field_folder(folder: str, *, data_dir: str | None = None) -> Path:
+def _resolve_field_folder(folder: str, *, data_dir: str | None = None) -> Path:
     """Return a labelled folder tree's root: an absolute path as it is, a relative one under ``data_dir``, then
     under ``$DIGITREC_DATA`` (``field/semeion`` finds the shared field sets).
 
@@ -469,7 +469,7 @@ def resolve_field_folder(folder: str, *, data_dir: str | None = None) -> Path:
 def check_field_folders(folders, *, data_dir: str | None = None) -> list[str]:
     """Check every labelled folder tree before a run starts (layout, at least one image); return their roots."""
 
-    return [str(find_labelled_files(resolve_field_folder(folder, data_dir=data_dir)).root) for folder in folders]
+    return [str(find_labelled_files(_resolve_field_folder(folder, data_dir=data_dir)).root) for folder in folders]
 
 
 def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | None, dataset: str,
@@ -491,7 +491,7 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
     ordered = [(folder, ROLE_CHOOSES) for folder in threshold_field_data]
     ordered += [(folder, ROLE_REPORTS) for folder in field_data if folder not in threshold_field_data]
     for folder, role in ordered:
-        root = resolve_field_folder(folder, data_dir=data_dir)
+        root = _resolve_field_folder(folder, data_dir=data_dir)
         if root in seen:
             continue
         seen.add(root)

@@ -94,7 +94,7 @@ class Robustness:
         return self.at_headline().nsmallest(count, "accuracy")
 
 
-def choose_headline_severity(severities: Sequence[int]) -> int:
+def _choose_headline_severity(severities: Sequence[int]) -> int:
     """The middle severity when measured, else the middle of those measured."""
     ordered = sorted(set(severities))
     return HEADLINE_SEVERITY if HEADLINE_SEVERITY in ordered else ordered[len(ordered) // 2]
@@ -110,7 +110,7 @@ def measure_robustness(model, images: np.ndarray, labels: np.ndarray, *, names: 
     """
     check_corruption_parameters(names, severities)
     started = time.perf_counter()
-    severity = choose_headline_severity(severities)
+    severity = _choose_headline_severity(severities)
     rows, examples = [], {}
     for number, name in enumerate(names):
         for level in sorted(severities):

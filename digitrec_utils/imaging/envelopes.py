@@ -51,7 +51,7 @@ class PhotoSettings:
 PHOTO = PhotoSettings()
 
 
-def draw_thin_digit(digit: np.ndarray, height: int, stroke: int) -> np.ndarray:
+def _draw_thin_digit(digit: np.ndarray, height: int, stroke: int) -> np.ndarray:
     """Return a 28x28 MNIST digit redrawn ``height`` pixels tall with strokes ``stroke`` pixels wide.
 
     The digit is upscaled (Pillow, bicubic), thresholded, reduced to its skeleton and widened again with a
@@ -68,7 +68,7 @@ def draw_thin_digit(digit: np.ndarray, height: int, stroke: int) -> np.ndarray:
     digit = np.asarray(digit, dtype=np.uint8)
     rows, columns = np.nonzero(digit > 40)
     if rows.size == 0:
-        raise ValueError("draw_thin_digit needs a digit with ink.")
+        raise ValueError("_draw_thin_digit needs a digit with ink.")
     crop = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
     scale = height / crop.shape[0]
     size = (max(2, round(crop.shape[1] * scale)), height)
@@ -133,7 +133,7 @@ def make_photo_digit(digit: np.ndarray, *, seed: int, settings: PhotoSettings = 
     """
     rng = np.random.default_rng([seed, 16])
     stroke = int(rng.integers(*settings.stroke_width, endpoint=True))
-    ink = draw_thin_digit(digit, settings.digit_height, stroke)
+    ink = _draw_thin_digit(digit, settings.digit_height, stroke)
     margin = int(rng.integers(40, 90))
     shape = (ink.shape[0] + 2 * margin, max(ink.shape[1], 150) + 2 * margin + int(rng.integers(0, 80)))
     image = _paper(rng, shape, settings)
@@ -177,7 +177,7 @@ def make_envelope(digits: np.ndarray, labels, *, seed: int, settings: PhotoSetti
     rng = np.random.default_rng([seed, 61])
     height = int(rng.integers(*settings.string_digit_height, endpoint=True))
     stroke = int(rng.integers(*settings.stroke_width, endpoint=True))
-    inks = [draw_thin_digit(digit, height, stroke) for digit in digits]
+    inks = [_draw_thin_digit(digit, height, stroke) for digit in digits]
     margin_x, margin_y = int(rng.integers(40, 80)), int(rng.integers(60, 90))
     wander = int(settings.baseline_wander * height)
     positions, x, touching = [], margin_x, []

@@ -40,14 +40,14 @@ def iterate_predictions(paths: Sequence[str | os.PathLike], model, *, class_name
             entries[position]["error"] = message
         if len(batch.images):
             probabilities = np.asarray(model.predict(batch.images[..., None], verbose=0), dtype=np.float64)
-            ranked_entries = describe_probabilities(probabilities, class_names=class_names, top=top,
+            ranked_entries = _describe_probabilities(probabilities, class_names=class_names, top=top,
                                                     abstention=abstention)
             for position, kind, ranked in zip(batch.positions, batch.kinds, ranked_entries, strict=True):
                 entries[position].update(ranked, prepared_as=kind)
         yield from entries
 
 
-def describe_probabilities(probabilities: np.ndarray, *, class_names: Sequence[str] | None = None, top: int = 3,
+def _describe_probabilities(probabilities: np.ndarray, *, class_names: Sequence[str] | None = None, top: int = 3,
                            abstention: dict | None = None) -> list[dict]:
     """Turn the model's probabilities into entries: label, probability, the ``top`` labels, score and acceptance.
 

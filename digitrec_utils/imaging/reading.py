@@ -321,11 +321,11 @@ def read_pixel_images(named: Sequence[tuple[str, object]], model, *, class_names
                                                                     or len(digits) == expect_digits)
         entries[index].update(text=text, confidence=confidence, accepted=accepted, digits=digits)
         if debug_dir is not None:
-            write_debug_images(Path(debug_dir), Path(entries[index]["path"]), pixels, segmented, digits)
+            _write_debug_images(Path(debug_dir), Path(entries[index]["path"]), pixels, segmented, digits)
     return entries
 
 
-def write_debug_images(folder: Path, path: Path, pixels: np.ndarray, segmented: Segmented, digits: list[dict]
+def _write_debug_images(folder: Path, path: Path, pixels: np.ndarray, segmented: Segmented, digits: list[dict]
                        ) -> list[Path]:
     """Write ``<stem>-ink.png``, ``<stem>-boxes.png`` and ``<stem>-digit-<k>.png`` into ``folder``."""
     from PIL import Image, ImageDraw

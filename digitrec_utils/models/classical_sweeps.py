@@ -74,7 +74,7 @@ class TunedModel:
     chosen_setting : dict
         The sweep's row for the chosen setting (column -> value), e.g. for marking it on a plot.
     params_count : int or None
-        Numbers the fitted model stores (see :func:`count_parameters`).
+        Numbers the fitted model stores (see ``_count_parameters``).
     notes : list of str
         What ran, e.g. a subsample or an approximation, and convergence warnings.
     family : str
@@ -216,7 +216,7 @@ def sweep_knn(
             rows.append({"weights": weighting, "k": k, "val_accuracy": float(np.mean(predicted == y_val))})
             predictions.append(predicted)
     tuning_seconds = time.perf_counter() - start
-    sweep, comparison, labelled = compare_sweep(pd.DataFrame(rows), predictions, y_val)
+    sweep, comparison, labelled = _compare_sweep(pd.DataFrame(rows), predictions, y_val)
     best = sweep.loc[sweep["val_accuracy"].idxmax()]
     chosen = {"n_neighbors": int(best["k"]), "weights": str(best["weights"])}
     model, train_seconds = _fit_timed(KNeighborsClassifier(**chosen), x_train, y_train)
@@ -232,7 +232,7 @@ def sweep_knn(
         name="knn", description=DESCRIPTIONS["knn"], model=model, hyperparameters=chosen,
         val_accuracy=float(best["val_accuracy"]), train_seconds=train_seconds, tuning_seconds=tuning_seconds,
         predict_ms_per_1k=predict_ms_per_1k, sweep=sweep, chosen_setting=_row_dict(best),
-        params_count=count_parameters(model), notes=notes, val_predictions=labelled, comparison=comparison,
+        params_count=_count_parameters(model), notes=notes, val_predictions=labelled, comparison=comparison,
     )
 
 
@@ -351,7 +351,7 @@ def sweep_tree_depths(
                          "nodes": int(np.sum(node_depths <= depth))})
             predicted.append(predictions[depth])
     tuning_seconds = time.perf_counter() - start
-    sweep, comparison, labelled = compare_sweep(pd.DataFrame(rows), predicted, y_val)
+    sweep, comparison, labelled = _compare_sweep(pd.DataFrame(rows), predicted, y_val)
     best = sweep.loc[sweep["val_accuracy"].idxmax()]
     position = list(criteria).index(best["criterion"])
     full_tree, train_seconds = fitted[position]
@@ -366,7 +366,7 @@ def sweep_tree_depths(
         hyperparameters={"criterion": str(best["criterion"]), "max_depth": int(best["depth"]), "random_state": seed},
         val_accuracy=float(best["val_accuracy"]), train_seconds=train_seconds, tuning_seconds=tuning_seconds,
         predict_ms_per_1k=_time_predictions(model, x_val), sweep=sweep, chosen_setting=_row_dict(best),
-        params_count=count_parameters(model), notes=notes, val_predictions=labelled, comparison=comparison,
+        params_count=_count_parameters(model), notes=notes, val_predictions=labelled, comparison=comparison,
     )
 
 
@@ -425,7 +425,7 @@ def tune_grid(
         models.append(candidate)
         predictions.append(predicted)
     tuning_seconds = time.perf_counter() - start
-    sweep, comparison, labelled = compare_sweep(pd.DataFrame(rows), predictions, y_val)
+    sweep, comparison, labelled = _compare_sweep(pd.DataFrame(rows), predictions, y_val)
     best_position = int(sweep["val_accuracy"].idxmax())
     best = sweep.loc[best_position]
     notes = list(notes)
@@ -437,7 +437,7 @@ def tune_grid(
         name=name, description=description or DESCRIPTIONS.get(name, name), model=models[best_position],
         hyperparameters=chosen, val_accuracy=float(best["val_accuracy"]), train_seconds=float(best["fit_seconds"]),
         tuning_seconds=tuning_seconds, predict_ms_per_1k=float(best["predict_ms_per_1k"]), sweep=sweep,
-        chosen_setting=_row_dict(best), params_count=count_parameters(models[best_position]), notes=notes,
+        chosen_setting=_row_dict(best), params_count=_count_parameters(models[best_position]), notes=notes,
         val_predictions=labelled, comparison=comparison,
     )
 
@@ -454,7 +454,7 @@ def label_settings(sweep: pd.DataFrame) -> list[str]:
     return [format_settings({column: _plain(row[column]) for column in varying}) for _, row in sweep.iterrows()]
 
 
-def compare_sweep(sweep: pd.DataFrame, predictions: Sequence[np.ndarray], y_val: np.ndarray):
+def _compare_sweep(sweep: pd.DataFrame, predictions: Sequence[np.ndarray], y_val: np.ndarray):
     """Compare every setting of a sweep with the best one on the validation images (McNemar's exact test).
 
     Returns
@@ -472,14 +472,14 @@ def compare_sweep(sweep: pd.DataFrame, predictions: Sequence[np.ndarray], y_val:
     return comparison.annotate(sweep, labels), comparison, labelled
 
 
-def count_parameters(model) -> int | None:
+def _count_parameters(model) -> int | None:
     """Return how many numbers a fitted model stores to make its predictions.
 
     For kNN that is the stored training pixels; for trees and forests the number of nodes; for linear
     models and SVMs the coefficients, support vectors and intercepts. None where it is not known.
     """
     if isinstance(model, Pipeline):
-        counts = [count_parameters(step) for _, step in model.steps]
+        counts = [_count_parameters(step) for _, step in model.steps]
         return None if any(count is None for count in counts) else sum(counts)
     if isinstance(model, DepthLimitedTree):
         return model.count_nodes()

@@ -26,7 +26,7 @@ _TAG = re.compile(r"<[^>]+>")
 _EXTERNAL_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
 
-def hide_code(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def _hide_code(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Return a copy whose code cells are marked to hide their source, except cells with an error."""
     notebook = copy.deepcopy(notebook)
     for cell in notebook.cells:
@@ -56,7 +56,7 @@ def move_summary_to_top(notebook: nbformat.NotebookNode) -> nbformat.NotebookNod
     return notebook
 
 
-def build_table_of_contents(html: str) -> str:
+def _build_table_of_contents(html: str) -> str:
     """Return a ``<nav>`` listing the page's h1-h3 headings as links to their anchors."""
     items = []
     for level, anchor, inner in _HEADING.findall(html):
@@ -111,7 +111,7 @@ def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, 
 
     notebook = move_summary_to_top(nbformat.read(str(notebook_path), as_version=4))
     if not show_code:
-        notebook = hide_code(notebook)
+        notebook = _hide_code(notebook)
     exporter = HTMLExporter(
         template_name="digitrec",
         extra_template_basedirs=[str(config.TEMPLATES_DIR)],
@@ -122,7 +122,7 @@ def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, 
     resources = {"digitrec_version": __version__, "digitrec_index_href": index_href,
                  "metadata": {"name": Path(notebook_path).stem}}
     html, _ = exporter.from_notebook_node(notebook, resources=resources)
-    table_of_contents = build_table_of_contents(html)
+    table_of_contents = _build_table_of_contents(html)
     position = _find_contents_position(html, notebook)
     if table_of_contents and position != -1:
         # Under the title, the introduction and the summary, before everything else.

@@ -36,7 +36,7 @@ _P_VALUE = re.compile(r"\bp[-_ ]?value\b", re.IGNORECASE)
 _SECONDS = re.compile(r"(^|[\s_])(s|seconds|ms)($|[\s_/])|seconds|ms per|ms / ", re.IGNORECASE)
 
 
-def format_p_value(value: float) -> str:
+def _format_p_value(value: float) -> str:
     """Return a p-value as text: ``0.0421``, or ``3.2e-05`` below 0.001."""
     if value is None or pd.isna(value):
         return MISSING
@@ -50,7 +50,7 @@ def format_interval(low: float, high: float) -> str:
     return f"{low:.4f}–{high:.4f}"
 
 
-def drop_redundant_names(table: pd.DataFrame) -> pd.DataFrame:
+def _drop_redundant_names(table: pd.DataFrame) -> pd.DataFrame:
     """Drop a ``name`` or ``class`` column that only repeats the ``label`` column (digits named "0" to "9")."""
     if "label" not in table.columns:
         return table
@@ -60,7 +60,7 @@ def drop_redundant_names(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=redundant)
 
 
-def choose_formatter(name: str, values: pd.Series, *, percent: bool = False) -> Callable[[object], str] | None:
+def _choose_formatter(name: str, values: pd.Series, *, percent: bool = False) -> Callable[[object], str] | None:
     """Return the formatter of one column by the rules above, or None to leave it as it is (text)."""
     def _guard(function):
         return lambda value: MISSING if value is None or (not isinstance(value, str) and pd.isna(value)) \
@@ -73,7 +73,7 @@ def choose_formatter(name: str, values: pd.Series, *, percent: bool = False) -> 
     if percent:
         return _guard(lambda value: f"{value:.1%}")
     if _P_VALUE.search(name):
-        return format_p_value
+        return _format_p_value
     if _SECONDS.search(name):
         return _guard(lambda value: f"{value:,.1f}")
     present = values.dropna().to_numpy(dtype=float)
@@ -102,11 +102,11 @@ def style_table(table: pd.DataFrame, *, percent_columns: Sequence[str] = (),
     -------
     styler : pandas.io.formats.style.Styler
     """
-    table = drop_redundant_names(table).reset_index(drop=True)
+    table = _drop_redundant_names(table).reset_index(drop=True)
     formatters, text_styles = {}, []
     for position, column in enumerate(table.columns):
         values = table[column]
-        formatter = choose_formatter(str(column), values, percent=column in percent_columns)
+        formatter = _choose_formatter(str(column), values, percent=column in percent_columns)
         if formatter is not None:
             formatters[column] = formatter
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):

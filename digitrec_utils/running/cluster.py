@@ -71,7 +71,7 @@ class ClusterExecutor:
 
     def __init__(self, address: str, *, show_code: bool, timeout, progress: bool) -> None:
         self.address, self.show_code, self.timeout, self.progress = address, show_code, timeout, progress
-        self.n_local_workers = parse_cluster_address(address)
+        self.n_local_workers = _parse_cluster_address(address)
         self.cluster = self.client = None
         self.kernel_threads: int | None = None
         self._futures: dict[int, object] = {}  # id of a NotebookRun -> its task's future.
@@ -174,7 +174,7 @@ class ClusterExecutor:
             for job in [job for job in waiting if all(id(run) in done for run in job.needs)]:
                 if len(in_flight) >= capacity:
                     return
-                future = self.client.submit(execute_task, self._build_payload(job),
+                future = self.client.submit(_execute_task, self._build_payload(job),
                                             *[self._futures[id(run)] for run in job.needs],
                                             key=f"{labels[id(job.run)]}-{_token()}", retries=TASK_RETRIES, pure=False)
                 self._futures[id(job.run)] = future
@@ -237,12 +237,12 @@ class ClusterExecutor:
             finish_notebook(run, job.run_dir, show_code=self.show_code)
 
 
-def parse_cluster_address(address: str) -> int | None:
+def _parse_cluster_address(address: str) -> int | None:
     """Return N for ``local:N``, None for a scheduler address; raise ParameterError for anything else.
 
     Examples
     --------
-    >>> parse_cluster_address("local:2"), parse_cluster_address("tcp://10.0.0.5:8786")
+    >>> _parse_cluster_address("local:2"), _parse_cluster_address("tcp://10.0.0.5:8786")
     (2, None)
     """
     if address.startswith(LOCAL_PREFIX):
@@ -274,7 +274,7 @@ def _read_worker_version() -> str:
     return installed
 
 
-def execute_task(payload: dict, *inputs: dict) -> dict:
+def _execute_task(payload: dict, *inputs: dict) -> dict:
     """Execute one notebook in a temporary run folder on this worker and return its outcome and files.
 
     Parameters

@@ -80,12 +80,12 @@ def execute_in_child(run: NotebookRun, connection, **arguments) -> None:
     nbclient's own SIGTERM handler shuts the kernel down.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    outcome = execute_notebook(run, **arguments)
+    outcome = _execute_notebook(run, **arguments)
     connection.send(outcome)
     connection.close()
 
 
-def execute_notebook(run: NotebookRun, *, run_dir: str, notebooks_dir: str | None = None, timeout,
+def _execute_notebook(run: NotebookRun, *, run_dir: str, notebooks_dir: str | None = None, timeout,
                      show_code: bool, progress_bar: bool) -> NotebookRun:
     """Execute one notebook with papermill into ``run_dir``, render its HTML, and read its results.
 

@@ -56,7 +56,7 @@ STOP_GRACE_SECONDS = 30
 
 
 
-def select_notebooks(only: list[str] | None, *, sweep: bool = False) -> list[str]:
+def _select_notebooks(only: list[str] | None, *, sweep: bool = False) -> list[str]:
     """Return the notebook stems to run, in run order, from ``--only`` names (all when empty).
 
     The stability notebook is never among them: it compares the seeds of a sweep, which adds it itself.
@@ -86,7 +86,7 @@ def prepare_run(profile_path=None, *, only=None, overrides=(),
                 sweep: bool = False) -> tuple[Path, dict, dict[str, dict]]:
     """Load the profile and validate every notebook's parameters; nothing runs yet.
 
-    ``sweep`` allows ``--only`` to name the stability notebook (see :func:`select_notebooks`).
+    ``sweep`` allows ``--only`` to name the stability notebook (see ``_select_notebooks``).
 
     Returns
     -------
@@ -97,7 +97,7 @@ def prepare_run(profile_path=None, *, only=None, overrides=(),
     """
     profile_path = Path(profile_path) if profile_path else DEFAULT_PROFILE
     profile = load_profile(profile_path)
-    notebooks = select_notebooks(list(only or []), sweep=sweep)
+    notebooks = _select_notebooks(list(only or []), sweep=sweep)
     parameters = resolve_parameters(profile, notebooks, overrides=list(overrides), source=str(profile_path))
     return profile_path, profile, parameters
 

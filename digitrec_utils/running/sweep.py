@@ -101,7 +101,7 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def check_overrides(overrides) -> None:
+def _check_overrides(overrides) -> None:
     """Reject ``--set seed=...`` (or ``split_seed``) in a sweep: the sweep sets them itself."""
     for text in overrides:
         _, key, _ = parse_override(text)
@@ -178,7 +178,7 @@ def run_sweep(
         Before anything runs, as for :func:`digitrec_utils.running.runner.run_suite`.
     """
     check_jobs(jobs)
-    check_overrides(overrides)
+    _check_overrides(overrides)
     seeds = list(seeds)
     profile_path, profile, base = prepare_run(profile_path, only=only, overrides=overrides, sweep=True)
     pinned = _pin_split(base) if fixed_split else []
@@ -232,7 +232,7 @@ def run_sweep(
     outcome.manifest = _build_manifest(outcome, profile_path, profile, started_at, time.perf_counter() - started,
                                        fixed_split=fixed_split, executed_on=executed_on)
     write_text_atomic(sweep_dir / "sweep.json", json.dumps(outcome.manifest, indent=1, default=str) + "\n")
-    write_text_atomic(sweep_dir / "index.html", render_sweep_index(outcome.manifest, sweep_dir=sweep_dir))
+    write_text_atomic(sweep_dir / "index.html", _render_sweep_index(outcome.manifest, sweep_dir=sweep_dir))
     if outcome.ok:
         point_latest(reports_root, sweep_dir)
     elif progress:
@@ -285,7 +285,7 @@ def _read_recommended(run_dir: Path) -> dict | None:
     return recommendation["recommended"] if recommendation else None
 
 
-def render_sweep_index(manifest: dict, *, sweep_dir: str | Path) -> str:
+def _render_sweep_index(manifest: dict, *, sweep_dir: str | Path) -> str:
     """Render the sweep's ``index.html``: the stability headline, one row per seed, links to every report.
 
     Parameters

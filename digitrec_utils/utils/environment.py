@@ -18,7 +18,7 @@ TRACKED_PACKAGES = (
 )
 
 
-def get_package_versions() -> dict[str, str | None]:
+def _get_package_versions() -> dict[str, str | None]:
     """Return the installed version of each tracked package (None where it is not installed)."""
     versions: dict[str, str | None] = {}
     for package in TRACKED_PACKAGES:
@@ -59,7 +59,7 @@ def _get_cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def get_gpu_names() -> list[str]:
+def _get_gpu_names() -> list[str]:
     """Return the names of NVIDIA GPUs that ``nvidia-smi -L`` lists (empty when there are none)."""
     if shutil.which("nvidia-smi") is None:
         return []
@@ -79,7 +79,7 @@ def collect_environment() -> dict:
         "host": platform.node(),
         "cpu": _get_cpu_model(),
         "cpu_count": os.cpu_count(),
-        "gpus": get_gpu_names(),
+        "gpus": _get_gpu_names(),
         "git": get_git_commit(),
-        "packages": get_package_versions(),
+        "packages": _get_package_versions(),
     }
