@@ -91,7 +91,7 @@ def write_csv_pair(tmp_path):
 # Set DIGITREC_TEST_RUN to a rendered run folder to check its pages instead of rendering one (for a look at
 # an older run's pages, or to iterate on the page tests without waiting for a run).
 RENDERED_RUN_VARIABLE = "DIGITREC_TEST_RUN"
-QUICK_PROFILE = Path(__file__).parent / "data" / "quick-profile.yaml"
+QUICK_PROFILE = Path(__file__).parent / "fixtures" / "quick-profile.yaml"
 
 
 @pytest.fixture(scope="session")

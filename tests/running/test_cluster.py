@@ -21,7 +21,7 @@ from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, main
 from digitrec_utils.reporting.results import load_results
 from digitrec_utils.running import cluster
 
-QUICK_PROFILE = Path(__file__).parent / "data" / "quick-profile.yaml"
+QUICK_PROFILE = Path(__file__).parents[1] / "fixtures" / "quick-profile.yaml"
 # A small notebook set: classical models (compared exactly with a local run), a CNN (compared within tolerance),
 # whose saved model 05_deployment reads on another task. The stability report reads every seed's records.
 SMALL = ["--only", "classical", "cnn", "deployment", "--set", "classical.models=[knn,logreg,tree]",
