@@ -11,6 +11,10 @@ DIGITREC_OFFLINE
 DIGITREC_NOTEBOOKS
     A folder of the suite's notebooks to run instead of the project's ``notebooks/`` (a copy with
     changes of your own; the tests use it for notebooks that fail or sleep on purpose).
+
+Run from a checkout, digitrec uses the checkout's ``notebooks/``, ``params/`` and ``reports/``. Installed
+from a wheel, it uses the notebooks and profiles installed with the package (``suite/`` in the package,
+links to the checkout's folders when the wheel was built) and writes ``reports/`` in the current folder.
 KERAS_HOME
     Keras's own home (default ``~/.keras``); its ``datasets/`` folder is searched for downloads.
 """
@@ -22,9 +26,14 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
-NOTEBOOKS_DIR = Path(os.environ.get("DIGITREC_NOTEBOOKS") or PROJECT_ROOT / "notebooks").expanduser()
-PARAMS_DIR = PROJECT_ROOT / "params"
-REPORTS_DIR = PROJECT_ROOT / "reports"
+# The notebooks and profiles shipped inside the package, for an installed wheel.
+BUNDLED_DIR = PACKAGE_DIR / "suite"
+# A checkout has its own notebooks and profiles beside the package; they win over the bundled copies.
+IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "notebooks").is_dir()
+_SUITE_ROOT = PROJECT_ROOT if IN_CHECKOUT else BUNDLED_DIR
+NOTEBOOKS_DIR = Path(os.environ.get("DIGITREC_NOTEBOOKS") or _SUITE_ROOT / "notebooks").expanduser()
+PARAMS_DIR = _SUITE_ROOT / "params"
+REPORTS_DIR = PROJECT_ROOT / "reports" if IN_CHECKOUT else Path.cwd() / "reports"
 TEMPLATES_DIR = PACKAGE_DIR / "reporting" / "templates"
 
 # Debian's `dataset-fashion-mnist` package installs the real files here.
@@ -37,6 +46,15 @@ SAVED_MODEL_NAME = Path("models") / "cnn_selected.keras"
 # of the sweep folder, where its page and record are stability.html and stability.json.
 STABILITY_NOTEBOOK = "07_stability"
 STABILITY_NAME = "stability"
+
+
+def describe_suite_source() -> str:
+    """Say whose notebooks and profiles a run uses: the checkout's, or those installed with the package."""
+    if os.environ.get("DIGITREC_NOTEBOOKS"):
+        return f"Notebooks from $DIGITREC_NOTEBOOKS ({NOTEBOOKS_DIR}), profiles from {PARAMS_DIR}."
+    if IN_CHECKOUT:
+        return f"Notebooks and profiles from the checkout at {PROJECT_ROOT}."
+    return f"Notebooks and profiles installed with the package ({BUNDLED_DIR}); reports go to {REPORTS_DIR}."
 
 
 def name_page(notebook: str) -> str:

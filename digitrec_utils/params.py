@@ -250,6 +250,28 @@ def resolve_notebook_name(name: str) -> str:
                          f"(or {', '.join(NOTEBOOKS.values())}){_suggest(name, allowed)}.")
 
 
+def locate_profile(path: str | Path) -> Path:
+    """Return the profile file ``path`` names: that file, or else the profile of that name among digitrec's own.
+
+    ``params/mnist.yaml``, ``mnist.yaml`` and ``mnist`` all name ``mnist.yaml`` of :data:`config.PARAMS_DIR`
+    where no such file exists here (digitrec installed from a wheel, run from any folder).
+
+    Raises
+    ------
+    ParameterError
+        When neither exists; the message lists the profiles there are.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    own = config.PARAMS_DIR / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if own.is_file():
+        return own
+    profiles = sorted(config.PARAMS_DIR.glob("*.yaml"))
+    available = ", ".join(f"params/{item.name}" for item in profiles)
+    raise ParameterError(f"profile {path} not found. Available profiles: {available or 'none'}.")
+
+
 def load_profile(path: str | Path) -> dict:
     """Read a YAML profile, with errors that name the file and the line.
 
@@ -258,11 +280,7 @@ def load_profile(path: str | Path) -> dict:
     ParameterError
         When the file is missing, is not YAML, or is not a mapping.
     """
-    path = Path(path)
-    if not path.is_file():
-        profiles = sorted(config.PARAMS_DIR.glob("*.yaml"))
-        available = ", ".join(str(item.relative_to(config.PROJECT_ROOT)) for item in profiles)
-        raise ParameterError(f"profile {path} not found. Available profiles: {available or 'none'}.")
+    path = locate_profile(path)
     try:
         profile = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

@@ -32,6 +32,7 @@ from digitrec_utils.params import (
     MODEL_NOTEBOOKS,
     list_notebooks,
     load_profile,
+    locate_profile,
     resolve_notebook_name,
     resolve_parameters,
 )
@@ -95,7 +96,7 @@ def prepare_run(profile_path=None, *, only=None, overrides=(),
     parameters : dict of str to dict
         Notebook stem -> validated parameters, in run order.
     """
-    profile_path = Path(profile_path) if profile_path else DEFAULT_PROFILE
+    profile_path = locate_profile(profile_path) if profile_path else DEFAULT_PROFILE
     profile = load_profile(profile_path)
     notebooks = _select_notebooks(list(only or []), sweep=sweep)
     parameters = resolve_parameters(profile, notebooks, overrides=list(overrides), source=str(profile_path))
@@ -188,6 +189,8 @@ def run_suite(
     with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress) as executor:
         executor.check_datasets(parameters)
         run_dir = make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))
+        if progress:
+            print(config.describe_suite_source(), flush=True)
         started_at, started = datetime.now(UTC), time.perf_counter()
         runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
         batch = [Job(run, run_dir, needs=find_inputs(stem, runs)) for stem, run in runs.items()]
