@@ -249,7 +249,6 @@ def _report(entries, format_entry, *, output: str) -> int:
 
     Errors also go to standard error, one line each. Returns the exit status: 1 when any entry failed.
     """
-
     collected, failed = [], False
     for entry in entries:
         failed = failed or "error" in entry
@@ -282,7 +281,6 @@ def _score_labelled(arguments, model, description):
 
 
 def _command_evaluate(arguments) -> int:
-
     from digitrec_utils.engines.field import evaluate_scored, write_evaluation_page
 
     model_path, model, description = _load_model(arguments.model)
@@ -306,7 +304,6 @@ def _command_evaluate(arguments) -> int:
 
 
 def _command_calibrate(arguments) -> int:
-
     from digitrec_utils.engines.field import calibrate_scored
     from digitrec_utils.models.model_files import read_abstention, record_abstention
 

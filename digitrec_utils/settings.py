@@ -16,7 +16,6 @@ class SettingsFromParameters:
     @classmethod
     def from_parameters(cls, parameters: dict):
         """Build settings from a notebook's parameters, ignoring keys that are not settings."""
-
         names = {item.name for item in fields(cls)}
         return cls(**{key: value for key, value in parameters.items() if key in names})
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec_utils import config
 from digitrec_utils.data.preparation import BATCH_SIZE, IMAGE_SUFFIXES, prepare_image_batch, prepare_image_files
 from digitrec_utils.data.readers import (
     compute_sha256,
@@ -61,7 +62,6 @@ class LabelledFiles:
 
     def compute_sha256(self) -> str:
         """One SHA-256 over every image's path relative to the root and its bytes' digest."""
-
         digest = hashlib.sha256()
         for path in self.paths:
             digest.update(path.relative_to(self.root).as_posix().encode())
@@ -88,7 +88,6 @@ def find_labelled_files(root: str | os.PathLike, *, class_names: Sequence[str] =
         When ``root`` is not a folder, a label folder is not named after a class, a label folder holds a
         folder, or the tree holds no image; the message names the folder and the fix.
     """
-
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder; give a folder with one sub-folder per label "
@@ -178,7 +177,6 @@ class LabelledSource:
     def iterate_batches(self, *, batch_size: int | None = None, progress: bool | None = None
                         ) -> Iterator[LabelledBatch]:
         """Read and prepare the digits a batch at a time (memory bounded whatever their number)."""
-
         batch_size = batch_size or BATCH_SIZE
         if self.files is not None:
             start = 0
@@ -216,7 +214,6 @@ def open_labelled_source(data: Sequence[str | os.PathLike]) -> LabelledSource:
     DatasetError
         When the files are missing or malformed (the readers' messages).
     """
-
     paths = [Path(item).expanduser() for item in data]
     if len(paths) == 1 and not paths[0].is_file():
         files = find_labelled_files(paths[0])
@@ -268,3 +265,29 @@ def count_kinds(kinds: Sequence[str]) -> dict[str, int]:
     """How many images were prepared each way, in a fixed order."""
     counted = Counter(kinds)
     return {kind: counted[kind] for kind in ("field", "scan", "photo") if counted[kind]}
+
+
+def resolve_field_folder(folder: str, *, data_dir: str | None = None) -> Path:
+    """Return a labelled folder tree's root: an absolute path as it is, a relative one under ``data_dir``, then
+    under ``$DIGITREC_DATA`` (``field/semeion`` finds the shared field sets).
+
+    Raises
+    ------
+    DatasetError
+        Naming every place tried and the fix.
+    """
+    path = Path(folder).expanduser()
+    candidates = [path] if path.is_absolute() else [
+        *([Path(data_dir).expanduser() / path] if data_dir else []),
+        *([config.get_data_root() / path] if config.get_data_root() is not None else []),
+        path]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise DatasetError(f"{folder}: no such labelled folder tree (tried {', '.join(str(item) for item in candidates)});"
+                       " give an absolute path, or one relative to data_dir or $DIGITREC_DATA.")
+
+
+def check_field_folders(folders, *, data_dir: str | None = None) -> list[str]:
+    """Check every labelled folder tree before a run starts (layout, at least one image); return their roots."""
+    return [str(find_labelled_files(resolve_field_folder(folder, data_dir=data_dir)).root) for folder in folders]

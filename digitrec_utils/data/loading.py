@@ -287,8 +287,6 @@ def _load_image_folder(data_dir):
     A file that is not an image is listed once on standard error, and so is each image that could not be
     used (unreadable, no ink); the others are kept.
     """
-
-
     root = _require_folder(data_dir)
     images, labels, files, errors = read_labelled_folder(root)
     if files.skipped:

@@ -91,7 +91,6 @@ def compare_with_official(name: str, files: Sequence[str | os.PathLike]) -> list
     differing : list of str
         The differing files' names; empty when all four are the official files.
     """
-
     expected = OFFICIAL_IDX_SHA256[name]
     return [Path(path).name for path, part in zip(files, IDX_PARTS, strict=True)
             if compute_content_sha256(Path(path)) != expected[part]]

@@ -131,7 +131,6 @@ def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
 
 def prepare_image_with_kind(pixels: np.ndarray, *, source: str = "image") -> tuple[np.ndarray, str]:
     """Prepare an image as :func:`prepare_image` does, and say how: ``field``, ``scan`` or ``photo``."""
-
     pixels = np.asarray(pixels, dtype=np.float32)
     if pixels.ndim != 2 or min(pixels.shape) < 1:
         raise ImageError(f"{source}: expected a 2-D grayscale image, got shape {pixels.shape}.")
@@ -171,7 +170,6 @@ def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, sour
         digit cut to its own box from a larger image, as ``digitrec read`` cuts each digit of a string.
     """
     from scipy import ndimage
-
 
     if kind == "scan":
         # The scan's grey levels within a pixel of this digit's ink, and nothing of a neighbour's.

@@ -182,7 +182,6 @@ def simulate_scans(images: np.ndarray, *, seed: int, settings: ScanSettings = SC
     usable : ndarray of shape (n_images,), bool
         False where no ink was found, or where the copy was taken for a photo (about 1 in 100).
     """
-
     rng = np.random.default_rng([seed, 1593])
     prepared = np.zeros((len(images), 28, 28), dtype=np.float32)
     usable = np.zeros(len(images), dtype=bool)

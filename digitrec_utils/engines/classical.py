@@ -259,7 +259,6 @@ def describe_sweep(result: TunedModel) -> str:
 
 def build_model_records(tuned: dict[str, TunedModel], evaluations: dict[str, Evaluation]) -> list[dict]:
     """Return the results-record entries of every tuned and evaluated model."""
-
     return [build_model_record(
         name, result.family, result.description, evaluations[name], hyperparameters=result.hyperparameters,
         params_count=result.params_count, train_seconds=result.train_seconds,
@@ -369,7 +368,6 @@ def build_quick_sweep(seeds=(1, 2), *, train_size: int = 1000) -> dict[int, dict
     sweep : dict of int to dict
         Seed -> {"02_classical_baselines": record}.
     """
-
     sweep = {}
     for seed in seeds:
         loaded = load_dataset("mnist-sample", seed=seed)

@@ -318,7 +318,6 @@ def add_scan_copies(originals: np.ndarray, original_labels: np.ndarray, x_train:
         How many copies to add, as a share of ``len(originals)``.
     seed : int
     """
-
     rng = np.random.default_rng([seed, SCAN_SEED_OFFSET])
     count = int(round(share * len(originals)))
     # Every digit once per whole share, then a random draw for the rest (a share of 1.5: each once, half twice).
@@ -338,7 +337,6 @@ def show_scan_copies(images: np.ndarray, labels: np.ndarray, *, seed: int) -> np
     The copies come from :func:`digitrec_utils.data.scanning.simulate_scans` with the seed ``add_scan_copies``
     uses; a copy that could not be made is left blank.
     """
-
     copies, _ = simulate_scans(images, seed=seed + SCAN_SEED_OFFSET, labels=labels)
     return np.concatenate([prepare_images(images)[..., 0], copies])
 
@@ -361,7 +359,6 @@ def add_outliers(x_train: np.ndarray, y_train: np.ndarray, share: float, *, seed
         How many images of no digit to add, as a share of ``n_train``.
     seed : int
     """
-
     generated, _ = make_nondigits(int(round(share * len(y_train))), seed=seed + OUTLIER_SEED_OFFSET)
     prepared, usable = prepare_image_batch(generated)
     outliers = prepared[usable][..., None]
@@ -453,7 +450,6 @@ def build_average_model(models: Sequence, name: str, *, member_name: str = "fold
     """
     import keras
 
-
     with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=models[0].input_shape[1:])
         # Each model is wrapped under its own name: Keras needs unique names inside one model.
@@ -537,7 +533,6 @@ def evaluate_cnns_on_test(results: dict[str, ZooResult], splits: Splits) -> dict
 def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation],
                         settings: CnnSettings) -> list[dict]:
     """Return the results-record entries of every final model."""
-
     records = []
     for name, result in results.items():
         hyperparameters = {"optimizer": result.spec.optimizer, "batch_size": result.spec.batch_size,
@@ -633,7 +628,6 @@ def augment_examples(images: np.ndarray, augmentation: str, *, strength: float =
     examples : ndarray of shape (n_images * (copies + 1), 28, 28), float32 in [0, 1]
     """
     import keras
-
 
     seed_everything(seed)
     pipeline = keras.Sequential(build_augmentation(augmentation, strength=strength, seed=seed)

@@ -54,7 +54,6 @@ def style_models(table: pd.DataFrame):
     The notebook is implied by the family, the two interval bounds share one column, and the highlight
     says which model is the best of its family, so the table fits a page's width.
     """
-
     shown = table.rename(columns={"name": "model", "chosen in notebook": "chosen",
                                   "vs recommended (validation)": "on validation"})
     shown.insert(shown.columns.get_loc("95% CI low"), "95% interval",

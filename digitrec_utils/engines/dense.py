@@ -201,7 +201,6 @@ def evaluate_zoo_on_test(results: dict[str, ZooResult], scalers: dict[str, Input
 
 def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Evaluation]) -> list[dict]:
     """Return the results-record entries of every zoo network."""
-
     records = []
     for name, result in results.items():
         spec = result.spec

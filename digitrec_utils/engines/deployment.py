@@ -123,7 +123,6 @@ def describe_score_choice(name: str, ranking: pd.DataFrame, source: str) -> str:
 
 def style_robustness(robustness: Robustness):
     """Return the per-corruption table at the headline severity, worst first, for reading."""
-
     table = robustness.at_headline().sort_values("accuracy")
     shown = pd.DataFrame({
         "corruption": table["corruption"].str.replace("_", " "),
@@ -170,7 +169,6 @@ def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir
     notes : list of str
         Sources that could not be used, and why.
     """
-
     choice_images, kinds = make_nondigits(n_images, seed=seed)
     report_images, _ = make_nondigits(n_images, seed=seed + 1)
     sources = [NonDigitSource("generated shapes", "blank squares, noise, rectangles, ellipses, polygons, scribbles, "
@@ -236,7 +234,6 @@ def save_abstention(model_path: Path, *, score: str, threshold: float | None, ta
     version, digitrec version and git commit it was chosen with are saved too: ``predict`` and ``read``
     warn when they prepare images differently (:func:`digitrec_utils.models.model_files.check_calibration`).
     """
-
     record_abstention(model_path, score=score, threshold=threshold, target=target, chosen_on=chosen_on, **details)
     return Path(model_path).with_suffix(".json")
 
@@ -333,7 +330,6 @@ def describe_robustness(robustness: Robustness, clean_accuracy: float) -> str:
 
 def style_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]):
     """Return the non-digit table for reading: source, what it holds, images, share answered with interval, AUROC."""
-
     described = {source.name: source.description for source in sources}
     shown = pd.DataFrame({
         "source": table["source"], "what": [described.get(name, "") for name in table["source"]],
@@ -425,7 +421,6 @@ def read_envelopes(model, images: np.ndarray, labels: np.ndarray, *, n_envelopes
 
     For reporting only: the digits are used in order, each once while they last.
     """
-
     rng = np.random.default_rng([seed, 16])
     envelopes, start = [], 0
     for number in range(n_envelopes):

@@ -259,7 +259,6 @@ def show_standardization_effect(train_images: np.ndarray, *, n_examples: int, se
     standardized : ndarray of shape (n_examples, 28, 28)
     text : str
     """
-
     standardizer = PixelStandardizer().fit(train_images)
     generator = np.random.default_rng(seed)
     chosen = np.sort(generator.choice(len(train_images), size=min(n_examples, len(train_images)), replace=False))

@@ -29,8 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils import __version__, config, plots
-from digitrec_utils.data.labelled import LabelledSource, count_kinds, find_labelled_files, open_labelled_source
+from digitrec_utils import __version__, plots
+from digitrec_utils.data.labelled import (
+    LabelledSource,
+    count_kinds,
+    open_labelled_source,
+    resolve_field_folder,
+)
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.evaluation.abstention import (
     SelectiveOutcome,
@@ -41,7 +46,7 @@ from digitrec_utils.evaluation.abstention import (
 )
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval, evaluate_model
 from digitrec_utils.evaluation.scores import compute_score
-from digitrec_utils.exceptions import DatasetError, ParameterError
+from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.reporting.html import render_notebook_html
 from digitrec_utils.reporting.tables import format_interval, style_table
 from digitrec_utils.utils.files import write_text_atomic
@@ -200,7 +205,6 @@ class FieldEvaluation:
 
 def evaluate_scored(scored: ScoredDigits, *, abstention: dict | None, model_name: str) -> FieldEvaluation:
     """Measure the model on every digit, and at its saved threshold (see the module's docstring)."""
-
     # The probabilities of an image that could not be used are all zeros already.
     evaluation = evaluate_model(scored.labels, scored.predictions, scored.probabilities,
                                 class_names=tuple(scored.class_names))
@@ -351,11 +355,9 @@ def write_evaluation_page(report: FieldEvaluation, path, *, model_path) -> None:
     :func:`digitrec_utils.reporting.html.render_notebook_html`, the suite's own renderer, so that it looks like the
     report pages: the same template, tables and figures, and no machine paths.
     """
-
     import matplotlib
     import nbformat
     from matplotlib import pyplot as plt
-
 
     matplotlib.use("Agg")
     cells = []
@@ -444,34 +446,6 @@ class FieldSet:
     scored: ScoredDigits
 
 
-def _resolve_field_folder(folder: str, *, data_dir: str | None = None) -> Path:
-    """Return a labelled folder tree's root: an absolute path as it is, a relative one under ``data_dir``, then
-    under ``$DIGITREC_DATA`` (``field/semeion`` finds the shared field sets).
-
-    Raises
-    ------
-    DatasetError
-        Naming every place tried and the fix.
-    """
-
-    path = Path(folder).expanduser()
-    candidates = [path] if path.is_absolute() else [
-        *([Path(data_dir).expanduser() / path] if data_dir else []),
-        *([config.get_data_root() / path] if config.get_data_root() is not None else []),
-        path]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise DatasetError(f"{folder}: no such labelled folder tree (tried {', '.join(str(item) for item in candidates)});"
-                       " give an absolute path, or one relative to data_dir or $DIGITREC_DATA.")
-
-
-def check_field_folders(folders, *, data_dir: str | None = None) -> list[str]:
-    """Check every labelled folder tree before a run starts (layout, at least one image); return their roots."""
-
-    return [str(find_labelled_files(_resolve_field_folder(folder, data_dir=data_dir)).root) for folder in folders]
-
-
 def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | None, dataset: str,
                     class_names) -> tuple[list[FieldSet], list[str]]:
     """Score the model on each labelled folder tree of 05_deployment's ``field_data`` and ``threshold_field_data``.
@@ -486,12 +460,11 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
     notes : list of str
         Sentences on what was used and why.
     """
-
     sets, notes, seen = [], [], set()
     ordered = [(folder, ROLE_CHOOSES) for folder in threshold_field_data]
     ordered += [(folder, ROLE_REPORTS) for folder in field_data if folder not in threshold_field_data]
     for folder, role in ordered:
-        root = _resolve_field_folder(folder, data_dir=data_dir)
+        root = resolve_field_folder(folder, data_dir=data_dir)
         if root in seen:
             continue
         seen.add(root)
@@ -551,7 +524,6 @@ def raise_threshold_for_field(choice: ThresholdChoice, validation_scores: np.nda
 def measure_field_sets(sets: list[FieldSet], *, score: str, threshold: float | None) -> pd.DataFrame:
     """One row per set: its role, accuracy with its interval, and at ``threshold`` the share answered and their
     accuracy with intervals (an image that could not be prepared counts as wrong and not answered)."""
-
     rows = []
     for field_set in sets:
         scored = field_set.scored
@@ -568,7 +540,6 @@ def measure_field_sets(sets: list[FieldSet], *, score: str, threshold: float | N
 
 def style_field_table(table: pd.DataFrame):
     """The table of other writers' digits for reading: intervals as ranges, shares as percentages."""
-
     shown = pd.DataFrame({
         "set": table["set"], "role": table["role"], "digits": table["digits"], "accuracy": table["accuracy"],
         "accuracy 95% CI": [format_interval(low, high) for low, high in zip(table["accuracy_low"],

@@ -109,7 +109,6 @@ def summarize_stability(seed_table: pd.DataFrame) -> pd.DataFrame:
 
 def style_summary(summary: pd.DataFrame):
     """Return the summary as the page shows it: accuracies with 4 decimals, choices as "k of n" seeds."""
-
     shown = pd.DataFrame({
         "model": summary["model"], "family": summary["family"],
         "mean test accuracy": summary["mean"], "accuracy std across seeds": summary["std"],

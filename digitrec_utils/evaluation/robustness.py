@@ -46,7 +46,6 @@ class Scored:
 
 def score_images(model, images: np.ndarray, *, batch_size: int = 1000) -> Scored:
     """Prepare uint8 images as ``digitrec predict`` does and return the model's answers."""
-
     prepared, usable = prepare_image_batch(images)
     probabilities = np.asarray(model.predict(prepared[..., None], batch_size=batch_size, verbose=0), dtype=np.float64)
     n_classes = probabilities.shape[1]
@@ -137,6 +136,5 @@ def measure_robustness(model, images: np.ndarray, labels: np.ndarray, *, names: 
 
 def check_corruption_parameters(names: Sequence[str], severities: Sequence[int]) -> None:
     """Raise ParameterError naming the key for unknown corruptions or severities, or empty lists."""
-
     check_choices("corruptions", names, corruptions.CORRUPTION_NAMES)
     check_choices("severities", severities, corruptions.LEVELS)

@@ -151,7 +151,6 @@ def render_digit_photo(digit: np.ndarray, path: str | os.PathLike, *, offset: tu
 
 def render_example_photo(path: str | os.PathLike, *, index: int = 0) -> tuple[Path, str]:
     """Render image ``index`` of the embedded mnist-sample as a photo-like file; return the path and its label."""
-
     sample = load_dataset("mnist-sample")
     if not 0 <= index < len(sample.y_train):
         raise ValueError(f"example_digit = {index}: choose an index from 0 to {len(sample.y_train) - 1}.")

@@ -88,7 +88,6 @@ def segment_digits(pixels: np.ndarray, *, source: str = "image", classify=None) 
     """
     from scipy import ndimage
 
-
     pixels = np.asarray(pixels)
     photo, survey = find_ink(pixels)
     if not photo.mask.any():
@@ -207,7 +206,6 @@ def _columns(mask: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 def _prepare_part(mask: np.ndarray, strength: np.ndarray, kind: str) -> DigitInk:
     """One digit's box and its 28x28 image, prepared as ``digitrec predict`` prepares an image of its kind."""
-
     rows, columns = np.nonzero(mask)
     box = (int(columns.min()), int(rows.min()), int(columns.max()) + 1, int(rows.max()) + 1)
     crop = (slice(box[1], box[3]), slice(box[0], box[2]))
@@ -258,7 +256,6 @@ def iterate_readings(paths: Sequence[str | os.PathLike], model, *, batch_size: i
     :data:`digitrec_utils.data.preparation.PROGRESS_MINIMUM` images. Memory stays bounded whatever their number.
     """
     from tqdm import tqdm
-
 
     show = len(paths) > PROGRESS_MINIMUM if progress is None else progress
     with tqdm(total=len(paths), unit="image", file=sys.stderr, disable=not show, desc="digitrec") as bar:

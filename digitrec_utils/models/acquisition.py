@@ -64,7 +64,6 @@ def find_model(model_path: str, output_dir: str) -> Path | None:
     ModelFileError
         When ``model_path`` does not exist, or the run folder has no saved CNN (04_cnn failed or did not run).
     """
-
     if model_path:
         path = Path(model_path).expanduser()
         if not path.is_file():
@@ -105,7 +104,6 @@ def rebuild_split(description: dict, *, data_dir: str | None = None, images_csv:
         dataset found now is not the one the model was trained on (another checksum): scoring would then
         risk counting training images as validation or test.
     """
-
     split = description.get("split") or {}
     missing = [key for key in SPLIT_KEYS if key not in split]
     dataset_name = (description.get("dataset") or {}).get("name")
@@ -141,7 +139,6 @@ def adopt_standalone_model(model, description: dict, *, epochs: int, n_train: in
 
 def load_deployment_model(path: Path, run_dir: str | None = None) -> DeploymentModel:
     """Load a saved model and its JSON description, with one sentence on where it came from."""
-
     model, description = load_model_bundle(path)
     return DeploymentModel(model, description, Path(path),
                            f"The saved model {describe_path(path, run_dir)}: {description.get('model', 'model')}, "

@@ -203,7 +203,6 @@ def _build_optimizer(name: str, learning_rate):
     """AdamW (ours) here; the reports' optimizers come from :func:`digitrec_utils.models.nets.build_optimizer`."""
     import keras
 
-
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
     return build_optimizer(name, learning_rate)
@@ -490,7 +489,6 @@ def build_mirror_average(model, name: str | None = None):
     imports it).
     """
     import keras
-
 
     with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=model.input_shape[1:])

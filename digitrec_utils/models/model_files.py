@@ -46,7 +46,6 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
     path : Path
         The ``.keras`` file.
     """
-
     if computes_below_float32(model):
         model = copy_as_float32(model)  # Loads and predicts in float32 on any CPU, with or without bfloat16.
     directory = Path(directory)
@@ -94,7 +93,6 @@ def find_latest_model(reports_dir: str | Path) -> Path:
     ModelFileError
         When no run under ``reports_dir`` has a usable saved model; the message says how to make one.
     """
-
     reports_dir = Path(reports_dir)
     candidates = []
     manifests = [*reports_dir.glob("*/run.json"), *reports_dir.glob("*-seeds/seed*/run.json")]
@@ -134,7 +132,6 @@ def load_model_bundle(path: str | Path):
     ModelFileError
         Naming the file, when the model or its JSON is missing or unreadable.
     """
-
     configure_keras()  # Imports TensorFlow with its start-up notices kept out of reports and terminals.
     import keras
 
@@ -201,7 +198,6 @@ def record_abstention(model_path: str | Path, *, score: str, threshold: float | 
     entry : dict
         The entry written, with ``chosen_at``, the preparation version, the digitrec version and git commit.
     """
-
     description_path = Path(model_path).with_suffix(".json")
     try:
         description = json.loads(description_path.read_text(encoding="utf-8"))
@@ -228,7 +224,6 @@ def check_calibration(description: dict) -> str | None:
     preparation (or before the version was recorded) gets a warning, since its images now look different
     to the model; one chosen by another digitrec version with the same preparation gets a milder one.
     """
-
     abstention = description.get("abstention")
     if not abstention:
         return None

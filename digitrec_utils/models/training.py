@@ -113,7 +113,6 @@ def configure_keras() -> str:
 @contextlib.contextmanager
 def _silence_native_stderr() -> Iterator[None]:
     """Point file descriptor 2 at /dev/null for the duration, then restore it."""
-
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -458,7 +457,6 @@ def evaluate_networks_on_test(models, x_test: np.ndarray, y_test: np.ndarray, cl
     -------
     evaluations : dict of str to Evaluation
     """
-
     evaluations = {}
     for name, network in models.items():
         probabilities, _ = predict_probabilities(getattr(network, "model", network), x_test)

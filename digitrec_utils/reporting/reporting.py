@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from digitrec_utils import plots
 from digitrec_utils.params import get_notebook_parameters
 from digitrec_utils.reporting.tables import style_table
 from digitrec_utils.utils.environment import collect_environment
@@ -125,6 +124,8 @@ def show_evaluation(name: str, evaluation, images, y_true, class_names, *, n_mis
     """
     from IPython.display import Markdown, display
 
+    # The figures (matplotlib, seaborn) load only where a page draws them: the runner imports this package.
+    from digitrec_utils import plots
 
     display(Markdown(f"**{name}**: test {evaluation.headline()}; macro F1 {evaluation.macro_f1:.4f}."))
     plots.plot_confusion_matrix(evaluation.confusion_matrix, class_names, title=f"{name}: test confusion matrix")

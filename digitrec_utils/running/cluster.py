@@ -270,7 +270,6 @@ def _list_executing(dask_worker) -> list[str]:
 
 def _read_worker_version() -> str:
     """The digitrec version installed where this runs (called on every worker by the client)."""
-
     return installed
 
 

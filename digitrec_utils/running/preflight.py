@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from digitrec_utils.data.labelled import check_field_folders
 from digitrec_utils.data.loading import check_dataset
-from digitrec_utils.engines.field import check_field_folders
 from digitrec_utils.exceptions import DatasetError, ParameterError
 from digitrec_utils.params import get_default, get_notebook_parameters
 
@@ -62,7 +62,6 @@ def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
 
 def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
     """Check the labelled folder trees of 05_deployment's field_data and threshold_field_data; one problem each."""
-
     problems = []
     for stem, values in parameters.items():
         for key in ("field_data", "threshold_field_data"):

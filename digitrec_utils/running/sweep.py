@@ -280,7 +280,6 @@ def _build_manifest(outcome: SweepOutcome, profile_path: Path, profile: dict, st
 
 def _read_recommended(run_dir: Path) -> dict | None:
     """The seed's recommended model, from its comparison record, or None."""
-
     recommendation = read_recommendation(run_dir)
     return recommendation["recommended"] if recommendation else None
 
