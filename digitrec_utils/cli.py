@@ -1,9 +1,9 @@
 """The ``digitrec`` command. It only parses arguments and calls the package.
 
 Exit status: 0 on success, 1 when a notebook failed (``run``) or an image could not be read (``predict``,
-``read``, ``evaluate``, ``calibrate``: the others still go through),
-2 when the input was rejected before running (bad parameters, a missing dataset or model), 130 when SIGINT
-(Ctrl-C) and 143 when SIGTERM stopped a run.
+``read``, ``evaluate``, ``calibrate``: the others still go through), 2 when the input was rejected before
+running (bad parameters, a missing dataset or model) or an export failed, 130 when SIGINT (Ctrl-C) and 143
+when SIGTERM stopped a run.
 """
 
 from __future__ import annotations
@@ -100,6 +100,21 @@ def _build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--seed", type=int, default=0, help="Seeds the split into two halves (default 0).")
     calibrate.add_argument("--write", action="store_true",
                            help="Store the new threshold in the model's JSON (the earlier ones stay in its history).")
+
+    export = commands.add_parser(
+        "export", help="Export a saved model to ONNX, LiteRT or a TensorFlow SavedModel, with its JSON beside it.",
+        description="Write the model that predicts in a format that runtimes without Keras read (ONNX Runtime, "
+                    "the LiteRT interpreter, TensorFlow Serving), and beside it FILE.json: class names, input shape "
+                    "and scaling, image preparation version, what runs inside the model, and the confidence "
+                    "threshold saved with the model.")
+    export.add_argument("model", nargs="?", default=None, metavar="MODEL",
+                        help="A .keras model saved by the suite (default: the newest good run's saved CNN).")
+    export.add_argument("--format", dest="format_name", required=True, choices=["onnx", "litert", "savedmodel"],
+                        help="onnx (needs tf2onnx and onnx: pip install 'digitrec[export]'), litert (.tflite) or "
+                             "savedmodel (a folder).")
+    export.add_argument("--out", default=None, metavar="FILE",
+                        help="Where to write it (default: beside the model, cnn_selected.onnx, cnn_selected.tflite "
+                             "or the folder cnn_selected_savedmodel).")
 
     data = commands.add_parser("data", help="Load a dataset and print its summary.")
     data.add_argument("name", nargs="?", default="mnist-sample", help="Dataset name (default mnist-sample).")
@@ -328,6 +343,19 @@ def _command_calibrate(arguments) -> int:
     return EXIT_FAILED if scored.errors else EXIT_OK
 
 
+def _command_export(arguments) -> int:
+    from digitrec_utils.config import REPORTS_DIR
+    from digitrec_utils.models.export import choose_export_path, describe_export_path, export_model
+    from digitrec_utils.models.model_files import find_latest_model
+
+    model_path = Path(arguments.model) if arguments.model else find_latest_model(REPORTS_DIR)
+    out = Path(arguments.out) if arguments.out else choose_export_path(model_path, arguments.format_name)
+    print(f"digitrec: exporting {model_path} to {arguments.format_name}", file=sys.stderr)
+    export_model(model_path, format_name=arguments.format_name, out=out)
+    print(f"{out}\n{describe_export_path(out)}")
+    return EXIT_OK
+
+
 def _command_data(arguments) -> int:
     from digitrec_utils.data.loading import check_dataset, load_dataset
     from digitrec_utils.data.official import OFFICIAL_IDX_SHA256
@@ -344,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     config.resolve_data_root()  # A relative $DIGITREC_DATA means the same folder in every kernel and worker.
     commands = {"run": _command_run, "list-params": _command_list_params, "predict": _command_predict,
                 "read": _command_read, "evaluate": _command_evaluate, "calibrate": _command_calibrate,
-                "data": _command_data}
+                "export": _command_export, "data": _command_data}
     try:
         return commands[arguments.command](arguments)
     except DigitrecError as error:

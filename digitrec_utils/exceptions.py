@@ -36,3 +36,8 @@ class ClusterError(DigitrecError):
 class SearchFailedError(DigitrecError):
     """No network of 03's smallest-network search reached the target on validation; the message names the best
     candidate and how to widen the search."""
+
+
+class ExportError(DigitrecError):
+    """A model could not be exported: its format is unknown, or its converter is missing or failed; the message
+    says which and what to install or change."""

@@ -139,3 +139,65 @@ def saved_model(splits, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     return save_model_bundle(results["cnn_small"].model, folder, name="cnn_small", class_names=splits.class_names,
                              dataset={"name": "mnist-sample"})
+
+
+@pytest.fixture(scope="session")
+def test_images(splits) -> tuple[np.ndarray, np.ndarray]:
+    """1,000 of mnist-sample's test digits as model inputs (n, 28, 28, 1) in [0, 1], and their labels."""
+    return (splits.x_test[:1000, ..., None] / 255.0).astype(np.float32), splits.y_test[:1000]
+
+
+def _build_mirrored_ensemble(splits, *, legacy: bool):
+    """Two small cnn_modern members with every augmentation (fashion's flips, pen, noise, occlusion), trained one
+    epoch on 600 digits, averaged and mirror-averaged as 04_cnn does for Fashion-MNIST.
+
+    With ``legacy``, the mirror is the custom ``MirrorImages`` layer that digitrec used before the mirror was
+    built from Keras's own layers, as in files an older digitrec saved.
+    """
+    import keras
+
+    from digitrec_utils.engines.cnn import build_average_model
+    from digitrec_utils.models import convnets
+
+    keras.utils.set_random_seed(3)
+    images, labels = splits.x_train[:600, ..., None] / 255.0, keras.utils.to_categorical(splits.y_train[:600], 10)
+    members = []
+    for seed in (1, 2):
+        member = convnets.build_modern_cnn(filters=(8, 16), convs_per_block=1, dense_units=32, total_steps=10,
+                                           augmentation="fashion", robustness=("pen", "noise", "occlusion"), seed=seed)
+        member.fit(images, labels, epochs=1, batch_size=64, verbose=0)
+        members.append(member)
+    ensemble = build_average_model(members, "cnn_modern", member_name="member")
+    if not legacy:
+        return convnets.build_mirror_average(ensemble)
+    inputs = keras.Input(shape=(28, 28, 1))
+    mirrored = convnets.get_mirror_layer_class()(name="mirror")(inputs)
+    outputs = keras.layers.Average(name="mean_of_mirrors")([ensemble(inputs), ensemble(mirrored)])
+    return keras.Model(inputs, outputs, name="cnn_modern_mirror_average")
+
+
+@pytest.fixture(scope="session")
+def mirrored_model(splits, tmp_path_factory):
+    """A trained mirror-averaged ensemble with every training-only layer inside, and its saved ``.keras`` file."""
+    from digitrec_utils.models.model_files import save_model_bundle
+
+    model = _build_mirrored_ensemble(splits, legacy=False)
+    path = save_model_bundle(model, tmp_path_factory.mktemp("mirrored"), name="cnn_modern",
+                             class_names=splits.class_names, dataset={"name": "mnist-sample"})
+    return model, path
+
+
+@pytest.fixture(scope="session")
+def legacy_model_file(splits, tmp_path_factory):
+    """A model file as digitrec saved it before format_version 3: the trained model itself, with
+    ``RandomMailChanges`` and ``MirrorImages`` inside, and a version-2 JSON. Returns the model and the path."""
+    import json
+
+    model = _build_mirrored_ensemble(splits, legacy=True)
+    path = tmp_path_factory.mktemp("legacy") / "cnn_selected.keras"
+    model.save(path)
+    description = {"format_version": 2, "model": "cnn_modern", "file": path.name, "class_names": splits.class_names,
+                   "preprocessing": "28x28", "input_shape": [28, 28, 1], "dataset": {"name": "mnist-sample"},
+                   "split": {}, "computes_in": "float32"}
+    path.with_suffix(".json").write_text(json.dumps(description))
+    return model, path

@@ -195,7 +195,7 @@ def build_robustness_augmentation(kinds: Sequence[str], *, rate: float = ROBUSTN
         return []
     # The layer computes in float32 under any mixed-precision policy (its random draws are float32), as
     # Keras's own preprocessing layers do; the convolutions after it cast to their compute dtype.
-    return [_robustness_layer_class()(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes",
+    return [get_robustness_layer_class()(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes",
                                       dtype="float32")]
 
 
@@ -389,8 +389,14 @@ def build_modern_cnn(
 
 
 @functools.cache
-def _mirror_layer_class():
-    """Define (once) and return the Keras layer that mirrors images left to right, registered for saving."""
+def get_mirror_layer_class():
+    """Define (once) and return the custom layer that older models used to mirror images, registered for loading.
+
+    Models saved since the mirror became Keras's own layers (:func:`build_mirror_layer`) do not contain it;
+    it stays registered so that digitrec still loads the older files, and
+    :func:`digitrec_utils.models.inference.build_inference_model` replaces it when such a file is saved again
+    or exported.
+    """
     import keras
 
     @keras.saving.register_keras_serializable(package="digitrec")
@@ -403,8 +409,27 @@ def _mirror_layer_class():
     return MirrorImages
 
 
+def build_mirror_layer(input_shape: Sequence[int], name: str = "mirror"):
+    """Return a block of Keras's own layers that mirrors images of ``input_shape`` (height, width, channels).
+
+    Keras has a random flip for training (``RandomFlip``) but no flip for inference, so the columns are
+    reversed by a frozen ``Dense`` layer whose kernel is the reversed identity matrix, between two
+    ``Permute`` layers that make the width the last axis. Each output pixel is one input pixel times 1 plus
+    the others times 0, so the flip is exact in float32, and any Keras, ONNX or LiteRT runtime runs it.
+    """
+    import keras
+    import numpy as np
+
+    height, width, channels = (int(size) for size in input_shape)
+    reverse_columns = keras.layers.Dense(width, use_bias=False, trainable=False, name="reverse_columns")
+    block = keras.Sequential([keras.Input(shape=(height, width, channels)), keras.layers.Permute((1, 3, 2)),
+                              reverse_columns, keras.layers.Permute((1, 3, 2))], name=name)
+    reverse_columns.set_weights([np.eye(width, dtype="float32")[::-1]])
+    return block
+
+
 @functools.cache
-def _robustness_layer_class():
+def get_robustness_layer_class():
     """Define (once) and return the layer of :func:`build_robustness_augmentation`, registered for saving."""
     import keras
 
@@ -477,21 +502,20 @@ def _robustness_layer_class():
 
 def register_custom_layers() -> None:
     """Register digitrec's own Keras layers, so that saved models that use them can be loaded."""
-    _mirror_layer_class()
-    _robustness_layer_class()
+    get_mirror_layer_class()
+    get_robustness_layer_class()
 
 
 def build_mirror_average(model, name: str | None = None):
     """Return a model whose output is the mean of ``model``'s probabilities for each image and its mirror image.
 
-    Test-time augmentation for datasets where mirroring keeps the class (clothes). The result saves and
-    reloads like any model once this module is imported (:func:`digitrec_utils.models.model_files.load_model_bundle`
-    imports it).
+    Test-time augmentation for datasets where mirroring keeps the class (clothes). The result is built from
+    Keras's own layers (:func:`build_mirror_layer`), so plain Keras loads it when it is saved.
     """
     import keras
 
     with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=model.input_shape[1:])
-        mirrored = _mirror_layer_class()(name="mirror")(inputs)
+        mirrored = build_mirror_layer(model.input_shape[1:])(inputs)
         outputs = keras.layers.Average(name="mean_of_mirrors")([model(inputs), model(mirrored)])
         return keras.Model(inputs, outputs, name=name or f"{model.name}_mirror_average")

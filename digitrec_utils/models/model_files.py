@@ -17,15 +17,16 @@ from digitrec_utils.config import SAVED_MODEL_NAME
 from digitrec_utils.data.preparation import PREPARATION_VERSION
 from digitrec_utils.exceptions import ModelFileError
 from digitrec_utils.models import convnets
-from digitrec_utils.models.precision import computes_below_float32, copy_as_float32
+from digitrec_utils.models.inference import build_inference_model, describe_inference
 from digitrec_utils.models.training import configure_keras
 from digitrec_utils.utils.environment import get_git_commit
 from digitrec_utils.utils.files import write_text_atomic
 
 SELECTED_MODEL_FILE = "cnn_selected.keras"
 # Version 2 added format_version itself and "split" (how the model's train / validation / test split was
-# made); readers accept files without them (version 1).
-FORMAT_VERSION = 2
+# made); readers accept files without them (version 1). Version 3: the .keras file holds the network that
+# predicts, from Keras's own layers only (plain Keras loads it), and "inference" says what runs in it.
+FORMAT_VERSION = 3
 PREPROCESSING = ("28x28 grayscale, light ink on a dark background (MNIST's convention), pixel values divided by "
                  "255, shape (28, 28, 1)")
 
@@ -37,17 +38,19 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
 
     The JSON holds its ``format_version``, the model's name, class names, the preprocessing its inputs
     need, the dataset, how its split was made (``split``: seed, test_fraction, val_fraction, train_size,
-    so that an analysis can rebuild exactly the validation and test images it never trained on) and the
-    test accuracy with its 95% interval. A model that computes in bfloat16 or float16 is saved as its
-    float32 copy (``computes_in``: float32). ``digitrec predict`` reads both.
+    so that an analysis can rebuild exactly the validation and test images it never trained on), what runs
+    at inference (``inference``) and the test accuracy with its 95% interval. ``digitrec predict`` reads both.
+
+    The file holds the network that predicts (:func:`digitrec_utils.models.inference.build_inference_model`):
+    no augmentation or dropout, Keras's own layers only, float32 (``computes_in``) even when it trained in
+    bfloat16 or float16. ``keras.saving.load_model`` reads it in a Python without digitrec.
 
     Returns
     -------
     path : Path
         The ``.keras`` file.
     """
-    if computes_below_float32(model):
-        model = copy_as_float32(model)  # Loads and predicts in float32 on any CPU, with or without bfloat16.
+    model = build_inference_model(model)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / file_name
@@ -59,7 +62,7 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
                    "preprocessing": PREPROCESSING, "input_shape": [28, 28, 1],
                    "dataset": {key: dataset.get(key) for key in ("name", "sha256", "n_train", "n_test")
                                if key in dataset},
-                   "split": dict(split or {}), "computes_in": "float32",
+                   "split": dict(split or {}), "computes_in": "float32", "inference": describe_inference(model),
                    "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if evaluation is not None:
         description.update(test_accuracy=evaluation.accuracy, test_accuracy_ci95=list(evaluation.accuracy_ci95),

@@ -210,3 +210,34 @@ def test_the_summary_says_when_no_threshold_reached_the_target():
     text = deployment.describe_deployment(findings)
     assert "No confidence threshold reached 99.9% on validation, so the model answers every digit" in text
     assert "worst under gaussian noise (50.00%)" in text and "100.0% of generated shapes" in text
+    assert "per second" not in text
+    findings["speed"] = {"runtime": "Keras", "images_per_second": 1500.0, "latency_median_ms": 3.3}
+    findings["onnx_speed"] = {"runtime": "ONNX Runtime", "images_per_second": 21100.0, "latency_median_ms": 0.14}
+    text = deployment.describe_deployment(findings)
+    assert "1,500 digits per second in batches, and one in 3 ms (exported to ONNX, 21,100 per second and one in " \
+           "0.14 ms)." in text
+
+
+def test_speed_is_timed_in_keras_and_onnx_runtime_side_by_side_or_says_why_not(monkeypatch):
+    import importlib.util
+
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    images = np.random.default_rng(0).random((20, 28, 28, 1)).astype(np.float32)
+    speeds, note = deployment.measure_runtime_speeds(model, images, batch_size=64)
+    assert [speed.runtime for speed in speeds] == ["Keras", "ONNX Runtime"]
+    assert all(speed.images_per_second > 0 and speed.batch_size == 64 for speed in speeds)
+    difference = float(note.split("at most ")[1].rstrip("."))
+    assert difference < 1e-5
+    table = deployment.tabulate_speeds(speeds)
+    assert list(table["runtime"]) == ["Keras", "ONNX Runtime"] and table["one image, median"].str.endswith(" ms").all()
+    sentence = deployment.describe_speeds(speeds, note)
+    ratio = speeds[1].images_per_second / speeds[0].images_per_second
+    assert f"({ratio:.1f} times as many)" in sentence and sentence.endswith(note)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "onnxruntime" else real_find_spec(name, *rest))
+    speeds, note = deployment.measure_runtime_speeds(model, images, batch_size=64)
+    assert [speed.runtime for speed in speeds] == ["Keras"] and "ONNX Runtime is not installed" in note

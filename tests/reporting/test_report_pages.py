@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browsers import CHROMIUM, SKIP_REASON, launch_chromium
 
 from digitrec_utils import config
 
 PAGES = ("index", "01_eda", "02_classical_baselines", "03_dense_nets", "04_cnn", "05_deployment",
          "06_model_comparison")
 MODEL_PAGES = ("02_classical_baselines", "03_dense_nets", "04_cnn")
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
 # Folders that only a machine's own paths start with.
 MACHINE_FOLDERS = re.compile(r"(?<![\w.~<>-])/(?:home|root|tmp|usr|work|opt|var|srv|mnt|private|Users)/")
@@ -204,13 +203,11 @@ def test_pages_say_which_precision_trained_and_the_saved_model_is_float32(render
     assert not computes_below_float32(keras.models.load_model(rendered_run / config.SAVED_MODEL_NAME))
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is absent; apt-get install chromium (CI does where it can)")
+@pytest.mark.skipif(CHROMIUM is None, reason=SKIP_REASON)
 def test_every_page_opens_in_chromium_without_errors_or_requests(rendered_run):
     playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is part of the dev extra")
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch_chromium(driver)
         try:
             for page_name in PAGES:
                 _check_page_with_javascript(browser, rendered_run / f"{page_name}.html")

@@ -1,0 +1,79 @@
+"""The network that predicts: a trained model rebuilt without what only training needs, in float32.
+
+A trained ``cnn_modern`` holds augmentation layers (Keras's random shifts, rotations, zoom and flips, and
+digitrec's own ``RandomMailChanges``) that pass images through unchanged at inference, and dropout. Saved as
+they are, the file loads only where digitrec is imported, since Keras must find ``RandomMailChanges``'s
+class. :func:`build_inference_model` gives the model that is saved and exported instead: every such layer
+becomes Keras's ``Identity``, the mirror of older mirror-averaged models becomes Keras's own layers
+(:func:`digitrec_utils.models.convnets.build_mirror_layer`), every layer computes in float32, and the
+weights are the trained ones. Its predictions are the trained model's, and plain Keras loads it.
+"""
+
+from __future__ import annotations
+
+from digitrec_utils.models import convnets
+
+# The name of the mirror block in mirror-averaged models (convnets.build_mirror_average).
+MIRROR_LAYER_NAME = "mirror"
+
+
+def _list_training_only_classes() -> tuple[type, ...]:
+    """The layer classes whose output at inference is their input: augmentation, dropout and noise."""
+    import keras
+
+    layers = keras.layers
+    return (layers.RandomFlip, layers.RandomRotation, layers.RandomZoom, layers.RandomTranslation,
+            layers.RandomContrast, layers.RandomBrightness, layers.RandomErasing, layers.Dropout,
+            layers.GaussianNoise, layers.GaussianDropout, layers.AlphaDropout,
+            convnets.get_robustness_layer_class())
+
+
+def build_inference_model(model):
+    """Return ``model`` rebuilt for inference: the same predictions, from Keras's own layers only, in float32.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A trained network, an ensemble or mirror average built around trained networks, or a model loaded
+        from a file that an older digitrec saved (with ``RandomMailChanges`` or ``MirrorImages`` inside).
+
+    Returns
+    -------
+    inference_model : keras.Model
+        Not compiled. Training-only layers are ``Identity`` layers of the same names, ``MirrorImages`` is
+        :func:`~digitrec_utils.models.convnets.build_mirror_layer`'s block, and every other layer is a
+        float32 copy holding the trained weights.
+    """
+    import keras
+
+    training_only = _list_training_only_classes()
+    mirror_class = convnets.get_mirror_layer_class()
+    copies = []
+
+    def rebuild(layer):
+        if isinstance(layer, training_only):
+            return keras.layers.Identity(name=layer.name)
+        if isinstance(layer, mirror_class):
+            return convnets.build_mirror_layer(layer.input.shape[1:], name=layer.name)
+        configuration = layer.get_config()
+        configuration["dtype"] = "float32"  # A model trained in bfloat16 or float16 predicts in float32 anywhere.
+        copy = layer.__class__.from_config(configuration)
+        copies.append((layer, copy))
+        return copy
+
+    inference_model = keras.models.clone_model(model, clone_function=rebuild, recursive=True)
+    for layer, copy in copies:
+        if layer.weights:
+            copy.set_weights(layer.get_weights())
+    return inference_model
+
+
+def describe_inference(model) -> dict:
+    """Say what runs at inference, for the model's JSON: whether the model averages each image with its mirror.
+
+    The mirror average is inside the model, so a runtime applies nothing more: ``mirror_average`` says that
+    it is there, and ``applied_by`` says who runs it.
+    """
+    mirrored = any(layer.name == MIRROR_LAYER_NAME for layer in model.layers)
+    return {"mirror_average": mirrored, "applied_by": "the model" if mirrored else None,
+            "layers": "Keras's own (no custom classes)"}
