@@ -151,25 +151,33 @@ def _build_mirrored_ensemble(splits, *, legacy: bool):
     """Two small cnn_modern members with every augmentation (fashion's flips, pen, noise, occlusion), trained one
     epoch on 600 digits, averaged and mirror-averaged as 04_cnn does for Fashion-MNIST.
 
-    With ``legacy``, the mirror is the custom ``MirrorImages`` layer that digitrec used before the mirror was
-    built from Keras's own layers, as in files an older digitrec saved.
+    With ``legacy``, as in files an older digitrec saved: the members are trained under ``mixed_bfloat16``, the
+    ensemble is built under it too (so each member's wrapper takes its inputs in bfloat16), and the mirror is
+    the custom ``MirrorImages`` layer used before the mirror was built from Keras's own layers.
     """
     import keras
 
     from digitrec_utils.engines.cnn import build_average_model
     from digitrec_utils.models import convnets
+    from digitrec_utils.models.precision import policy_scope
 
     keras.utils.set_random_seed(3)
     images, labels = splits.x_train[:600, ..., None] / 255.0, keras.utils.to_categorical(splits.y_train[:600], 10)
     members = []
     for seed in (1, 2):
-        member = convnets.build_modern_cnn(filters=(8, 16), convs_per_block=1, dense_units=32, total_steps=10,
-                                           augmentation="fashion", robustness=("pen", "noise", "occlusion"), seed=seed)
-        member.fit(images, labels, epochs=1, batch_size=64, verbose=0)
+        with policy_scope("mixed_bfloat16" if legacy else "float32"):
+            member = convnets.build_modern_cnn(filters=(8, 16), convs_per_block=1, dense_units=32, total_steps=10,
+                                               augmentation="fashion", robustness=("pen", "noise", "occlusion"),
+                                               seed=seed)
+            member.fit(images, labels, epochs=1, batch_size=64, verbose=0)
         members.append(member)
-    ensemble = build_average_model(members, "cnn_modern", member_name="member")
     if not legacy:
-        return convnets.build_mirror_average(ensemble)
+        return convnets.build_mirror_average(build_average_model(members, "cnn_modern", member_name="member"))
+    with policy_scope("mixed_bfloat16"):  # As an older 04 built its ensembles: each wrapper takes bfloat16.
+        inputs = keras.Input(shape=(28, 28, 1))
+        wrapped = [keras.Sequential([member], name=f"member_{number}") for number, member in enumerate(members, 1)]
+        outputs = keras.layers.Average(name="mean_probability", dtype="float32")([member(inputs) for member in wrapped])
+        ensemble = keras.Model(inputs, outputs, name="cnn_modern")
     inputs = keras.Input(shape=(28, 28, 1))
     mirrored = convnets.get_mirror_layer_class()(name="mirror")(inputs)
     outputs = keras.layers.Average(name="mean_of_mirrors")([ensemble(inputs), ensemble(mirrored)])

@@ -38,6 +38,7 @@ from digitrec_utils.models.export import export_keras_model
 from digitrec_utils.models.model_files import record_abstention
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
 from digitrec_utils.reporting.tables import format_interval, style_table
+from digitrec_utils.utils.paths import is_inside
 
 
 def choose_score(validation: Scored, nondigits: Scored) -> tuple[str, pd.DataFrame]:
@@ -224,6 +225,24 @@ def save_abstention(model_path: Path, *, score: str, threshold: float | None, ta
     """
     record_abstention(model_path, score=score, threshold=threshold, target=target, chosen_on=chosen_on, **details)
     return Path(model_path).with_suffix(".json")
+
+
+def keep_threshold(saved_path: Path | None, output_dir: str, *, score: str, threshold: float | None, target: float,
+                   chosen_on: str, **details) -> str:
+    """Save the chosen threshold into the model's JSON when the model belongs to this run; say what was done.
+
+    Only a model inside this run's folder (``output_dir``) gets it (:func:`save_abstention`): a model from
+    elsewhere keeps its JSON as it is, and the sentence says how to use the threshold with it.
+    """
+    if saved_path is None:
+        return "No saved model (the small CNN trained here is not saved); nothing to update."
+    if not output_dir or not is_inside(saved_path, output_dir):
+        return ("The model lies outside this run's folder, so its JSON is left as it is; use "
+                f"`digitrec predict --model ... --min-confidence {threshold or 0:.4f}`.")
+    json_path = save_abstention(saved_path, score=score, threshold=threshold, target=target, chosen_on=chosen_on,
+                                **details)
+    return (f"Saved the {score.replace('_', ' ')} threshold {threshold or 0:.4f} into {json_path.name} beside the "
+            "run's model.")
 
 
 def measure_runtime_speeds(model, images: np.ndarray, *, batch_size: int = 1000) -> tuple[list, str]:

@@ -12,6 +12,7 @@ weights are the trained ones. Its predictions are the trained model's, and plain
 from __future__ import annotations
 
 from digitrec_utils.models import convnets
+from digitrec_utils.models.precision import build_float32_inputs, policy_scope
 
 # The name of the mirror block in mirror-averaged models (convnets.build_mirror_average).
 MIRROR_LAYER_NAME = "mirror"
@@ -41,16 +42,36 @@ def build_inference_model(model):
     -------
     inference_model : keras.Model
         Not compiled. Training-only layers are ``Identity`` layers of the same names, ``MirrorImages`` is
-        :func:`~digitrec_utils.models.convnets.build_mirror_layer`'s block, and every other layer is a
-        float32 copy holding the trained weights.
+        :func:`~digitrec_utils.models.convnets.build_mirror_layer`'s block, every other layer is a float32
+        copy holding the trained weights, and every model inside it takes float32 inputs.
+    """
+    copies = []
+    # Keras builds the cloned containers (an ensemble's members, the mirror average) under the global dtype
+    # policy; under a mixed one they would compute in 16 bits.
+    with policy_scope("float32"):
+        inference_model = _rebuild_model(model, copies)
+    for layer, copy in copies:
+        if layer.weights:
+            copy.set_weights(layer.get_weights())
+    return inference_model
+
+
+def _rebuild_model(model, copies: list):
+    """Clone one model level by level, its inputs float32, collecting (trained layer, copy) pairs in ``copies``.
+
+    Keras's own recursive cloning keeps each inner model's input dtype: a network trained under
+    ``mixed_bfloat16`` took its inputs in bfloat16 and would go on rounding them to 8 bits of precision
+    before the first (float32) convolution, in Keras and LiteRT but not in ONNX Runtime, whose results then
+    differed by up to 1e-3. Here every level gets new float32 inputs.
     """
     import keras
 
     training_only = _list_training_only_classes()
     mirror_class = convnets.get_mirror_layer_class()
-    copies = []
 
     def rebuild(layer):
+        if isinstance(layer, keras.Model):
+            return _rebuild_model(layer, copies)
         if isinstance(layer, training_only):
             return keras.layers.Identity(name=layer.name)
         if isinstance(layer, mirror_class):
@@ -61,11 +82,7 @@ def build_inference_model(model):
         copies.append((layer, copy))
         return copy
 
-    inference_model = keras.models.clone_model(model, clone_function=rebuild, recursive=True)
-    for layer, copy in copies:
-        if layer.weights:
-            copy.set_weights(layer.get_weights())
-    return inference_model
+    return keras.models.clone_model(model, input_tensors=build_float32_inputs(model), clone_function=rebuild)
 
 
 def describe_inference(model) -> dict:

@@ -125,6 +125,10 @@ def find_latest_model(reports_dir: str | Path) -> Path:
 def load_model_bundle(path: str | Path):
     """Load a model saved by :func:`save_model_bundle` and its JSON description.
 
+    A file saved by an older digitrec (``format_version`` below 3) is rebuilt for inference as it loads
+    (:func:`digitrec_utils.models.inference.build_inference_model`), so that digitrec predicts with the same
+    network that ``digitrec export`` writes from it.
+
     Returns
     -------
     model : keras.Model
@@ -160,6 +164,10 @@ def load_model_bundle(path: str | Path):
     except Exception as error:  # Keras raises several types for a damaged archive.
         raise ModelFileError(f"{path}: not a readable Keras model ({type(error).__name__}: {error}); "
                              "save the model again.") from error
+    if description["format_version"] < 3:
+        # Saved by an older digitrec: training-only and custom layers inside, and a network trained in
+        # bfloat16 still rounding its inputs to bfloat16. Rebuilt, it predicts as its exports do.
+        model = build_inference_model(model)
     return model, description
 
 

@@ -187,7 +187,9 @@ def copy_as_float32(model):
     """Return a copy of ``model`` whose every layer computes in float32, with the same weights.
 
     Under a mixed policy the weights are float32 already; only the layers' compute dtype changes, so the
-    copy predicts the same classes, in float32, on any CPU.
+    copy predicts the same classes, in float32, on any CPU. Its input is float32 too: a network built under
+    ``mixed_bfloat16`` has a bfloat16 input layer, which would round every pixel to 8 bits of precision
+    before the first layer saw it.
     """
     import keras
 
@@ -196,6 +198,22 @@ def copy_as_float32(model):
         config["dtype"] = "float32"
         return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(model, clone_function=rebuild)
+    with policy_scope("float32"):
+        copy = keras.models.clone_model(model, input_tensors=build_float32_inputs(model), clone_function=rebuild)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def build_float32_inputs(model):
+    """Return new float32 Keras inputs of ``model``'s input shapes, in the structure of its inputs.
+
+    A model that was built but never called (a ``Sequential`` given its shape by ``build``) has no input
+    tensors yet; its input shape gives the one input.
+    """
+    import keras
+
+    try:
+        structure = model.input
+    except (AttributeError, ValueError):
+        return keras.Input(shape=model.input_shape[1:], dtype="float32")
+    return keras.tree.map_structure(lambda tensor: keras.Input(shape=tensor.shape[1:], dtype="float32"), structure)

@@ -241,3 +241,21 @@ def test_speed_is_timed_in_keras_and_onnx_runtime_side_by_side_or_says_why_not(m
                         lambda name, *rest: None if name == "onnxruntime" else real_find_spec(name, *rest))
     speeds, note = deployment.measure_runtime_speeds(model, images, batch_size=64)
     assert [speed.runtime for speed in speeds] == ["Keras"] and "ONNX Runtime is not installed" in note
+
+
+def test_the_threshold_is_kept_only_in_a_model_of_this_run(saved_model, tmp_path):
+    run_folder = tmp_path / "run"
+    (run_folder / "models").mkdir(parents=True)
+    for source in (saved_model, saved_model.with_suffix(".json")):  # A copy: the session's model stays as it is.
+        (run_folder / "models" / source.name).write_bytes(source.read_bytes())
+    saved_model = run_folder / "models" / saved_model.name
+    outside = deployment.keep_threshold(saved_model, str(tmp_path / "other-run"), score="margin", threshold=0.5,
+                                        target=0.995, chosen_on="validation")
+    assert "outside this run's folder" in outside and "--min-confidence 0.5000" in outside
+    assert "abstention" not in json.loads(saved_model.with_suffix(".json").read_text())
+    assert "nothing to update" in deployment.keep_threshold(None, str(tmp_path), score="margin", threshold=0.5,
+                                                            target=0.995, chosen_on="validation")
+    inside = deployment.keep_threshold(saved_model, str(run_folder), score="margin", threshold=0.5,
+                                       target=0.995, chosen_on="validation")
+    assert inside == "Saved the margin threshold 0.5000 into cnn_selected.json beside the run's model."
+    assert json.loads(saved_model.with_suffix(".json").read_text())["abstention"]["threshold"] == 0.5
