@@ -92,7 +92,6 @@ def test_a_savedmodel_export_serves_the_same_probabilities(mirrored_model, test_
 
 def test_a_model_saved_by_an_older_digitrec_exports_too(legacy_model_file, test_images, tmp_path):
     from digitrec_utils.models.export import export_model
-
     from digitrec_utils.models.model_files import load_model_bundle
 
     _, path = legacy_model_file
