@@ -8,11 +8,11 @@ notebook's parameters; its augmentation depends on the dataset (:func:`choose_au
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.layers import ROBUSTNESS_RATE, build_mirror_layer, get_robustness_layer_class
 from digitrec_utils.models.nets import build_optimizer
 from digitrec_utils.models.precision import policy_scope
 from digitrec_utils.models.training import STEPS_PER_EXECUTION
@@ -34,8 +34,6 @@ ROBUSTNESS_KINDS = {
 GEOMETRIC_CORRUPTIONS = ("rotation", "scale", "translation")
 # The corruptions whose kind the scanned-looking copies of 04_cnn's modern_scan_copies show (digitrec.scanning).
 SCAN_COPY_CORRUPTIONS = ("shear", "dilation", "erosion", "gaussian_blur")
-# Share of training images that get one corruption-like change when robustness augmentation is on.
-ROBUSTNESS_RATE = 0.5
 
 
 @dataclass(frozen=True)
@@ -386,124 +384,6 @@ def build_modern_cnn(
         warmup_target=learning_rate, warmup_steps=warmup_steps)
     return _compile(model, CNN_ZOO["cnn_modern"], learning_rate=schedule, label_smoothing=label_smoothing,
                     jit_compile=jit_compile)
-
-
-@functools.cache
-def get_mirror_layer_class():
-    """Define (once) and return the custom layer that older models used to mirror images, registered for loading.
-
-    Models saved since the mirror became Keras's own layers (:func:`build_mirror_layer`) do not contain it;
-    it stays registered so that digitrec still loads the older files, and
-    :func:`digitrec_utils.models.inference.build_inference_model` replaces it when such a file is saved again
-    or exported.
-    """
-    import keras
-
-    @keras.saving.register_keras_serializable(package="digitrec")
-    class MirrorImages(keras.layers.Layer):
-        """Flip images of shape (batch, height, width, channels) left to right, always (not a random layer)."""
-
-        def call(self, inputs):
-            return keras.ops.flip(inputs, axis=2)
-
-    return MirrorImages
-
-
-def build_mirror_layer(input_shape: Sequence[int], name: str = "mirror"):
-    """Return a block of Keras's own layers that mirrors images of ``input_shape`` (height, width, channels).
-
-    Keras has a random flip for training (``RandomFlip``) but no flip for inference, so the columns are
-    reversed by a frozen ``Dense`` layer whose kernel is the reversed identity matrix, between two
-    ``Permute`` layers that make the width the last axis. Each output pixel is one input pixel times 1 plus
-    the others times 0, so the flip is exact in float32, and any Keras, ONNX or LiteRT runtime runs it.
-    """
-    import keras
-    import numpy as np
-
-    height, width, channels = (int(size) for size in input_shape)
-    reverse_columns = keras.layers.Dense(width, use_bias=False, trainable=False, name="reverse_columns")
-    block = keras.Sequential([keras.Input(shape=(height, width, channels)), keras.layers.Permute((1, 3, 2)),
-                              reverse_columns, keras.layers.Permute((1, 3, 2))], name=name)
-    reverse_columns.set_weights([np.eye(width, dtype="float32")[::-1]])
-    return block
-
-
-@functools.cache
-def get_robustness_layer_class():
-    """Define (once) and return the layer of :func:`build_robustness_augmentation`, registered for saving."""
-    import keras
-
-    ops = keras.ops
-
-    def pick(variants, generator):
-        """Return, per image, one of ``variants`` (arrays of one shape) drawn uniformly."""
-        batch = ops.shape(variants[0])[0]
-        choice = keras.random.randint((batch,), 0, len(variants), seed=generator)
-        weights = ops.reshape(ops.one_hot(choice, len(variants), dtype=variants[0].dtype),
-                              (batch, len(variants), 1, 1, 1))
-        return ops.sum(ops.stack(variants, axis=1) * weights, axis=1)
-
-    @keras.saving.register_keras_serializable(package="digitrec")
-    class RandomMailChanges(keras.layers.Layer):
-        """Give a share ``rate`` of the images one change of a kind in ``kinds``, in training only."""
-
-        def __init__(self, kinds=("pen", "noise", "occlusion"), rate=ROBUSTNESS_RATE, seed=None, **kwargs):
-            super().__init__(**kwargs)
-            self.kinds, self.rate, self.seed = list(kinds), float(rate), seed
-            self.generator = keras.random.SeedGenerator(seed)
-
-        def _pen(self, images):
-            def thinner(size):
-                return -ops.max_pool(-images, size, strides=1, padding="same")
-
-            return pick([ops.max_pool(images, 2, strides=1, padding="same"),
-                         ops.max_pool(images, 3, strides=1, padding="same"), thinner(2), thinner(3)], self.generator)
-
-        def _noise(self, images):
-            shape = ops.shape(images)
-            sigma = keras.random.uniform((shape[0], 1, 1, 1), 0.0, 0.25, seed=self.generator)
-            gaussian = images + keras.random.normal(shape, seed=self.generator) * sigma
-            amount = keras.random.uniform((shape[0], 1, 1, 1), 0.0, 0.10, seed=self.generator)
-            draw = keras.random.uniform(shape, seed=self.generator)
-            salted = ops.where(draw < amount / 2, 0.0, ops.where(draw > 1.0 - amount / 2, 1.0, images))
-            return ops.clip(pick([gaussian, salted], self.generator), 0.0, 1.0)
-
-        def _occlusion(self, images):
-            batch = ops.shape(images)[0]
-            side = ops.cast(ops.shape(images)[1], "float32")
-            rows = ops.reshape(ops.arange(0, 28, dtype="float32"), (1, 28, 1, 1))
-            columns = ops.reshape(ops.arange(0, 28, dtype="float32"), (1, 1, 28, 1))
-            position = ops.floor(keras.random.uniform((batch, 1, 1, 1), 6.0, side - 8.0, seed=self.generator))
-            across = ops.cast((rows >= position) & (rows < position + 2), images.dtype)
-            down = ops.cast((columns >= position) & (columns < position + 2), images.dtype)
-            stripe = images * (1.0 - pick([across + 0.0 * columns, down + 0.0 * rows], self.generator))
-            centre_row = keras.random.uniform((batch, 1, 1, 1), 6.0, side - 6.0, seed=self.generator)
-            centre_column = keras.random.uniform((batch, 1, 1, 1), 6.0, side - 6.0, seed=self.generator)
-            radius = keras.random.uniform((batch, 1, 1, 1), 2.0, 3.0, seed=self.generator)
-            inside = (rows - centre_row) ** 2 + (columns - centre_column) ** 2 <= radius ** 2
-            blot = ops.where(inside, 1.0, images)
-            return pick([stripe, blot], self.generator)
-
-        def call(self, inputs, training=None):
-            if not training or not self.kinds:
-                return inputs
-            changed = pick([getattr(self, f"_{kind}")(inputs) for kind in self.kinds], self.generator)
-            chosen = keras.random.uniform((ops.shape(inputs)[0], 1, 1, 1), seed=self.generator) < self.rate
-            return ops.where(chosen, changed, inputs)
-
-        def compute_output_shape(self, input_shape):
-            return input_shape
-
-        def get_config(self):
-            return {**super().get_config(), "kinds": self.kinds, "rate": self.rate, "seed": self.seed}
-
-    return RandomMailChanges
-
-
-def register_custom_layers() -> None:
-    """Register digitrec's own Keras layers, so that saved models that use them can be loaded."""
-    get_mirror_layer_class()
-    get_robustness_layer_class()
 
 
 def build_mirror_average(model, name: str | None = None):

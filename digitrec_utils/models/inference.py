@@ -5,13 +5,13 @@ digitrec's own ``RandomMailChanges``) that pass images through unchanged at infe
 they are, the file loads only where digitrec is imported, since Keras must find ``RandomMailChanges``'s
 class. :func:`build_inference_model` gives the model that is saved and exported instead: every such layer
 becomes Keras's ``Identity``, the mirror of older mirror-averaged models becomes Keras's own layers
-(:func:`digitrec_utils.models.convnets.build_mirror_layer`), every layer computes in float32, and the
+(:func:`digitrec_utils.models.layers.build_mirror_layer`), every layer computes in float32, and the
 weights are the trained ones. Its predictions are the trained model's, and plain Keras loads it.
 """
 
 from __future__ import annotations
 
-from digitrec_utils.models import convnets
+from digitrec_utils.models.layers import build_mirror_layer, get_mirror_layer_class, get_robustness_layer_class
 from digitrec_utils.models.precision import build_float32_inputs, policy_scope
 
 # The name of the mirror block in mirror-averaged models (convnets.build_mirror_average).
@@ -26,7 +26,7 @@ def _list_training_only_classes() -> tuple[type, ...]:
     return (layers.RandomFlip, layers.RandomRotation, layers.RandomZoom, layers.RandomTranslation,
             layers.RandomContrast, layers.RandomBrightness, layers.RandomErasing, layers.Dropout,
             layers.GaussianNoise, layers.GaussianDropout, layers.AlphaDropout,
-            convnets.get_robustness_layer_class())
+            get_robustness_layer_class())
 
 
 def build_inference_model(model):
@@ -42,7 +42,7 @@ def build_inference_model(model):
     -------
     inference_model : keras.Model
         Not compiled. Training-only layers are ``Identity`` layers of the same names, ``MirrorImages`` is
-        :func:`~digitrec_utils.models.convnets.build_mirror_layer`'s block, every other layer is a float32
+        :func:`~digitrec_utils.models.layers.build_mirror_layer`'s block, every other layer is a float32
         copy holding the trained weights, and every model inside it takes float32 inputs.
     """
     copies = []
@@ -67,7 +67,7 @@ def _rebuild_model(model, copies: list):
     import keras
 
     training_only = _list_training_only_classes()
-    mirror_class = convnets.get_mirror_layer_class()
+    mirror_class = get_mirror_layer_class()
 
     def rebuild(layer):
         if isinstance(layer, keras.Model):
@@ -75,7 +75,7 @@ def _rebuild_model(model, copies: list):
         if isinstance(layer, training_only):
             return keras.layers.Identity(name=layer.name)
         if isinstance(layer, mirror_class):
-            return convnets.build_mirror_layer(layer.input.shape[1:], name=layer.name)
+            return build_mirror_layer(layer.input.shape[1:], name=layer.name)
         configuration = layer.get_config()
         configuration["dtype"] = "float32"  # A model trained in bfloat16 or float16 predicts in float32 anywhere.
         copy = layer.__class__.from_config(configuration)
