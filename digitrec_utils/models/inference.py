@@ -12,7 +12,7 @@ weights are the trained ones. Its predictions are the trained model's, and plain
 from __future__ import annotations
 
 from digitrec_utils.models.layers import build_mirror_layer, get_mirror_layer_class, get_robustness_layer_class
-from digitrec_utils.models.precision import build_float32_inputs, policy_scope
+from digitrec_utils.models.precision import build_float32_inputs, copy_layer_as_float32, policy_scope
 
 # The name of the mirror block in mirror-averaged models (convnets.build_mirror_average).
 MIRROR_LAYER_NAME = "mirror"
@@ -76,9 +76,7 @@ def _rebuild_model(model, copies: list):
             return keras.layers.Identity(name=layer.name)
         if isinstance(layer, mirror_class):
             return build_mirror_layer(layer.input.shape[1:], name=layer.name)
-        configuration = layer.get_config()
-        configuration["dtype"] = "float32"  # A model trained in bfloat16 or float16 predicts in float32 anywhere.
-        copy = layer.__class__.from_config(configuration)
+        copy = copy_layer_as_float32(layer)  # A model trained in bfloat16 or float16 predicts in float32 anywhere.
         copies.append((layer, copy))
         return copy
 

@@ -193,15 +193,18 @@ def copy_as_float32(model):
     """
     import keras
 
-    def rebuild(layer):
-        config = layer.get_config()
-        config["dtype"] = "float32"
-        return layer.__class__.from_config(config)
-
     with policy_scope("float32"):
-        copy = keras.models.clone_model(model, input_tensors=build_float32_inputs(model), clone_function=rebuild)
+        copy = keras.models.clone_model(model, input_tensors=build_float32_inputs(model),
+                                        clone_function=copy_layer_as_float32)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def copy_layer_as_float32(layer):
+    """Return a new layer built from ``layer``'s configuration that computes in float32 (without its weights)."""
+    configuration = layer.get_config()
+    configuration["dtype"] = "float32"
+    return layer.__class__.from_config(configuration)
 
 
 def build_float32_inputs(model):
