@@ -288,7 +288,7 @@ def measure_runtime_speeds(model, images: np.ndarray, *, batch_size: int = 1000)
 
 
 def _format_milliseconds(value: float) -> str:
-    """A time in milliseconds to two significant places at most: 3.3 ms, 0.14 ms."""
+    """A time in milliseconds with one decimal, or two below 1 ms: 29.0 ms, 0.59 ms."""
     return f"{value:.1f} ms" if value >= 1 else f"{value:.2f} ms"
 
 
