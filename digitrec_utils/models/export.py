@@ -10,6 +10,7 @@ them into a JSON file beside the exported one, from the model's own JSON at expo
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -57,8 +58,6 @@ def describe_export_path(path: str | os.PathLike) -> Path:
 
 def _check_converters(format_name: str) -> None:
     """Raise :class:`ExportError` naming what to install when a converter that ``format_name`` needs is missing."""
-    import importlib.util
-
     missing = [package for module, package in EXPORT_FORMATS[format_name]["needs"]
                if importlib.util.find_spec(module) is None]
     if missing:

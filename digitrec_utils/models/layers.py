@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import numpy as np
+
 # Share of training images that get one corruption-like change when robustness augmentation is on.
 ROBUSTNESS_RATE = 0.5
 
@@ -46,7 +48,6 @@ def build_mirror_layer(input_shape: Sequence[int], name: str = "mirror"):
     the others times 0, so the flip is exact in float32, and any Keras, ONNX or LiteRT runtime runs it.
     """
     import keras
-    import numpy as np
 
     height, width, channels = (int(size) for size in input_shape)
     reverse_columns = keras.layers.Dense(width, use_bias=False, trainable=False, name="reverse_columns")
