@@ -493,7 +493,7 @@ def add_fold_ensemble(results: dict[str, ZooResult], cross_validation: CrossVali
 # The cnn_small figures are measured by benchmarks/bench_reproductions.py --report-split (docs/RESULTS.md).
 REPORT_NOTES = {"cnn_small": "the first report's figure is on its own 80/10/10 split of all 70,000 digits (7,000 "
                              "test digits drawn from both of MNIST's parts), not on the official 10,000 test digits. "
-                             "That protocol rerun with this network and training for five seeds gave 0.9856 to "
+                             "That protocol, rerun with this network and its training for five seeds, gave 0.9856 to "
                              "0.9890 on its own test digits (mean 0.9872), all below the report's single run."}
 
 

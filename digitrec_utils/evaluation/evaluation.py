@@ -236,7 +236,7 @@ def describe_against_reports(evaluations: dict[str, Evaluation], reported: dict[
         Each reproduced model's report's figure.
     notes : dict of str to str, optional
         Why a report's figure is not comparable with ours, by model (its own split, for example); said
-        for a model that does not reach its report's figure.
+        for a model that does not reach its report's figure, after "For <model>," (so it starts in lower case).
     """
     notes = notes or {}
     verdicts = {name: compare_with_report(evaluations[name], figure)
@@ -258,7 +258,7 @@ def describe_against_reports(evaluations: dict[str, Evaluation], reported: dict[
                  "would make the figure no longer an estimate.")
     if not short:
         text += " Each reproduction reaches its report's figure."
-    return text + "".join(f" {name}: {notes[name]}" for name in short if name in notes)
+    return text + "".join(f" For {name}, {notes[name]}" for name in short if name in notes)
 
 
 def describe_selection(evaluations: dict[str, Evaluation], val_accuracies: dict[str, float], selected: str,

@@ -200,9 +200,9 @@ def test_reproductions_are_set_against_what_their_original_reports_printed():
     twins = {"first": evaluations["ours"], "second": evaluations["ours"]}
     both = describe_against_reports(twins, {"first": high + 0.001, "second": (0.99 + high) / 2})
     assert "beyond our 95% interval: first." in both and "second lies below the report's figure but within" in both
-    assert text.endswith("ours: its report used another split.")
+    assert text.endswith("For ours, its report used another split.")
     within = describe_against_reports(evaluations, {"ours": (0.99 + high) / 2, "other": 0.99})
-    assert "ours lies below the report's figure but within our interval" in within and "other:" not in within
+    assert "ours lies below the report's figure but within our interval" in within and "For other" not in within
     assert describe_against_reports(evaluations, {"other": 0.99}, notes={"other": "x"}).endswith(
         "Each reproduction reaches its report's figure.")
     # The figures are MNIST's: no other dataset gets them.
