@@ -182,7 +182,8 @@ def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_p
     write_succeeding(notebooks, "06_model_comparison")
     profile = tmp_path / "empty.yaml"
     profile.write_text("{}\n")
-    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks)}
+    # PYTHONFAULTHANDLER makes the run print every thread's stack on SIGABRT, sent below if it hangs.
+    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks), "PYTHONFAULTHANDLER": "1"}
     kernel_marker = f"DIGITREC_NOTEBOOKS={notebooks}"  # Kernels inherit it from the workers, which inherit it.
     process = subprocess.Popen([sys.executable, "-m", "digitrec_utils.cli", "run", str(profile), "--cluster", "local:1",
                                 "--out", str(out), "--name", "stopped"], env=environment, stdout=subprocess.PIPE,
@@ -193,7 +194,12 @@ def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_p
             time.sleep(0.5)
         assert marker.exists(), "the sleeping notebook never started"
         process.send_signal(signal.SIGINT)
-        _, errors = process.communicate(timeout=120)
+        try:
+            _, errors = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            output, errors = process.communicate(timeout=30)
+            pytest.fail(f"the run did not stop within 120 s of SIGINT; its output:\n{output}\nits stacks:\n{errors}")
     finally:
         if process.poll() is None:
             process.kill()
