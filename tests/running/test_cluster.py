@@ -185,7 +185,11 @@ def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_p
     # PYTHONFAULTHANDLER makes the run print every thread's stack on SIGABRT, sent below if it hangs.
     environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks), "PYTHONFAULTHANDLER": "1"}
     kernel_marker = f"DIGITREC_NOTEBOOKS={notebooks}"  # Kernels inherit it from the workers, which inherit it.
-    process = subprocess.Popen([sys.executable, "-m", "digitrec_utils.cli", "run", str(profile), "--cluster", "local:1",
+    # A process started in the background of a non-interactive shell (`make test &`) ignores SIGINT, and so
+    # do its children, as Unix asks; the run under test is given Python's usual Ctrl-C handling back.
+    command = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "sys.argv[0] = 'digitrec'; runpy.run_module('digitrec_utils.cli', run_name='__main__')")
+    process = subprocess.Popen([sys.executable, "-c", command, "run", str(profile), "--cluster", "local:1",
                                 "--out", str(out), "--name", "stopped"], env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
