@@ -103,7 +103,7 @@ def main() -> None:
                     f"{_reported(name)}; epoch {result.training.best_epoch} of {result.training.epochs_run} kept "
                     f"(cap {result.epochs}), {result.training.train_seconds:.0f} s")
             if arguments.report_split:
-                row.update(_score_report_split(result.training.model, splits))
+                row.update(_score_report_split(result.model, splits))
                 line += (f"; the report split's {row['report_split_test_size']:,} test digits: "
                          f"{row['report_split_test_accuracy']:.4f} ({row['report_split_test_ci95'][0]:.4f}-"
                          f"{row['report_split_test_ci95'][1]:.4f})")
