@@ -123,6 +123,7 @@ RULES: dict[str, Rule] = {
     "modern_robustness": Rule(choices=tuple(ROBUSTNESS_KINDS)),
     "modern_outlier_exposure": Rule(minimum=0.0, maximum=1.0),
     "modern_scan_copies": Rule(minimum=0.0, maximum=3.0),
+    "modern_elastic": Rule(minimum=0.0, maximum=60.0),
     "modern_members": Rule(minimum=1, maximum=5),
     "target_accepted_accuracy": Rule(minimum=0.5, maximum=1.0, exclusive=True),
     "corruptions": Rule(choices=CORRUPTION_NAMES),

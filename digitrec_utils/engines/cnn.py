@@ -26,9 +26,11 @@ from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.convnets import (
     AUGMENTATIONS,
     CNN_ZOO,
+    MAX_ELASTIC_ALPHA,
     ROBUSTNESS_KINDS,
     build_augmentation,
     build_cnn,
+    build_elastic_augmentation,
     build_mirror_average,
     build_modern_cnn,
     build_robustness_augmentation,
@@ -83,6 +85,7 @@ class CnnSettings(SettingsFromParameters):
     modern_robustness: Sequence[str] = ()
     modern_outlier_exposure: float = 0.0
     modern_scan_copies: float = 0.0
+    modern_elastic: float = 0.0
     modern_members: int = 1
     modern_filters: Sequence[int] = (32, 64)
     modern_convs_per_block: int = 2
@@ -112,6 +115,10 @@ class CnnSettings(SettingsFromParameters):
             raise ParameterError(f"modern_scan_copies = {self.modern_scan_copies!r} must lie between 0 and "
                                  f"{MAX_SCAN_COPIES:g} (copies of the training images as other scanners make them, "
                                  "as a share of their number; 0 for none).")
+        if not 0.0 <= self.modern_elastic <= MAX_ELASTIC_ALPHA:
+            raise ParameterError(f"modern_elastic = {self.modern_elastic!r} must lie between 0 and "
+                                 f"{MAX_ELASTIC_ALPHA:g} (the alpha of Simard et al.'s elastic distortion in pixels; "
+                                 "34 is theirs for MNIST, 0 turns it off).")
         if not 1 <= self.modern_members <= MAX_MODERN_MEMBERS:
             raise ParameterError(f"modern_members = {self.modern_members!r} must lie between 1 and "
                                  f"{MAX_MODERN_MEMBERS} (cnn_modern trained this many times, with seeds seed, "
@@ -198,7 +205,8 @@ def build_network(name: str, settings: CnnSettings, n_train: int, n_classes: int
                             dense_units=settings.modern_dense_units, dropout=settings.modern_dropout,
                             augmentation=settings.resolved_augmentation,
                             augmentation_strength=settings.augmentation_strength,
-                            robustness=settings.modern_robustness, label_smoothing=settings.label_smoothing,
+                            robustness=settings.modern_robustness, elastic=settings.modern_elastic,
+                            label_smoothing=settings.label_smoothing,
                             learning_rate=settings.modern_learning_rate, total_steps=steps, n_classes=n_classes,
                             batch_norm_momentum=choose_batch_norm_momentum(steps_per_epoch),
                             seed=settings.seed)
@@ -553,7 +561,8 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
                                    augmentation_strength=settings.augmentation_strength,
                                    robustness=list(settings.modern_robustness),
                                    outlier_exposure=settings.modern_outlier_exposure,
-                                   scan_copies=settings.modern_scan_copies, members=settings.modern_members)
+                                   scan_copies=settings.modern_scan_copies, elastic=settings.modern_elastic,
+                                   members=settings.modern_members)
         records.append(build_model_record(
             name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
@@ -615,7 +624,7 @@ def find_low_confidence_correct(y_true: np.ndarray, probabilities: np.ndarray, c
 
 
 def augment_examples(images: np.ndarray, augmentation: str, *, strength: float = 0.08, copies: int = 7,
-                     seed: int = 0, robustness: Sequence[str] = ()) -> np.ndarray:
+                     seed: int = 0, robustness: Sequence[str] = (), elastic: float = 0.0) -> np.ndarray:
     """Return each image followed by ``copies`` augmented versions, as the training pipeline draws them.
 
     Parameters
@@ -625,6 +634,10 @@ def augment_examples(images: np.ndarray, augmentation: str, *, strength: float =
     strength : float, default=0.08
     copies : int, default=7
     seed : int, default=0
+    robustness : sequence of str, default=()
+        Kinds of changes of real mail (``modern_robustness``).
+    elastic : float, default=0.0
+        The alpha of elastic distortion (``modern_elastic``); 0 for none.
 
     Returns
     -------
@@ -633,7 +646,8 @@ def augment_examples(images: np.ndarray, augmentation: str, *, strength: float =
     import keras
 
     seed_everything(seed)
-    pipeline = keras.Sequential(build_augmentation(augmentation, strength=strength, seed=seed)
+    pipeline = keras.Sequential(build_elastic_augmentation(elastic, seed=seed)
+                                + build_augmentation(augmentation, strength=strength, seed=seed)
                                 + build_robustness_augmentation(robustness, seed=seed))
     originals = prepare_images(images)
     rows = []
@@ -659,10 +673,12 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
              "robustness": list(settings.modern_robustness) if modern else [],
              "seen_corruptions": list_seen_corruptions(settings.resolved_augmentation if modern else "none",
                                                        settings.modern_robustness if modern else (),
-                                                       settings.modern_scan_copies if modern else 0.0),
+                                                       settings.modern_scan_copies if modern else 0.0,
+                                                       settings.modern_elastic if modern else 0.0),
              "outlier_exposure": ({"source": "generated shapes", "share": settings.modern_outlier_exposure}
                                   if modern and settings.modern_outlier_exposure else None),
              "scan_copies": settings.modern_scan_copies if modern else 0.0,
+             "elastic": settings.modern_elastic if modern else 0.0,
              "members": settings.modern_members if modern else 1}
     return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
                              class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra,

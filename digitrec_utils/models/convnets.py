@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.models.layers import ROBUSTNESS_RATE, build_mirror_layer, get_robustness_layer_class
+from digitrec_utils.models.layers import (
+    ROBUSTNESS_RATE,
+    build_mirror_layer,
+    get_elastic_layer_class,
+    get_robustness_layer_class,
+)
 from digitrec_utils.models.nets import build_optimizer
 from digitrec_utils.models.precision import policy_scope
 from digitrec_utils.models.training import STEPS_PER_EXECUTION
@@ -34,6 +39,9 @@ ROBUSTNESS_KINDS = {
 GEOMETRIC_CORRUPTIONS = ("rotation", "scale", "translation")
 # The corruptions whose kind the scanned-looking copies of 04_cnn's modern_scan_copies show (digitrec.scanning).
 SCAN_COPY_CORRUPTIONS = ("shear", "dilation", "erosion", "gaussian_blur")
+# The smoothing (pixels) of cnn_modern's elastic distortion; Simard et al. (2003) used 4 with alpha 34 on MNIST.
+ELASTIC_SIGMA = 4.0
+MAX_ELASTIC_ALPHA = 60.0
 
 
 @dataclass(frozen=True)
@@ -95,14 +103,18 @@ def choose_augmentation(augmentation: str, dataset: str) -> str:
     return "fashion" if dataset in MIRROR_SAFE_DATASETS else "digits"
 
 
-def describe_augmentation(augmentation: str, strength: float = DEFAULT_STRENGTH, robustness: Sequence[str] = ()) -> str:
+def describe_augmentation(augmentation: str, strength: float = DEFAULT_STRENGTH, robustness: Sequence[str] = (),
+                          elastic: float = 0.0) -> str:
     """Return one sentence on what :func:`build_augmentation` (and :func:`build_robustness_augmentation`, for
-    ``robustness``) do."""
+    ``robustness``, and :func:`build_elastic_augmentation`, for ``elastic``) do."""
     changes = {"pen": "a thicker or thinner pen", "noise": "scanner noise", "occlusion": "a stripe or an ink blot"}
     extra = ""
     if robustness:
         extra = (f" Then {ROBUSTNESS_RATE:.0%} of the images get one change of real mail: "
                  + ", ".join(changes[kind] for kind in robustness) + ".")
+    if elastic:
+        extra = (f" Every image is first bent by an elastic distortion (Simard et al.'s, alpha {elastic:g} and sigma "
+                 f"{ELASTIC_SIGMA:g} pixels), as another hand would draw it." + extra)
     if augmentation == "none" or strength == 0:
         return ("No geometric augmentation." + extra) if extra else "No augmentation."
     text = (f"Random shifts of up to {strength:.0%} of the width and height, rotations of up to "
@@ -143,7 +155,8 @@ def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH,
     return layers
 
 
-def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = (), scan_copies: float = 0.0) -> list[str]:
+def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = (), scan_copies: float = 0.0,
+                          elastic: float = 0.0) -> list[str]:
     """Return the corruptions of :mod:`digitrec_utils.data.corruptions` whose kind ``cnn_modern`` saw in training.
 
     Parameters
@@ -155,12 +168,16 @@ def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = (), sca
     scan_copies : float
         04_cnn's ``modern_scan_copies``: the scanned-looking copies show a slant, another pen and blur
         (:data:`SCAN_COPY_CORRUPTIONS`).
+    elastic : float
+        04_cnn's ``modern_elastic``: above 0, the network saw elastic distortion.
     """
     seen = list(GEOMETRIC_CORRUPTIONS) if augmentation not in ("none", "") else []
     for kind in robustness:
         seen += ROBUSTNESS_KINDS[kind]
     if scan_copies:
         seen += [name for name in SCAN_COPY_CORRUPTIONS if name not in seen]
+    if elastic:
+        seen.append("elastic")
     return seen
 
 
@@ -194,6 +211,29 @@ def build_robustness_augmentation(kinds: Sequence[str], *, rate: float = ROBUSTN
     # The layer computes in float32 under any mixed-precision policy (its random draws are float32), as
     # Keras's own preprocessing layers do; the convolutions after it cast to their compute dtype.
     return [get_robustness_layer_class()(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes",
+                                      dtype="float32")]
+
+
+def build_elastic_augmentation(alpha: float, *, seed: int | None = None) -> list:
+    """Return a Keras layer that, in training only, distorts every image elastically (Simard et al., 2003).
+
+    Each pixel moves by a random field, smooth over about ``ELASTIC_SIGMA`` pixels, whose size ``alpha``
+    sets: with alpha 34 (Simard et al.'s value for MNIST) a pixel moves about 1.4 pixels on average, so
+    strokes bend and widen as another hand would draw them, while the digit stays the same digit.
+
+    Parameters
+    ----------
+    alpha : float
+        The scale of the displacement field, in pixels; 0 for no distortion.
+    seed : int, optional
+    """
+    if not 0.0 <= alpha <= MAX_ELASTIC_ALPHA:
+        raise ParameterError(f"modern_elastic = {alpha!r} must lie between 0 and {MAX_ELASTIC_ALPHA:g} (the alpha of "
+                             "Simard et al.'s elastic distortion in pixels; 34 is theirs for MNIST, 0 turns it off).")
+    if alpha == 0:
+        return []
+    # In float32 under any mixed-precision policy, like the layer of build_robustness_augmentation.
+    return [get_elastic_layer_class()(alpha=alpha, sigma=ELASTIC_SIGMA, seed=seed, name="random_elastic",
                                       dtype="float32")]
 
 
@@ -303,6 +343,7 @@ def build_modern_cnn(
     augmentation: str = "digits",
     augmentation_strength: float = DEFAULT_STRENGTH,
     robustness: Sequence[str] = (),
+    elastic: float = 0.0,
     label_smoothing: float = 0.1,
     learning_rate: float = 0.003,
     total_steps: int = 1000,
@@ -334,6 +375,9 @@ def build_modern_cnn(
         See :func:`build_augmentation`.
     robustness : sequence of str, default=()
         Kinds of corruption-like augmentation (:func:`build_robustness_augmentation`).
+    elastic : float, default=0.0
+        The alpha of elastic distortion (:func:`build_elastic_augmentation`), applied to every training image
+        before the geometric augmentation; 0 for none.
     label_smoothing : float, default=0.1
     learning_rate : float, default=0.003
         The peak learning rate.
@@ -357,7 +401,8 @@ def build_modern_cnn(
     check_modern_shape(filters, convs_per_block)
     if not 0.0 <= dropout < 1.0:
         raise ParameterError(f"modern_dropout = {dropout!r} must be at least 0 and below 1.")
-    augmenting = build_augmentation(augmentation, strength=augmentation_strength, seed=seed)
+    augmenting = build_elastic_augmentation(elastic, seed=seed)
+    augmenting += build_augmentation(augmentation, strength=augmentation_strength, seed=seed)
     augmenting += build_robustness_augmentation(robustness, seed=seed)
     layers = [keras.Input(shape=(28, 28, 1)), *augmenting]
     for block, width in enumerate(filters, start=1):

@@ -11,7 +11,12 @@ weights are the trained ones. Its predictions are the trained model's, and plain
 
 from __future__ import annotations
 
-from digitrec_utils.models.layers import build_mirror_layer, get_mirror_layer_class, get_robustness_layer_class
+from digitrec_utils.models.layers import (
+    build_mirror_layer,
+    get_elastic_layer_class,
+    get_mirror_layer_class,
+    get_robustness_layer_class,
+)
 from digitrec_utils.models.precision import build_float32_inputs, copy_layer_as_float32, policy_scope
 
 # The name of the mirror block in mirror-averaged models (convnets.build_mirror_average).
@@ -26,7 +31,7 @@ def _list_training_only_classes() -> tuple[type, ...]:
     return (layers.RandomFlip, layers.RandomRotation, layers.RandomZoom, layers.RandomTranslation,
             layers.RandomContrast, layers.RandomBrightness, layers.RandomErasing, layers.Dropout,
             layers.GaussianNoise, layers.GaussianDropout, layers.AlphaDropout,
-            get_robustness_layer_class())
+            get_robustness_layer_class(), get_elastic_layer_class())
 
 
 def build_inference_model(model):

@@ -183,6 +183,47 @@ def test_mail_changes_apply_in_training_only_to_about_half_the_images_and_are_le
         convnets.build_robustness_augmentation(["smudge"])
 
 
+def test_elastic_distortion_moves_pixels_by_smooth_independent_fields_in_training_only(small_splits, tmp_path):
+    from digitrec_utils.models.model_files import save_model_bundle
+
+    images = cnn.prepare_images(small_splits.x_train[:64])
+    layer = convnets.build_elastic_augmentation(34.0, seed=5)[0]
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    bent = np.asarray(layer(images, training=True))
+    assert bent.shape == images.shape and bent.min() >= 0.0 and bent.max() <= 1.0 + 1e-6
+    assert np.all(np.abs(bent - images).max(axis=(1, 2, 3)) > 0.05)  # Every image is bent.
+    # Bilinear reading is exact on a ramp, so a ramp across the columns (down the rows) shows each pixel's
+    # movement across (down). Two layers of one seed draw the same noise, hence the same field.
+    columns, rows = np.meshgrid(np.arange(28.0), np.arange(28.0))
+    ramps = {"across": columns, "down": rows}
+    moves = {}
+    for axis, ramp in ramps.items():
+        same_seed = convnets.build_elastic_augmentation(34.0, seed=11)[0]
+        batch = np.repeat(ramp[None, :, :, None], 16, axis=0).astype("float32")
+        moves[axis] = (np.asarray(same_seed(batch, training=True)) - batch)[:, 8:20, 8:20, 0]
+    for axis, move in moves.items():
+        # Simard et al.'s alpha 34 and sigma 4: a spread of about 1.4 pixels, smooth from pixel to pixel.
+        assert 0.7 < move.std() < 2.2, axis
+        neighbours = np.corrcoef(move[:, :, :-1].ravel(), move[:, :, 1:].ravel())[0, 1]
+        assert neighbours > 0.8, axis
+        assert abs(np.corrcoef(move[0].ravel(), move[1].ravel())[0, 1]) < 0.9  # Each image has its own field.
+    assert abs(np.corrcoef(moves["across"].ravel(), moves["down"].ravel())[0, 1]) < 0.5  # Not along a diagonal.
+    model = convnets.build_modern_cnn(filters=(8,), convs_per_block=1, dense_units=16, augmentation="digits",
+                                      elastic=34.0, total_steps=10)
+    path = save_model_bundle(model, tmp_path, name="cnn_modern", class_names=small_splits.class_names,
+                             dataset={"name": "mnist-sample"})
+    reloaded, _ = load_model_bundle(path)
+    assert type(model.get_layer("random_elastic")).__name__ == "RandomElasticDistortion"
+    assert type(reloaded.get_layer("random_elastic")).__name__ == "Identity"
+    assert convnets.list_seen_corruptions("digits", [], elastic=34.0)[-1] == "elastic"
+    assert "elastic distortion" in convnets.describe_augmentation("digits", 0.08, (), 34.0)
+    assert convnets.build_elastic_augmentation(0.0) == []
+    with pytest.raises(ParameterError, match="modern_elastic = 80.0 must lie between 0 and 60"):
+        convnets.build_elastic_augmentation(80.0)
+    with pytest.raises(ParameterError, match="modern_elastic"):
+        _quick_settings(modern_elastic=-1.0).check()
+
+
 def test_mirror_averaging_is_kept_only_when_it_raises_validation_accuracy(small_splits):
     settings = _quick_settings(networks=["cnn_modern"], dataset="fashion-mnist")
     result = cnn.train_cnn_zoo(small_splits, settings, log=False)["cnn_modern"]
