@@ -193,6 +193,11 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
+def _all_epochs(count: int) -> str:
+    """Return "all 7 epochs", or "its only epoch" for one, for the notes of a run that was not stopped early."""
+    return "its only epoch" if count == 1 else f"all {count} epochs"
+
+
 def train_model(
     model,
     x_train: np.ndarray,
@@ -286,11 +291,11 @@ def train_model(
     stopped_early = bool(stopper is not None and stopper.stopped_epoch > 0)
     notes = []
     if stopper is not None and patience < epochs:
-        notes.append(f"Early stopping on {MONITORS[monitor].split(' ', 1)[1]} (patience {patience}): "
-                     + (f"stopped after epoch {len(losses)}; " if stopped_early else f"ran all {len(losses)} epochs; ")
-                     + f"best weights from epoch {best_epoch} restored.")
+        ending = f"stopped after epoch {len(losses)}" if stopped_early else f"ran {_all_epochs(len(losses))}"
+        notes.append(f"Early stopping on {MONITORS[monitor].split(' ', 1)[1]} (patience {patience}): {ending}; "
+                     f"best weights from epoch {best_epoch} restored.")
     elif stopper is not None:
-        notes.append(f"Ran all {len(losses)} epochs; the weights of epoch {best_epoch} ({MONITORS[monitor]}) "
+        notes.append(f"Ran {_all_epochs(len(losses))}; the weights of epoch {best_epoch} ({MONITORS[monitor]}) "
                      "were kept.")
     if reduce_lr_patience > 0:
         notes.append(_describe_learning_rate_cuts(history.history.get("learning_rate", []), reduce_lr_patience,

@@ -277,6 +277,9 @@ def test_learning_rate_cuts_reach_the_reproduced_networks_but_not_cnn_modern(sma
     small_notes = " ".join(results["cnn_small"].training.notes)
     assert "The learning rate was" in small_notes and "validation accuracy" in small_notes
     assert not any("The learning rate was" in note for note in results["cnn_modern"].training.notes)
+    # Patience 3 never stops 3 epochs (cnn_small) or 1 (cnn_modern); the notes count them in words that fit.
+    assert "Ran all 3 epochs" in small_notes
+    assert "Ran its only epoch" in " ".join(results["cnn_modern"].training.notes)
 
 
 def test_fold_ensemble_averages_the_fold_models(small_splits):
