@@ -26,7 +26,13 @@ from digitrec_utils.data.splits import count_training_images
 from digitrec_utils.data.types import DATASET_NAMES
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.classical_sweeps import KNN_WEIGHTS, TREE_CRITERIA
-from digitrec_utils.models.convnets import AUGMENTATIONS, CNN_ZOO, ROBUSTNESS_KINDS, check_modern_shape
+from digitrec_utils.models.convnets import (
+    AUGMENTATIONS,
+    CNN_ZOO,
+    MAX_ELASTIC_ALPHA,
+    ROBUSTNESS_KINDS,
+    check_modern_shape,
+)
 from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS
 from digitrec_utils.models.precision import PRECISIONS, find_gpus_cheaply
 
@@ -123,7 +129,7 @@ RULES: dict[str, Rule] = {
     "modern_robustness": Rule(choices=tuple(ROBUSTNESS_KINDS)),
     "modern_outlier_exposure": Rule(minimum=0.0, maximum=1.0),
     "modern_scan_copies": Rule(minimum=0.0, maximum=3.0),
-    "modern_elastic": Rule(minimum=0.0, maximum=60.0),
+    "modern_elastic": Rule(minimum=0.0, maximum=MAX_ELASTIC_ALPHA),
     "modern_members": Rule(minimum=1, maximum=5),
     "target_accepted_accuracy": Rule(minimum=0.5, maximum=1.0, exclusive=True),
     "corruptions": Rule(choices=CORRUPTION_NAMES),

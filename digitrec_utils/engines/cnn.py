@@ -26,7 +26,6 @@ from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.convnets import (
     AUGMENTATIONS,
     CNN_ZOO,
-    MAX_ELASTIC_ALPHA,
     ROBUSTNESS_KINDS,
     build_augmentation,
     build_cnn,
@@ -34,6 +33,7 @@ from digitrec_utils.models.convnets import (
     build_mirror_average,
     build_modern_cnn,
     build_robustness_augmentation,
+    check_elastic_alpha,
     check_modern_shape,
     choose_augmentation,
     choose_batch_norm_momentum,
@@ -115,10 +115,7 @@ class CnnSettings(SettingsFromParameters):
             raise ParameterError(f"modern_scan_copies = {self.modern_scan_copies!r} must lie between 0 and "
                                  f"{MAX_SCAN_COPIES:g} (copies of the training images as other scanners make them, "
                                  "as a share of their number; 0 for none).")
-        if not 0.0 <= self.modern_elastic <= MAX_ELASTIC_ALPHA:
-            raise ParameterError(f"modern_elastic = {self.modern_elastic!r} must lie between 0 and "
-                                 f"{MAX_ELASTIC_ALPHA:g} (the alpha of Simard et al.'s elastic distortion in pixels; "
-                                 "34 is theirs for MNIST, 0 turns it off).")
+        check_elastic_alpha(self.modern_elastic)
         if not 1 <= self.modern_members <= MAX_MODERN_MEMBERS:
             raise ParameterError(f"modern_members = {self.modern_members!r} must lie between 1 and "
                                  f"{MAX_MODERN_MEMBERS} (cnn_modern trained this many times, with seeds seed, "

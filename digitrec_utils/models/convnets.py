@@ -214,12 +214,19 @@ def build_robustness_augmentation(kinds: Sequence[str], *, rate: float = ROBUSTN
                                       dtype="float32")]
 
 
+def check_elastic_alpha(alpha: float) -> None:
+    """Raise ParameterError, naming ``modern_elastic`` and its range, unless 0 <= ``alpha`` <= MAX_ELASTIC_ALPHA."""
+    if not 0.0 <= alpha <= MAX_ELASTIC_ALPHA:
+        raise ParameterError(f"modern_elastic = {alpha!r} must lie between 0 and {MAX_ELASTIC_ALPHA:g} (the alpha of "
+                             "Simard et al.'s elastic distortion in pixels; 34 is theirs for MNIST, 0 turns it off).")
+
+
 def build_elastic_augmentation(alpha: float, *, seed: int | None = None) -> list:
     """Return a Keras layer that, in training only, distorts every image elastically (Simard et al., 2003).
 
     Each pixel moves by a random field, smooth over about ``ELASTIC_SIGMA`` pixels, whose size ``alpha``
-    sets: with alpha 34 (Simard et al.'s value for MNIST) a pixel moves about 1.4 pixels on average, so
-    strokes bend and widen as another hand would draw them, while the digit stays the same digit.
+    sets: with alpha 34 (Simard et al.'s value for MNIST) the movements have a standard deviation of about
+    1.3 pixels, so strokes bend and widen as another hand would draw them, while the digit stays the same.
 
     Parameters
     ----------
@@ -227,9 +234,7 @@ def build_elastic_augmentation(alpha: float, *, seed: int | None = None) -> list
         The scale of the displacement field, in pixels; 0 for no distortion.
     seed : int, optional
     """
-    if not 0.0 <= alpha <= MAX_ELASTIC_ALPHA:
-        raise ParameterError(f"modern_elastic = {alpha!r} must lie between 0 and {MAX_ELASTIC_ALPHA:g} (the alpha of "
-                             "Simard et al.'s elastic distortion in pixels; 34 is theirs for MNIST, 0 turns it off).")
+    check_elastic_alpha(alpha)
     if alpha == 0:
         return []
     # In float32 under any mixed-precision policy, like the layer of build_robustness_augmentation.
