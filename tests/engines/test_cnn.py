@@ -202,7 +202,7 @@ def test_elastic_distortion_moves_pixels_by_smooth_independent_fields_in_trainin
         batch = np.repeat(ramp[None, :, :, None], 16, axis=0).astype("float32")
         moves[axis] = (np.asarray(same_seed(batch, training=True)) - batch)[:, 8:20, 8:20, 0]
     for axis, move in moves.items():
-        # Simard et al.'s alpha 34 and sigma 4: a spread of about 1.4 pixels, smooth from pixel to pixel.
+        # Simard et al.'s alpha 34 and sigma 4: a standard deviation of about 1.3 pixels, smooth between pixels.
         assert 0.7 < move.std() < 2.2, axis
         neighbours = np.corrcoef(move[:, :, :-1].ravel(), move[:, :, 1:].ravel())[0, 1]
         assert neighbours > 0.8, axis
