@@ -1,0 +1,103 @@
+"""Time one training step of ``cnn_modern`` per image for batch sizes, block widths and without augmentation.
+
+This answers one question before a recipe trial is spent: what a change costs per epoch. Each variant is
+the profile's ``cnn_modern`` (the ``cnn:`` section merged over 04_cnn's defaults, under the profile's
+precision) with one thing changed. Every variant fits the same training images of the dataset for
+``--repeats`` epochs after one warm-up call, and the best epoch counts, so other work on a shared
+machine inflates the figures less. All variants run side by side in one process, so their ratios are
+what to read; nothing is evaluated and the test split is never read.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_cnn_modern_steps.py [params/mnist.yaml] [--dataset mnist-sample]
+        [--batch-sizes 128 256 512] [--filters 32,64 48,96] [--images 6144] [--json out.json]
+
+Measured for docs/ARCHITECTURE.md (the levers weighed for issue 25 and not tried).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+
+import numpy as np
+
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.engines import cnn
+from digitrec_utils.models.precision import apply_precision, describe_precision
+from digitrec_utils.models.training import configure_keras
+from digitrec_utils.params import load_profile, resolve_with_defaults
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("profile", nargs="?", default="params/mnist.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--dataset", default=None, help="Time on this dataset's images instead of the profile's.")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256, 512])
+    parser.add_argument("--filters", nargs="+", default=None, metavar="A,B",
+                        help="Block widths to time at the profile's batch size (default: the profile's and "
+                             "1.5 times them).")
+    parser.add_argument("--images", type=int, default=6144, help="Training images per timed epoch.")
+    parser.add_argument("--repeats", type=int, default=3, help="Timed epochs per variant; the best counts.")
+    parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
+    arguments = parser.parse_args()
+    if arguments.images < max(arguments.batch_sizes) or arguments.repeats < 1:
+        parser.error("--images must hold at least one batch of the largest size, and --repeats must be 1 or more.")
+    print(configure_keras())
+    overrides = arguments.overrides + ([f"dataset={arguments.dataset}"] if arguments.dataset else [])
+    parameters = resolve_with_defaults(load_profile(arguments.profile), "04_cnn", overrides=overrides)
+    print(describe_precision(apply_precision(parameters["precision"])))
+    settings = cnn.CnnSettings.from_parameters(parameters)
+    loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None, seed=parameters["seed"])
+    # Only training images are timed; the test split is dropped here, unread.
+    images = cnn.prepare_images(loaded.x_train[:arguments.images])
+    labels = np.eye(len(loaded.class_names), dtype=np.float32)[loaded.y_train[:arguments.images]]
+    dataset_name = loaded.name
+    del loaded
+    widths = [tuple(int(width) for width in text.split(",")) for text in arguments.filters or []] or [
+        tuple(settings.modern_filters), tuple(int(width * 1.5) for width in settings.modern_filters)]
+    variants = [(f"batch {size}", dataclasses.replace(settings, modern_batch_size=size))
+                for size in arguments.batch_sizes]
+    variants += [(f"filters {list(width)}", dataclasses.replace(settings, modern_filters=width))
+                 for width in widths[1:]]
+    variants += [("no augmentation layers", dataclasses.replace(settings, augmentation="none", modern_robustness=(),
+                                                                modern_elastic=0.0)),
+                 ("geometric augmentation only", dataclasses.replace(settings, modern_robustness=(),
+                                                                     modern_elastic=0.0))]
+    rows = []
+    for label, variant in variants:
+        microseconds = _time_per_image(variant, images, labels, repeats=arguments.repeats)
+        rows.append({"variant": label, "batch_size": variant.modern_batch_size,
+                     "filters": list(variant.modern_filters), "microseconds_per_image": microseconds})
+        print(f"{label}: {microseconds:.0f} microseconds per image", flush=True)
+    baseline = rows[0]["microseconds_per_image"]
+    for row in rows:
+        row["relative_to_first"] = row["microseconds_per_image"] / baseline
+    print(f"On {dataset_name}, relative to {rows[0]['variant']}: "
+          + "; ".join(f"{row['variant']} {row['relative_to_first']:.2f}x" for row in rows[1:]) + ".")
+    if arguments.json:
+        with open(arguments.json, "w", encoding="utf-8") as handle:
+            json.dump({"dataset": dataset_name, "images": len(images), "repeats": arguments.repeats,
+                       "variants": rows}, handle, indent=2)
+
+
+def _time_per_image(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, *, repeats: int) -> float:
+    """Return the best epoch's seconds per image, in microseconds, of fitting ``settings``' cnn_modern."""
+    batch_size = settings.modern_batch_size
+    used = len(images) // batch_size * batch_size
+    model = cnn.build_network("cnn_modern", settings, used, n_classes=labels.shape[1])
+    # The first call builds and traces the training function; it is not timed.
+    model.fit(images[:batch_size * 2], labels[:batch_size * 2], batch_size=batch_size, epochs=1, verbose=0)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.fit(images[:used], labels[:used], batch_size=batch_size, epochs=1, verbose=0)
+        best = min(best, time.perf_counter() - started)
+    return best / used * 1e6
+
+
+if __name__ == "__main__":
+    main()
