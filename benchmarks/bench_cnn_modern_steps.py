@@ -37,9 +37,9 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--dataset", default=None, help="Time on this dataset's images instead of the profile's.")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256, 512])
-    parser.add_argument("--filters", nargs="+", default=None, metavar="A,B",
-                        help="Block widths to time at the profile's batch size (default: the profile's and "
-                             "1.5 times them).")
+    parser.add_argument("--filters", nargs="+", type=_parse_widths, default=None, metavar="A,B",
+                        help="Block widths to time at the profile's batch size (default: 1.5 times the "
+                             "profile's).")
     parser.add_argument("--images", type=int, default=6144, help="Training images per timed epoch.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed epochs per variant; the best counts.")
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
@@ -57,12 +57,11 @@ def main() -> None:
     labels = np.eye(len(loaded.class_names), dtype=np.float32)[loaded.y_train[:arguments.images]]
     dataset_name = loaded.name
     del loaded
-    widths = [tuple(int(width) for width in text.split(",")) for text in arguments.filters or []] or [
-        tuple(settings.modern_filters), tuple(int(width * 1.5) for width in settings.modern_filters)]
+    widths = arguments.filters or [tuple(int(width * 1.5) for width in settings.modern_filters)]
     variants = [(f"batch {size}", dataclasses.replace(settings, modern_batch_size=size))
                 for size in arguments.batch_sizes]
     variants += [(f"filters {list(width)}", dataclasses.replace(settings, modern_filters=width))
-                 for width in widths[1:]]
+                 for width in widths]
     variants += [("no augmentation layers", dataclasses.replace(settings, augmentation="none", modern_robustness=(),
                                                                 modern_elastic=0.0)),
                  ("geometric augmentation only", dataclasses.replace(settings, modern_robustness=(),
@@ -82,6 +81,15 @@ def main() -> None:
         with open(arguments.json, "w", encoding="utf-8") as handle:
             json.dump({"dataset": dataset_name, "images": len(images), "repeats": arguments.repeats,
                        "variants": rows}, handle, indent=2)
+
+
+def _parse_widths(text: str) -> tuple[int, ...]:
+    """Read ``--filters``' "32,64" as (32, 64)."""
+    try:
+        return tuple(int(width) for width in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give each block's filters as whole numbers joined by "
+                                         "commas, for example 48,96.") from None
 
 
 def _time_per_image(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, *, repeats: int) -> float:
