@@ -26,6 +26,7 @@ import numpy as np
 
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.engines import cnn
+from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.precision import apply_precision, describe_precision
 from digitrec_utils.models.training import configure_keras
 from digitrec_utils.params import load_profile, resolve_with_defaults
@@ -44,8 +45,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="Timed epochs per variant; the best counts.")
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
     arguments = parser.parse_args()
-    if arguments.images < max(arguments.batch_sizes) or arguments.repeats < 1:
-        parser.error("--images must hold at least one batch of the largest size, and --repeats must be 1 or more.")
+    if min(arguments.batch_sizes) < 1 or arguments.images < max(arguments.batch_sizes) or arguments.repeats < 1:
+        parser.error("--batch-sizes must be 1 or more, --images must hold at least one batch of the largest, and "
+                     "--repeats must be 1 or more.")
     print(configure_keras())
     overrides = arguments.overrides + ([f"dataset={arguments.dataset}"] if arguments.dataset else [])
     parameters = resolve_with_defaults(load_profile(arguments.profile), "04_cnn", overrides=overrides)
@@ -66,6 +68,11 @@ def main() -> None:
                                                                 modern_elastic=0.0)),
                  ("geometric augmentation only", dataclasses.replace(settings, modern_robustness=(),
                                                                      modern_elastic=0.0))]
+    for _, variant in variants:
+        try:
+            variant.check()
+        except ParameterError as error:
+            parser.error(str(error))
     rows = []
     for label, variant in variants:
         microseconds = _time_per_image(variant, images, labels, repeats=arguments.repeats)
