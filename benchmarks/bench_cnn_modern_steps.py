@@ -2,10 +2,10 @@
 
 This answers one question before a recipe trial is spent: what a change costs per epoch. Each variant is
 the profile's ``cnn_modern`` (the ``cnn:`` section merged over 04_cnn's defaults, under the profile's
-precision) with one thing changed. Every variant fits the same training images of the dataset for
-``--repeats`` epochs after one warm-up call, and the best epoch counts, so other work on a shared
-machine inflates the figures less. All variants run side by side in one process, so their ratios are
-what to read; nothing is evaluated and the test split is never read.
+precision) with one thing changed. Every variant fits the same training images of the dataset, batched
+by training's own input pipeline, for ``--repeats`` epochs after one warm-up call, and the best epoch
+counts, so other work on a shared machine inflates the figures less. All variants run side by side in
+one process, so their ratios are what to read; nothing is evaluated and the test split is never read.
 
 Usage::
 
@@ -28,7 +28,7 @@ from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.engines import cnn
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.precision import apply_precision, describe_precision
-from digitrec_utils.models.training import configure_keras
+from digitrec_utils.models.training import configure_keras, make_dataset
 from digitrec_utils.params import load_profile, resolve_with_defaults
 
 
@@ -56,7 +56,8 @@ def main() -> None:
     loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None, seed=parameters["seed"])
     # Only training images are timed; the test split is dropped here, unread.
     images = cnn.prepare_images(loaded.x_train[:arguments.images])
-    labels = np.eye(len(loaded.class_names), dtype=np.float32)[loaded.y_train[:arguments.images]]
+    labels = loaded.y_train[:arguments.images]
+    n_classes = len(loaded.class_names)
     dataset_name = loaded.name
     del loaded
     widths = arguments.filters or [tuple(int(width * 1.5) for width in settings.modern_filters)]
@@ -75,7 +76,7 @@ def main() -> None:
             parser.error(str(error))
     rows = []
     for label, variant in variants:
-        microseconds = _time_per_image(variant, images, labels, repeats=arguments.repeats)
+        microseconds = _time_per_image(variant, images, labels, n_classes, repeats=arguments.repeats)
         rows.append({"variant": label, "batch_size": variant.modern_batch_size,
                      "filters": list(variant.modern_filters), "microseconds_per_image": microseconds})
         print(f"{label}: {microseconds:.0f} microseconds per image", flush=True)
@@ -99,20 +100,26 @@ def _parse_widths(text: str) -> tuple[int, ...]:
                                          "commas, for example 48,96.") from None
 
 
-def _time_per_image(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, *, repeats: int) -> float:
-    """Return the best epoch's seconds per image, in microseconds, of fitting ``settings``' cnn_modern."""
+def _time_per_image(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, n_classes: int, *,
+                    repeats: int) -> float:
+    """Return the best epoch's seconds per image, in microseconds, of fitting ``settings``' cnn_modern.
+
+    The batches come from :func:`~digitrec_utils.models.training.make_dataset`, the input pipeline that
+    training uses (shuffled each epoch, one-hot labels).
+    """
     batch_size = settings.modern_batch_size
     used = len(images) // batch_size * batch_size
-    model = cnn.build_network("cnn_modern", settings, used, n_classes=labels.shape[1])
+    batches = make_dataset(images[:used], labels[:used], batch_size, shuffle=True, seed=settings.seed,
+                           one_hot_classes=n_classes)
+    model = cnn.build_network("cnn_modern", settings, used, n_classes=n_classes)
     # The first call builds and traces the training function; it is not timed.
-    model.fit(images[:batch_size * 2], labels[:batch_size * 2], batch_size=batch_size, epochs=1, verbose=0)
+    model.fit(batches.take(2), epochs=1, verbose=0)
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
-        model.fit(images[:used], labels[:used], batch_size=batch_size, epochs=1, verbose=0)
+        model.fit(batches, epochs=1, verbose=0)
         best = min(best, time.perf_counter() - started)
     return best / used * 1e6
-
 
 if __name__ == "__main__":
     main()
