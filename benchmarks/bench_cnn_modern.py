@@ -7,12 +7,15 @@ report: validation accuracy, test accuracy with its 95% interval, training secon
 With ``--validation-only`` the test split is dropped before training and never read: the mode for
 every trial of a recipe search, whose choices must rest on validation alone. ``--against RUN`` then
 compares the trial with that run's ``cnn_modern`` on the same validation images (McNemar's exact test).
-The test split is read by the one final run, without ``--validation-only``.
+The test split is read by the one final run, without ``--validation-only``. ``--model-seed N`` seeds the
+networks (their weights, shuffles, augmentation and generated training images; members N, N + 1, ...) with N
+instead of the profile's seed, which still draws the split: the same recipe trained again on the same
+validation images, to measure how far its figures move by chance alone.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_cnn_modern.py [params/fashion-mnist.yaml] [--set cnn.modern_epochs=12]
-        [--validation-only] [--against reports/RUN] [--json out.json] [--save-model FOLDER]
+        [--validation-only] [--against reports/RUN] [--json out.json] [--save-model FOLDER] [--model-seed N]
 
 Targets (issue 6, full Fashion-MNIST on a 2-core CPU): at least 0.930 test accuracy (stretch 0.935) and
 at most 10 minutes of training.
@@ -51,6 +54,9 @@ def main() -> None:
                              "bench_field_digits.py (semeion, the field set for choosing).")
     parser.add_argument("--against", type=Path, default=None, metavar="RUN",
                         help="A run folder whose cnn_modern to compare with on the validation images.")
+    parser.add_argument("--model-seed", type=int, default=None, metavar="N",
+                        help="Seed the networks with N (members N, N + 1, ...) instead of the profile's seed, "
+                             "which still draws the split: the recipe's own spread on the same validation images.")
     arguments = parser.parse_args()
     print(configure_keras())
     overrides = arguments.overrides + ([f"dataset={arguments.dataset}"] if arguments.dataset else [])
@@ -58,6 +64,8 @@ def main() -> None:
     parameters["networks"] = ["cnn_modern"]
     print(describe_precision(apply_precision(parameters["precision"])))
     settings = cnn.CnnSettings.from_parameters(parameters)
+    if arguments.model_seed is not None:
+        settings = dataclasses.replace(settings, seed=arguments.model_seed)
     loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None, seed=parameters["seed"])
     splits = make_splits(loaded, val_fraction=parameters["val_fraction"], seed=parameters["seed"],
                          train_size=parameters["train_size"] or None)
@@ -84,6 +92,7 @@ def main() -> None:
         "settings": {key: parameters[key] for key in parameters if key.startswith("modern_") or key in
                      ("augmentation", "augmentation_strength", "label_smoothing", "early_stopping", "patience",
                       "mirror_average")},
+        "split_seed": parameters["seed"], "model_seed": settings.seed,
     }
     tested = "test split not read (--validation-only)"
     if not arguments.validation_only:
