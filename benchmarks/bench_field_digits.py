@@ -162,8 +162,8 @@ def _shear(image: np.ndarray, amount: float) -> np.ndarray:
                                     order=1)
 
 
-def _make_views(prepared: np.ndarray, reference_slant: float) -> dict[str, np.ndarray]:
-    """The prepared digits moved each way the views part reads them."""
+def _make_views(prepared: np.ndarray, slants: np.ndarray, reference_slant: float) -> dict[str, np.ndarray]:
+    """The prepared digits (whose slants are ``slants``) moved each way the views part reads them."""
     from scipy import ndimage
 
     views = {"as prepared": prepared}
@@ -173,7 +173,6 @@ def _make_views(prepared: np.ndarray, reference_slant: float) -> dict[str, np.nd
         turn = f"{abs(degrees)} degrees {'anticlockwise' if degrees > 0 else 'clockwise'}"
         views[f"turned {turn}"] = np.stack([ndimage.rotate(image, degrees, reshape=False, order=1)
                                             for image in prepared])
-    slants = _measure_slant(prepared)
     for amount in (-0.04, -0.08):
         views[f"sheared by {amount}"] = np.stack([_shear(image, amount) for image in prepared])
     for name, target in {f"the training digits' median slant ({reference_slant:.3f})": reference_slant,
@@ -197,8 +196,9 @@ def _views_figures(model, files, reference_slant: float) -> dict:
         refused += len(batch.errors)
         start += len(batch.paths)
     prepared, truth = np.concatenate(images), np.array(labels)
+    slants = _measure_slant(prepared)
     probabilities = {name: np.asarray(model.predict(view[..., None], verbose=0, batch_size=512), dtype=np.float64)
-                     for name, view in _make_views(prepared, reference_slant).items()}
+                     for name, view in _make_views(prepared, slants, reference_slant).items()}
     averages = {"shifts": ["as prepared", *[name for name in probabilities if name.startswith("shifted")]],
                 "6-degree turns": ["as prepared", "turned 6 degrees anticlockwise", "turned 6 degrees clockwise"]}
     averages["seven views"] = averages["shifts"] + averages["6-degree turns"][1:]
@@ -211,7 +211,7 @@ def _views_figures(model, files, reference_slant: float) -> dict:
              "accuracy": row["accuracy"], "only this right": row["only this right"],
              "only the prepared digit right": row["only best right"], "p_value": row["p-value"]}
             for _, row in table.iterrows()]
-    return {"images": len(truth), "refused": refused, "median_slant": float(np.median(_measure_slant(prepared))),
+    return {"images": len(truth), "refused": refused, "median_slant": float(np.median(slants)),
             "views": rows}
 
 
