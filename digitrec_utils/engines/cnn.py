@@ -34,6 +34,7 @@ from digitrec_utils.models.convnets import (
     build_modern_cnn,
     build_robustness_augmentation,
     check_elastic_alpha,
+    check_ema_momentum,
     check_modern_shape,
     choose_augmentation,
     choose_batch_norm_momentum,
@@ -93,6 +94,7 @@ class CnnSettings(SettingsFromParameters):
     modern_dropout: float = 0.3
     modern_learning_rate: float = 0.003
     modern_batch_size: int = 128
+    modern_ema_momentum: float = 0.0
     label_smoothing: float = 0.1
     mirror_average: bool = True
     cv_model: str = "cnn_rmsprop"
@@ -121,6 +123,7 @@ class CnnSettings(SettingsFromParameters):
                                  f"{MAX_MODERN_MEMBERS} (cnn_modern trained this many times, with seeds seed, "
                                  "seed + 1, ..., and its members' probabilities averaged; 1 for one network).")
         check_modern_shape(self.modern_filters, self.modern_convs_per_block)
+        check_ema_momentum(self.modern_ema_momentum)
         if self.cv_folds == 1 or self.cv_folds < 0:
             raise ParameterError(f"cv_folds = {self.cv_folds}: use 0 to skip cross-validation, or at least 2 folds.")
 
@@ -206,7 +209,7 @@ def build_network(name: str, settings: CnnSettings, n_train: int, n_classes: int
                             label_smoothing=settings.label_smoothing,
                             learning_rate=settings.modern_learning_rate, total_steps=steps, n_classes=n_classes,
                             batch_norm_momentum=choose_batch_norm_momentum(steps_per_epoch),
-                            seed=settings.seed)
+                            ema_momentum=settings.modern_ema_momentum, seed=settings.seed)
 
 
 def _fit(name, settings, x_train, y_train, x_val, y_val, n_classes, *, epochs, seed, label, log) -> TrainingResult:
@@ -676,6 +679,7 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
                                   if modern and settings.modern_outlier_exposure else None),
              "scan_copies": settings.modern_scan_copies if modern else 0.0,
              "elastic": settings.modern_elastic if modern else 0.0,
+             "ema_momentum": settings.modern_ema_momentum if modern else 0.0,
              "members": settings.modern_members if modern else 1}
     return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
                              class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra,

@@ -242,16 +242,19 @@ def build_elastic_augmentation(alpha: float, *, seed: int | None = None) -> list
                                       dtype="float32")]
 
 
-def _build_optimizer(name: str, learning_rate):
-    """AdamW (ours) here; the reports' optimizers come from :func:`digitrec_utils.models.nets.build_optimizer`."""
+def _build_optimizer(name: str, learning_rate, ema_momentum: float = 0.0):
+    """AdamW (ours) here, with Keras's moving average of the weights where ``ema_momentum`` is above 0; the
+    reports' optimizers come from :func:`digitrec_utils.models.nets.build_optimizer`."""
     import keras
 
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4)
+        averaging = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
+        return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=1e-4, **averaging)
     return build_optimizer(name, learning_rate)
 
 
-def _compile(model, spec: CnnSpec, *, learning_rate=None, label_smoothing: float = 0.0, jit_compile="auto"):
+def _compile(model, spec: CnnSpec, *, learning_rate=None, label_smoothing: float = 0.0, ema_momentum: float = 0.0,
+             jit_compile="auto"):
     """Compile with cross-entropy on one-hot labels (so that label smoothing is possible) and accuracy.
 
     Keras runs :data:`~digitrec_utils.models.training.STEPS_PER_EXECUTION` batches per call of its training
@@ -260,7 +263,7 @@ def _compile(model, spec: CnnSpec, *, learning_rate=None, label_smoothing: float
     """
     import keras
 
-    model.compile(optimizer=_build_optimizer(spec.optimizer, learning_rate or spec.learning_rate),
+    model.compile(optimizer=_build_optimizer(spec.optimizer, learning_rate or spec.learning_rate, ema_momentum),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
                   metrics=["accuracy"], jit_compile=jit_compile, steps_per_execution=STEPS_PER_EXECUTION)
     return model
@@ -309,6 +312,14 @@ def build_cnn(name: str, *, n_classes: int = 10, jit_compile="auto"):
     return _compile(model, CNN_ZOO[name], jit_compile=jit_compile)
 
 
+def check_ema_momentum(momentum: float) -> None:
+    """Raise ParameterError, naming ``modern_ema_momentum``, unless 0 <= ``momentum`` < 1."""
+    if not 0.0 <= momentum < 1.0:
+        raise ParameterError(f"modern_ema_momentum = {momentum!r} must be at least 0 and below 1 (the share of "
+                             "the moving average of cnn_modern's weights kept at each step, e.g. 0.999; 0 for "
+                             "no average).")
+
+
 def check_modern_shape(filters: Sequence[int], convs_per_block: int) -> int:
     """Return the side of ``cnn_modern``'s last feature maps, or raise ParameterError when the blocks do not fit 28x28.
 
@@ -354,6 +365,7 @@ def build_modern_cnn(
     total_steps: int = 1000,
     warmup_fraction: float = 0.1,
     batch_norm_momentum: float = 0.99,
+    ema_momentum: float = 0.0,
     n_classes: int = 10,
     seed: int | None = None,
     jit_compile="auto",
@@ -391,6 +403,9 @@ def build_modern_cnn(
     warmup_fraction : float, default=0.1
     batch_norm_momentum : float, default=0.99
         Momentum of the batch-normalization moving statistics (see :func:`choose_batch_norm_momentum`).
+    ema_momentum : float, default=0.0
+        Above 0, AdamW keeps an exponential moving average of the weights with this momentum (Keras's
+        ``use_ema``), and training keeps the average (:func:`~digitrec_utils.models.training.train_model`).
     n_classes : int, default=10
     seed : int, optional
         Seeds the augmentation layers.
@@ -406,6 +421,7 @@ def build_modern_cnn(
     check_modern_shape(filters, convs_per_block)
     if not 0.0 <= dropout < 1.0:
         raise ParameterError(f"modern_dropout = {dropout!r} must be at least 0 and below 1.")
+    check_ema_momentum(ema_momentum)
     augmenting = build_elastic_augmentation(elastic, seed=seed)
     augmenting += build_augmentation(augmentation, strength=augmentation_strength, seed=seed)
     augmenting += build_robustness_augmentation(robustness, seed=seed)
@@ -433,7 +449,7 @@ def build_modern_cnn(
         initial_learning_rate=learning_rate / 10, decay_steps=max(1, total_steps - warmup_steps),
         warmup_target=learning_rate, warmup_steps=warmup_steps)
     return _compile(model, CNN_ZOO["cnn_modern"], learning_rate=schedule, label_smoothing=label_smoothing,
-                    jit_compile=jit_compile)
+                    ema_momentum=ema_momentum, jit_compile=jit_compile)
 
 
 def build_mirror_average(model, name: str | None = None):

@@ -46,8 +46,9 @@ class TrainingResult:
     Attributes
     ----------
     model : keras.Model
-        With the best validation weights restored when early stopping was on; computing in float32 (a
-        model trained under a mixed policy is replaced by its float32 copy, uncompiled).
+        With the best validation weights restored when early stopping was on (or the moving average of its
+        weights, where its optimizer keeps one); computing in float32 (a model trained under a mixed
+        policy is replaced by its float32 copy, uncompiled).
     history : dict of str to list of float
         Keras's ``History.history``: loss, accuracy, val_loss, val_accuracy per epoch.
     train_seconds : float
@@ -55,15 +56,17 @@ class TrainingResult:
     best_epoch : int
         The epoch (from 1) with the lowest validation loss.
     restored_best : bool
-        Whether early stopping was on, so the model holds the best epoch's weights rather than the last's.
+        Whether early stopping restored the best epoch's weights, so the model holds them rather than the
+        last's (false where it holds the moving average of its weights).
     stopped_early : bool
         Whether early stopping ended training before ``epochs``.
     notes : list of str
     precision : str
         The dtype policy it trained under (``float32``, ``mixed_bfloat16`` or ``mixed_float16``).
-    copied_val_accuracy : float, optional
-        Where it trained in 16 bits: the validation accuracy of its float32 copy, which
-        :attr:`val_accuracy` reports (the history's figures are the 16-bit model's).
+    measured_val_accuracy : float, optional
+        Where it trained in 16 bits or kept the moving average of its weights: the validation accuracy of
+        the model returned (the float32 copy, the averaged weights), which :attr:`val_accuracy` reports;
+        the history's figures are the 16-bit model's and its raw weights'.
     """
 
     model: object
@@ -75,7 +78,7 @@ class TrainingResult:
     stopped_early: bool = False
     notes: list[str] = field(default_factory=list)
     precision: str = "float32"
-    copied_val_accuracy: float | None = None
+    measured_val_accuracy: float | None = None
 
     def kept(self, metric: str) -> float:
         """Return ``metric`` (e.g. ``val_loss``) of the weights the model holds: the best epoch's with early
@@ -85,8 +88,9 @@ class TrainingResult:
     @property
     def val_accuracy(self) -> float:
         """Validation accuracy of the weights the model holds (the best epoch's with early stopping), as the
-        model returned predicts (its float32 copy where it trained in 16 bits)."""
-        return self.kept("val_accuracy") if self.copied_val_accuracy is None else self.copied_val_accuracy
+        model returned predicts (its float32 copy where it trained in 16 bits, its averaged weights where
+        its optimizer kept a moving average)."""
+        return self.kept("val_accuracy") if self.measured_val_accuracy is None else self.measured_val_accuracy
 
 
 def configure_keras() -> str:
@@ -235,7 +239,9 @@ def train_model(
         Passed to ``keras.utils.set_random_seed`` and the shuffle.
     early_stopping : bool, default=False
         Stop when ``monitor`` has not improved for ``patience`` epochs and restore the best epoch's
-        weights (Keras's ``EarlyStopping``).
+        weights (Keras's ``EarlyStopping``). Where ``model``'s optimizer keeps a moving average of the
+        weights (``use_ema``), Keras puts the average in place when training ends and it is kept instead of
+        the best epoch's weights.
     patience : int, default=5
     reduce_lr_patience : int, default=0
         When above 0, divide the learning rate by about 3 (factor 0.3, Keras's ``ReduceLROnPlateau``)
@@ -270,8 +276,12 @@ def train_model(
         tf.config.experimental.enable_op_determinism()
     callbacks = [_epoch_logger(name or model.name, epochs)] if log else []
     stopper = None
+    # Keras puts an optimizer's moving average of the weights in place when fit ends, before the callbacks'
+    # end of training, so restoring the best epoch's raw weights would throw the average away.
+    averaging = bool(getattr(model.optimizer, "use_ema", False))
     if early_stopping:
-        stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)
+        stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
+                                                restore_best_weights=not averaging)
         callbacks.append(stopper)
     if reduce_lr_patience > 0:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=LEARNING_RATE_FACTOR,
@@ -290,8 +300,11 @@ def train_model(
     best_epoch = int(np.argmin(watched) if monitor == "val_loss" else np.argmax(watched)) + 1
     stopped_early = bool(stopper is not None and stopper.stopped_epoch > 0)
     notes = []
-    if stopper is not None and patience < epochs:
-        ending = f"stopped after epoch {len(losses)}" if stopped_early else f"ran {_all_epochs(len(losses))}"
+    ending = f"stopped after epoch {len(losses)}" if stopped_early else f"ran {_all_epochs(len(losses))}"
+    if averaging:
+        notes.append(f"Training {ending}; the moving average of the weights (momentum "
+                     f"{float(model.optimizer.ema_momentum):g}) was kept, not one epoch's weights.")
+    elif stopper is not None and patience < epochs:
         notes.append(f"Early stopping on {MONITORS[monitor].split(' ', 1)[1]} (patience {patience}): {ending}; "
                      f"best weights from epoch {best_epoch} restored.")
     elif stopper is not None:
@@ -300,18 +313,21 @@ def train_model(
     if reduce_lr_patience > 0:
         notes.append(_describe_learning_rate_cuts(history.history.get("learning_rate", []), reduce_lr_patience,
                                                   monitor))
-    precision, copied_val_accuracy = model.dtype_policy.name, None
-    if computes_below_float32(model):
+    precision, measured_val_accuracy = model.dtype_policy.name, None
+    copied = computes_below_float32(model)
+    if copied:
         # Trained under a mixed policy: everything after training (predictions, their timing, the saved
         # model) uses a float32 copy with the same weights, as a CPU without bfloat16 would run it.
         model = copy_as_float32(model)
+    if copied or averaging:
+        # The history's validation figures are the raw or 16-bit weights'; the model returned is measured.
         predicted = model.predict(validation, verbose=0).argmax(axis=1)
-        copied_val_accuracy = float(np.mean(predicted == np.asarray(y_val)))
+        measured_val_accuracy = float(np.mean(predicted == np.asarray(y_val)))
     return TrainingResult(model=model, history={key: [float(value) for value in values]
                                                 for key, values in history.history.items()},
                           train_seconds=seconds, epochs_run=len(losses), best_epoch=best_epoch,
-                          restored_best=stopper is not None, stopped_early=stopped_early, notes=notes,
-                          precision=precision, copied_val_accuracy=copied_val_accuracy)
+                          restored_best=stopper is not None and not averaging, stopped_early=stopped_early,
+                          notes=notes, precision=precision, measured_val_accuracy=measured_val_accuracy)
 
 
 def _describe_learning_rate_cuts(rates: Sequence[float], patience: int, monitor: str = "val_loss") -> str:

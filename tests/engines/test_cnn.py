@@ -108,6 +108,7 @@ def test_unknown_networks_and_settings_are_rejected_with_the_allowed_values():
     ({"label_smoothing": 0.9}, r"label_smoothing = 0.9 is not allowed"),
     ({"cv_model": "mlp_tiny"}, r"cv_model = 'mlp_tiny' is not allowed"),
     ({"modern_filters": [16, 32, 64], "modern_convs_per_block": 2}, r"04_cnn: modern_filters \[16, 32, 64\] with"),
+    ({"modern_ema_momentum": 1.0}, r"modern_ema_momentum = 1.0 is not allowed"),
 ])
 def test_cnn_parameters_are_checked_before_the_run(section, expected):
     with pytest.raises(ParameterError, match=expected):
@@ -280,6 +281,31 @@ def test_learning_rate_cuts_reach_the_reproduced_networks_but_not_cnn_modern(sma
     # Patience 3 never stops 3 epochs (cnn_small) or 1 (cnn_modern); the notes count them in words that fit.
     assert "Ran all 3 epochs" in small_notes
     assert "Ran its only epoch" in " ".join(results["cnn_modern"].training.notes)
+
+
+def test_a_moving_average_of_the_weights_is_kept_in_place_of_the_best_epochs(small_splits):
+    images, val_images = cnn.prepare_images(small_splits.x_train), cnn.prepare_images(small_splits.x_val)
+    moved, results = {}, {}
+    for momentum in (0.0, 0.9999):
+        training.seed_everything(0)
+        model = convnets.build_modern_cnn(filters=(8,), convs_per_block=1, dense_units=16, augmentation="none",
+                                          learning_rate=0.01, total_steps=48, ema_momentum=momentum, seed=0)
+        start = [weight.numpy().copy() for weight in model.trainable_weights]
+        results[momentum] = training.train_model(model, images, small_splits.y_train, val_images,
+                                                 small_splits.y_val, epochs=3, batch_size=32, seed=0,
+                                                 early_stopping=True, patience=3, one_hot_classes=10, log=False)
+        moved[momentum] = sum(float(np.abs(weight.numpy() - first).sum())
+                              for weight, first in zip(results[momentum].model.trainable_weights, start))
+    # Momentum 0.9999 over 48 steps barely leaves the first step's weights; early stopping must not put the
+    # best epoch's raw weights back over the average.
+    assert moved[0.9999] < 0.2 * moved[0.0]
+    averaged = results[0.9999]
+    assert not averaged.restored_best and results[0.0].restored_best
+    assert "moving average of the weights (momentum 0.9999) was kept" in averaged.notes[0]
+    predicted = averaged.model.predict(val_images, verbose=0).argmax(axis=1)
+    assert averaged.val_accuracy == pytest.approx(float(np.mean(predicted == small_splits.y_val)))
+    with pytest.raises(ParameterError, match="modern_ema_momentum = 1.0 must be at least 0 and below 1"):
+        _quick_settings(modern_ema_momentum=1.0).check()
 
 
 def test_fold_ensemble_averages_the_fold_models(small_splits):
