@@ -295,7 +295,7 @@ def test_a_moving_average_of_the_weights_is_kept_in_place_of_the_best_epochs(sma
                                                  small_splits.y_val, epochs=3, batch_size=32, seed=0,
                                                  early_stopping=True, patience=3, one_hot_classes=10, log=False)
         moved[momentum] = sum(float(np.abs(weight.numpy() - first).sum())
-                              for weight, first in zip(results[momentum].model.trainable_weights, start))
+                              for weight, first in zip(results[momentum].model.trainable_weights, start, strict=True))
     # Momentum 0.9999 over 48 steps barely leaves the first step's weights; early stopping must not put the
     # best epoch's raw weights back over the average.
     assert moved[0.9999] < 0.2 * moved[0.0]
