@@ -562,7 +562,7 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
                                    robustness=list(settings.modern_robustness),
                                    outlier_exposure=settings.modern_outlier_exposure,
                                    scan_copies=settings.modern_scan_copies, elastic=settings.modern_elastic,
-                                   members=settings.modern_members)
+                                   ema_momentum=settings.modern_ema_momentum, members=settings.modern_members)
         records.append(build_model_record(
             name, "cnn", result.spec.description, evaluations[name], hyperparameters=hyperparameters,
             params_count=result.params_count, train_seconds=result.training.train_seconds,
