@@ -30,6 +30,7 @@ from digitrec_utils.models.convnets import (
     AUGMENTATIONS,
     CNN_ZOO,
     MAX_ELASTIC_ALPHA,
+    MAX_EMA_MOMENTUM,
     ROBUSTNESS_KINDS,
     check_modern_shape,
 )
@@ -169,7 +170,7 @@ RULES: dict[str, Rule] = {
     "modern_dropout": Rule(minimum=0.0, maximum=0.95),
     "modern_learning_rate": Rule(minimum=0.0, maximum=10.0, exclusive=True),
     "modern_batch_size": Rule(minimum=1, maximum=65_536),
-    "modern_ema_momentum": Rule(minimum=0.0, maximum=0.9999),
+    "modern_ema_momentum": Rule(minimum=0.0, maximum=MAX_EMA_MOMENTUM),
     "label_smoothing": Rule(minimum=0.0, maximum=0.5),
     "cv_model": Rule(choices=tuple(CNN_ZOO)),
     "cv_folds": Rule(minimum=0, maximum=20),

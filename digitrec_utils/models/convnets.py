@@ -42,6 +42,8 @@ SCAN_COPY_CORRUPTIONS = ("shear", "dilation", "erosion", "gaussian_blur")
 # The smoothing (pixels) of cnn_modern's elastic distortion; Simard et al. (2003) used 4 with alpha 34 on MNIST.
 ELASTIC_SIGMA = 4.0
 MAX_ELASTIC_ALPHA = 60.0
+# The largest momentum of cnn_modern's moving average of weights: 0.9999 averages over about 10,000 steps.
+MAX_EMA_MOMENTUM = 0.9999
 
 
 @dataclass(frozen=True)
@@ -313,11 +315,11 @@ def build_cnn(name: str, *, n_classes: int = 10, jit_compile="auto"):
 
 
 def check_ema_momentum(momentum: float) -> None:
-    """Raise ParameterError, naming ``modern_ema_momentum``, unless 0 <= ``momentum`` < 1."""
-    if not 0.0 <= momentum < 1.0:
-        raise ParameterError(f"modern_ema_momentum = {momentum!r} must be at least 0 and below 1 (the share of "
-                             "the moving average of cnn_modern's weights kept at each step, e.g. 0.999; 0 for "
-                             "no average).")
+    """Raise ParameterError, naming ``modern_ema_momentum``, unless 0 <= ``momentum`` <= MAX_EMA_MOMENTUM."""
+    if not 0.0 <= momentum <= MAX_EMA_MOMENTUM:
+        raise ParameterError(f"modern_ema_momentum = {momentum!r} must lie between 0 and {MAX_EMA_MOMENTUM:g} (the "
+                             "share of the moving average of cnn_modern's weights kept at each step, e.g. 0.999; 0 "
+                             "for no average).")
 
 
 def check_modern_shape(filters: Sequence[int], convs_per_block: int) -> int:

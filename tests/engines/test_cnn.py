@@ -304,7 +304,7 @@ def test_a_moving_average_of_the_weights_is_kept_in_place_of_the_best_epochs(sma
     assert "moving average of the weights (momentum 0.9999) was kept" in averaged.notes[0]
     predicted = averaged.model.predict(val_images, verbose=0).argmax(axis=1)
     assert averaged.val_accuracy == pytest.approx(float(np.mean(predicted == small_splits.y_val)))
-    with pytest.raises(ParameterError, match="modern_ema_momentum = 1.0 must be at least 0 and below 1"):
+    with pytest.raises(ParameterError, match="modern_ema_momentum = 1.0 must lie between 0 and 0.9999"):
         _quick_settings(modern_ema_momentum=1.0).check()
 
 
