@@ -10,7 +10,9 @@ compares the trial with that run's ``cnn_modern`` on the same validation images 
 The test split is read by the one final run, without ``--validation-only``. ``--model-seed N`` seeds the
 networks (their weights, shuffles, augmentation and generated training images; members N, N + 1, ...) with N
 instead of the profile's seed, which still draws the split: the same recipe trained again on the same
-validation images, to measure how far its figures move by chance alone.
+validation images, to measure how far its figures move by chance alone. Such a measurement may read the test
+split too (without ``--validation-only``), as a seed sweep does, provided nothing is chosen from it;
+``--against`` then pairs the two runs on the test images as well.
 
 Usage::
 
@@ -53,7 +55,8 @@ def main() -> None:
                         help="Also save the trained model there as cnn_selected.keras with its JSON, for "
                              "bench_field_digits.py (semeion, the field set for choosing).")
     parser.add_argument("--against", type=Path, default=None, metavar="RUN",
-                        help="A run folder whose cnn_modern to compare with on the validation images.")
+                        help="A run folder whose cnn_modern to compare with on the validation images "
+                             "(and on the test images, where the test split is read).")
     parser.add_argument("--model-seed", type=int, default=None, metavar="N",
                         help="Seed the networks with N (members N, N + 1, ...) instead of the profile's seed, "
                              "which still draws the split: the recipe's own spread on the same validation images.")
@@ -99,12 +102,16 @@ def main() -> None:
         evaluation = cnn.evaluate_cnns_on_test({"cnn_modern": result}, splits)["cnn_modern"]
         figures.update(test_accuracy=evaluation.accuracy, test_accuracy_ci95=list(evaluation.accuracy_ci95))
         tested = f"test {evaluation.headline()}"
+        figures["test_predictions"] = encode_labels(evaluation.y_pred)
     print(f"cnn_modern on {dataset_name} in {result.training.precision}: validation {result.val_accuracy:.4f} "
           f"(95% CI {low:.4f}-{high:.4f}); {tested}; trained {result.training.epochs_run} epochs in "
           f"{result.training.train_seconds:.0f} s ({figures['seconds_per_epoch']:.1f} s per epoch); "
           f"{result.params_count:,} parameters.")
     if arguments.against:
-        figures["against"] = _compare_on_validation(arguments.against, splits.y_val, result.val_predictions)
+        figures["against"] = _compare_with_run(arguments.against, "val", splits.y_val, result.val_predictions)
+        if not arguments.validation_only:
+            figures["against_on_test"] = _compare_with_run(arguments.against, "test", splits.y_test,
+                                                           evaluation.y_pred)
     if arguments.save_model:
         from digitrec_utils.models.model_files import save_model_bundle
 
@@ -117,21 +124,38 @@ def main() -> None:
             json.dump(figures, handle, indent=2)
 
 
-def _compare_on_validation(run: Path, y_val: np.ndarray, predictions: np.ndarray) -> dict:
-    """Print and return McNemar's exact test of this trial against ``run``'s cnn_modern, on validation."""
+def _compare_with_run(run: Path, part: str, y_true: np.ndarray, predictions: np.ndarray) -> dict:
+    """Print and return McNemar's exact test of this run against ``run``'s cnn_modern on one part.
+
+    Parameters
+    ----------
+    run : Path
+        A run folder whose ``results/04_cnn.json`` holds a ``cnn_modern``.
+    part : {"val", "test"}
+        Which images to pair the two on: the validation images, or the test images (only for a
+        measurement that reads the test split, never for a trial).
+    y_true, predictions : ndarray of shape (n_images,)
+        The true labels of that part and this run's predictions on it.
+
+    Returns
+    -------
+    figures : dict
+        The earlier run's accuracy on that part, the images right only in each, and McNemar's p.
+    """
     from digitrec_utils.reporting.results import decode_labels, load_results
 
+    images = {"val": "validation", "test": "test"}[part]
     record = load_results(run / "results" / "04_cnn.json")
-    if not np.array_equal(decode_labels(record["val_labels"]), y_val):
-        raise SystemExit(f"{run}: its validation images differ from this trial's; use the same profile and seed.")
+    if not np.array_equal(decode_labels(record[f"{part}_labels"]), y_true):
+        raise SystemExit(f"{run}: its {images} images differ from this run's; use the same profile and seed.")
     earlier = next(model for model in record["models"] if model["name"] == "cnn_modern")
-    paired = compare_paired(y_val, {"earlier": decode_labels(earlier["val_predictions"]), "trial": predictions},
-                            best="earlier").table.set_index("setting")
-    figures = {"earlier_val_accuracy": float(paired.loc["earlier", "accuracy"]),
+    paired = compare_paired(y_true, {"earlier": decode_labels(earlier[f"{part}_predictions"]),
+                                     "trial": predictions}, best="earlier").table.set_index("setting")
+    figures = {f"earlier_{part}_accuracy": float(paired.loc["earlier", "accuracy"]),
                "only_earlier_right": int(paired.loc["trial", "only best right"]),
                "only_trial_right": int(paired.loc["trial", "only this right"]),
                "p_value": float(paired.loc["trial", "p-value"])}
-    print(f"Against {run.name}'s cnn_modern on the validation images: {figures['earlier_val_accuracy']:.4f} there; "
+    print(f"Against {run.name}'s cnn_modern on the {images} images: {figures[f'earlier_{part}_accuracy']:.4f} there; "
           f"{figures['only_earlier_right']} images right only there, {figures['only_trial_right']} only here; "
           f"McNemar p = {figures['p_value']:.3g}.")
     return figures
