@@ -68,10 +68,10 @@ def main() -> None:
         table.insert(1, "errors", [int(np.sum(predictions[name] != labels)) for name in table["setting"]])
         print(f"\n{part}, {len(labels):,} images, each paired with {names[0]}:")
         print(table.drop(columns="distinguishable").to_string(index=False, float_format="{:.4f}".format))
-        figures[part] = table.to_dict(orient="records")
+        figures[part] = json.loads(table.to_json(orient="records"))  # pandas writes NumPy's numbers as JSON's.
     if arguments.json:
         with open(arguments.json, "w", encoding="utf-8") as handle:
-            json.dump(figures, handle, indent=2, default=str)
+            json.dump(figures, handle, indent=2)
 
 
 def _load_models(folders: list[Path], dataset: str) -> list:
