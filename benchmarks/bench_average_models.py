@@ -1,8 +1,8 @@
 """Saved models alone and averaged, paired on a profile's validation images (and its test images on request).
 
 What more of a recipe buys without training anything: each saved ``cnn_selected.keras`` is read on the
-validation images of the profile's split, then the mean of their probabilities (Keras's ``Average`` layer,
-as the suite's members and fold ensemble are built), and every one is paired with the first model by
+validation images of the profile's split, then the mean of their probabilities (what Keras's ``Average``
+layer computes in the suite's members and fold ensemble), and every one is paired with the first model by
 McNemar's exact test. Saved runs of one recipe with different member seeds (``bench_cnn_modern.py
 --model-seed N --save-model FOLDER``) averaged together cost their trainings' time added up, so this measures
 what two or three times the training budget would buy that recipe.
@@ -57,13 +57,12 @@ def main() -> None:
     names = [_name_model(folder, position) for position, folder in enumerate(arguments.models)]
     if len(set(names)) < len(names):  # Folders of the same name (or one folder twice): their places tell them apart.
         names = [f"{name} ({position + 1})" for position, name in enumerate(names)]
-    models.append(cnn.build_average_model(models, "average", member_name="run"))
-    names.append(f"mean of all {len(arguments.models)}")
     figures = {"dataset": loaded.name, "models": [str(folder) for folder in arguments.models]}
     for part, (images, labels) in parts.items():
         x = cnn.prepare_images(images)
-        predictions = {name: np.argmax(model.predict(x, batch_size=512, verbose=0), axis=1)
-                       for name, model in zip(names, models, strict=True)}
+        probabilities = [model.predict(x, batch_size=512, verbose=0) for model in models]
+        predictions = {name: np.argmax(values, axis=1) for name, values in zip(names, probabilities, strict=True)}
+        predictions[f"mean of all {len(models)}"] = np.argmax(np.mean(probabilities, axis=0), axis=1)
         table = compare_paired(labels, predictions, best=names[0]).table
         table.insert(1, "errors", [int(np.sum(predictions[name] != labels)) for name in table["setting"]])
         print(f"\n{part}, {len(labels):,} images, each paired with {names[0]}:")

@@ -121,5 +121,6 @@ def _time_per_image(settings: cnn.CnnSettings, images: np.ndarray, labels: np.nd
         best = min(best, time.perf_counter() - started)
     return best / used * 1e6
 
+
 if __name__ == "__main__":
     main()
