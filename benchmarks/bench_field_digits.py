@@ -184,18 +184,17 @@ def _make_views(prepared: np.ndarray, slants: np.ndarray, reference_slant: float
     return views
 
 
-def _views_figures(model, files, reference_slant: float) -> dict:
+def _views_figures(model, folder: Path, reference_slant: float) -> dict:
     """Read one labelled set as ``predict`` prepares it, then each view of it; McNemar against the prepared digit."""
-    from digitrec_utils.data.preparation import prepare_image_files
+    from digitrec_utils.data.labelled import open_labelled_source
     from digitrec_utils.evaluation.evaluation import compare_paired
 
-    images, labels, refused, start = [], [], 0, 0
-    for batch in prepare_image_files(files.paths, progress=False):
+    images, labels, refused = [], [], 0
+    for batch in open_labelled_source([folder]).iterate_batches(progress=False):
         images.append(batch.images)
-        labels += [int(files.labels[start + position]) for position in batch.positions]
+        labels.append(batch.labels[batch.positions])
         refused += len(batch.errors)
-        start += len(batch.paths)
-    prepared, truth = np.concatenate(images), np.array(labels)
+    prepared, truth = np.concatenate(images), np.concatenate(labels)
     slants = _measure_slant(prepared)
     probabilities = {name: np.asarray(model.predict(view[..., None], verbose=0, batch_size=512), dtype=np.float64)
                      for name, view in _make_views(prepared, slants, reference_slant).items()}
@@ -255,13 +254,11 @@ def main() -> None:
             results[f"field/{folder.name}"] = _entries_figures(entries, files.labels, abstention)
             print(folder.name, json.dumps(results[f"field/{folder.name}"]), flush=True)
     if "views" in arguments.only:
-        from digitrec_utils.data.labelled import find_labelled_files
-
         folders = _field_folders(parser, arguments.field_sets)
         training = _load_training_digits(arguments.dataset or "mnist")[:SLANT_REFERENCE_DIGITS]
         reference_slant = float(np.median(_measure_slant(training.astype(np.float64) / 255.0)))
         for folder in folders:
-            figures = _views_figures(model, find_labelled_files(folder), reference_slant)
+            figures = _views_figures(model, folder, reference_slant)
             results[f"views/{folder.name}"] = figures
             print(f"views/{folder.name}: {figures['images']} digits, {figures['refused']} refused, median slant "
                   f"{figures['median_slant']:.3f} (the training digits' {reference_slant:.3f})", flush=True)
