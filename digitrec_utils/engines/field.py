@@ -395,8 +395,7 @@ def write_evaluation_page(report: FieldEvaluation, path, *, model_path) -> None:
     pairs = evaluation.confused_pairs
     if len(pairs):
         markdown("The most confused pairs, with examples of each as the model was fed them.")
-        shown = pairs.rename(columns={"share_of_true": "share of true class"})
-        outputs(html_output(style_table(shown, percent_columns=["share of true class"]).to_html()))
+        outputs(html_output(style_table(pairs, percent_columns=["share_of_true"]).to_html()))
         for caption, images in _describe_confused_examples(scored, pairs):
             outputs(figure_output(plots.plot_image_grid(images, n_columns=EXAMPLES_PER_PAIR, title=caption,
                                                         show=False)))

@@ -8,7 +8,11 @@ The rules, so that every page agrees:
 - p-values: 4 decimals, in scientific notation below 0.001;
 - shares listed in ``percent_columns``: percentages with 1 decimal;
 - booleans: yes / no; missing values: a dash;
-- text: left-aligned, and wrapped at a readable width when it is long.
+- text: left-aligned, and wrapped at a readable width when it is long;
+- result columns that code names with underscores get the headers the other tables of the pages use
+  (``val_accuracy`` reads "val accuracy", ``fit_seconds`` "fit s"; :data:`HEADERS`), while the table keeps
+  its names for the code that reads it. scikit-learn's parameter names (``max_depth``, ``n_neighbors``) stay
+  as typed, the names its documentation and the pages' settings text (``max_depth=16``) use.
 
 A table whose ``label`` and ``name`` (or ``class``) columns say the same thing, as they do for digits,
 keeps only the label.
@@ -26,6 +30,9 @@ import numpy as np
 import pandas as pd
 
 MISSING = "–"
+# Headers of result columns, by the names the code gives them.
+HEADERS = {"val_accuracy": "val accuracy", "val_loss": "val loss", "train_seconds": "train s", "fit_seconds": "fit s",
+           "predict_ms_per_1k": "predict ms / 1k", "batch_size": "batch size", "share_of_true": "share of true class"}
 # Text longer than this many characters wraps inside a column of readable width.
 WRAP_AFTER_CHARACTERS = 30
 _HEADER_STYLE = [("text-align", "left"), ("white-space", "normal")]
@@ -115,11 +122,17 @@ def style_table(table: pd.DataFrame, *, percent_columns: Sequence[str] = (),
             text_styles.append({"selector": f"td.col{position}", "props": style})
             text_styles.append({"selector": f"th.col{position}", "props": _HEADER_STYLE})
     styler = table.style.hide(axis="index").format(formatters, na_rep=MISSING)
+    styler = styler.format_index(_read_header, axis="columns")
     styler = styler.set_table_styles(text_styles, overwrite=False)
     if highlight_rows is not None:
         flags = list(highlight_rows)
         styler = styler.apply(lambda row: [highlight_style if flags[row.name] else ""] * len(row), axis=1)
     return styler
+
+
+def _read_header(name: object) -> str:
+    """Return a column's header: the words of :data:`HEADERS` for a result column, else its name."""
+    return HEADERS.get(str(name), str(name))
 
 
 def _is_score(name: str) -> bool:

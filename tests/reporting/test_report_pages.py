@@ -17,6 +17,7 @@ import pytest
 from browsers import CHROMIUM, SKIP_REASON, launch_chromium
 
 from digitrec_utils import config
+from digitrec_utils.reporting.tables import HEADERS
 
 PAGES = ("index", "01_eda", "02_classical_baselines", "03_dense_nets", "04_cnn", "05_deployment",
          "06_model_comparison")
@@ -131,6 +132,7 @@ def test_table_numbers_are_formatted_for_reading(rendered_run, page):
                                                                                    re.DOTALL)]
         assert not {"label", "name"} <= set(headers) or "T-shirt" in table, f"{page}: a label column and a name " \
                                                                           "column that repeats it"
+        assert not set(HEADERS) & set(headers), f"{page}: result columns headed by their names in code: {headers}"
     printed = re.findall(r"^\s*(\d) \1\s+[\d,]+\s+[\d,]+\s*$", "".join(text.preformatted), re.MULTILINE)
     assert printed == [], f"{page} prints a digit's label and its name side by side"
 
