@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.evaluation.evaluation import SIGNIFICANCE, compare_paired
+from digitrec_utils.evaluation.evaluation import SIGNIFICANCE, compare_paired, format_percent_interval
 from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
 from digitrec_utils.reporting.ranking import Recommendation, read_predictions
@@ -287,16 +287,15 @@ def _describe_deployment_lines(findings: dict) -> list[str]:
         lines.append(f"**When to hand a digit to a person**: no threshold reached {chosen['target']:.1%} on "
                      "validation, so the model answers every digit.")
     else:
-        coverage_low, coverage_high = chosen["coverage_ci95"]
-        accuracy_low, accuracy_high = chosen["answered_accuracy_ci95"]
         nondigits = describe_nondigit_shares(findings)
         score = chosen["score"].replace("_", " ")
         lines.append(f"**When to hand a digit to a person**: at the saved threshold ({score} >= "
                      f"{chosen['threshold']:.3f}, chosen on {chosen.get('chosen_on', 'validation')} for "
                      f"{chosen['target']:.1%}) it answers "
-                     f"{chosen['coverage']:.1%} of clean test digits (95% CI {coverage_low:.1%}-"
-                     f"{coverage_high:.1%}) at {chosen['answered_accuracy']:.2%} accuracy (95% CI "
-                     f"{accuracy_low:.2%}-{accuracy_high:.2%}) and routes the rest to a person"
+                     f"{chosen['coverage']:.1%} of clean test digits (95% CI "
+                     f"{format_percent_interval(*chosen['coverage_ci95'])}) at {chosen['answered_accuracy']:.2%} "
+                     f"accuracy (95% CI {format_percent_interval(*chosen['answered_accuracy_ci95'], decimals=2)}) "
+                     "and routes the rest to a person"
                      + (f"; images of no digit answered anyway: {nondigits}." if nondigits else "."))
     if findings.get("field"):
         lines.append(describe_field_drop(findings, lead="**Other writers and scanners**:").strip())

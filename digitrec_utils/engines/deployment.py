@@ -27,7 +27,7 @@ import pandas as pd
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.nondigits import make_nondigits
 from digitrec_utils.evaluation import abstention, scores
-from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
+from digitrec_utils.evaluation.evaluation import compute_accuracy_interval, format_percent_interval
 from digitrec_utils.evaluation.robustness import Robustness, Scored, score_images
 from digitrec_utils.evaluation.speed import SpeedMeasurement, measure_onnx_speed, measure_speed
 from digitrec_utils.exceptions import DatasetError, ExportError
@@ -353,10 +353,10 @@ def summarize(model_name: str, dataset: str, clean: abstention.SelectiveOutcome,
 def describe_deployment(findings: dict) -> str:
     """The summary sentences a postal office needs, from :func:`summarize`'s findings."""
     model_name, items = findings["model"], findings.get("items", "digits")
-    low, high = findings["clean_accuracy_ci95"]
     worst = findings["worst_corruption"]
-    text = (f"{model_name}: {findings['clean_accuracy']:.2%} right on clean test {items} (95% CI {low:.2%}-"
-            f"{high:.2%}); {findings['mean_corrupted_accuracy']:.2%} on average over the corrupted copies at severity "
+    text = (f"{model_name}: {findings['clean_accuracy']:.2%} right on clean test {items} (95% CI "
+            f"{format_percent_interval(*findings['clean_accuracy_ci95'], decimals=2)}); "
+            f"{findings['mean_corrupted_accuracy']:.2%} on average over the corrupted copies at severity "
             f"{findings['severity']}")
     unseen = findings.get("mean_unseen_corrupted_accuracy")
     if unseen is not None and not np.isnan(unseen) and unseen != findings["mean_corrupted_accuracy"]:
@@ -367,13 +367,13 @@ def describe_deployment(findings: dict) -> str:
         text += (f" No confidence threshold reached {chosen['target']:.1%} on validation, so the model answers every "
                  f"{items[:-1]}.")
     else:
-        coverage_low, coverage_high = chosen["coverage_ci95"]
-        accuracy_low, accuracy_high = chosen["answered_accuracy_ci95"]
         text += (f" At the threshold chosen on {chosen.get('chosen_on', 'validation')} "
                  f"({chosen['score'].replace('_', ' ')} >= "
                  f"{chosen['threshold']:.3f}), answer **{chosen['coverage']:.1%}** of {items} automatically "
-                 f"(95% CI {coverage_low:.1%}-{coverage_high:.1%}) at **{chosen['answered_accuracy']:.2%}** accuracy "
-                 f"(95% CI {accuracy_low:.2%}-{accuracy_high:.2%}); route the other {1 - chosen['coverage']:.1%} "
+                 f"(95% CI {format_percent_interval(*chosen['coverage_ci95'])}) at "
+                 f"**{chosen['answered_accuracy']:.2%}** accuracy (95% CI "
+                 f"{format_percent_interval(*chosen['answered_accuracy_ci95'], decimals=2)}); route the other "
+                 f"{1 - chosen['coverage']:.1%} "
                  "to a person.")
     text += describe_field_drop(findings)
     if findings["nondigits"]:
@@ -381,9 +381,8 @@ def describe_deployment(findings: dict) -> str:
         text += f" Images of {nothing} answered anyway: {describe_nondigit_shares(findings)}."
     strings = findings.get("envelopes")
     if strings:
-        low, high = strings["string_accuracy_ci95"]
         text += (f" Photos of whole strings of 3 to 6 digits: {strings['string_accuracy']:.1%} read exactly right "
-                 f"(95% CI {low:.1%}-{high:.1%}).")
+                 f"(95% CI {format_percent_interval(*strings['string_accuracy_ci95'])}).")
     speed = findings.get("speed")
     if speed:
         text += (f" On this machine it reads {speed['images_per_second']:,.0f} {items} per second in batches, and "
@@ -424,8 +423,8 @@ def style_nondigits(table: pd.DataFrame, sources: Sequence[NonDigitSource]):
         "source": table["source"], "what": [described.get(name, "") for name in table["source"]],
         "kind seen in training": table["in_training"],
         "images": table["images"], "answered": table["answered"],
-        "95% interval": [f"{low:.1%}–{high:.1%}" for low, high in zip(table["answered_low"], table["answered_high"],
-                                                                       strict=True)],
+        "95% interval": [format_percent_interval(low, high, separator="–")
+                         for low, high in zip(table["answered_low"], table["answered_high"], strict=True)],
         "AUROC": table["auroc"]})
     return style_table(shown, percent_columns=("answered",))
 
@@ -485,21 +484,20 @@ class EnvelopeReading:
         """Computed sentences: string and digit accuracy with intervals, and the same with abstention."""
         table, summary = self.table, self.summarize()
         strings = summary["strings"]
-        low, high = summary["string_accuracy_ci95"]
         digits, digits_right = int(table["digits"].sum()), int(table["digits_right"].sum())
-        digit_low, digit_high = compute_accuracy_interval(digits_right, digits)
         text = (f"Of {strings} envelopes of 3 to 6 digits, {summary['string_accuracy']:.1%} were read exactly right "
-                f"(95% CI {low:.1%}-{high:.1%}), and {digits_right / digits:.1%} of their {digits:,} digits (95% CI "
-                f"{digit_low:.1%}-{digit_high:.1%}; a string split into the wrong number of digits counts all "
-                "its digits as wrong).")
+                f"(95% CI {format_percent_interval(*summary['string_accuracy_ci95'])}), and "
+                f"{digits_right / digits:.1%} of their {digits:,} digits (95% CI "
+                f"{format_percent_interval(*compute_accuracy_interval(digits_right, digits))}; a string split into "
+                "the wrong number of digits counts all its digits as wrong).")
         answered = table[table["answered"]]
         if len(answered) < strings:
             text += f" With the threshold, {len(answered) / strings:.1%} of the strings are answered automatically"
             if len(answered):
                 answered_right = int(answered["string_right"].sum())
-                answered_low, answered_high = compute_accuracy_interval(answered_right, len(answered))
-                text += (f", {answered_right / len(answered):.1%} of them right (95% CI {answered_low:.1%}-"
-                         f"{answered_high:.1%})")
+                interval = compute_accuracy_interval(answered_right, len(answered))
+                text += (f", {answered_right / len(answered):.1%} of them right (95% CI "
+                         f"{format_percent_interval(*interval)})")
             text += "; the others go to a person."
         return text
 

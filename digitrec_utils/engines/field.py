@@ -44,7 +44,7 @@ from digitrec_utils.evaluation.abstention import (
     choose_threshold,
     measure_selective,
 )
-from digitrec_utils.evaluation.evaluation import compute_accuracy_interval, evaluate_model
+from digitrec_utils.evaluation.evaluation import compute_accuracy_interval, evaluate_model, format_percent_interval
 from digitrec_utils.evaluation.scores import compute_score
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.reporting.html import render_notebook_html
@@ -175,9 +175,9 @@ class FieldEvaluation:
     def describe(self) -> str:
         """The summary: accuracy with its interval, and what the saved threshold answers and how well."""
         evaluation, scored = self.evaluation, self.scored
-        low, high = evaluation.accuracy_ci95
+        interval = format_percent_interval(*evaluation.accuracy_ci95, decimals=2)
         text = (f"{self.model_name} reads {evaluation.accuracy:.2%} of the {evaluation.n_samples:,} digits of "
-                f"{scored.source.name} right (95% CI {low:.2%}-{high:.2%}).")
+                f"{scored.source.name} right (95% CI {interval}).")
         if scored.errors:
             text += (f" {len(scored.errors):,} image{'s' if len(scored.errors) != 1 else ''} could not be used and "
                      "count as wrong.")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
+from digitrec_utils.evaluation.evaluation import compute_accuracy_interval, format_percent_interval
 from digitrec_utils.exceptions import ParameterError
 
 
@@ -94,10 +94,9 @@ class SelectiveOutcome:
         """Return the sentence an office needs: what share is answered, how well, and what goes to a person."""
         if not self.n_answered:
             return f"At this threshold no {items} are answered automatically; every one goes to a person."
-        low, high = self.accuracy_ci95
-        coverage_low, coverage_high = self.coverage_ci95
-        return (f"Answer {self.coverage:.1%} of {items} automatically (95% CI {coverage_low:.1%}-{coverage_high:.1%}) "
-                f"at {self.accuracy:.2%} accuracy (95% CI {low:.2%}-{high:.2%}); route the other "
+        return (f"Answer {self.coverage:.1%} of {items} automatically (95% CI "
+                f"{format_percent_interval(*self.coverage_ci95)}) at {self.accuracy:.2%} accuracy (95% CI "
+                f"{format_percent_interval(*self.accuracy_ci95, decimals=2)}); route the other "
                 f"{1 - self.coverage:.1%} to a person.")
 
 

@@ -85,6 +85,36 @@ def compute_accuracy_interval(n_correct: int, n_total: int, confidence: float = 
     return float(interval.low), float(interval.high)
 
 
+def format_percent_interval(low: float, high: float, *, decimals: int = 1, separator: str = "-") -> str:
+    """Return an interval of a share in percent, ``99.56%-99.78%``, with as many decimals as keep its bounds apart.
+
+    An interval printed with bounds that read alike ("100.0%-100.0%" for 10,000 of 10,000) says there is no
+    uncertainty, which is never so: up to three more decimals are added until the bounds differ
+    ("99.96%-100.00%").
+
+    Parameters
+    ----------
+    low, high : float
+        The bounds, as shares between 0 and 1.
+    decimals : int, default=1
+        Decimals of the percentages when they already differ.
+    separator : str, default="-"
+        Between the bounds: a hyphen in sentences, an en dash in tables.
+
+    Returns
+    -------
+    text : str
+        A dash alone when either bound is missing.
+    """
+    if low is None or high is None or np.isnan(low) or np.isnan(high):
+        return "–"
+    for places in range(decimals, decimals + 4):
+        low_text, high_text = f"{low:.{places}%}", f"{high:.{places}%}"
+        if low_text != high_text or low == high:
+            break
+    return f"{low_text}{separator}{high_text}"
+
+
 def evaluate_model(
     y_true: np.ndarray,
     y_pred: np.ndarray,

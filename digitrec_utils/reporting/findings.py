@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from digitrec_utils.evaluation.evaluation import format_percent_interval
+
 
 def describe_field_drop(findings: dict, *, lead: str = "On other writers' digits:") -> str:
     """One sentence on the sets of other writers' digits, after ``lead``: accuracy, its drop from the clean test
@@ -12,7 +14,8 @@ def describe_field_drop(findings: dict, *, lead: str = "On other writers' digits
         answered = (f"{row['answered']:.1%} answered at {row['answered_accuracy']:.2%}" if row["answered"] > 0
                     else "none answered")
         parts.append(f"{row['set']} ({row['digits']:,} digits, {row['role']}) **{row['accuracy']:.2%}** right (95% CI "
-                     f"{row['accuracy_low']:.2%}-{row['accuracy_high']:.2%}), {drop:.1f} points below the clean test "
+                     f"{format_percent_interval(row['accuracy_low'], row['accuracy_high'], decimals=2)}), "
+                     f"{drop:.1f} points below the clean test "
                      f"digits, {answered}")
     return f" {lead} {'; '.join(parts)}." if parts else ""
 

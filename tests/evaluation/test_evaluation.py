@@ -8,11 +8,13 @@ import warnings
 import numpy as np
 import pytest
 
+from digitrec_utils.evaluation.abstention import measure_selective
 from digitrec_utils.evaluation.evaluation import (
     compute_accuracy_interval,
     describe_selection,
     evaluate_model,
     find_confused_pairs,
+    format_percent_interval,
     summarize_evaluations,
 )
 
@@ -211,3 +213,17 @@ def test_reproductions_are_set_against_what_their_original_reports_printed():
     assert dense.list_reported_accuracies("mnist")["mlp_512_dropout_rmsprop"] == 0.9839
     assert cnn.list_reported_accuracies("mnist") == {"cnn_small": 0.9899, "cnn_rmsprop": 0.9917}
     assert classical.list_reported_accuracies("mnist") == {"knn": 0.9714}
+
+
+def test_a_percent_interval_never_prints_bounds_that_read_alike():
+    assert format_percent_interval(0.9956, 0.9978) == "99.6%-99.8%"
+    assert format_percent_interval(0.9956, 0.9978, decimals=2, separator="–") == "99.56%–99.78%"
+    assert format_percent_interval(*compute_accuracy_interval(10_000, 10_000)) == "99.96%-100.00%"
+    assert format_percent_interval(float("nan"), 0.5) == "–"
+
+
+def test_an_office_told_that_every_digit_is_answered_still_sees_the_uncertainty():
+    # 10,000 of 10,000 answered: the interval of the share answered must not read "100.0%-100.0%".
+    outcome = measure_selective(np.ones(10_000), np.ones(10_000, dtype=bool), threshold=0.5)
+    sentence = outcome.describe()
+    assert "(95% CI 99.96%-100.00%)" in sentence and "100.0%-100.0%" not in sentence
