@@ -339,6 +339,43 @@ def add_scan_copies(originals: np.ndarray, original_labels: np.ndarray, x_train:
                             np.asarray(original_labels)[chosen[usable]].astype(np.int64)]))
 
 
+def describe_scan_copies(share: float) -> str:
+    """Return the sentence on the scanned-looking copies :func:`add_scan_copies` adds, or "" when it adds none.
+
+    Parameters
+    ----------
+    share : float
+        ``modern_scan_copies``: how many copies, as a share of the training digits.
+    """
+    if not share:
+        return ""
+    if share < 1:
+        amount = f"{share:.0%} of the training digits get a scanned-looking copy, which joins them"
+    elif share == 1:
+        amount = "every training digit gets a scanned-looking copy, which joins them"
+    else:
+        amount = f"{share:g} times as many scanned-looking copies as training digits join them"
+    return (f"Before training, {amount} (a slant, a crossed 7, the box stretched, 16 to 32 pixels, another pen, "
+            "blur, black and white), prepared as digitrec predict prepares a scan.")
+
+
+def describe_members(members: int, seed: int) -> str:
+    """Return the sentence on ``cnn_modern``'s averaged members, or "" for a single network.
+
+    Parameters
+    ----------
+    members : int
+        ``modern_members``.
+    seed : int
+        The run's seed, which the first member takes; the others take the next ones.
+    """
+    if members <= 1:
+        return ""
+    seeds = f"{seed} and {seed + 1}" if members == 2 else f"{seed} to {seed + members - 1}"
+    return (f"cnn_modern is the mean of the probabilities of {members} networks trained alike with seeds {seeds}, "
+            "saved as one Keras model.")
+
+
 def show_scan_copies(images: np.ndarray, labels: np.ndarray, *, seed: int) -> np.ndarray:
     """Return ``images`` prepared as training digits, then one scanned-looking copy of each, for a figure.
 

@@ -401,3 +401,14 @@ def test_low_confidence_correct_predictions_come_lowest_first():
     probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55], [0.7, 0.3]])
     truth = np.array([0, 0, 1, 0, 0])  # The fourth is wrong.
     assert cnn.find_low_confidence_correct(truth, probabilities, 3).tolist() == [1, 4, 2]
+
+
+def test_the_augmentation_finding_counts_scan_copies_and_members_as_a_reader_would():
+    assert cnn.describe_scan_copies(0) == "" and cnn.describe_members(1, seed=42) == ""
+    assert cnn.describe_scan_copies(0.5).startswith("Before training, 50% of the training digits get a scanned-looking "
+                                                    "copy, which joins them (")
+    assert cnn.describe_scan_copies(1).startswith("Before training, every training digit gets a scanned-looking copy")
+    assert cnn.describe_scan_copies(2).startswith("Before training, 2 times as many scanned-looking copies as training "
+                                                  "digits join them")
+    assert "with seeds 42 and 43," in cnn.describe_members(2, seed=42)
+    assert "3 networks trained alike with seeds 7 to 9," in cnn.describe_members(3, seed=7)
