@@ -86,7 +86,8 @@ def plot_per_class_metrics(per_class: pd.DataFrame, *, title: str = "Per-class m
     axes.set_ylabel("Score")
     axes.set_title(title)
     axes.tick_params(axis="x", rotation=30)
-    axes.legend(loc="lower right")
+    # The bars rise from the bottom of the axes and reach its top, so a legend inside covers some of them.
+    sns.move_legend(axes, "upper left", bbox_to_anchor=(1.01, 1.0), title=None)
     return _finish(figure, show)
 
 

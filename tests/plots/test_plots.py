@@ -52,6 +52,10 @@ def test_per_class_bars_and_training_curves_are_labelled():
     _, _, evaluation = _evaluation()
     bars = plots.plot_per_class_metrics(evaluation.per_class, title="kNN per class", show=False)
     assert bars.axes[0].get_title() == "kNN per class" and bars.axes[0].get_ylabel() == "Score"
+    bars.canvas.draw()
+    legend = bars.axes[0].get_legend().get_window_extent().transformed(bars.axes[0].transAxes.inverted())
+    assert legend.x0 >= 1.0  # Beside the bars, not over them.
+    assert [text.get_text() for text in bars.axes[0].get_legend().get_texts()] == ["precision", "recall", "f1"]
     history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.6, 0.8], "val_accuracy": [0.55, 0.7]}
     curves = plots.plot_training_curves(history, title="slp", show=False)
     assert [axes.get_title() for axes in curves.axes] == ["slp: loss", "slp: accuracy"]
