@@ -301,8 +301,8 @@ def _average_members(result: ZooResult, splits: Splits, settings: CnnSettings, x
     result.params_count = int(averaged.count_params())
     result.training.notes.append(
         f"The mean of the probabilities of {len(seeds)} members trained alike with seeds "
-        f"{', '.join(map(str, seeds))}: validation accuracy {accuracy:.4f}, against {first:.4f} for the first "
-        "member alone (whose curves are drawn); the training time counts every member.")
+        f"{_name_seeds(settings.seed, len(seeds))}: validation accuracy {accuracy:.4f}, against {first:.4f} for the "
+        "first member alone (whose curves are drawn); the training time counts every member.")
 
 
 def add_scan_copies(originals: np.ndarray, original_labels: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
@@ -371,9 +371,13 @@ def describe_members(members: int, seed: int) -> str:
     """
     if members <= 1:
         return ""
-    seeds = f"{seed} and {seed + 1}" if members == 2 else f"{seed} to {seed + members - 1}"
-    return (f"cnn_modern is the mean of the probabilities of {members} networks trained alike with seeds {seeds}, "
-            "saved as one Keras model.")
+    return (f"cnn_modern is the mean of the probabilities of {members} networks trained alike with seeds "
+            f"{_name_seeds(seed, members)}, saved as one Keras model.")
+
+
+def _name_seeds(first: int, count: int) -> str:
+    """Name ``count`` consecutive seeds from ``first`` as a reader counts them: "42 and 43", "42 to 44"."""
+    return f"{first} and {first + 1}" if count == 2 else f"{first} to {first + count - 1}"
 
 
 def show_scan_copies(images: np.ndarray, labels: np.ndarray, *, seed: int) -> np.ndarray:

@@ -373,8 +373,7 @@ def describe_deployment(findings: dict) -> str:
                  f"(95% CI {format_percent_interval(*chosen['coverage_ci95'])}) at "
                  f"**{chosen['answered_accuracy']:.2%}** accuracy (95% CI "
                  f"{format_percent_interval(*chosen['answered_accuracy_ci95'], decimals=2)}); route the other "
-                 f"{1 - chosen['coverage']:.1%} "
-                 "to a person.")
+                 f"{1 - chosen['coverage']:.1%} to a person.")
     text += describe_field_drop(findings)
     if findings["nondigits"]:
         nothing = "no digit" if items == "digits" else "none of its classes"
