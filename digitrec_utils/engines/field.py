@@ -520,6 +520,27 @@ def raise_threshold_for_field(choice: ThresholdChoice, validation_scores: np.nda
                            at_validation.n_images, chosen_on=chosen_on)
 
 
+def describe_raised_threshold(on_validation: ThresholdChoice, raised: ThresholdChoice) -> str:
+    """Say what validation alone chose, and what the sets that choose raised it to.
+
+    Parameters
+    ----------
+    on_validation : ThresholdChoice
+        The threshold chosen on the validation digits alone.
+    raised : ThresholdChoice
+        What :func:`raise_threshold_for_field` returned for it.
+
+    Returns
+    -------
+    finding : str
+        One sentence when no set raised it (``raised`` is ``on_validation``), else two.
+    """
+    if raised is on_validation:
+        return on_validation.describe()
+    return (f"On validation alone: {_lowercase_first(on_validation.describe())} Raised so that it holds on "
+            f"{raised.chosen_on} too: {_lowercase_first(raised.describe())}")
+
+
 def measure_field_sets(sets: list[FieldSet], *, score: str, threshold: float | None) -> pd.DataFrame:
     """One row per set: its role, accuracy with its interval, and at ``threshold`` the share answered and their
     accuracy with intervals (an image that could not be prepared counts as wrong and not answered)."""

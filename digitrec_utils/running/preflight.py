@@ -7,7 +7,7 @@ from pathlib import Path
 from digitrec_utils.data.labelled import check_field_folders
 from digitrec_utils.data.loading import check_dataset
 from digitrec_utils.exceptions import DatasetError, ParameterError
-from digitrec_utils.params import get_default, get_notebook_parameters
+from digitrec_utils.params import NOTEBOOKS, get_default, get_notebook_parameters
 
 # The parameters that say where a notebook's data comes from, checked before the run.
 DATASET_KEYS = ("dataset", "data_dir", "images_csv", "labels_csv")
@@ -61,15 +61,20 @@ def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
 
 
 def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
-    """Check the labelled folder trees of 05_deployment's field_data and threshold_field_data; one problem each."""
+    """Check the labelled folder trees of 05_deployment's field_data and threshold_field_data; one problem each.
+
+    Each problem also says how to run without the set, since a profile may name sets that a machine lacks.
+    """
     problems = []
     for stem, values in parameters.items():
+        section = next(name for name, notebook in NOTEBOOKS.items() if notebook == stem)
         for key in ("field_data", "threshold_field_data"):
             for folder in values.get(key) or []:
                 try:
                     check_field_folders([folder], data_dir=values.get("data_dir") or None)
                 except DatasetError as error:
-                    problems.append(f"{key} of {stem}: {error}")
+                    problems.append(f"{key} of {stem}: {error} To run without these sets: "
+                                    f"--set {section}.{key}=[]")
     return problems
 
 

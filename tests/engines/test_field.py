@@ -360,6 +360,7 @@ def test_the_threshold_rises_until_it_holds_on_every_set_that_chooses_it():
         ROLE_CHOOSES,
         ROLE_REPORTS,
         FieldSet,
+        describe_raised_threshold,
         measure_field_sets,
         raise_threshold_for_field,
     )
@@ -387,9 +388,14 @@ def test_the_threshold_rises_until_it_holds_on_every_set_that_chooses_it():
     own = choose_threshold(field.compute_scores("top_probability"), field.correct, 0.99)
     assert raised.threshold == max(on_validation.threshold, own.threshold) > on_validation.threshold
     assert raised.chosen_on == "validation and semeion" and "each of validation and semeion" in raised.describe()
+    # The finding gives both thresholds, each sentence running on after its colon in lower case.
+    finding = describe_raised_threshold(on_validation, raised)
+    assert finding.startswith(f"On validation alone: threshold {on_validation.threshold:.4f}, the lowest")
+    assert f"holds on validation and semeion too: threshold {raised.threshold:.4f}, the lowest" in finding
     reporting = FieldSet("optdigits", ROLE_REPORTS, field)
-    assert raise_threshold_for_field(on_validation, scores, validation.correct, [reporting],
-                                     "top_probability") is on_validation  # A reported set chooses nothing.
+    kept = raise_threshold_for_field(on_validation, scores, validation.correct, [reporting], "top_probability")
+    assert kept is on_validation  # A reported set chooses nothing.
+    assert describe_raised_threshold(on_validation, kept) == on_validation.describe()
     table = measure_field_sets([choosing, reporting], score="top_probability", threshold=raised.threshold)
     assert table["accuracy"].iloc[0] == pytest.approx(field.correct.mean())
     assert (table["answered_accuracy"] >= 0.99).all() and list(table["role"]) == [ROLE_CHOOSES, ROLE_REPORTS]
@@ -402,6 +408,7 @@ def test_a_missing_field_folder_is_rejected_before_any_notebook_starts(saved_mod
     assert status == 2
     error = capsys.readouterr().err
     assert "field_data of 05_deployment" in error and "field/nowhere: no such labelled folder tree" in error
+    assert "To run without these sets: --set deployment.field_data=[]" in error  # How to do without it.
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
 
 
