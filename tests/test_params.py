@@ -54,6 +54,10 @@ def test_lists_and_optionals():
     assert coerce_value("train_size", None, "Optional[int]") is None
     with pytest.raises(ParameterError, match="must not be an empty list"):
         coerce_value("knn_k", [], "list[int]")
+    # Where an empty list means "none", as for the field sets a profile may name, it stays empty.
+    without = resolve_parameters({"deployment": {"field_data": ["field/semeion"]}}, ["05_deployment"],
+                                 overrides=["deployment.field_data=[]", "deployment.threshold_field_data=[]"])
+    assert without["05_deployment"]["field_data"] == [] and without["05_deployment"]["threshold_field_data"] == []
     with pytest.raises(ParameterError, match="knn_k = 'x' has the wrong type"):
         coerce_value("knn_k", ["x"], "list[int]")
 
