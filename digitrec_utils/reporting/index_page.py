@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -32,6 +33,41 @@ def read_recommendation(run_dir: str | Path) -> dict | None:
     return recommendation if recommendation and recommendation.get("recommended") else None
 
 
+def format_moment(text: str) -> str:
+    """Return an ISO 8601 time as a reader writes it, in UTC ("26 Nov 2026, 21:27 UTC"); other text as it is."""
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return str(text)
+    if moment.tzinfo is None:
+        return moment.strftime("%d %b %Y, %H:%M").lstrip("0")
+    return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC").lstrip("0")
+
+
+def format_duration(seconds: float) -> str:
+    """Return a duration in the units a reader counts in: "45.2 s", "21 min 53 s", "1 h 2 min"."""
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def create_environment(folder: str | Path | None) -> jinja2.Environment:
+    """Return the Jinja environment of the index pages, with their filters; ``folder`` is the run's or sweep's."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(config.TEMPLATES_DIR)),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["hide_paths"] = lambda text: hide_machine_paths(str(text), folder)
+    environment.filters["moment"] = format_moment
+    environment.filters["duration"] = format_duration
+    return environment
+
+
 def render_index_html(manifest: dict, *, run_dir: str | Path | None = None) -> str:
     """Render the index page from a run manifest (see ``runner._build_manifest``).
 
@@ -47,14 +83,7 @@ def render_index_html(manifest: dict, *, run_dir: str | Path | None = None) -> s
     html : str
         Inline CSS only; no script, font or image is fetched from anywhere.
     """
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(config.TEMPLATES_DIR)),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["hide_paths"] = lambda text: hide_machine_paths(str(text), run_dir)
-    template = environment.get_template("run_index.html.j2")
+    template = create_environment(run_dir).get_template("run_index.html.j2")
     packages = {name: version for name, version in manifest["environment"]["packages"].items() if version}
     profile = describe_path(manifest.get("profile"), None)
     recommendation = read_recommendation(run_dir) if run_dir is not None else None

@@ -26,8 +26,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import jinja2
-
 from digitrec_utils import __version__, config
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import (
@@ -38,7 +36,7 @@ from digitrec_utils.params import (
     parse_override,
     resolve_parameters,
 )
-from digitrec_utils.reporting.index_page import read_recommendation
+from digitrec_utils.reporting.index_page import create_environment, read_recommendation
 from digitrec_utils.running.outcomes import Job, NotebookRun, OutcomeStatus, RunOutcome
 from digitrec_utils.running.preflight import check_deployment_model
 from digitrec_utils.running.runner import (
@@ -294,10 +292,7 @@ def _render_sweep_index(manifest: dict, *, sweep_dir: str | Path) -> str:
     sweep_dir : path-like
         The sweep folder, for showing paths relative to it.
     """
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(config.TEMPLATES_DIR)),
-                                     autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
-                                     lstrip_blocks=True)
-    template = environment.get_template("sweep_index.html.j2")
+    template = create_environment(sweep_dir).get_template("sweep_index.html.j2")
     stability_path = config.locate_record(sweep_dir, config.STABILITY_NOTEBOOK)
     try:
         headline = json.loads(stability_path.read_text(encoding="utf-8")).get("headline")

@@ -156,6 +156,10 @@ def test_comparison_and_index_lead_with_the_recommendation(rendered_run):
     headline = index[index.index("Recommended model"):index.index(">Reports<")]
     assert re.search(r"test accuracy\s*<strong>\d\.\d{4}</strong>, 95% interval \d\.\d{4}\s+to \d\.\d{4}", headline)
     assert headline.count("</tr>") >= 2  # The runner-ups, each with its interval.
+    # When it started and how long it took read as a person writes them, not as ISO 8601 and raw seconds.
+    subtitle = index[index.index('class="subtitle"'):index.index("</p>", index.index('class="subtitle"'))]
+    assert re.search(r"started \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC · (\d+\.\d s|\d+ min \d+ s) in all",
+                     subtitle), subtitle
 
 
 def test_deployment_leads_with_what_the_office_needs_and_the_card_repeats_it(rendered_run):
