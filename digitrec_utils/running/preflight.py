@@ -67,14 +67,16 @@ def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
     """
     problems = []
     for stem, values in parameters.items():
-        section = next(name for name, notebook in NOTEBOOKS.items() if notebook == stem)
-        for key in ("field_data", "threshold_field_data"):
+        section = next((name for name, notebook in NOTEBOOKS.items() if notebook == stem), stem)
+        for key, without in (("field_data", ""),
+                             ("threshold_field_data", " (the threshold is then chosen on validation alone, and may "
+                                                      "let more errors through on other writers' digits)")):
             for folder in values.get(key) or []:
                 try:
                     check_field_folders([folder], data_dir=values.get("data_dir") or None)
                 except DatasetError as error:
                     problems.append(f"{key} of {stem}: {error} To run without these sets: "
-                                    f"--set {section}.{key}=[]")
+                                    f"--set {section}.{key}=[]{without}")
     return problems
 
 
