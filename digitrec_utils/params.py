@@ -47,6 +47,8 @@ NOTEBOOKS = {
     "comparison": "06_model_comparison",
     "stability": "07_stability",
 }
+# Notebook stem -> its section name in a profile (``05_deployment`` -> ``deployment``).
+SECTIONS = {stem: section for section, stem in NOTEBOOKS.items()}
 # Notebooks that train and evaluate models, each writing one results record of them.
 MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 # Notebooks that read the others' results or saved models and so run last, one at a time, in this order.
@@ -370,7 +372,7 @@ def resolve_parameters(profile: dict, notebooks: list[str], *, overrides: list[s
     resolved: dict[str, dict] = {}
     for stem in notebooks:
         schema = get_notebook_parameters(stem)
-        section_name = next(name for name, value in NOTEBOOKS.items() if value == stem)
+        section_name = SECTIONS[stem]
         values = {key: value for key, value in common.items() if key in schema and key not in RESERVED_KEYS}
         for key, value in sections.get(section_name, {}).items():
             if key in RESERVED_KEYS:

@@ -7,7 +7,7 @@ from pathlib import Path
 from digitrec_utils.data.labelled import check_field_folders
 from digitrec_utils.data.loading import check_dataset
 from digitrec_utils.exceptions import DatasetError, ParameterError
-from digitrec_utils.params import NOTEBOOKS, get_default, get_notebook_parameters
+from digitrec_utils.params import SECTIONS, get_default, get_notebook_parameters
 
 # The parameters that say where a notebook's data comes from, checked before the run.
 DATASET_KEYS = ("dataset", "data_dir", "images_csv", "labels_csv")
@@ -67,7 +67,7 @@ def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
     """
     problems = []
     for stem, values in parameters.items():
-        section = next((name for name, notebook in NOTEBOOKS.items() if notebook == stem), stem)
+        section = SECTIONS.get(stem, stem)
         for key, without in (("field_data", ""),
                              ("threshold_field_data", " (the threshold is then chosen on validation alone, and may "
                                                       "let more errors through on other writers' digits)")):

@@ -30,7 +30,7 @@ from digitrec_utils import __version__, config
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import (
     MODEL_NOTEBOOKS,
-    NOTEBOOKS,
+    SECTIONS,
     get_default,
     get_notebook_parameters,
     parse_override,
@@ -241,14 +241,13 @@ def run_sweep(
 
 def _pin_split(base: dict[str, dict]) -> list[str]:
     """Return the ``--set section.split_seed=N`` overrides that keep each notebook's split at the profile's seed."""
-    sections = {stem: section for section, stem in NOTEBOOKS.items()}
     pinned = []
     for stem, values in base.items():
         schema = get_notebook_parameters(stem)
         if "split_seed" in schema:
             split_seed = values.get("split_seed", get_default(schema, "split_seed"))
             seed = values.get("seed", get_default(schema, "seed")) if split_seed < 0 else split_seed
-            pinned.append(f"{sections[stem]}.split_seed={seed}")
+            pinned.append(f"{SECTIONS[stem]}.split_seed={seed}")
     return pinned
 
 
