@@ -80,7 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="Measure a saved model on labelled digits (a folder tree, an IDX pair or a CSV pair).",
         description="Run a saved model over labelled digits, prepared as predict prepares them: accuracy with its "
-                    "95%% interval, per-class precision and recall, the confusion matrix, the most confused pairs, "
+                    "95% interval, per-class precision and recall, the confusion matrix, the most confused pairs, "
                     "and at the model's saved threshold the share answered and the accuracy of the answered.")
     _add_labelled_arguments(evaluate)
     evaluate.add_argument("--model", default=None, metavar="PATH",
@@ -280,8 +280,11 @@ def _report(entries, format_entry, *, output: str) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _score_labelled(arguments, model, description):
-    """Open the labelled digits of DATA and run the model over them; skipped files are listed once."""
+def _load_labelled(arguments):
+    """Open the labelled digits of DATA, then the model: bad data is rejected before the model takes its seconds.
+
+    Returns the model's path, its description and the digits it scored; skipped files are listed once.
+    """
     from digitrec_utils.data.labelled import open_labelled_source
     from digitrec_utils.data.preparation import describe_skipped
     from digitrec_utils.engines.field import score_labelled_digits
@@ -289,17 +292,17 @@ def _score_labelled(arguments, model, description):
     source = open_labelled_source(arguments.data)
     if source.skipped:
         print(f"digitrec: {describe_skipped(source.skipped)}", file=sys.stderr)
+    model_path, model, description = _load_model(arguments.model)
     scored = score_labelled_digits(source, model, class_names=description.get("class_names"))
     for error in scored.errors:
         print(f"digitrec: error: {error}", file=sys.stderr)
-    return scored
+    return model_path, description, scored
 
 
 def _command_evaluate(arguments) -> int:
     from digitrec_utils.engines.field import evaluate_scored, write_evaluation_page
 
-    model_path, model, description = _load_model(arguments.model)
-    scored = _score_labelled(arguments, model, description)
+    model_path, description, scored = _load_labelled(arguments)
     abstention = _choose_abstention(description, None)
     report = evaluate_scored(scored, abstention=abstention, model_name=description.get("model", model_path.stem))
     if arguments.html:
@@ -325,8 +328,7 @@ def _command_calibrate(arguments) -> int:
     if not 0.5 < arguments.target < 1.0:
         raise ParameterError(f"--target {arguments.target}: give the accuracy the answered digits must reach, "
                              "strictly between 0.5 and 1 (e.g. 0.995).")
-    model_path, model, description = _load_model(arguments.model)
-    scored = _score_labelled(arguments, model, description)
+    model_path, description, scored = _load_labelled(arguments)
     calibration = calibrate_scored(scored, abstention=read_abstention(description), target=arguments.target,
                                    seed=arguments.seed)
     result = calibration.to_dict()

@@ -36,6 +36,9 @@ from digitrec_utils.data.readers import (
 from digitrec_utils.data.types import DIGIT_CLASS_NAMES
 from digitrec_utils.exceptions import DatasetError, ParameterError
 
+# Files that are models, not digits: given among the labelled data, they are refused with the way to pass them.
+MODEL_SUFFIXES = (".keras", ".h5", ".onnx", ".tflite")
+
 
 @dataclass(frozen=True)
 class LabelledFiles:
@@ -215,6 +218,10 @@ def open_labelled_source(data: Sequence[str | os.PathLike]) -> LabelledSource:
         When the files are missing or malformed (the readers' messages).
     """
     paths = [Path(item).expanduser() for item in data]
+    models = [path for path in paths if path.suffix.lower() in MODEL_SUFFIXES]
+    if models:
+        raise ParameterError(f"{models[0]}: this is a saved model, not labelled digits; give it as --model "
+                             f"{models[0]} and the digits as a folder tree or an IDX or CSV pair.")
     if len(paths) == 1 and not paths[0].is_file():
         files = find_labelled_files(paths[0])
         return LabelledSource(paths[0].name, f"the folder tree {paths[0].name}/ ({len(files.paths):,} images)",

@@ -266,6 +266,18 @@ def test_evaluate_reads_an_idx_pair_and_a_csv_pair(splits, saved_model, tmp_path
     assert "images.csv: give one folder tree" in capsys.readouterr().err
 
 
+def test_a_model_given_as_data_is_refused_with_the_way_to_pass_it_before_any_model_loads(scan_tree, saved_model,
+                                                                                        monkeypatch, capsys):
+    root, _ = scan_tree
+    loaded = []
+    monkeypatch.setattr(cli, "_load_model", lambda argument: loaded.append(argument))
+    for command in ("evaluate", "calibrate"):
+        assert cli.main([command, str(saved_model), str(root), "--model", str(saved_model)]) == 2
+        error = capsys.readouterr().err
+        assert f"{saved_model}: this is a saved model, not labelled digits; give it as --model" in error
+    assert loaded == []
+
+
 # Batches.
 
 
