@@ -260,7 +260,7 @@ def resolve_notebook_name(name: str) -> str:
         return name
     allowed = list(NOTEBOOKS) + list(NOTEBOOKS.values())
     raise ParameterError(f"--only: unknown notebook {name!r}; allowed values are {', '.join(NOTEBOOKS)} "
-                         f"(or {', '.join(NOTEBOOKS.values())}){_suggest(name, allowed)}.")
+                         f"(or {', '.join(NOTEBOOKS.values())}){_suggest(name, allowed)}")
 
 
 def locate_profile(path: str | Path) -> Path:
@@ -316,7 +316,7 @@ def parse_override(text: str) -> tuple[str | None, str, Any]:
         section, key = key.split(".", 1)
         if section not in NOTEBOOKS:
             raise ParameterError(f"--set {text!r}: unknown section {section!r}; sections are "
-                                 f"{', '.join(NOTEBOOKS)}{_suggest(section, NOTEBOOKS)}.")
+                                 f"{', '.join(NOTEBOOKS)}{_suggest(section, NOTEBOOKS)}")
     try:
         value = yaml.safe_load(raw_value) if raw_value.strip() else ""
     except yaml.YAMLError:
@@ -355,19 +355,24 @@ def resolve_parameters(profile: dict, notebooks: list[str], *, overrides: list[s
     for name in list(sections):
         if name not in NOTEBOOKS:
             problems.append(f"{source}: unknown section {name!r}; sections are {', '.join(NOTEBOOKS)}"
-                            f"{_suggest(name, NOTEBOOKS)}. Keys are flat, so a section's values cannot be mappings.")
+                            f"{_suggest(name, NOTEBOOKS)} Keys are flat, so a section's values cannot be mappings.")
             del sections[name]
+    # Where each key was set, so that a problem names the --set argument rather than the profile it overrode.
+    origins: dict[tuple[str | None, str], str] = {}
     for text in overrides:
         section, key, value = parse_override(text)
         (sections.setdefault(section, {}) if section else common)[key] = value
+        origins[(section, key)] = f"--set {text!r}"
 
     declared = {stem: get_notebook_parameters(stem) for stem in list_notebooks()}
     known_anywhere = set().union(*declared.values()) if declared else set()
     for key in common:
         if key in RESERVED_KEYS:
-            problems.append(f"{source}: {key!r} is set by digitrec run itself; remove it (use --out for the folder).")
+            problems.append(f"{origins.get((None, key), source)}: {key!r} is set by digitrec run itself; remove it "
+                            "(use --out for the folder).")
         elif key not in known_anywhere:
-            problems.append(f"{source}: unknown key {key!r}; no notebook declares it{_suggest(key, known_anywhere)}. "
+            problems.append(f"{origins.get((None, key), source)}: unknown key {key!r}; no notebook declares it"
+                            f"{_suggest(key, known_anywhere)} "
                             f"Known keys: {', '.join(sorted(known_anywhere))}.")
     resolved: dict[str, dict] = {}
     for stem in notebooks:
@@ -376,10 +381,12 @@ def resolve_parameters(profile: dict, notebooks: list[str], *, overrides: list[s
         values = {key: value for key, value in common.items() if key in schema and key not in RESERVED_KEYS}
         for key, value in sections.get(section_name, {}).items():
             if key in RESERVED_KEYS:
-                problems.append(f"{source}: {section_name}.{key} is set by digitrec run itself; remove it.")
+                problems.append(f"{origins.get((section_name, key), source)}: {section_name}.{key} is set by "
+                                "digitrec run itself; remove it.")
             elif key not in schema:
-                problems.append(f"{source}: unknown key {key!r} for notebook {stem} (section {section_name!r})"
-                                f"{_suggest(key, schema)}. Its parameters are: {', '.join(sorted(schema))}.")
+                problems.append(f"{origins.get((section_name, key), source)}: unknown key {key!r} for notebook {stem} "
+                                f"(section {section_name!r})"
+                                f"{_suggest(key, schema)} Its parameters are: {', '.join(sorted(schema))}.")
             else:
                 values[key] = value
         checked = {}
@@ -507,6 +514,6 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
 
 
 def _suggest(word: str, candidates) -> str:
-    """Return '; did you mean ...?' with the close matches of ``word``, or an empty string."""
+    """End a sentence: '; did you mean ...?' with the close matches of ``word``, or a full stop where none is close."""
     matches = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(match) for match in matches)}?" if matches else ""
+    return f"; did you mean {' or '.join(repr(match) for match in matches)}?" if matches else "."

@@ -26,6 +26,20 @@ def test_unknown_common_key_and_unknown_section_are_both_reported():
     assert "unknown section 'edaa'" in message and "did you mean 'eda'" in message
 
 
+def test_a_problem_names_the_set_argument_that_caused_it_and_ends_its_sentence_once():
+    with pytest.raises(ParameterError) as raised:
+        resolve_parameters({"eda": {"pca_points": 10}}, ["01_eda"], source="params/x.yaml",
+                           overrides=["eda.pca_point=5", "sed=1", "eda.zzz=1"])
+    problems = str(raised.value).splitlines()[1:]
+    assert problems[0].startswith("  - --set 'sed=1': unknown key 'sed'; no notebook declares it; "
+                                  "did you mean 'seed'? ")
+    assert problems[1].startswith("  - --set 'eda.pca_point=5': unknown key 'pca_point' for notebook 01_eda "
+                                  "(section 'eda'); did you mean 'pca_points'? Its parameters are: ")
+    assert problems[2].startswith("  - --set 'eda.zzz=1': unknown key 'zzz' for notebook 01_eda (section 'eda'). "
+                                  "Its parameters are: ")
+    assert not any("params/x.yaml" in problem or "?." in problem for problem in problems)
+
+
 @pytest.mark.parametrize(
     "profile, expected",
     [({"seed": "forty"}, r"seed = 'forty' has the wrong type: expected int, got str"),
