@@ -185,7 +185,7 @@ class FieldEvaluation:
             threshold = self.abstention.get("threshold") or 0.0
             text += (f" At its saved threshold ({self.abstention.get('score')} {threshold:.4f}, chosen on "
                      f"{self.abstention.get('chosen_on', 'validation')}): "
-                     + self.selective.describe("digits"))
+                     + _lowercase_first(self.selective.describe("digits")))
         else:
             text += " The model has no saved threshold: it answers every digit."
         return text
@@ -252,9 +252,9 @@ class Calibration:
 
     def describe(self) -> str:
         """What was chosen where, and what it gives on the half that played no part."""
+        choice = _lowercase_first(self.choice.describe()).replace("validation images", "digits of that half")
         text = (f"Chosen on one half of {self.source_name} ({len(self.choosing):,} digits, stratified, seed "
-                f"{self.seed}), keeping the saved score ({self.score}): {self.choice.describe()}".replace(
-                    "validation images", "digits of that half"))
+                f"{self.seed}), keeping the saved score ({self.score}): {choice}")
         text += (f" On the other half ({len(self.reporting):,} digits), the new threshold would "
                  + _lowercase_first(self.held_out.describe("digits")))
         if self.saved_held_out is not None:

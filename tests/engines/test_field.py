@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -234,6 +235,8 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
     expected = choose_threshold(scored.compute_scores("margin")[usable], scored.correct[usable], 0.9)
     assert calibration.choice.threshold == expected.threshold and calibration.score == "margin"
     assert calibration.held_out.n_images == len(reporting)
+    # One sentence runs on after each colon, so no clause starts with a capital there.
+    assert not re.search(r": [A-Z]", calibration.describe()), calibration.describe()
 
     assert cli.main(["calibrate", str(root), "--model", str(model_path), "--target", "0.9", "--seed", "3",
                      "--write", "--json"]) == 1  # The broken image is named; the rest is calibrated.
