@@ -160,6 +160,9 @@ def test_comparison_and_index_lead_with_the_recommendation(rendered_run):
     subtitle = index[index.index('class="subtitle"'):index.index("</p>", index.index('class="subtitle"'))]
     assert re.search(r"started \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC · (\d+\.\d s|\d+ min \d+ s) in all",
                      subtitle), subtitle
+    reports = index[index.index(">Reports<"):index.index("Run manifest")]
+    times = re.findall(r'<td class="number">([^<]*)</td>', reports)
+    assert times and all(re.fullmatch(r"\d+\.\d s|\d+ min \d+ s", time) for time in times), times
 
 
 def test_deployment_leads_with_what_the_office_needs_and_the_card_repeats_it(rendered_run):
