@@ -156,6 +156,7 @@ def test_comparison_and_index_lead_with_the_recommendation(rendered_run):
     headline = index[index.index("Recommended model"):index.index(">Reports<")]
     assert re.search(r"test accuracy\s*<strong>\d\.\d{4}</strong>, 95% interval \d\.\d{4}\s+to \d\.\d{4}", headline)
     assert headline.count("</tr>") >= 2  # The runner-ups, each with its interval.
+    assert re.search(r"Chosen on validation accuracy \(\d\.\d{4}\),\s+then evaluated once", headline)
     # When it started and how long it took read as a person writes them, not as ISO 8601 and raw seconds.
     subtitle = index[index.index('class="subtitle"'):index.index("</p>", index.index('class="subtitle"'))]
     assert re.search(r"started \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC · (\d+\.\d s|\d+ min \d+ s) in all",
