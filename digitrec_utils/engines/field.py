@@ -42,6 +42,8 @@ from digitrec_utils.evaluation.abstention import (
     ThresholdChoice,
     check_target,
     choose_threshold,
+    count_answers_to_confirm,
+    describe_too_few_to_confirm,
     measure_selective,
 )
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval, evaluate_model, format_percent_interval
@@ -186,6 +188,9 @@ class FieldEvaluation:
             text += (f" At its saved threshold ({self.abstention.get('score')} {threshold:.4f}, chosen on "
                      f"{self.abstention.get('chosen_on', 'validation')}): "
                      + _lowercase_first(self.selective.describe("digits")))
+            target = self.abstention.get("target")
+            if target is not None:
+                text += (" " + describe_too_few_to_confirm(self.selective, target)).rstrip()
         else:
             text += " The model has no saved threshold: it answers every digit."
         return text
@@ -198,8 +203,12 @@ class FieldEvaluation:
                   "prepared_as": scored.kinds, **evaluation.to_dict(),
                   "confused_pairs": evaluation.confused_pairs.to_dict(orient="records")}
         if self.selective is not None:
-            result["abstention"] = {**{key: self.abstention.get(key) for key in ("score", "threshold", "chosen_on")},
-                                    **_selective_to_dict(self.selective)}
+            target = self.abstention.get("target")
+            result["abstention"] = {**{key: self.abstention.get(key) for key in ("score", "threshold", "chosen_on",
+                                                                                  "target")},
+                                    **_selective_to_dict(self.selective),
+                                    "answered_needed_to_confirm_target": (count_answers_to_confirm(target)
+                                                                          if target is not None else None)}
         return result
 
 
@@ -257,6 +266,9 @@ class Calibration:
                 f"{self.seed}), keeping the saved score ({self.score}): {choice}")
         text += (f" On the other half ({len(self.reporting):,} digits), the new threshold would "
                  + _lowercase_first(self.held_out.describe("digits")))
+        too_few = describe_too_few_to_confirm(self.held_out, self.choice.target, share=0.5)
+        if too_few:
+            text += " " + too_few
         if self.saved_held_out is not None:
             text += (f" The saved threshold ({self.saved_threshold:.4f}) on the same half: "
                      + _lowercase_first(self.saved_held_out.describe("digits")))
@@ -268,6 +280,7 @@ class Calibration:
                 "choosing_half": {"n_images": int(len(self.choosing)), "coverage": self.choice.coverage,
                                   "accuracy": self.choice.accuracy},
                 "held_out_half": _selective_to_dict(self.held_out),
+                "answered_needed_to_confirm_target": count_answers_to_confirm(self.choice.target),
                 "saved_threshold": self.saved_threshold,
                 "saved_threshold_on_held_out_half": (_selective_to_dict(self.saved_held_out)
                                                      if self.saved_held_out is not None else None)}

@@ -237,11 +237,15 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
     assert calibration.held_out.n_images == len(reporting)
     # One sentence runs on after each colon, so no clause starts with a capital there.
     assert not re.search(r": [A-Z]", calibration.describe()), calibration.describe()
+    # A held-out half of 31 digits cannot confirm 90% (that takes 35 answered, all right), and the office is told.
+    too_few = f"The {calibration.held_out.n_answered} answered digits are too few to confirm 90.0%"
+    assert too_few in calibration.describe()
 
     assert cli.main(["calibrate", str(root), "--model", str(model_path), "--target", "0.9", "--seed", "3",
                      "--write", "--json"]) == 1  # The broken image is named; the rest is calibrated.
     written = json.loads(capsys.readouterr().out)
     assert written["threshold"] == calibration.choice.threshold and written["written"] is True
+    assert written["answered_needed_to_confirm_target"] == 35
     saved = json.loads(model_path.with_suffix(".json").read_text())
     assert [entry["chosen_on"] for entry in saved["abstention_history"]] == ["validation", calibration.chosen_on]
     assert saved["abstention"]["threshold"] == (calibration.choice.threshold or 0.0)

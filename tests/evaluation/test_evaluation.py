@@ -8,7 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
-from digitrec_utils.evaluation.abstention import measure_selective
+from digitrec_utils.evaluation.abstention import (
+    count_answers_to_confirm,
+    describe_too_few_to_confirm,
+    measure_selective,
+)
 from digitrec_utils.evaluation.evaluation import (
     compute_accuracy_interval,
     describe_selection,
@@ -227,3 +231,23 @@ def test_an_office_told_that_every_digit_is_answered_still_sees_the_uncertainty(
     outcome = measure_selective(np.ones(10_000), np.ones(10_000, dtype=bool), threshold=0.5)
     sentence = outcome.describe()
     assert "(95% CI 99.96%-100.00%)" in sentence and "100.0%-100.0%" not in sentence
+
+
+@pytest.mark.parametrize("target", [0.9, 0.99, 0.995, 0.999])
+def test_the_answers_needed_to_confirm_a_target_are_the_fewest_whose_interval_starts_there(target):
+    needed = count_answers_to_confirm(target)
+    assert compute_accuracy_interval(needed, needed)[0] >= target > compute_accuracy_interval(needed - 1, needed - 1)[0]
+    # Wilson's lower bound for n of n right is n / (n + z^2), so n is about z^2 * target / (1 - target).
+    assert needed == pytest.approx(1.959964 ** 2 * target / (1 - target), abs=1)
+
+
+def test_an_office_is_told_when_its_answered_digits_are_too_few_to_confirm_the_target():
+    scores = np.r_[np.ones(600), np.zeros(197)]  # 600 of 797 answered at a threshold of 0.5, all right.
+    few = measure_selective(scores, np.ones(797, dtype=bool), threshold=0.5)
+    sentence = describe_too_few_to_confirm(few, 0.995, share=0.5)
+    assert sentence.startswith("The 600 answered digits are too few to confirm 99.5%: even if all were right, their "
+                               "95% interval would start at 99.36%. Confirming it takes about 765 answered digits, ")
+    in_all = int(np.ceil(765 / (600 / 797) / 0.5))  # Both halves, at the coverage seen.
+    assert sentence.endswith(f"about {in_all:,} labelled digits in all at this coverage.")
+    enough = measure_selective(np.ones(800), np.ones(800, dtype=bool), threshold=0.5)
+    assert describe_too_few_to_confirm(enough, 0.995) == ""
