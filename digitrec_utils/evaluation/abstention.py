@@ -218,9 +218,10 @@ def describe_too_few_to_confirm(outcome: SelectiveOutcome, target: float, *, ite
     if not outcome.n_answered or outcome.n_answered >= needed:
         return ""
     best_case = compute_accuracy_interval(outcome.n_answered, outcome.n_answered)[0]
+    in_all = int(np.ceil(needed / outcome.coverage / share))
     return (f"The {outcome.n_answered:,} answered {items} are too few to confirm {target:.1%}: even if all were "
-            f"right, their 95% interval would start at {best_case:.2%}. Confirming it takes about {needed:,} answered {items}, "
-            f"about {int(np.ceil(needed / outcome.coverage / share)):,} labelled {items} in all at this coverage.")
+            f"right, their 95% interval would start at {best_case:.2%}. Confirming it takes about {needed:,} "
+            f"answered {items}, about {in_all:,} labelled {items} in all at this coverage.")
 
 
 def check_target(target: float) -> None:
