@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from digitrec_utils import config
@@ -262,11 +263,14 @@ def _output_format(arguments) -> str:
 def _report(entries, format_entry, *, output: str) -> int:
     """Print the entries as they come (a line each, or a JSON line each) or all at the end as one JSON list.
 
-    Errors also go to standard error, one line each. Returns the exit status: 1 when any entry failed.
+    Errors also go to standard error, one line each, and where there was more than one image a last line there
+    counts them: accepted, unsure (for a person) and unusable. Returns the exit status: 1 when any entry failed.
     """
     collected, failed = [], False
+    tally = Counter()
     for entry in entries:
         failed = failed or "error" in entry
+        tally["unusable" if "error" in entry else "accepted" if entry.get("accepted", True) else "unsure"] += 1
         if output == "json":
             collected.append(entry)
         elif output == "jsonl":
@@ -277,6 +281,10 @@ def _report(entries, format_entry, *, output: str) -> int:
             print(f"digitrec: {format_entry(entry)}", file=sys.stderr, flush=True)
     if output == "json":
         print(json.dumps(collected, indent=2))
+    total = sum(tally.values())
+    if total > 1:
+        print(f"digitrec: {total:,} images: {tally['accepted']:,} accepted, {tally['unsure']:,} unsure (for a "
+              f"person), {tally['unusable']:,} could not be used.", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
 

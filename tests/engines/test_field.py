@@ -301,6 +301,12 @@ def test_predict_works_in_batches_and_writes_a_json_line_per_image(scan_tree, sa
     lines = [json.loads(line) for line in captured.out.splitlines()]
     assert len(lines) == len(written) + 1 and "README.txt" in captured.err and "broken.png" in captured.err
     assert {entry.get("prepared_as") for entry in lines if "error" not in entry} == {"scan"}
+    # The last line of standard error counts what went where, from the same entries (without a saved threshold
+    # every answer is accepted).
+    accepted = sum(1 for entry in lines if "error" not in entry and entry.get("accepted", True))
+    unsure = sum(1 for entry in lines if entry.get("accepted") is False)
+    assert captured.err.splitlines()[-1] == (f"digitrec: {len(lines)} images: {accepted} accepted, {unsure} unsure "
+                                             "(for a person), 1 could not be used.")
 
 
 # cnn_modern's scanned-looking copies.
