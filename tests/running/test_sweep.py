@@ -4,6 +4,7 @@ and a local sweep whose second seed fails."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -166,6 +167,8 @@ def test_a_local_sweep_with_a_failing_seed_keeps_latest_and_still_compares_the_o
     index = (sweep_dir / "index.html").read_text()
     assert 'href="seed1/index.html"' in index and 'href="stability.html"' in index
     assert "1 of 2 seeds had a failed notebook" in index and str(tmp_path) not in index
+    times = re.findall(r'<td class="number">([^<]*)</td>', index[index.index("Notebook time"):])
+    assert len(times) >= 2 and all(re.fullmatch(r"\d+\.\d s|\d+ min \d+ s|–", time) for time in times), times
     assert (out / "latest").resolve() == (out / "earlier").resolve()  # Not every seed succeeded.
 
 
