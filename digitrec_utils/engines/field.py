@@ -189,8 +189,9 @@ class FieldEvaluation:
                      f"{self.abstention.get('chosen_on', 'validation')}): "
                      + _lowercase_first(self.selective.describe("digits")))
             target = self.abstention.get("target")
-            if target is not None:
-                text += (" " + describe_too_few_to_confirm(self.selective, target)).rstrip()
+            too_few = describe_too_few_to_confirm(self.selective, target) if target is not None else ""
+            if too_few:
+                text += " " + too_few
         else:
             text += " The model has no saved threshold: it answers every digit."
         return text

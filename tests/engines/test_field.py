@@ -215,7 +215,7 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
 
     from digitrec_utils.data.labelled import open_labelled_source
     from digitrec_utils.engines import deployment
-    from digitrec_utils.engines.field import calibrate_scored, score_labelled_digits, split_halves
+    from digitrec_utils.engines.field import calibrate_scored, evaluate_scored, score_labelled_digits, split_halves
     from digitrec_utils.evaluation.abstention import choose_threshold
     from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 
@@ -240,6 +240,10 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
     # A held-out half of 31 digits cannot confirm 90% (that takes 35 answered, all right), and the office is told.
     too_few = f"The {calibration.held_out.n_answered} answered digits are too few to confirm 90.0%"
     assert too_few in calibration.describe()
+    # evaluate says the same of all the digits at the saved target (0.99 takes 381 answered, all right).
+    report = evaluate_scored(scored, abstention=read_abstention(description), model_name="cnn_small")
+    assert f"The {report.selective.n_answered} answered digits are too few to confirm 99.0%" in report.describe()
+    assert report.to_dict()["abstention"]["answered_needed_to_confirm_target"] == 381
 
     assert cli.main(["calibrate", str(root), "--model", str(model_path), "--target", "0.9", "--seed", "3",
                      "--write", "--json"]) == 1  # The broken image is named; the rest is calibrated.
