@@ -303,7 +303,7 @@ def train_model(
     ending = f"stopped after epoch {len(losses)}" if stopped_early else f"ran {_all_epochs(len(losses))}"
     if averaging:
         notes.append(f"Training {ending}; the moving average of the weights (momentum "
-                     f"{float(model.optimizer.ema_momentum):g}) was kept, not one epoch's weights.")
+                     f"{float(model.optimizer.ema_momentum):g}) was kept, not one epoch's weights")
     elif stopper is not None and patience < epochs:
         notes.append(f"Early stopping on {MONITORS[monitor].split(' ', 1)[1]} (patience {patience}): {ending}; "
                      f"best weights from epoch {best_epoch} restored.")
@@ -319,6 +319,14 @@ def train_model(
         # Trained under a mixed policy: everything after training (predictions, their timing, the saved
         # model) uses a float32 copy with the same weights, as a CPU without bfloat16 would run it.
         model = copy_as_float32(model)
+    if averaging:
+        # The averaged weights came with statistics of batch normalization gathered by the raw ones.
+        # They are recomputed, and the time counts as training's.
+        renormalizing = time.perf_counter()
+        renormalized = recompute_batch_norm_statistics(model, training)
+        seconds += time.perf_counter() - renormalizing
+        notes[0] += (f", with its batch normalization's statistics recomputed over one pass of the training "
+                     f"images ({renormalized} batches)." if renormalized else ".")
     if copied or averaging:
         # The history's validation figures are the raw or 16-bit weights'; the model returned is measured.
         predicted = model.predict(validation, verbose=0).argmax(axis=1)
@@ -328,6 +336,50 @@ def train_model(
                           train_seconds=seconds, epochs_run=len(losses), best_epoch=best_epoch,
                           restored_best=stopper is not None and not averaging, stopped_early=stopped_early,
                           notes=notes, precision=precision, measured_val_accuracy=measured_val_accuracy)
+
+
+def recompute_batch_norm_statistics(model, batches) -> int:
+    """Set every batch normalization's moving statistics to their mean over one pass of ``batches``.
+
+    The moving mean and variance that batch normalization uses at inference follow the weights training
+    had at each step. Once training ends with other weights in place (a moving average of the weights),
+    they no longer match what those weights compute. Each batch is run through ``model`` in training mode,
+    as training ran it (augmentation on, each normalization on the batch's own statistics), and each layer
+    keeps the running mean of the batches' statistics: the cumulative average of PyTorch's
+    ``torch.optim.swa_utils.update_bn``, which Keras lacks. Nothing else changes; the weights are not
+    trained.
+
+    Parameters
+    ----------
+    model : keras.Model
+    batches : iterable of (images, labels)
+        One pass of the training batches, e.g. from :func:`make_dataset`.
+
+    Returns
+    -------
+    count : int
+        The batches run; 0 where ``model`` has no batch normalization (nothing is run).
+    """
+    import keras
+
+    normalizations = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not normalizations:
+        return 0
+    momenta = [layer.momentum for layer in normalizations]
+    count = 0
+    try:
+        for images, _ in batches:
+            # With momentum t / (t + 1) for the batch numbered t from 0, each moving statistic becomes the
+            # mean of the first t + 1 batches' statistics. Keras reads the momentum when the layer runs, so
+            # the model runs eagerly, one batch at a time.
+            for layer in normalizations:
+                layer.momentum = count / (count + 1)
+            model(images, training=True)
+            count += 1
+    finally:
+        for layer, momentum in zip(normalizations, momenta):
+            layer.momentum = momentum
+    return count
 
 
 def _describe_learning_rate_cuts(rates: Sequence[float], patience: int, monitor: str = "val_loss") -> str:

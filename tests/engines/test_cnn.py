@@ -302,6 +302,7 @@ def test_a_moving_average_of_the_weights_is_kept_in_place_of_the_best_epochs(sma
     averaged = results[0.9999]
     assert not averaged.restored_best and results[0.0].restored_best
     assert "moving average of the weights (momentum 0.9999) was kept" in averaged.notes[0]
+    assert "statistics recomputed over one pass of the training images" in averaged.notes[0]
     predicted = averaged.model.predict(val_images, verbose=0).argmax(axis=1)
     assert averaged.val_accuracy == pytest.approx(float(np.mean(predicted == small_splits.y_val)))
     with pytest.raises(ParameterError, match="modern_ema_momentum = 1.0 must lie between 0 and 0.9999"):
@@ -413,3 +414,22 @@ def test_the_augmentation_finding_counts_scan_copies_and_members_as_a_reader_wou
                                                   "digits join them")
     assert "with seeds 42 and 43," in cnn.describe_members(2, seed=42)
     assert "3 networks trained alike with seeds 7 to 9," in cnn.describe_members(3, seed=7)
+
+
+def test_batch_normalization_statistics_become_the_mean_of_one_pass_of_batches():
+    import keras
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(loc=index, scale=1 + index, size=(16, 3)).astype("float32"), None) for index in range(4)]
+    normalization = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(3, use_bias=False), normalization])
+    model.layers[0].set_weights([np.eye(3, dtype="float32")])  # The normalization sees the images themselves.
+    assert training.recompute_batch_norm_statistics(model, batches) == 4
+    # Each moving statistic is the mean of the four batches' own (population) statistics, not a decayed one.
+    np.testing.assert_allclose(normalization.moving_mean.numpy(),
+                               np.mean([images.mean(axis=0) for images, _ in batches], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(normalization.moving_variance.numpy(),
+                               np.mean([images.var(axis=0) for images, _ in batches], axis=0), rtol=1e-5)
+    assert normalization.momentum == 0.99
+    assert training.recompute_batch_norm_statistics(keras.Sequential([keras.Input(shape=(3,)),
+                                                                      keras.layers.Dense(2)]), batches) == 0
