@@ -345,7 +345,7 @@ def recompute_batch_norm_statistics(model, batches) -> int:
     had at each step. Once training ends with other weights in place (a moving average of the weights),
     they no longer match what those weights compute. Each batch is run through ``model`` in training mode,
     as training ran it (augmentation on, each normalization on the batch's own statistics), and each layer
-    keeps the running mean of the batches' statistics: the cumulative average of PyTorch's
+    keeps the mean of the batches' statistics: the cumulative average of PyTorch's
     ``torch.optim.swa_utils.update_bn``, which Keras lacks. Nothing else changes; the weights are not
     trained.
 
@@ -361,24 +361,34 @@ def recompute_batch_norm_statistics(model, batches) -> int:
         The batches run; 0 where ``model`` has no batch normalization (nothing is run).
     """
     import keras
+    import tensorflow as tf
 
     normalizations = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not normalizations:
         return 0
     momenta = [layer.momentum for layer in normalizations]
+    sums = [[np.zeros(layer.moving_mean.shape), np.zeros(layer.moving_variance.shape)] for layer in normalizations]
     count = 0
     try:
+        # With momentum 0 each layer's moving statistics become the last batch's own; they are summed here
+        # after each batch. The momentum is read when the function is traced, so it is set first.
+        for layer in normalizations:
+            layer.momentum = 0.0
+        run_in_training_mode = tf.function(lambda images: model(images, training=True), reduce_retracing=True)
         for images, _ in batches:
-            # With momentum t / (t + 1) for the batch numbered t from 0, each moving statistic becomes the
-            # mean of the first t + 1 batches' statistics. Keras reads the momentum when the layer runs, so
-            # the model runs eagerly, one batch at a time.
-            for layer in normalizations:
-                layer.momentum = count / (count + 1)
-            model(images, training=True)
+            run_in_training_mode(images)
+            for layer, (mean_sum, variance_sum) in zip(normalizations, sums):
+                mean_sum += layer.moving_mean.numpy()
+                variance_sum += layer.moving_variance.numpy()
             count += 1
     finally:
         for layer, momentum in zip(normalizations, momenta):
             layer.momentum = momentum
+    for layer, (mean_sum, variance_sum) in zip(normalizations, sums):
+        if not count:
+            break  # No batches: the statistics stay as they were.
+        layer.moving_mean.assign(mean_sum / count)
+        layer.moving_variance.assign(variance_sum / count)
     return count
 
 
