@@ -377,16 +377,16 @@ def recompute_batch_norm_statistics(model, batches) -> int:
         run_in_training_mode = tf.function(lambda images: model(images, training=True), reduce_retracing=True)
         for images, _ in batches:
             run_in_training_mode(images)
-            for layer, (mean_sum, variance_sum) in zip(normalizations, sums):
+            for layer, (mean_sum, variance_sum) in zip(normalizations, sums, strict=True):
                 mean_sum += layer.moving_mean.numpy()
                 variance_sum += layer.moving_variance.numpy()
             count += 1
     finally:
-        for layer, momentum in zip(normalizations, momenta):
+        for layer, momentum in zip(normalizations, momenta, strict=True):
             layer.momentum = momentum
-    for layer, (mean_sum, variance_sum) in zip(normalizations, sums):
-        if not count:
-            break  # No batches: the statistics stay as they were.
+    if not count:
+        return 0  # No batches: the statistics stay as they were.
+    for layer, (mean_sum, variance_sum) in zip(normalizations, sums, strict=True):
         layer.moving_mean.assign(mean_sum / count)
         layer.moving_variance.assign(variance_sum / count)
     return count
