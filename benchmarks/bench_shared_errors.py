@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec_utils.evaluation.evaluation import count_shared_errors
 from digitrec_utils.exceptions import DigitrecError
 from digitrec_utils.reporting.results import decode_labels, load_run_results
 
@@ -55,20 +56,19 @@ def collect_validation_predictions(records: dict[str, dict], dataset: str | None
     return labels, predictions
 
 
-def count_shared_errors(labels: np.ndarray, predictions: dict[str, np.ndarray], network: str) -> dict:
+def describe_shared_errors(labels: np.ndarray, predictions: dict[str, np.ndarray], network: str) -> dict:
     """Return, for each validation digit ``network`` misreads, how many other networks misread it too."""
     if network not in predictions:
         raise DigitrecError(f"{network!r} has no validation predictions here; networks with them: "
                             f"{', '.join(sorted(predictions))}.")
     others = {name: predicted for name, predicted in predictions.items() if name != network}
-    missed = np.flatnonzero(predictions[network] != labels)
-    also_missed = sum((predicted != labels).astype(int) for predicted in others.values())
+    missed, others_wrong = count_shared_errors(labels, predictions[network], others)
     return {"network": network, "others": sorted(others), "errors": int(missed.size),
             "shared_with": {name: int(np.sum(predicted[missed] != labels[missed]))
                             for name, predicted in sorted(others.items())},
             "digits": [{"index": int(index), "label": int(labels[index]),
-                        "read_as": int(predictions[network][index]), "others_wrong": int(also_missed[index])}
-                       for index in missed]}
+                        "read_as": int(predictions[network][index]), "others_wrong": int(wrong)}
+                       for index, wrong in zip(missed, others_wrong, strict=True)]}
 
 
 def main() -> None:
@@ -81,7 +81,7 @@ def main() -> None:
     try:
         labels, predictions = collect_validation_predictions(load_run_results(arguments.run / "results"),
                                                              arguments.dataset)
-        shared = count_shared_errors(labels, predictions, arguments.network)
+        shared = describe_shared_errors(labels, predictions, arguments.network)
     except DigitrecError as error:
         raise SystemExit(f"bench_shared_errors: {error}") from None
     count = len(shared["others"])

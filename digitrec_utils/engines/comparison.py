@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.evaluation.evaluation import SIGNIFICANCE, compare_paired, format_percent_interval
+from digitrec_utils.evaluation.evaluation import (
+    SIGNIFICANCE,
+    compare_paired,
+    count_shared_errors,
+    format_percent_interval,
+)
 from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
 from digitrec_utils.reporting.ranking import Recommendation, read_predictions
@@ -237,6 +242,31 @@ def _describe_weaknesses(records: dict[str, dict], key: str, *, n_classes: int =
     return f"Weakest classes (test recall): {weakest_text}. Most-confused pairs: {pair_text or 'none'}."
 
 
+def _describe_shared_errors(records: dict[str, dict], key: str) -> str:
+    """Say how many of the recommended model's test errors the other models of the run make too, or ""."""
+    labels, predicted = read_predictions(records, key)
+    if labels is None:
+        return ""
+    others = {}
+    for notebook, record in records.items():
+        for model in record.get("models", []):
+            other = f"{notebook}/{model['name']}"
+            other_labels, other_predicted = (None, None) if other == key else read_predictions(records, other)
+            # Only models scored on the same test images count (05's corruptions use a subset, for one).
+            if other_labels is not None and np.array_equal(other_labels, labels):
+                others[other] = other_predicted
+    missed, others_wrong = count_shared_errors(labels, predicted, others)
+    if not others or not missed.size:
+        return ""
+    count = len(others)
+    most, own = int(np.sum(2 * others_wrong >= count)), int(np.sum(others_wrong == 0))
+    if count == 1:
+        return (f" Of its {missed.size:,} test errors, the other model makes {most:,} too; the other {own:,} are "
+                "its own.")
+    return (f" Of its {missed.size:,} test errors, {most:,} are misread by at least half of the other {count} models "
+            f"too (images hard for most of them), and {own:,} by none of them (its own).")
+
+
 def describe_protocol(records: dict[str, dict]) -> str:
     """Say what was tuned on what, from the records' own parameters."""
     first = next(iter(records.values()))
@@ -325,7 +355,8 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
         f"**Expected accuracy on unseen images of the same distribution**: {row['test accuracy']:.4f}, with a 95% "
         f"interval of {row['95% CI low']:.4f} to {row['95% CI high']:.4f} (Wilson interval over {n_test:,} test "
         "images evaluated once).",
-        f"**Where it fails**: {_describe_weaknesses(records, recommendation.key)}",
+        f"**Where it fails**: {_describe_weaknesses(records, recommendation.key)}"
+        f"{_describe_shared_errors(records, recommendation.key)}",
         *(_describe_deployment_lines(deployment) if deployment else []),
         f"**Protocol**: {describe_protocol(records)}",
         "**Known limits**: the estimate holds for images like the training data: centred, size-normalized "

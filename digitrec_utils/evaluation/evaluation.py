@@ -456,6 +456,35 @@ def describe_choice(y_val, predictions, chosen, family: str) -> str:
     return paired.describe(family, subject="the validation set") + " It is the one evaluated in detail below."
 
 
+def count_shared_errors(y_true, predicted, others) -> tuple[np.ndarray, np.ndarray]:
+    """Return the images ``predicted`` gets wrong and, for each, how many of the ``others`` get it wrong too.
+
+    Images that nearly every model misreads are the hard ones of the set; images that the others read
+    are one model's own mistakes, the only ones another kind of model could be expected to fix.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_images,)
+    predicted : ndarray of shape (n_images,)
+        The model's predicted labels.
+    others : mapping of str to ndarray of shape (n_images,)
+        Other models' predicted labels on the same images.
+
+    Returns
+    -------
+    missed : ndarray of int
+        The positions of the images ``predicted`` gets wrong, in order.
+    others_wrong : ndarray of int, of the same length
+        How many of ``others`` get each of those images wrong.
+    """
+    y_true, predicted = np.asarray(y_true), np.asarray(predicted)
+    missed = np.flatnonzero(predicted != y_true)
+    others_wrong = np.zeros(missed.size, dtype=int)
+    for other in others.values():
+        others_wrong += np.asarray(other)[missed] != y_true[missed]
+    return missed, others_wrong
+
+
 def _name_settings(rows: pd.DataFrame) -> str:
     """Name up to NAMED_IN_A_SENTENCE settings with their accuracy, and count the rest."""
     named = [f"{row['setting']} ({row['accuracy']:.4f})" for _, row in rows.head(NAMED_IN_A_SENTENCE).iterrows()]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from digitrec_utils.engines import comparison
+from digitrec_utils.evaluation import evaluation
 from digitrec_utils.evaluation.evaluation import evaluate_model
 from digitrec_utils.reporting import ranking
 from digitrec_utils.reporting.results import build_model_record, build_results, save_results
@@ -195,3 +196,26 @@ def test_runner_ups_within_noise_on_validation_are_named_with_what_makes_them_ch
                                           table=comparison.judge_on_validation(records, table, recommendation.key))
     assert "**Within noise of it**: svm (0.9000): McNemar's exact test on the validation images cannot tell it" in card
     assert "svm predicts in 1.0 ms per 1,000 images against 30.0 and trains in 2.0 s against 60.0" in card
+
+
+def test_the_card_counts_the_test_errors_that_the_other_models_make_too():
+    truth = _truth()
+    # The SVM (recommended on validation) misreads 0-39; kNN 0-29 and 100-109; a tree 0-9 and 35-37.
+    classical = [_model("svm", "classical", truth, np.arange(0, 40), 0.93),
+                 _model("knn", "classical", truth, np.r_[0:30, 100:110], 0.90),
+                 _model("tree", "classical", truth, np.r_[0:10, 35:38], 0.80)]
+    records = {"02_classical_baselines": build_results("02_classical_baselines", DATASET, {"val_fraction": 0.1},
+                                                       seed=42, models=classical, selected_model="svm",
+                                                       test_labels=truth)}
+    recommendation = ranking.recommend_model(ranking.gather_models(records))
+    card = comparison.describe_model_card(records, recommendation, None)
+    # At least one of the two others misreads 0-29 and 35-37 (33 images); neither misreads 30-34 and 38-39 (7).
+    assert ("Of its 40 test errors, 33 are misread by at least half of the other 2 models too (images hard for "
+            "most of them), and 7 by none of them (its own).") in card
+    missed, others_wrong = evaluation.count_shared_errors(truth, _predictions(truth, np.arange(0, 40)), {
+        "knn": _predictions(truth, np.r_[0:30, 100:110]), "tree": _predictions(truth, np.r_[0:10, 35:38])})
+    assert missed.tolist() == list(range(40))
+    assert others_wrong.tolist() == [2] * 10 + [1] * 20 + [0] * 5 + [1] * 3 + [0] * 2
+    del records["02_classical_baselines"]["models"][2]  # With one other model, the sentence names it alone.
+    card = comparison.describe_model_card(records, ranking.recommend_model(ranking.gather_models(records)), None)
+    assert "Of its 40 test errors, the other model makes 30 too; the other 10 are its own." in card
