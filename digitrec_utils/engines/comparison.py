@@ -251,13 +251,15 @@ def _describe_shared_errors(records: dict[str, dict], key: str) -> str:
     for notebook, record in records.items():
         for model in record.get("models", []):
             other = f"{notebook}/{model['name']}"
-            other_labels, other_predicted = (None, None) if other == key else read_predictions(records, other)
+            if other == key:
+                continue
+            other_labels, other_predicted = read_predictions(records, other)
             # Only models scored on the same test images count (05's corruptions use a subset, for one).
             if other_labels is not None and np.array_equal(other_labels, labels):
                 others[other] = other_predicted
     missed, others_wrong = count_shared_errors(labels, predicted, others)
     if not others or not missed.size:
-        return ""
+        return ""  # Nothing to count against, or no error to count.
     count = len(others)
     most, own = int(np.sum(2 * others_wrong >= count)), int(np.sum(others_wrong == 0))
     if count == 1:

@@ -460,7 +460,7 @@ def count_shared_errors(y_true, predicted, others) -> tuple[np.ndarray, np.ndarr
     """Return the images ``predicted`` gets wrong and, for each, how many of the ``others`` get it wrong too.
 
     Images that nearly every model misreads are the hard ones of the set; images that the others read
-    are one model's own mistakes, the only ones another kind of model could be expected to fix.
+    are one model's own mistakes, the likeliest to yield to another kind of model.
 
     Parameters
     ----------
