@@ -254,7 +254,7 @@ def _describe_shared_errors(records: dict[str, dict], key: str) -> str:
             if other == key:
                 continue
             other_labels, other_predicted = read_predictions(records, other)
-            # Only models scored on the same test images count (05's corruptions use a subset, for one).
+            # Only models scored on the same test images count, as in the paired tests.
             if other_labels is not None and np.array_equal(other_labels, labels):
                 others[other] = other_predicted
     missed, others_wrong = count_shared_errors(labels, predicted, others)
