@@ -22,52 +22,53 @@ import numpy as np
 
 from digitrec_utils.evaluation.evaluation import count_shared_errors
 from digitrec_utils.exceptions import DigitrecError
-from digitrec_utils.reporting.results import decode_labels, load_run_results
+from digitrec_utils.reporting.ranking import read_paired_predictions
+from digitrec_utils.reporting.results import load_run_results
 
 
-def collect_validation_predictions(records: dict[str, dict], dataset: str | None = None
-                                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Return the validation labels and every network's validation predictions in ``records``.
+def read_validation_predictions(records: dict[str, dict], network: str, dataset: str | None = None
+                                ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Return the validation labels, ``network``'s validation predictions and every other network's.
+
+    The pairing is the comparison notebook's (:func:`~digitrec_utils.reporting.ranking.read_paired_predictions`);
+    the others are named without their notebook.
 
     Raises
     ------
     DigitrecError
-        When two records were made on different validation digits (runs of different splits mixed), or
-        one on another dataset than ``dataset``.
+        When no record holds validation predictions or ``network`` has none, a record was made on another dataset than
+        ``dataset``, or a network's predictions are of other validation digits (runs of different splits mixed).
     """
-    labels, predictions = None, {}
-    for notebook, record in records.items():
-        if not record.get("val_labels"):
-            continue
-        made_on = record.get("dataset", {}).get("name")
+    keys = {f"{notebook}/{model['name']}": notebook for notebook, record in records.items()
+            for model in record.get("models", []) if model.get("val_predictions") and record.get("val_labels")}
+    if not keys:
+        raise DigitrecError("No record holds validation labels; give a run folder made by digitrec run.")
+    for notebook in sorted(set(keys.values())):
+        made_on = records[notebook].get("dataset", {}).get("name")
         if dataset and made_on != dataset:
             raise DigitrecError(f"{notebook}: made on {made_on!r}, not {dataset!r}; give a run of {dataset!r} "
                                 "or leave out --dataset.")
-        these = decode_labels(record["val_labels"])
-        if labels is not None and not np.array_equal(labels, these):
-            raise DigitrecError(f"{notebook}: its validation labels differ from the other records'; give one "
-                                "run's results folder.")
-        labels = these
-        for model in record.get("models", []):
-            if model.get("val_predictions"):
-                predictions[model["name"]] = decode_labels(model["val_predictions"])
-    if labels is None:
-        raise DigitrecError("No record holds validation labels; give a run folder made by digitrec run.")
-    return labels, predictions
-
-
-def describe_shared_errors(labels: np.ndarray, predictions: dict[str, np.ndarray], network: str) -> dict:
-    """Return, for each validation digit ``network`` misreads, how many other networks misread it too."""
-    if network not in predictions:
+    chosen = [key for key in keys if key.split("/", 1)[1] == network]
+    if not chosen:
         raise DigitrecError(f"{network!r} has no validation predictions here; networks with them: "
-                            f"{', '.join(sorted(predictions))}.")
-    others = {name: predicted for name, predicted in predictions.items() if name != network}
-    missed, others_wrong = count_shared_errors(labels, predictions[network], others)
+                            f"{', '.join(sorted(key.split('/', 1)[1] for key in keys))}.")
+    labels, predicted, paired = read_paired_predictions(records, chosen[0], "val")
+    for key in keys:
+        if key != chosen[0] and key not in paired:
+            raise DigitrecError(f"{keys[key]}: its validation labels differ from {keys[chosen[0]]}'s; give one "
+                                "run's results folder.")
+    return labels, predicted, {key.split("/", 1)[1]: predictions for key, predictions in paired.items()}
+
+
+def describe_shared_errors(labels: np.ndarray, predicted: np.ndarray, others: dict[str, np.ndarray],
+                           network: str) -> dict:
+    """Return, for each validation digit ``network`` misreads, how many of the ``others`` misread it too."""
+    missed, others_wrong = count_shared_errors(labels, predicted, others)
     return {"network": network, "others": sorted(others), "errors": int(missed.size),
-            "shared_with": {name: int(np.sum(predicted[missed] != labels[missed]))
-                            for name, predicted in sorted(others.items())},
+            "shared_with": {name: int(np.sum(predictions[missed] != labels[missed]))
+                            for name, predictions in sorted(others.items())},
             "digits": [{"index": int(index), "label": int(labels[index]),
-                        "read_as": int(predictions[network][index]), "others_wrong": int(wrong)}
+                        "read_as": int(predicted[index]), "others_wrong": int(wrong)}
                        for index, wrong in zip(missed, others_wrong, strict=True)]}
 
 
@@ -79,9 +80,9 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
     arguments = parser.parse_args()
     try:
-        labels, predictions = collect_validation_predictions(load_run_results(arguments.run / "results"),
-                                                             arguments.dataset)
-        shared = describe_shared_errors(labels, predictions, arguments.network)
+        labels, predicted, others = read_validation_predictions(load_run_results(arguments.run / "results"),
+                                                                arguments.network, arguments.dataset)
+        shared = describe_shared_errors(labels, predicted, others, arguments.network)
     except DigitrecError as error:
         raise SystemExit(f"bench_shared_errors: {error}") from None
     count = len(shared["others"])

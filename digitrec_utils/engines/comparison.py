@@ -25,7 +25,7 @@ from digitrec_utils.evaluation.evaluation import (
 )
 from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
-from digitrec_utils.reporting.ranking import Recommendation, read_predictions
+from digitrec_utils.reporting.ranking import Recommendation, read_paired_predictions
 from digitrec_utils.reporting.tables import format_interval, style_table
 from digitrec_utils.utils.paths import describe_path, is_inside
 
@@ -97,18 +97,17 @@ def compare_with_runner_ups(records: dict[str, dict], table: pd.DataFrame, recom
     """
     keyed = table.set_index("key")
     first = keyed.loc[recommended]
-    truth, predicted = read_predictions(records, recommended)
+    truth, predicted, paired = read_paired_predictions(records, recommended)
     rows = []
     for key in [key for key in table["key"] if key != recommended][:n_runner_ups]:
         other = keyed.loc[key]
         row = {"runner-up": key, "recommended test accuracy": first["test accuracy"],
                "runner-up test accuracy": other["test accuracy"]}
-        other_truth, other_predicted = read_predictions(records, key)
-        if truth is None or other_truth is None or not np.array_equal(truth, other_truth):
+        if key not in paired:
             rows.append({**row, "reading": "not tested: the two records do not hold the same test images with "
                                            "per-image predictions (different dataset, split or seed)."})
             continue
-        pair = compare_paired(truth, {recommended: predicted, key: other_predicted}, best=recommended).table.iloc[1]
+        pair = compare_paired(truth, {recommended: predicted, key: paired[key]}, best=recommended).table.iloc[1]
         only_first, only_other = int(pair["only best right"]), int(pair["only this right"])
         p_value = float(pair["p-value"])
         rows.append({**row, "only recommended right": only_first, "only runner-up right": only_other,
@@ -125,16 +124,15 @@ def judge_on_validation(records: dict[str, dict], table: pd.DataFrame, recommend
     ``not tested``. The recommendation itself is unchanged: this says which runner-ups the validation
     images cannot tell from it.
     """
-    truth, predictions = read_predictions(records, recommended, "val")
+    truth, predictions, paired = read_paired_predictions(records, recommended, "val")
     verdicts = {recommended: "recommended"}
     for key in table["key"]:
         if key == recommended:
             continue
-        other_truth, other = read_predictions(records, key, "val")
-        if truth is None or other_truth is None or not np.array_equal(truth, other_truth):
+        if key not in paired:
             verdicts[key] = "not tested"
             continue
-        pair = compare_paired(truth, {recommended: predictions, key: other}, best=recommended).table.iloc[1]
+        pair = compare_paired(truth, {recommended: predictions, key: paired[key]}, best=recommended).table.iloc[1]
         verdicts[key] = ("within noise" if not pair["distinguishable"]
                          else "better" if pair["only this right"] > pair["only best right"] else "worse")
     judged = table.copy()
@@ -244,22 +242,12 @@ def _describe_weaknesses(records: dict[str, dict], key: str, *, n_classes: int =
 
 def _describe_shared_errors(records: dict[str, dict], key: str) -> str:
     """Say how many of the recommended model's test errors the other models of the run make too, or ""."""
-    labels, predicted = read_predictions(records, key)
-    if labels is None:
-        return ""
-    others = {}
-    for notebook, record in records.items():
-        for model in record.get("models", []):
-            other = f"{notebook}/{model['name']}"
-            if other == key:
-                continue
-            other_labels, other_predicted = read_predictions(records, other)
-            # Only models scored on the same test images count, as in the paired tests.
-            if other_labels is not None and np.array_equal(other_labels, labels):
-                others[other] = other_predicted
+    labels, predicted, others = read_paired_predictions(records, key)
+    if not others:
+        return ""  # Nothing to count against.
     missed, others_wrong = count_shared_errors(labels, predicted, others)
-    if not others or not missed.size:
-        return ""  # Nothing to count against, or no error to count.
+    if not missed.size:
+        return ""  # No error to count.
     count = len(others)
     most, own = int(np.sum(2 * others_wrong >= count)), int(np.sum(others_wrong == 0))
     if count == 1:

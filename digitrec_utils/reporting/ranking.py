@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from digitrec_utils.reporting.results import decode_labels
@@ -103,3 +104,31 @@ def read_predictions(records: dict[str, dict], key: str, split: str = "test"):
     if record.get(f"{split}_labels") is None or model.get(f"{split}_predictions") is None:
         return None, None
     return decode_labels(record[f"{split}_labels"]), decode_labels(model[f"{split}_predictions"])
+
+
+def read_paired_predictions(records: dict[str, dict], key: str, split: str = "test"):
+    """Return one model's (labels, predictions) on ``split`` and every other model's predictions on the same images.
+
+    Only models whose records hold the same labels with per-image predictions can be paired with it (same
+    dataset, split and seed); the others are left out.
+
+    Returns
+    -------
+    labels, predictions : ndarray or None
+        As :func:`read_predictions` returns them for ``key``.
+    others : dict of str to ndarray
+        Keyed ``notebook/name`` like ``key``; empty where ``key`` has no predictions on ``split``.
+    """
+    labels, predictions = read_predictions(records, key, split)
+    others = {}
+    if labels is None:
+        return labels, predictions, others
+    for notebook, record in records.items():
+        for model in record.get("models", []):
+            other = f"{notebook}/{model['name']}"
+            if other == key:
+                continue
+            other_labels, other_predictions = read_predictions(records, other, split)
+            if other_labels is not None and np.array_equal(other_labels, labels):
+                others[other] = other_predictions
+    return labels, predictions, others
