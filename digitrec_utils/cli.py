@@ -1,7 +1,8 @@
 """The ``digitrec`` command. It only parses arguments and calls the package.
 
 Exit status: 0 on success, 1 when a notebook failed (``run``) or an image could not be read (``predict``,
-``read``, ``evaluate``, ``calibrate``: the others still go through), 2 when the input was rejected before
+``read``, ``evaluate``, ``calibrate``: the others still go through) or ``calibrate --write`` found no threshold to
+write, 2 when the input was rejected before
 running (bad parameters, a missing dataset or model) or an export failed, 130 when SIGINT (Ctrl-C) and 143
 when SIGTERM stopped a run.
 """
@@ -340,17 +341,28 @@ def _command_calibrate(arguments) -> int:
     calibration = calibrate_scored(scored, abstention=read_abstention(description), target=arguments.target,
                                    seed=arguments.seed)
     result = calibration.to_dict()
-    if arguments.write:
+    # A threshold that was not found is not written: it would be saved as 0 and answer every digit.
+    written = arguments.write and calibration.choice.reached
+    if written:
         record_abstention(model_path, score=calibration.score, threshold=calibration.choice.threshold,
                           target=calibration.choice.target, chosen_on=calibration.chosen_on, seed=calibration.seed,
                           data_sha256=scored.source.sha256, held_out_half=result["held_out_half"])
+        if calibration.recommendation == "keep":
+            print("digitrec: warning: written as --write asked, although the saved threshold did better on the "
+                  "held-out half (below); the earlier threshold stays in the JSON's abstention_history.",
+                  file=sys.stderr)
+    elif arguments.write:
+        print("digitrec: error: not written: no threshold reached --target on the choosing half, and saving none "
+              "would answer every digit. Lower --target or label more digits.", file=sys.stderr)
     if arguments.json:
-        print(json.dumps({**result, "written": arguments.write}, indent=2))
+        print(json.dumps({**result, "written": written}, indent=2))
     else:
         print(calibration.describe())
-        print(f"Written to {model_path.with_suffix('.json')}; predict and read use it from now on." if arguments.write
-              else "Not written: add --write to store it in the model's JSON.")
-    return EXIT_FAILED if scored.errors else EXIT_OK
+        print(calibration.describe_recommendation())
+        print(f"Written to {model_path.with_suffix('.json')}; predict and read use it from now on." if written
+              else "Not written: add --write to store it in the model's JSON." if not arguments.write
+              else "Not written.")
+    return EXIT_FAILED if scored.errors or (arguments.write and not written) else EXIT_OK
 
 
 def _command_export(arguments) -> int:

@@ -275,6 +275,50 @@ class Calibration:
                      + _lowercase_first(self.saved_held_out.describe("digits")))
         return text
 
+    @property
+    def recommendation(self) -> str:
+        """``"write"`` or ``"keep"``: which threshold to use from now on (:meth:`describe_recommendation`)."""
+        return self._recommend()[0]
+
+    def describe_recommendation(self) -> str:
+        """Say which threshold to use from now on, the new one or the saved one, and why.
+
+        Both are judged on the held-out half, against the target: the one whose answered digits reach it, and
+        of two that both do, the one that answers more. Where neither reaches it, the one whose answered
+        digits come closer, with the advice to label more digits. A model with no saved threshold takes the
+        new one; where no threshold reached the target on the choosing half, there is nothing to write.
+        """
+        return self._recommend()[1]
+
+    def _recommend(self) -> tuple[str, str]:
+        target, new, saved = self.choice.target, self.held_out, self.saved_held_out
+        if not self.choice.reached:
+            return "keep", (f"Nothing to write: no threshold reached {target:.2%} on the choosing half. Keep the "
+                            "saved threshold; label more digits, or lower --target.")
+        if saved is None:
+            return "write", (f"Write it (--write): the model has no saved threshold, and on the held-out half the new "
+                             f"one {_describe_answered(new)}.")
+        on_half = (f"On the held-out half the new threshold {_describe_answered(new)}, the saved one "
+                   f"{_describe_answered(saved)}")
+        new_reaches, saved_reaches = (bool(outcome.n_answered) and outcome.accuracy >= target
+                                      for outcome in (new, saved))
+        write, keep = "Write it (--write)", "Keep the saved threshold"
+        if new_reaches and saved_reaches:
+            better = "new" if new.coverage >= saved.coverage else "saved"
+            return ("write" if better == "new" else "keep"), (
+                f"{write if better == 'new' else keep}. {on_half}: both reach {target:.2%}, and the {better} one "
+                "answers more.")
+        if new_reaches:
+            return "write", f"{write}. {on_half}: only the new one reaches {target:.2%}."
+        if saved_reaches:
+            return "keep", (f"{keep}. {on_half}: only the saved one reaches {target:.2%}. Label more digits and "
+                            "calibrate again.")
+        closer = "new" if (new.accuracy if new.n_answered else -1.0) > (saved.accuracy if saved.n_answered
+                                                                          else -1.0) else "saved"
+        return ("write" if closer == "new" else "keep"), (
+            f"{write if closer == 'new' else keep} for now. {on_half}: neither reaches {target:.2%}, and the "
+            f"{closer} one comes closer. Label more digits and calibrate again, or lower --target.")
+
     def to_dict(self) -> dict:
         return {"score": self.score, "threshold": self.choice.threshold, "target": self.choice.target,
                 "chosen_on": self.chosen_on, "seed": self.seed,
@@ -284,7 +328,8 @@ class Calibration:
                 "answered_needed_to_confirm_target": count_answers_to_confirm(self.choice.target),
                 "saved_threshold": self.saved_threshold,
                 "saved_threshold_on_held_out_half": (_selective_to_dict(self.saved_held_out)
-                                                     if self.saved_held_out is not None else None)}
+                                                     if self.saved_held_out is not None else None),
+                "recommendation": self.recommendation, "recommendation_reason": self.describe_recommendation()}
 
 
 def split_halves(labels: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -330,6 +375,13 @@ def _selective_to_dict(outcome: SelectiveOutcome) -> dict:
     return {"n_images": outcome.n_images, "n_answered": outcome.n_answered, "coverage": outcome.coverage,
             "coverage_ci95": list(outcome.coverage_ci95), "accuracy_of_answered": _finite(outcome.accuracy),
             "accuracy_of_answered_ci95": [_finite(value) for value in outcome.accuracy_ci95]}
+
+
+def _describe_answered(outcome: SelectiveOutcome) -> str:
+    """How much of a half a threshold answers, and how well: "answers 70.1% of its digits at 99.64%"."""
+    if not outcome.n_answered:
+        return "answers none of its digits"
+    return f"answers {outcome.coverage:.1%} of its digits at {outcome.accuracy:.2%}"
 
 
 def _finite(value: float) -> float | None:

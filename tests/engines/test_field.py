@@ -261,6 +261,55 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
     assert "--target 1.5" in capsys.readouterr().err
 
 
+def _calibration(new: tuple[int, int, int], saved: tuple[int, int, int] | None, *, reached: bool = True):
+    """A calibration at target 0.99 whose held-out half gives (images, answered, answered right) per threshold."""
+    from digitrec_utils.engines.field import Calibration
+    from digitrec_utils.evaluation.abstention import SelectiveOutcome, ThresholdChoice
+
+    choice = ThresholdChoice(0.6 if reached else None, 0.99, 0.8, 0.995, 100)
+    return Calibration("top_probability", choice, SelectiveOutcome(0.6, *new),
+                       SelectiveOutcome(0.4, *saved) if saved else None, 0.4 if saved else None,
+                       np.arange(100), np.arange(100, 200), 0, "scans")
+
+
+@pytest.mark.parametrize(("new", "saved", "expected", "reason"), [
+    ((100, 80, 80), (100, 90, 89), "write", "only the new one reaches 99.00%"),
+    ((100, 80, 78), (100, 70, 70), "keep", "only the saved one reaches 99.00%"),
+    ((100, 90, 90), (100, 80, 80), "write", "both reach 99.00%, and the new one answers more"),
+    ((100, 80, 80), (100, 90, 90), "keep", "both reach 99.00%, and the saved one answers more"),
+    ((100, 80, 78), (100, 90, 87), "write", "neither reaches 99.00%, and the new one comes closer"),
+    ((100, 80, 75), (100, 0, 0), "write", "saved one answers none of its digits"),
+    ((100, 80, 78), None, "write", "the model has no saved threshold"),
+])
+def test_calibrate_recommends_the_threshold_that_holds_on_the_held_out_half(new, saved, expected, reason):
+    calibration = _calibration(new, saved)
+    assert calibration.recommendation == expected
+    assert reason in calibration.describe_recommendation()
+    assert calibration.describe_recommendation().startswith("Write it" if expected == "write" else "Keep the saved")
+    assert calibration.to_dict()["recommendation"] == expected
+
+
+def test_calibrate_writes_no_threshold_where_none_reached_the_target(scan_tree, saved_model, tmp_path, monkeypatch,
+                                                                     capsys):
+    import shutil
+
+    from digitrec_utils.engines import field
+    from digitrec_utils.evaluation.abstention import ThresholdChoice
+
+    model_path = tmp_path / saved_model.name
+    for source in (saved_model, saved_model.with_suffix(".json")):
+        shutil.copy(source, tmp_path / source.name)
+    before = model_path.with_suffix(".json").read_text()
+    # What choose_threshold returns when no threshold reaches the target: the model would answer everything.
+    monkeypatch.setattr(field, "choose_threshold", lambda scores, correct, target: ThresholdChoice(
+        None, target, 1.0, float(np.mean(correct)), len(scores)))
+    assert _calibration((100, 100, 90), None, reached=False).recommendation == "keep"
+    assert cli.main(["calibrate", str(scan_tree[0]), "--model", str(model_path), "--write", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["written"] is False and "not written" in captured.err
+    assert model_path.with_suffix(".json").read_text() == before
+
+
 def test_evaluate_reads_an_idx_pair_and_a_csv_pair(splits, saved_model, tmp_path, write_idx, capsys):
     images, labels = splits.x_test[:30], splits.y_test[:30]
     write_idx(tmp_path / "images-idx3-ubyte.gz", images)
