@@ -177,10 +177,11 @@ def collect_nondigit_sources(dataset: str, *, n_images: int, seed: int, data_dir
                                           "half for the choice, second half for the report)",
                                           other.x_train[:min(n_images, half)],
                                           other.x_train[half:half + n_images]))
-    except DatasetError as error:
-        first_line = str(error).splitlines()[0]
-        notes.append(f"Fashion-MNIST is not available here ({first_line}); only generated shapes are used. "
-                     "Install Debian's dataset-fashion-mnist to add real images of no digit.")
+    except DatasetError:
+        # The error's list of places tried names this machine's folders, which a report does not show.
+        notes.append("Fashion-MNIST was not found on this machine, so only generated shapes are used. To add real "
+                     "images of no digit, install Debian's dataset-fashion-mnist, or put its four IDX files in "
+                     "$DIGITREC_DATA/fashion-mnist/.")
     return sources, notes
 
 

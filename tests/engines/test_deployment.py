@@ -101,6 +101,18 @@ def test_a_missing_model_is_named_with_the_fix(tmp_path):
     assert acquisition.find_model("", "") is None  # No run folder: the notebook trains a small CNN.
 
 
+def test_without_fashion_mnist_the_note_names_the_fix_and_no_folder_of_this_machine(monkeypatch, tmp_path):
+    from digitrec_utils.exceptions import DatasetError
+
+    def missing(name, **options):
+        raise DatasetError(f"Cannot find the {name!r} dataset. Places tried, in order:\n  - {tmp_path}/fashion-mnist")
+
+    monkeypatch.setattr(deployment, "load_dataset", missing)
+    sources, notes = deployment.collect_nondigit_sources("mnist-sample", n_images=20, seed=0)
+    assert [source.name for source in sources] == ["generated shapes"] and len(notes) == 1
+    assert "dataset-fashion-mnist" in notes[0] and str(tmp_path) not in notes[0] and "tried" not in notes[0]
+
+
 def test_robustness_is_measured_per_corruption_and_severity_reproducibly(sample):
     _, splits = sample
     images, labels = splits.x_test[:30], splits.y_test[:30]
