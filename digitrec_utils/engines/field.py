@@ -192,8 +192,41 @@ class FieldEvaluation:
             too_few = describe_too_few_to_confirm(self.selective, target) if target is not None else ""
             if too_few:
                 text += " " + too_few
+            chosen_here = self._describe_chosen_on_these_digits()
+            if chosen_here:
+                text += " " + chosen_here
         else:
             text += " The model has no saved threshold: it answers every digit."
+        return text
+
+    def _chosen_on_these_digits(self) -> str | None:
+        """``"half"`` when ``calibrate`` chose the saved threshold on half of these digits, ``"all"`` when 05 chose it
+        on them (``threshold_field_data``), else None; both are recognized by the digits' SHA-256."""
+        abstention, sha256 = self.abstention or {}, self.scored.source.sha256
+        if not sha256:
+            return None
+        if abstention.get("data_sha256") == sha256:
+            return "half"
+        chose = [row.get("sha256") for row in abstention.get("field") or [] if row.get("role") == ROLE_CHOOSES]
+        if sha256 in chose:
+            return "all"
+        return None
+
+    def _describe_chosen_on_these_digits(self) -> str:
+        """Say when the threshold in use was chosen on these very digits, so that its figures here flatter it."""
+        chosen = self._chosen_on_these_digits()
+        if chosen == "all":
+            return ("That threshold was chosen by 05_deployment on these same digits (threshold_field_data), so their "
+                    "answered accuracy meets its target by construction: measure it on digits that played no part.")
+        if chosen != "half":
+            return ""
+        text = ("That threshold was chosen by `digitrec calibrate` on one half of these same digits, so the figures at "
+                "it are partly measured on the digits that chose it.")
+        held_out = (self.abstention or {}).get("held_out_half") or {}
+        if held_out.get("n_answered"):
+            text += (f" On the half that played no part it answered {held_out['coverage']:.1%} of "
+                     f"{held_out['n_images']:,} digits at {held_out['accuracy_of_answered']:.2%}: that is the figure "
+                     "to trust.")
         return text
 
     def to_dict(self) -> dict:
@@ -209,7 +242,8 @@ class FieldEvaluation:
                                                                                   "target")},
                                     **_selective_to_dict(self.selective),
                                     "answered_needed_to_confirm_target": (count_answers_to_confirm(target)
-                                                                          if target is not None else None)}
+                                                                          if target is not None else None),
+                                    "chosen_on_these_digits": self._chosen_on_these_digits()}
         return result
 
 
@@ -617,9 +651,9 @@ def measure_field_sets(sets: list[FieldSet], *, score: str, threshold: float | N
         low, high = compute_accuracy_interval(int(correct.sum()), len(correct))
         outcome = measure_selective(scored.compute_scores(score), correct, threshold or 0.0)
         answered_low, answered_high = outcome.accuracy_ci95
-        rows.append({"set": field_set.name, "role": field_set.role, "digits": len(correct),
-                     "accuracy": float(correct.mean()), "accuracy_low": low, "accuracy_high": high,
-                     "answered": outcome.coverage, "answered_accuracy": outcome.accuracy,
+        rows.append({"set": field_set.name, "role": field_set.role, "sha256": scored.source.sha256,
+                     "digits": len(correct), "accuracy": float(correct.mean()), "accuracy_low": low,
+                     "accuracy_high": high, "answered": outcome.coverage, "answered_accuracy": outcome.accuracy,
                      "answered_accuracy_low": answered_low, "answered_accuracy_high": answered_high})
     return pd.DataFrame(rows)
 

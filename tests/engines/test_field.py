@@ -253,6 +253,9 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
     saved = json.loads(model_path.with_suffix(".json").read_text())
     assert [entry["chosen_on"] for entry in saved["abstention_history"]] == ["validation", calibration.chosen_on]
     assert saved["abstention"]["threshold"] == (calibration.choice.threshold or 0.0)
+    # evaluate on the same digits now says the threshold was chosen on half of them, and gives the other half's figure.
+    cli.main(["evaluate", str(root), "--model", str(model_path)])
+    assert "chosen by `digitrec calibrate` on one half of these same digits" in capsys.readouterr().out
     deployment.save_abstention(model_path, score="margin", threshold=0.5, target=0.995,
                                chosen_on="validation and semeion")  # A later 05 run adds to the history.
     saved = json.loads(model_path.with_suffix(".json").read_text())
@@ -423,12 +426,12 @@ def test_field_scans_keep_their_ink_as_the_crop_scale_centre_reference_does(name
 # 05_deployment's other writers' sets.
 
 
-def _scored(labels, probabilities):
+def _scored(labels, probabilities, sha256: str = ""):
     from digitrec_utils.data.labelled import LabelledSource
     from digitrec_utils.engines.field import ScoredDigits
 
     labels = np.asarray(labels)
-    source = LabelledSource("set", "a set", len(labels), None, (np.zeros((len(labels), 28, 28)), labels), "")
+    source = LabelledSource("set", "a set", len(labels), None, (np.zeros((len(labels), 28, 28)), labels), sha256)
     return ScoredDigits(source, [str(index) for index in range(len(labels))], labels, np.asarray(probabilities),
                         np.ones(len(labels), dtype=bool), [], {"scan": len(labels)}, {}, [str(d) for d in range(10)])
 
@@ -439,8 +442,10 @@ def test_the_threshold_rises_until_it_holds_on_every_set_that_chooses_it():
         ROLE_REPORTS,
         FieldSet,
         describe_raised_threshold,
+        evaluate_scored,
         measure_field_sets,
         raise_threshold_for_field,
+        summarize_field_sets,
     )
     from digitrec_utils.evaluation.abstention import choose_threshold
 
@@ -458,7 +463,7 @@ def test_the_threshold_rises_until_it_holds_on_every_set_that_chooses_it():
     validation_labels, validation_rows = probabilities(400, 0.3)
     field_labels, field_rows = probabilities(300, 0.6)  # Other writers: wrong far higher up the scores.
     validation = _scored(validation_labels, validation_rows)
-    field = _scored(field_labels, field_rows)
+    field = _scored(field_labels, field_rows, sha256="f" * 64)
     scores = validation.compute_scores("top_probability")
     on_validation = choose_threshold(scores, validation.correct, 0.99)
     choosing = FieldSet("semeion", ROLE_CHOOSES, field)
@@ -477,6 +482,15 @@ def test_the_threshold_rises_until_it_holds_on_every_set_that_chooses_it():
     table = measure_field_sets([choosing, reporting], score="top_probability", threshold=raised.threshold)
     assert table["accuracy"].iloc[0] == pytest.approx(field.correct.mean())
     assert (table["answered_accuracy"] >= 0.99).all() and list(table["role"]) == [ROLE_CHOOSES, ROLE_REPORTS]
+    # evaluate on the digits that chose the threshold says that its answered figure is no estimate; on others, not.
+    abstention = {"score": "top_probability", "threshold": raised.threshold, "target": 0.99,
+                  "field": summarize_field_sets(table.iloc[:1])}
+    report = evaluate_scored(field, abstention=abstention, model_name="m")
+    assert "chosen by 05_deployment on these same digits" in report.describe()
+    assert report.to_dict()["abstention"]["chosen_on_these_digits"] == "all"
+    others = evaluate_scored(_scored(field_labels, field_rows, sha256="e" * 64), abstention=abstention, model_name="m")
+    assert "these same digits" not in others.describe()
+    assert others.to_dict()["abstention"]["chosen_on_these_digits"] is None
 
 
 def test_a_missing_field_folder_is_rejected_before_any_notebook_starts(saved_model, tmp_path, capsys):
