@@ -152,6 +152,24 @@ def score_labelled_digits(source: LabelledSource, model, *, class_names=None, ba
                         errors, count_kinds(kinds), mistakes, names_of_classes)
 
 
+def find_where_chosen(abstention: dict | None, sha256: str) -> str | None:
+    """Say whether a saved threshold was chosen on the digits whose SHA-256 is ``sha256``.
+
+    Returns
+    -------
+    where : {"half", "all"} or None
+        ``"half"`` when ``calibrate`` chose it on one half of them (its entry's ``data_sha256``), ``"all"`` when
+        05_deployment chose it on them (a ``threshold_field_data`` set of its entry's ``field``), else None.
+    """
+    abstention = abstention or {}
+    if not sha256:
+        return None
+    if abstention.get("data_sha256") == sha256:
+        return "half"
+    chose = [row.get("sha256") for row in abstention.get("field") or [] if row.get("role") == ROLE_CHOOSES]
+    return "all" if sha256 in chose else None
+
+
 @dataclass
 class FieldEvaluation:
     """What ``digitrec evaluate`` measured (see the module's docstring).
@@ -200,17 +218,7 @@ class FieldEvaluation:
         return text
 
     def _chosen_on_these_digits(self) -> str | None:
-        """``"half"`` when ``calibrate`` chose the saved threshold on half of these digits, ``"all"`` when 05 chose it
-        on them (``threshold_field_data``), else None; both are recognized by the digits' SHA-256."""
-        abstention, sha256 = self.abstention or {}, self.scored.source.sha256
-        if not sha256:
-            return None
-        if abstention.get("data_sha256") == sha256:
-            return "half"
-        chose = [row.get("sha256") for row in abstention.get("field") or [] if row.get("role") == ROLE_CHOOSES]
-        if sha256 in chose:
-            return "all"
-        return None
+        return find_where_chosen(self.abstention, self.scored.source.sha256)
 
     def _describe_chosen_on_these_digits(self) -> str:
         """Say when the threshold in use was chosen on these very digits, so that its figures here flatter it."""
@@ -278,6 +286,9 @@ class Calibration:
         The positions of the two halves; they share no image.
     seed : int
     source_name : str
+    saved_chosen_here : {"half", "all"} or None
+        Where the saved threshold was chosen on some of the held-out digits (:func:`find_where_chosen`): a
+        ``calibrate`` with another seed, or 05_deployment on all of them; its held-out figure then flatters it.
     """
 
     score: str
@@ -289,6 +300,7 @@ class Calibration:
     reporting: np.ndarray
     seed: int
     source_name: str
+    saved_chosen_here: str | None = None
 
     @property
     def chosen_on(self) -> str:
@@ -325,6 +337,16 @@ class Calibration:
         return self._recommend()[1]
 
     def _recommend(self) -> tuple[str, str]:
+        action, reason = self._compare_on_held_out_half()
+        if self.saved_held_out is not None and self.saved_chosen_here:
+            reason += {"all": " The saved threshold was chosen on all of these digits in 05_deployment, so its figure "
+                              "here flatters it.",
+                       "half": " The saved threshold was chosen by an earlier calibrate on a half of these digits "
+                               "drawn with another --seed, so its figure here flatters it; give that run's --seed to "
+                               "compare the two fairly."}[self.saved_chosen_here]
+        return action, reason
+
+    def _compare_on_held_out_half(self) -> tuple[str, str]:
         target, new, saved = self.choice.target, self.held_out, self.saved_held_out
         if not self.choice.reached:
             return "keep", (f"Nothing to write: no threshold reached {target:.2%} on the choosing half. Keep the "
@@ -401,8 +423,12 @@ def calibrate_scored(scored: ScoredDigits, *, abstention: dict | None, target: f
     saved = (abstention or {}).get("threshold")
     saved_held_out = (measure_selective(scores[reporting], correct[reporting], saved or 0.0)
                       if abstention else None)
+    # The saved threshold's held-out figure is fair unless it was chosen on some of the held-out digits.
+    saved_chosen_here = find_where_chosen(abstention, scored.source.sha256)
+    if saved_chosen_here == "half" and (abstention or {}).get("seed") == seed:
+        saved_chosen_here = None  # The same seed draws the same halves: it was chosen on the choosing half.
     return Calibration(score, choice, held_out, saved_held_out, saved, choosing, reporting, seed,
-                       scored.source.name)
+                       scored.source.name, saved_chosen_here)
 
 
 def _selective_to_dict(outcome: SelectiveOutcome) -> dict:

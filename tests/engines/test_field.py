@@ -256,6 +256,11 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
     # evaluate on the same digits now says the threshold was chosen on half of them, and gives the other half's figure.
     cli.main(["evaluate", str(root), "--model", str(model_path)])
     assert "chosen by `digitrec calibrate` on one half of these same digits" in capsys.readouterr().out
+    # Calibrating again: with the same seed the saved threshold's held-out figure is fair; with another it is not.
+    for seed, flattered in (("3", False), ("4", True)):
+        cli.main(["calibrate", str(root), "--model", str(model_path), "--target", "0.9", "--seed", seed, "--json"])
+        reason = json.loads(capsys.readouterr().out)["recommendation_reason"]
+        assert ("drawn with another --seed, so its figure here flatters it" in reason) is flattered, reason
     deployment.save_abstention(model_path, score="margin", threshold=0.5, target=0.995,
                                chosen_on="validation and semeion")  # A later 05 run adds to the history.
     saved = json.loads(model_path.with_suffix(".json").read_text())
