@@ -83,10 +83,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "evaluate", help="Measure a saved model on labelled digits (a folder tree, an IDX pair or a CSV pair).",
         description="Run a saved model over labelled digits, prepared as predict prepares them: accuracy with its "
                     "95% interval, per-class precision and recall, the confusion matrix, the most confused pairs, "
-                    "and at the model's saved threshold the share answered and the accuracy of the answered.")
+                    "and at the model's saved threshold the share answered and the accuracy of the answered. "
+                    "Given --model more than once, it measures each model on the same digits and says which reads "
+                    "them best and whether the digits can tell the models apart (McNemar's exact test).")
     _add_labelled_arguments(evaluate)
-    evaluate.add_argument("--model", default=None, metavar="PATH",
-                          help="A .keras model saved by the suite (default: the newest good run's saved CNN).")
+    evaluate.add_argument("--model", action="append", default=None, metavar="PATH",
+                          help="A .keras model saved by the suite (default: the newest good run's saved CNN); give it "
+                               "again to compare models on the same digits.")
     evaluate.add_argument("--html", default=None, metavar="FILE", help="Also write a self-contained HTML page.")
 
     calibrate = commands.add_parser(
@@ -289,10 +292,11 @@ def _report(entries, format_entry, *, output: str) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _load_labelled(arguments):
+def _load_labelled(arguments, model_arguments: list[str | None] | None = None):
     """Open the labelled digits of DATA, then the model: bad data is rejected before the model takes its seconds.
 
-    Returns the model's path, its description and the digits it scored; skipped files are listed once.
+    Returns the model's path, its description and the digits it scored; skipped files are listed once. Given
+    several ``model_arguments``, the same for each model, as a list, and each image's error is named once.
     """
     from digitrec_utils.data.labelled import open_labelled_source
     from digitrec_utils.data.preparation import describe_skipped
@@ -301,17 +305,42 @@ def _load_labelled(arguments):
     source = open_labelled_source(arguments.data)
     if source.skipped:
         print(f"digitrec: {describe_skipped(source.skipped)}", file=sys.stderr)
-    model_path, model, description = _load_model(arguments.model)
-    scored = score_labelled_digits(source, model, class_names=description.get("class_names"))
-    for error in scored.errors:
-        print(f"digitrec: error: {error}", file=sys.stderr)
-    return model_path, description, scored
+    loaded = []
+    for model_argument in model_arguments or [arguments.model]:
+        model_path, model, description = _load_model(model_argument)
+        scored = score_labelled_digits(source, model, class_names=description.get("class_names"))
+        if not loaded:
+            for error in scored.errors:
+                print(f"digitrec: error: {error}", file=sys.stderr)
+        loaded.append((model_path, description, scored))
+    return loaded if model_arguments else loaded[0]
 
 
 def _command_evaluate(arguments) -> int:
-    from digitrec_utils.engines.field import evaluate_scored, write_evaluation_page
+    from digitrec_utils.engines.field import compare_scored, evaluate_scored, write_evaluation_page
 
-    model_path, description, scored = _load_labelled(arguments)
+    models = arguments.model or [None]
+    if len(models) > 1:
+        if arguments.html:
+            raise ParameterError("--html writes one model's page: give one --model with --html, or compare "
+                                 "several models without it.")
+        if len(set(models)) < len(models):
+            raise ParameterError(f"--model {Counter(models).most_common(1)[0][0]} is given twice; give each model "
+                                 "once.")
+        reports = {}
+        for model_argument, (model_path, description, scored) in zip(models, _load_labelled(arguments, models),
+                                                                      strict=True):
+            reports[model_argument] = evaluate_scored(scored, abstention=_choose_abstention(description, None),
+                                                      model_name=description.get("model", model_path.stem))
+        comparison = compare_scored(reports)
+        if arguments.json:
+            print(json.dumps(comparison.to_dict(), indent=2))
+        else:
+            for model_argument, report in reports.items():
+                print(f"{model_argument}: {report.describe()}")
+            print(comparison.describe())
+        return EXIT_FAILED if next(iter(reports.values())).scored.errors else EXIT_OK
+    model_path, description, scored = _load_labelled(arguments, models[:1])[0]
     abstention = _choose_abstention(description, None)
     report = evaluate_scored(scored, abstention=abstention, model_name=description.get("model", model_path.stem))
     if arguments.html:

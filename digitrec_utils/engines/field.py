@@ -46,7 +46,14 @@ from digitrec_utils.evaluation.abstention import (
     describe_too_few_to_confirm,
     measure_selective,
 )
-from digitrec_utils.evaluation.evaluation import compute_accuracy_interval, evaluate_model, format_percent_interval
+from digitrec_utils.evaluation.evaluation import (
+    PairedComparison,
+    compare_paired,
+    compute_accuracy_interval,
+    estimate_images_needed,
+    evaluate_model,
+    format_percent_interval,
+)
 from digitrec_utils.evaluation.scores import compute_score
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.reporting.html import render_notebook_html
@@ -429,6 +436,80 @@ def calibrate_scored(scored: ScoredDigits, *, abstention: dict | None, target: f
         saved_chosen_here = None  # The same seed draws the same halves: it was chosen on the choosing half.
     return Calibration(score, choice, held_out, saved_held_out, saved, choosing, reporting, seed,
                        scored.source.name, saved_chosen_here)
+
+
+@dataclass
+class ModelComparison:
+    """Several saved models on the same labelled digits (``digitrec evaluate --model A --model B``).
+
+    Attributes
+    ----------
+    reports : dict of str to FieldEvaluation
+        Each model's evaluation, keyed by how the model was named on the command line.
+    paired : PairedComparison
+        Every model against the most accurate one, with McNemar's exact test on the same digits.
+    """
+
+    reports: dict[str, FieldEvaluation]
+    paired: PairedComparison
+
+    def describe(self) -> str:
+        """Which model reads these digits best, and whether the digits can tell the models apart."""
+        table, n_images = self.paired.table, self.paired.n_images
+        best = table.iloc[0]
+        tied = list(table.loc[table["accuracy"] == best["accuracy"], "setting"])
+        lead = (f"{best['setting']} reads the most right" if len(tied) == 1
+                else f"{', '.join(tied[:-1])} and {tied[-1]} read the most right, as many each")
+        text = f"On the same {n_images:,} digits, {lead} ({best['accuracy']:.2%})."
+        for _, row in table.iloc[1:].iterrows():
+            only_best, only_this = int(row["only best right"]), int(row["only this right"])
+            text += (f" Against {row['setting']} ({row['accuracy']:.2%}): {only_best:,} digits read right only by "
+                     f"the first, {only_this:,} only by the second, McNemar's exact test p = {row['p-value']:.2g}")
+            if row["distinguishable"]:
+                text += f", so {best['setting']} reads these digits better."
+                continue
+            text += ", so these digits cannot tell the two apart"
+            needed = estimate_images_needed(only_best, only_this, n_images, significance=self.paired.significance)
+            text += (f" (seeing a difference of this size reliably would take about {needed:,} digits)."
+                     if needed is not None else ".")
+        return text
+
+    def to_dict(self) -> dict:
+        rows = self.paired.table.to_dict(orient="records")
+        return {"n_images": self.paired.n_images, "best": self.paired.best,
+                "models": {name: report.to_dict() for name, report in self.reports.items()},
+                "paired": [{"model": row["setting"], "accuracy": row["accuracy"],
+                            "accuracy_ci95": [row["95% CI low"], row["95% CI high"]],
+                            "only_best_right": int(row["only best right"]),
+                            "only_this_right": int(row["only this right"]), "p_value": row["p-value"],
+                            "distinguishable": bool(row["distinguishable"])} for row in rows]}
+
+
+def compare_scored(reports: dict[str, FieldEvaluation]) -> ModelComparison:
+    """Compare models that read the same labelled digits: each against the most accurate, on the same digits.
+
+    Parameters
+    ----------
+    reports : dict of str to FieldEvaluation
+        Two or more models' evaluations of one source (:func:`evaluate_scored`), in the order given.
+
+    Raises
+    ------
+    ParameterError
+        When the evaluations are not of the same digits, or the models name their classes differently.
+    """
+    if len(reports) < 2:
+        raise ValueError("compare_scored needs two models or more.")
+    first = next(iter(reports.values())).scored
+    for name, report in reports.items():
+        if report.scored.class_names != first.class_names:
+            raise ParameterError(f"--model {name}: its classes ({', '.join(report.scored.class_names)}) are not "
+                                 f"those of the first model ({', '.join(first.class_names)}); compare models of "
+                                 "the same classes.")
+        if not np.array_equal(report.scored.labels, first.labels):
+            raise ValueError("compare_scored needs evaluations of the same digits, in the same order.")
+    paired = compare_paired(first.labels, {name: report.scored.predictions for name, report in reports.items()})
+    return ModelComparison(reports, paired)
 
 
 def _selective_to_dict(outcome: SelectiveOutcome) -> dict:

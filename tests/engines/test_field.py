@@ -318,6 +318,56 @@ def test_calibrate_writes_no_threshold_where_none_reached_the_target(scan_tree, 
     assert model_path.with_suffix(".json").read_text() == before
 
 
+def test_evaluate_compares_models_on_the_same_digits_with_mcnemars_test():
+    from mlxtend.evaluate import mcnemar, mcnemar_table
+
+    from digitrec_utils.engines.field import compare_scored, evaluate_scored
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 400)
+
+    def reading(wrong_share: float) -> np.ndarray:
+        """One-hot probabilities, a given share of the digits read as the next digit."""
+        answers = np.where(rng.uniform(size=labels.size) < wrong_share, (labels + 1) % 10, labels)
+        return np.eye(10)[answers]
+
+    readings = {"old.keras": reading(0.2), "new.keras": reading(0.05), "twin.keras": None}
+    readings["twin.keras"] = readings["new.keras"].copy()
+    comparison = compare_scored({name: evaluate_scored(_scored(labels, rows), abstention=None, model_name="m")
+                                 for name, rows in readings.items()})
+    result = comparison.to_dict()
+    assert result["best"] == "new.keras" and [row["model"] for row in result["paired"]] == ["new.keras", "old.keras",
+                                                                                              "twin.keras"]
+    table = mcnemar_table(labels, readings["new.keras"].argmax(axis=1), readings["old.keras"].argmax(axis=1))
+    old = result["paired"][1]
+    assert (old["only_best_right"], old["only_this_right"]) == (table[0, 1], table[1, 0])
+    assert old["p_value"] == pytest.approx(mcnemar(table, exact=True)[1]) and old["distinguishable"]
+    text = comparison.describe()
+    assert "new.keras and twin.keras read the most right, as many each" in text
+    assert "so new.keras reads these digits better" in text
+    assert "Against twin.keras" in text and "cannot tell the two apart" in text
+
+
+def test_evaluate_takes_several_models_and_refuses_a_page_or_a_model_twice(scan_tree, saved_model, tmp_path, capsys):
+    import shutil
+
+    twin = tmp_path / "twin" / saved_model.name
+    twin.parent.mkdir()
+    for source in (saved_model, saved_model.with_suffix(".json")):
+        shutil.copy(source, twin.parent / source.name)
+    root = str(scan_tree[0])
+    assert cli.main(["evaluate", root, "--model", str(saved_model), "--model", str(twin), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("broken.png") == 1  # The unusable image is named once, not once per model.
+    result = json.loads(captured.out)
+    assert set(result["models"]) == {str(saved_model), str(twin)} and result["paired"][1]["p_value"] == 1.0
+    for extra, message in ((["--model", str(twin), "--html", str(tmp_path / "page.html")], "--html writes one"),
+                           (["--model", str(saved_model)], "is given twice")):
+        assert cli.main(["evaluate", root, "--model", str(saved_model), *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "page.html").exists()
+
+
 def test_evaluate_reads_an_idx_pair_and_a_csv_pair(splits, saved_model, tmp_path, write_idx, capsys):
     images, labels = splits.x_test[:30], splits.y_test[:30]
     write_idx(tmp_path / "images-idx3-ubyte.gz", images)
