@@ -496,7 +496,9 @@ def compare_scored(reports: dict[str, FieldEvaluation]) -> ModelComparison:
     Raises
     ------
     ParameterError
-        When the evaluations are not of the same digits, or the models name their classes differently.
+        When the models name their classes differently.
+    ValueError
+        When fewer than two evaluations are given, or they are not of the same digits in the same order.
     """
     if len(reports) < 2:
         raise ValueError("compare_scored needs two models or more.")
