@@ -84,7 +84,8 @@ def _build_parser() -> argparse.ArgumentParser:
                     "95% interval, per-class precision and recall, the confusion matrix, the most confused pairs, "
                     "and at the model's saved threshold the share answered and the accuracy of the answered. "
                     "Given --model more than once, it measures each model on the same digits and says which reads "
-                    "them best and whether the digits can tell the models apart (McNemar's exact test).")
+                    "them best and whether the digits can tell the models apart (McNemar's exact test); --html "
+                    "then writes one page comparing them.")
     _add_labelled_arguments(evaluate)
     evaluate.add_argument("--model", action="append", default=None, metavar="PATH",
                           help="A .keras model saved by the suite (default: the newest good run's saved CNN); give it "
@@ -316,27 +317,33 @@ def _load_labelled(arguments, model_arguments: list[str | None] | None = None):
 
 
 def _command_evaluate(arguments) -> int:
-    from digitrec_utils.engines.field import compare_scored, evaluate_scored, write_evaluation_page
+    from digitrec_utils.engines.field import (
+        compare_scored,
+        evaluate_scored,
+        name_models,
+        write_comparison_page,
+        write_evaluation_page,
+    )
 
     models = arguments.model or [None]
     if len(models) > 1:
-        if arguments.html:
-            raise ParameterError("--html writes one model's page: give one --model with --html, or compare "
-                                 "several models without it.")
-        if len(set(models)) < len(models):
-            raise ParameterError(f"--model {Counter(models).most_common(1)[0][0]} is given twice; give each model "
-                                 "once.")
+        repeated = [path for path, count in Counter(Path(model).resolve() for model in models).items() if count > 1]
+        if repeated:
+            raise ParameterError(f"--model {repeated[0].name} is given twice; give each model once.")
         reports = {}
-        for model_argument, (model_path, description, scored) in zip(models, _load_labelled(arguments, models),
-                                                                      strict=True):
-            reports[model_argument] = evaluate_scored(scored, abstention=_choose_abstention(description, None),
-                                                      model_name=description.get("model", model_path.stem))
+        loaded = _load_labelled(arguments, models)
+        for name, (model_path, description, scored) in zip(name_models(models), loaded, strict=True):
+            reports[name] = evaluate_scored(scored, abstention=_choose_abstention(description, None),
+                                            model_name=description.get("model", model_path.stem))
         comparison = compare_scored(reports)
+        if arguments.html:
+            write_comparison_page(comparison, arguments.html)
+            print(f"digitrec: page {arguments.html}", file=sys.stderr)
         if arguments.json:
             print(json.dumps(comparison.to_dict(), indent=2))
         else:
-            for model_argument, report in reports.items():
-                print(f"{model_argument}: {report.describe()}")
+            for name, report in reports.items():
+                print(f"{name}: {report.describe()}")
             print(comparison.describe())
         return EXIT_FAILED if next(iter(reports.values())).scored.errors else EXIT_OK
     model_path, description, scored = _load_labelled(arguments, models[:1])[0]

@@ -348,24 +348,39 @@ def test_evaluate_compares_models_on_the_same_digits_with_mcnemars_test():
     assert "Against twin.keras" in text and "cannot tell the two apart" in text
 
 
-def test_evaluate_takes_several_models_and_refuses_a_page_or_a_model_twice(scan_tree, saved_model, tmp_path, capsys):
+def test_evaluate_compares_several_models_on_one_page_and_refuses_a_model_twice(scan_tree, saved_model, tmp_path,
+                                                                                 capsys):
     import shutil
+
+    from digitrec_utils.engines.field import name_models
 
     twin = tmp_path / "twin" / saved_model.name
     twin.parent.mkdir()
     for source in (saved_model, saved_model.with_suffix(".json")):
         shutil.copy(source, twin.parent / source.name)
-    root = str(scan_tree[0])
-    assert cli.main(["evaluate", root, "--model", str(saved_model), "--model", str(twin), "--json"]) == 1
+    root, page = str(scan_tree[0]), tmp_path / "page.html"
+    assert cli.main(["evaluate", root, "--model", str(saved_model), "--model", str(twin), "--json",
+                     "--html", str(page)]) == 1
     captured = capsys.readouterr()
     assert captured.err.count("broken.png") == 1  # The unusable image is named once, not once per model.
     result = json.loads(captured.out)
-    assert set(result["models"]) == {str(saved_model), str(twin)} and result["paired"][1]["p_value"] == 1.0
-    for extra, message in ((["--model", str(twin), "--html", str(tmp_path / "page.html")], "--html writes one"),
-                           (["--model", str(saved_model)], "is given twice")):
-        assert cli.main(["evaluate", root, "--model", str(saved_model), *extra]) == 2
-        assert message in capsys.readouterr().err
-    assert not (tmp_path / "page.html").exists()
+    names = name_models([saved_model, twin])
+    assert set(result["models"]) == set(names) and result["paired"][1]["p_value"] == 1.0
+    html = page.read_text()
+    assert "Every model" in html and "Per class" in html and names[1] in html and str(tmp_path) not in html
+    assert cli.main(["evaluate", root, "--model", str(saved_model), "--model", str(saved_model)]) == 2
+    assert "is given twice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("paths", "expected"), [
+    (["reports/a/models/cnn_selected.keras", "reports/b/models/cnn_selected.keras"], ["a", "b"]),
+    (["old.keras", "/home/office/new.keras"], ["old.keras", "new.keras"]),
+    (["/srv/x/m.keras", "m.keras"], ["x", "m.keras"]),
+])
+def test_models_are_named_by_what_tells_them_apart_without_machine_folders(paths, expected):
+    from digitrec_utils.engines.field import name_models
+
+    assert name_models(paths) == expected
 
 
 def test_evaluate_reads_an_idx_pair_and_a_csv_pair(splits, saved_model, tmp_path, write_idx, capsys):
