@@ -680,9 +680,8 @@ def write_comparison_page(comparison: ModelComparison, path) -> None:
     for name, report in reports.items():
         row = paired.loc[name]
         selective = report.selective
-        verdict = ("best" if name == comparison.paired.best else "worse" if row["distinguishable"]
-                   else "within noise")
         best = name == comparison.paired.best  # Against itself: nothing to count or test.
+        verdict = "best" if best else "worse" if row["distinguishable"] else "within noise"
         rows.append({"model": name, "accuracy": row["accuracy"],
                      "95% CI": format_interval(row["95% CI low"], row["95% CI high"]),
                      "right only with the best": np.nan if best else int(row["only best right"]),
