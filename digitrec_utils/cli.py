@@ -327,9 +327,13 @@ def _command_evaluate(arguments) -> int:
 
     models = arguments.model or [None]
     if len(models) > 1:
+        from digitrec_utils.models.model_files import check_model_files
+
         repeated = [path for path, count in Counter(Path(model).resolve() for model in models).items() if count > 1]
         if repeated:
             raise ParameterError(f"--model {repeated[0].name} is given twice; give each model once.")
+        for model in models:
+            check_model_files(model)  # Every model is there before the first one's digits are scored.
         reports = {}
         loaded = _load_labelled(arguments, models)
         for name, (model_path, description, scored) in zip(name_models(models), loaded, strict=True):

@@ -122,6 +122,21 @@ def find_latest_model(reports_dir: str | Path) -> Path:
     return max(candidates, key=lambda candidate: candidate[:2])[2]
 
 
+def check_model_files(path: str | Path) -> None:
+    """Raise :class:`ModelFileError`, naming the file and the fix, when a saved model or its JSON is missing.
+
+    Cheap (nothing is loaded), so that a command given several models can refuse a missing one first.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file. Run `digitrec run` (its 04_cnn notebook saves "
+                             "models/cnn_selected.keras in the run folder) or pass --model PATH.")
+    description_path = path.with_suffix(".json")
+    if not description_path.is_file():
+        raise ModelFileError(f"{description_path}: the JSON description beside {path.name} is missing; save models "
+                             "with digitrec_utils.models.model_files.save_model_bundle, which writes both.")
+
+
 def load_model_bundle(path: str | Path):
     """Load a model saved by :func:`save_model_bundle` and its JSON description.
 
@@ -145,12 +160,7 @@ def load_model_bundle(path: str | Path):
     register_custom_layers()
     path = Path(path)
     description_path = path.with_suffix(".json")
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file. Run `digitrec run` (its 04_cnn notebook saves "
-                             "models/cnn_selected.keras in the run folder) or pass --model PATH.")
-    if not description_path.is_file():
-        raise ModelFileError(f"{description_path}: the JSON description beside {path.name} is missing; save models "
-                             "with digitrec_utils.models.model_files.save_model_bundle, which writes both.")
+    check_model_files(path)
     try:
         description = json.loads(description_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:

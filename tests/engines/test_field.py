@@ -370,6 +370,10 @@ def test_evaluate_compares_several_models_on_one_page_and_refuses_a_model_twice(
     assert "Every model" in html and "Per class" in html and names[1] in html and str(tmp_path) not in html
     assert cli.main(["evaluate", root, "--model", str(saved_model), "--model", str(saved_model)]) == 2
     assert "is given twice" in capsys.readouterr().err
+    # A missing second model is named before the first one reads any digit.
+    assert cli.main(["evaluate", root, "--model", str(saved_model), "--model", str(tmp_path / "gone.keras")]) == 2
+    error = capsys.readouterr().err
+    assert "gone.keras: no such model file" in error and "digitrec: model" not in error
 
 
 @pytest.mark.parametrize(("paths", "expected"), [
