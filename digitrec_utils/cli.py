@@ -292,11 +292,11 @@ def _report(entries, format_entry, *, output: str) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _load_labelled(arguments, model_arguments: list[str | None] | None = None):
-    """Open the labelled digits of DATA, then the model: bad data is rejected before the model takes its seconds.
+def _load_labelled(arguments, model_arguments: list[str | None]):
+    """Open the labelled digits of DATA, then each model: bad data is rejected before a model takes its seconds.
 
-    Returns the model's path, its description and the digits it scored; skipped files are listed once. Given
-    several ``model_arguments``, the same for each model, as a list, and each image's error is named once.
+    Returns, for each of ``model_arguments`` (a path, or None for the newest run's model), the model's path, its
+    description and the digits it scored; skipped files are listed once, and each image's error is named once.
     """
     from digitrec_utils.data.labelled import open_labelled_source
     from digitrec_utils.data.preparation import describe_skipped
@@ -306,14 +306,14 @@ def _load_labelled(arguments, model_arguments: list[str | None] | None = None):
     if source.skipped:
         print(f"digitrec: {describe_skipped(source.skipped)}", file=sys.stderr)
     loaded = []
-    for model_argument in model_arguments or [arguments.model]:
+    for model_argument in model_arguments:
         model_path, model, description = _load_model(model_argument)
         scored = score_labelled_digits(source, model, class_names=description.get("class_names"))
         if not loaded:
             for error in scored.errors:
                 print(f"digitrec: error: {error}", file=sys.stderr)
         loaded.append((model_path, description, scored))
-    return loaded if model_arguments else loaded[0]
+    return loaded
 
 
 def _command_evaluate(arguments) -> int:
@@ -376,7 +376,7 @@ def _command_calibrate(arguments) -> int:
     if not 0.5 < arguments.target < 1.0:
         raise ParameterError(f"--target {arguments.target}: give the accuracy the answered digits must reach, "
                              "strictly between 0.5 and 1 (e.g. 0.995).")
-    model_path, description, scored = _load_labelled(arguments)
+    model_path, description, scored = _load_labelled(arguments, [arguments.model])[0]
     calibration = calibrate_scored(scored, abstention=read_abstention(description), target=arguments.target,
                                    seed=arguments.seed)
     result = calibration.to_dict()

@@ -365,22 +365,22 @@ class Calibration:
                    f"{_describe_answered(saved)}")
         new_reaches, saved_reaches = (bool(outcome.n_answered) and outcome.accuracy >= target
                                       for outcome in (new, saved))
-        write, keep = "Write it (--write)", "Keep the saved threshold"
+        # For the threshold to use, the recommendation and the words that open its sentence.
+        advice = {"new": ("write", "Write it (--write)"), "saved": ("keep", "Keep the saved threshold")}
         if new_reaches and saved_reaches:
             better = "new" if new.coverage >= saved.coverage else "saved"
-            return ("write" if better == "new" else "keep"), (
-                f"{write if better == 'new' else keep}. {on_half}: both reach {target:.2%}, and the {better} one "
-                "answers more.")
-        if new_reaches:
-            return "write", f"{write}. {on_half}: only the new one reaches {target:.2%}."
-        if saved_reaches:
-            return "keep", (f"{keep}. {on_half}: only the saved one reaches {target:.2%}. Label more digits and "
-                            "calibrate again.")
+            action, lead = advice[better]
+            return action, f"{lead}. {on_half}: both reach {target:.2%}, and the {better} one answers more."
+        if new_reaches or saved_reaches:
+            only = "new" if new_reaches else "saved"
+            action, lead = advice[only]
+            return action, (f"{lead}. {on_half}: only the {only} one reaches {target:.2%}."
+                            + (" Label more digits and calibrate again." if only == "saved" else ""))
         closer = "new" if (new.accuracy if new.n_answered else -1.0) > (saved.accuracy if saved.n_answered
                                                                           else -1.0) else "saved"
-        return ("write" if closer == "new" else "keep"), (
-            f"{write if closer == 'new' else keep} for now. {on_half}: neither reaches {target:.2%}, and the "
-            f"{closer} one comes closer. Label more digits and calibrate again, or lower --target.")
+        action, lead = advice[closer]
+        return action, (f"{lead} for now. {on_half}: neither reaches {target:.2%}, and the {closer} one comes closer. "
+                        "Label more digits and calibrate again, or lower --target.")
 
     def to_dict(self) -> dict:
         return {"score": self.score, "threshold": self.choice.threshold, "target": self.choice.target,

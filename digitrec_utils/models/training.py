@@ -302,8 +302,9 @@ def train_model(
     notes = []
     ending = f"stopped after epoch {len(losses)}" if stopped_early else f"ran {_all_epochs(len(losses))}"
     if averaging:
-        notes.append(f"Training {ending}; the moving average of the weights (momentum "
-                     f"{float(model.optimizer.ema_momentum):g}) was kept, not one epoch's weights")
+        # Read before the float32 copy below; the note is finished once batch normalization is recomputed.
+        kept_average = (f"Training {ending}; the moving average of the weights (momentum "
+                        f"{float(model.optimizer.ema_momentum):g}) was kept, not one epoch's weights")
     elif stopper is not None and patience < epochs:
         notes.append(f"Early stopping on {MONITORS[monitor].split(' ', 1)[1]} (patience {patience}): {ending}; "
                      f"best weights from epoch {best_epoch} restored.")
@@ -325,8 +326,9 @@ def train_model(
         renormalizing = time.perf_counter()
         renormalized = recompute_batch_norm_statistics(model, training)
         seconds += time.perf_counter() - renormalizing
-        notes[0] += (f", with its batch normalization's statistics recomputed over one pass of the training "
-                     f"images ({renormalized} batches)." if renormalized else ".")
+        recomputed = (f", with its batch normalization's statistics recomputed over one pass of the training "
+                      f"images ({renormalized} batches)" if renormalized else "")
+        notes.insert(0, f"{kept_average}{recomputed}.")
     if copied or averaging:
         # The history's validation figures are the raw or 16-bit weights'; the model returned is measured.
         predicted = model.predict(validation, verbose=0).argmax(axis=1)
