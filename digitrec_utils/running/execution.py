@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import tempfile
@@ -30,6 +31,9 @@ KERNEL_ENVIRONMENT = {
     "KERAS_BACKEND": "tensorflow",
     "PYTHONWARNINGS": "ignore::DeprecationWarning",
 }
+
+# How many times a notebook's kernel is started when it dies before running any cell (see run_papermill).
+KERNEL_STARTS = 3
 
 
 @contextlib.contextmanager
@@ -107,6 +111,12 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
     raises, ``failed`` with the cell and the whole error; when the kernel dies or a cell times out,
     ``failed`` with what ran kept and a visible note appended. ``run.ipynb`` names the executed
     notebook, or stays None when papermill wrote none.
+
+    A kernel that dies before the first cell starts is started again, up to :data:`KERNEL_STARTS`
+    times in all, and ``run.kernel_starts`` says how many were needed. Kernels started at the same
+    moment can race for the same free port (jupyter_client picks ports before the kernel binds them),
+    and then one of them dies with "Kernel died before replying to kernel_info"; nothing of the notebook
+    has run, so starting it again changes no result.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -114,20 +124,28 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
     executed = run_dir / f"{config.name_page(run.notebook)}.ipynb"
     partial = run_dir / f".{run.notebook}.partial.ipynb"
     started = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
-            cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
-            execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(),
-        )
-        run.status = "ok"
-    except PapermillExecutionError as error:
-        run.status, run.failed_cell = "failed", error.exec_count
-        run.error = f"{error.ename}: {str(error.evalue).strip()}"
-    except Exception as error:  # A dead kernel or a cell timeout: still keep what ran.
-        run.status, run.error = "failed", f"{type(error).__name__}: {str(error).strip()}"
-        if partial.exists():
-            _append_error_cell(partial, _first_line(run.error))
+    run.kernel_starts = 0
+    while True:
+        run.kernel_starts += 1
+        run.status, run.error, run.failed_cell = "failed", None, None
+        try:
+            papermill.execute_notebook(
+                str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
+                cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
+                execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(),
+            )
+            run.status = "ok"
+        except PapermillExecutionError as error:
+            run.failed_cell = error.exec_count
+            run.error = f"{error.ename}: {str(error.evalue).strip()}"
+        except Exception as error:  # A dead kernel or a cell timeout: still keep what ran.
+            run.error = f"{type(error).__name__}: {str(error).strip()}"
+            if run.kernel_starts < KERNEL_STARTS and not _any_cell_started(partial):
+                time.sleep(random.uniform(0.5, 2.0))  # Kernels that raced should not start together again.
+                continue
+            if partial.exists():
+                _append_error_cell(partial, _first_line(run.error))
+        break
     run.seconds = round(time.perf_counter() - started, 2)
     if not partial.exists():
         run.status = "failed"
@@ -136,6 +154,19 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
     os.replace(partial, executed)
     run.ipynb = executed.name
     return run
+
+
+def _any_cell_started(partial: Path) -> bool:
+    """Whether papermill's partly executed notebook says that some cell started (or cannot be read).
+
+    papermill saves the notebook with every cell's ``start_time`` empty before the kernel starts, and
+    saves it again as each cell starts.
+    """
+    try:
+        notebook = nbformat.read(str(partial), as_version=4)
+    except Exception:  # No notebook written, or one cut short: assume the worst and start nothing again.
+        return True
+    return any(cell.metadata.get("papermill", {}).get("start_time") for cell in notebook.cells)
 
 
 def finish_notebook(run: NotebookRun, run_dir: Path, *, show_code: bool) -> NotebookRun:

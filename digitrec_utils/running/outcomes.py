@@ -23,15 +23,23 @@ class NotebookRun:
     results: str | None = None
     headline: str = ""
     dataset_sha256: str | None = None
+    # How many kernels were started: more than one when a kernel died before its first cell.
+    kernel_starts: int = 0
 
     def describe(self) -> str:
         """Return a line (more where the error has several): status, seconds and, on failure, the cell and error."""
         if self.status == "ok":
-            return f"{self.notebook}: ok in {self.seconds:.1f} s"
+            return f"{self.notebook}: ok in {self.seconds:.1f} s{self._describe_kernel_starts()}"
         if self.status in ("interrupted", "not started"):
             return f"{self.notebook}: {self.status}"
         cell = f"cell [{self.failed_cell}] " if self.failed_cell is not None else ""
-        return f"{self.notebook}: FAILED in {self.seconds:.1f} s at {cell}{self.error}"
+        return f"{self.notebook}: FAILED in {self.seconds:.1f} s at {cell}{self.error}{self._describe_kernel_starts()}"
+
+    def _describe_kernel_starts(self) -> str:
+        if self.kernel_starts < 2:
+            return ""
+        died = self.kernel_starts - 1
+        return f" (started {self.kernel_starts} kernels: {died} died before running any cell)"
 
 
 class OutcomeStatus:

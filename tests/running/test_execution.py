@@ -1,0 +1,93 @@
+"""One notebook's execution: a kernel that dies before its first cell is started again, and only then."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from fake_notebooks import write_notebook
+
+from digitrec_utils.running import execution
+from digitrec_utils.running.outcomes import NotebookRun
+
+# A kernel launcher that dies (as a kernel that lost the race for its port does) until it has been started
+# more than DEATHS times, counted in COUNTER; then it is an ordinary ipykernel.
+FLAKY_KERNEL = """\
+import pathlib
+import sys
+
+counter, deaths = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+started = int(counter.read_text()) if counter.exists() else 0
+counter.write_text(str(started + 1))
+if started < deaths:
+    sys.exit(1)
+from ipykernel.kernelapp import launch_new_instance
+
+sys.argv = [sys.argv[0], *sys.argv[3:]]
+launch_new_instance()
+"""
+
+
+@pytest.fixture
+def flaky_kernel(tmp_path, monkeypatch):
+    """Return a function that makes kernel ``python3`` die ``deaths`` times, and the file counting its starts."""
+
+    def _install(deaths: int) -> Path:
+        launcher = tmp_path / "flaky_kernel.py"
+        launcher.write_text(FLAKY_KERNEL)
+        counter = tmp_path / "kernel-starts.txt"
+        spec_dir = tmp_path / "jupyter" / "kernels" / "python3"
+        spec_dir.mkdir(parents=True)
+        argv = [sys.executable, str(launcher), str(counter), str(deaths), "-f", "{connection_file}"]
+        (spec_dir / "kernel.json").write_text(json.dumps(
+            {"argv": argv, "display_name": "flaky", "language": "python"}))
+        monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+        return counter
+
+    return _install
+
+
+def _execute(folder: Path, body: str) -> NotebookRun:
+    source = write_notebook(folder / "notebooks", "nb", body)
+    run_dir = folder / "run"
+    run_dir.mkdir()
+    return execution.run_papermill(NotebookRun("nb", {}), source=source, run_dir=run_dir, timeout=60)
+
+
+def _outputs(run_dir: Path, run: NotebookRun) -> str:
+    notebook = nbformat.read(str(run_dir / run.ipynb), as_version=4)
+    return "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+def test_a_kernel_that_dies_before_the_first_cell_is_started_again(tmp_path, flaky_kernel):
+    counter = flaky_kernel(deaths=1)
+    run = _execute(tmp_path, 'print("ran once")')
+    assert run.status == "ok", run.error
+    assert run.kernel_starts == 2 and counter.read_text() == "2"
+    assert _outputs(tmp_path / "run", run).count("ran once") == 1
+    assert "started 2 kernels: 1 died before running any cell" in run.describe()
+    assert not list((tmp_path / "run").glob(".*partial*"))
+
+
+def test_kernels_that_keep_dying_are_started_a_bounded_number_of_times(tmp_path, flaky_kernel, monkeypatch):
+    monkeypatch.setattr(execution, "KERNEL_STARTS", 2)
+    counter = flaky_kernel(deaths=5)
+    run = _execute(tmp_path, 'print("never")')
+    assert run.status == "failed" and "Kernel died before replying to kernel_info" in run.error
+    assert run.kernel_starts == 2 and counter.read_text() == "2"
+    assert "FAILED" in run.describe() and "started 2 kernels" in run.describe()
+    # The failed notebook is still kept, with the error visible in it.
+    assert "Execution stopped: RuntimeError: Kernel died" in (tmp_path / "run" / run.ipynb).read_text()
+
+
+def test_a_kernel_that_dies_after_a_cell_started_is_not_started_again(tmp_path, flaky_kernel):
+    counter = flaky_kernel(deaths=0)
+    marker = tmp_path / "cell-ran.txt"
+    run = _execute(tmp_path, f"import os, pathlib\npathlib.Path({str(marker)!r}).write_text('x')\nos._exit(1)")
+    assert run.status == "failed" and "DeadKernelError" in run.error
+    assert run.kernel_starts == 1 and counter.read_text() == "1"
+    assert marker.read_text() == "x"  # The cell ran once; its side effects were not repeated.
+    assert "kernels" not in run.describe()
