@@ -36,10 +36,11 @@ class NotebookRun:
         return f"{self.notebook}: FAILED in {self.seconds:.1f} s at {cell}{self.error}{self._describe_kernel_starts()}"
 
     def _describe_kernel_starts(self) -> str:
+        """Say how many kernels were started, where more than one was."""
         if self.kernel_starts < 2:
             return ""
-        died = self.kernel_starts - 1
-        return f" (started {self.kernel_starts} kernels: {died} died before running any cell)"
+        earlier = "the first" if self.kernel_starts == 2 else f"the first {self.kernel_starts - 1}"
+        return f" (started {self.kernel_starts} kernels: {earlier} died before running any cell)"
 
 
 class OutcomeStatus:

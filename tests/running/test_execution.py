@@ -68,7 +68,7 @@ def test_a_kernel_that_dies_before_the_first_cell_is_started_again(tmp_path, fla
     assert run.status == "ok", run.error
     assert run.kernel_starts == 2 and counter.read_text() == "2"
     assert _outputs(tmp_path / "run", run).count("ran once") == 1
-    assert "started 2 kernels: 1 died before running any cell" in run.describe()
+    assert "started 2 kernels: the first died before running any cell" in run.describe()
     assert not list((tmp_path / "run").glob(".*partial*"))
 
 
@@ -91,3 +91,9 @@ def test_a_kernel_that_dies_after_a_cell_started_is_not_started_again(tmp_path, 
     assert run.kernel_starts == 1 and counter.read_text() == "1"
     assert marker.read_text() == "x"  # The cell ran once; its side effects were not repeated.
     assert "kernels" not in run.describe()
+
+
+def test_the_progress_line_counts_the_kernels_that_died_first():
+    run = NotebookRun("01_eda", {}, status="failed", seconds=3.0, error="RuntimeError: Kernel died", kernel_starts=3)
+    assert run.describe().endswith("(started 3 kernels: the first 2 died before running any cell)")
+    assert NotebookRun("01_eda", {}, status="ok", kernel_starts=1).describe() == "01_eda: ok in 0.0 s"
