@@ -231,7 +231,7 @@ class ClusterExecutor:
         for relative, data in output["files"].items():
             with open_atomic(job.run_dir / relative) as stream:
                 stream.write(data)
-        for name in ("status", "seconds", "error", "failed_cell", "ipynb", "worker"):
+        for name in ("status", "seconds", "error", "failed_cell", "ipynb", "worker", "kernel_starts"):
             setattr(run, name, output[name])
         if run.ipynb is not None:
             finish_notebook(run, job.run_dir, show_code=self.show_code)
@@ -286,7 +286,8 @@ def _execute_task(payload: dict, *inputs: dict) -> dict:
     Returns
     -------
     output : dict
-        status, seconds, error, failed_cell, ipynb (the executed notebook's name or None), worker, and files:
+        status, seconds, error, failed_cell, ipynb (the executed notebook's name or None), worker,
+        kernel_starts, and files:
         relative path -> bytes, for the executed notebook and every file the notebook wrote or changed.
 
     Raises
@@ -335,7 +336,7 @@ def _execute_task(payload: dict, *inputs: dict) -> dict:
                 files[relative] = data
     return {"status": run.status, "seconds": run.seconds, "error": run.error, "failed_cell": run.failed_cell,
             "ipynb": run.ipynb, "worker": worker.name if isinstance(worker.name, str) else worker.address,
-            "files": files}
+            "kernel_starts": run.kernel_starts, "files": files}
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:

@@ -57,7 +57,8 @@ def test_a_sweep_on_a_local_cluster_fills_one_folder_per_seed_and_the_stability_
     for seed in (1, 2):
         run = json.loads((sweep_dir / f"seed{seed}" / "run.json").read_text())
         assert [notebook["status"] for notebook in run["notebooks"]] == ["ok", "ok", "ok"]
-        assert all(notebook["worker"] for notebook in run["notebooks"])  # Each says where it ran.
+        assert all(notebook["worker"] for notebook in run["notebooks"])  # Each says where it ran,
+        assert all(notebook["kernel_starts"] >= 1 for notebook in run["notebooks"])  # and how many kernels it took.
         for stem in ("02_classical_baselines", "04_cnn", "05_deployment"):
             assert (sweep_dir / f"seed{seed}" / f"{stem}.html").is_file()
             record = load_results(sweep_dir / f"seed{seed}" / "results" / f"{stem}.json")
