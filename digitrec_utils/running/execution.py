@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -141,6 +142,9 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
         except Exception as error:  # A dead kernel or a cell timeout: still keep what ran.
             run.error = f"{type(error).__name__}: {str(error).strip()}"
             if run.kernel_starts < KERNEL_STARTS and not _any_cell_started(partial):
+                # Said beside papermill's own log line about the dead kernel, so that a reader knows it is handled.
+                print(f"{run.notebook}: its kernel did not start ({_first_line(run.error)}); starting kernel "
+                      f"{run.kernel_starts + 1} of at most {KERNEL_STARTS}.", file=sys.stderr, flush=True)
                 time.sleep(random.uniform(0.5, 2.0))  # Kernels that raced should not start together again.
                 continue
             if partial.exists():

@@ -62,9 +62,11 @@ def _outputs(run_dir: Path, run: NotebookRun) -> str:
     return "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
 
 
-def test_a_kernel_that_dies_before_the_first_cell_is_started_again(tmp_path, flaky_kernel):
+def test_a_kernel_that_dies_before_the_first_cell_is_started_again(tmp_path, flaky_kernel, capsys):
     counter = flaky_kernel(deaths=1)
     run = _execute(tmp_path, 'print("ran once")')
+    assert ("nb: its kernel did not start (RuntimeError: Kernel died before replying to kernel_info); "
+            "starting kernel 2 of at most 3.") in capsys.readouterr().err
     assert run.status == "ok", run.error
     assert run.kernel_starts == 2 and counter.read_text() == "2"
     assert _outputs(tmp_path / "run", run).count("ran once") == 1
