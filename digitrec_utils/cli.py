@@ -224,11 +224,14 @@ def _load_model(model_argument: str | None):
 
 def _choose_abstention(description: dict, min_confidence: float | None) -> dict | None:
     """The saved model's newest threshold, or --min-confidence on the saved score; warns when it may not hold."""
-    from digitrec_utils.models.model_files import check_calibration, read_abstention
+    from digitrec_utils.models.model_files import check_calibration, describe_threshold_in_use, read_abstention
 
     abstention = read_abstention(description) or {}
     if min_confidence is not None:
-        return {"score": abstention.get("score", "top_probability"), "threshold": min_confidence}
+        given = {"score": abstention.get("score", "top_probability"), "threshold": min_confidence}
+        print(f"digitrec: threshold: {describe_threshold_in_use(given, from_option=True)}", file=sys.stderr)
+        return given
+    print(f"digitrec: threshold: {describe_threshold_in_use(abstention)}", file=sys.stderr)
     warning = check_calibration(description)
     if warning:
         print(f"digitrec: warning: {warning}", file=sys.stderr)

@@ -191,6 +191,39 @@ def read_abstention(description: dict) -> dict | None:
     return dict(abstention) if abstention else None
 
 
+def describe_threshold_in_use(abstention: dict | None, *, from_option: bool = False) -> str:
+    """Say which threshold is in use, where it came from, and what happens below it (the text after "threshold: ").
+
+    Parameters
+    ----------
+    abstention : dict or None
+        The threshold in use (``{"score", "threshold", ...}``, as :func:`read_abstention` returns it), or None.
+    from_option : bool
+        Whether the threshold was given on the command line (``--min-confidence``) rather than saved.
+
+    Returns
+    -------
+    text : str
+        For example "certainty score 0.4653, chosen on validation and semeion for 99.5% of answers right;
+        answers below it are marked unsure, for a person."
+    """
+    if not abstention:
+        return ("none is saved with the model, so every image is answered; give --min-confidence X, or choose one "
+                "on your own labelled digits with `digitrec calibrate DIGITS --write`.")
+    threshold = abstention.get("threshold") or 0.0
+    origin = "--min-confidence" if from_option else "saved with the model"
+    if threshold == 0.0:
+        return f"0 ({origin}), so every image is answered."
+    text = f"{str(abstention.get('score', 'top_probability')).replace('_', ' ')} score {threshold:.4f}"
+    if from_option:
+        text += " (--min-confidence)"
+    else:
+        text += f", chosen on {abstention.get('chosen_on', 'validation')}"
+        if abstention.get("target") is not None:
+            text += f" for {abstention['target']:.1%} of answers right"
+    return text + "; answers below it are marked unsure, for a person."
+
+
 def record_abstention(model_path: str | Path, *, score: str, threshold: float | None, target: float,
                       chosen_on: str, **details) -> dict:
     """Add a threshold to the saved model's JSON, newest last in ``abstention_history``, and make it the one in use.

@@ -217,8 +217,10 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
     assert not any(entry["accepted"] for entry in entries if entry["score"] < 1.0)
     good_score = next(entry["score"] for entry in entries if entry["path"] == str(good))
     assert cli.main(["predict", str(good), "--model", str(saved_model), "--min-confidence", "1"]) == 0
-    line = capsys.readouterr().out
-    assert ("unsure (score" in line) == (good_score < 1.0)
+    captured = capsys.readouterr()
+    assert ("unsure (score" in captured.out) == (good_score < 1.0)
+    assert ("digitrec: threshold: top probability score 1.0000 (--min-confidence); answers below it are marked "
+            "unsure, for a person.") in captured.err
     # A threshold saved in the model's JSON is the default; --min-confidence 0 answers everything.
     description_path = saved_model.with_suffix(".json")
     description = json.loads(description_path.read_text())
@@ -228,11 +230,24 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
     (copy / saved_model.name).write_bytes(saved_model.read_bytes())
     (copy / description_path.name).write_text(json.dumps(description))
     assert cli.main(["predict", str(tmp_path / "cross.png"), "--model", str(copy / saved_model.name), "--json"]) == 0
-    entry = json.loads(capsys.readouterr().out)[0]
+    captured = capsys.readouterr()
+    entry = json.loads(captured.out)[0]
     assert entry["accepted"] is False and 0.0 <= entry["score"] < 0.999999
+    # Where the threshold came from is said before the first answer.
+    assert ("digitrec: threshold: margin score 1.0000, chosen on validation for 99.5% of answers right; answers "
+            "below it are marked unsure, for a person.") in captured.err
     assert cli.main(["predict", str(tmp_path / "cross.png"), "--model", str(copy / saved_model.name), "--json",
                      "--min-confidence", "0"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["accepted"] is True
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["accepted"] is True
+    assert "digitrec: threshold: 0 (--min-confidence), so every image is answered." in captured.err
+    # A model saved without a threshold says so, and how to get one.
+    del description["abstention"]
+    (copy / description_path.name).write_text(json.dumps(description))
+    assert cli.main(["predict", str(good), "--model", str(copy / saved_model.name)]) == 0
+    assert ("threshold: none is saved with the model, so every image is answered; give --min-confidence X, or "
+            "choose one on your own labelled digits with `digitrec calibrate DIGITS --write`."
+            ) in capsys.readouterr().err
     assert cli.main(["predict", str(good), "--model", str(saved_model), "--min-confidence", "1.5"]) == 2
     assert "--min-confidence 1.5: give a score from 0 to 1" in capsys.readouterr().err
 
