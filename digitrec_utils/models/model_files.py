@@ -221,7 +221,11 @@ def describe_threshold_in_use(abstention: dict | None, *, from_option: bool = Fa
         text += f", chosen on {abstention.get('chosen_on', 'validation')}"
         if abstention.get("target") is not None:
             text += f" for {abstention['target']:.1%} of answers right"
-    return text + "; answers below it are marked unsure, for a person."
+    text += "; answers below it are marked unsure, for a person."
+    if not from_option and abstention.get("chosen_on", "validation") == "validation":
+        text += (" It was chosen on validation digits alone, which are like the training digits; on other writers' "
+                 "digits more of its answers may be wrong: `digitrec calibrate DIGITS --write` chooses it on yours.")
+    return text
 
 
 def record_abstention(model_path: str | Path, *, score: str, threshold: float | None, target: float,

@@ -235,7 +235,7 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
     assert entry["accepted"] is False and 0.0 <= entry["score"] < 0.999999
     # Where the threshold came from is said before the first answer.
     assert ("digitrec: threshold: margin score 1.0000, chosen on validation for 99.5% of answers right; answers "
-            "below it are marked unsure, for a person.") in captured.err
+            "below it are marked unsure, for a person. It was chosen on validation digits alone") in captured.err
     assert cli.main(["predict", str(tmp_path / "cross.png"), "--model", str(copy / saved_model.name), "--json",
                      "--min-confidence", "0"]) == 0
     captured = capsys.readouterr()
