@@ -194,6 +194,7 @@ def _load_for_images(arguments, what: str):
     Files in the folders that are not images are listed once on standard error and left out.
     """
     from digitrec_utils.data.preparation import collect_image_files, describe_skipped
+    from digitrec_utils.models.model_files import describe_threshold_in_use
 
     if arguments.min_confidence is not None and not 0.0 <= arguments.min_confidence <= 1.0:
         raise ParameterError(f"--min-confidence {arguments.min_confidence}: give a score from 0 to 1 (0 answers "
@@ -206,6 +207,8 @@ def _load_for_images(arguments, what: str):
                          "BMP or GIF files).")
     _, model, description = _load_model(arguments.model)
     abstention = _choose_abstention(description, arguments.min_confidence)
+    in_use = describe_threshold_in_use(abstention, from_option=arguments.min_confidence is not None)
+    print(f"digitrec: threshold: {in_use}", file=sys.stderr)
     return paths, model, description, abstention
 
 
@@ -224,14 +227,11 @@ def _load_model(model_argument: str | None):
 
 def _choose_abstention(description: dict, min_confidence: float | None) -> dict | None:
     """The saved model's newest threshold, or --min-confidence on the saved score; warns when it may not hold."""
-    from digitrec_utils.models.model_files import check_calibration, describe_threshold_in_use, read_abstention
+    from digitrec_utils.models.model_files import check_calibration, read_abstention
 
     abstention = read_abstention(description) or {}
     if min_confidence is not None:
-        given = {"score": abstention.get("score", "top_probability"), "threshold": min_confidence}
-        print(f"digitrec: threshold: {describe_threshold_in_use(given, from_option=True)}", file=sys.stderr)
-        return given
-    print(f"digitrec: threshold: {describe_threshold_in_use(abstention)}", file=sys.stderr)
+        return {"score": abstention.get("score", "top_probability"), "threshold": min_confidence}
     warning = check_calibration(description)
     if warning:
         print(f"digitrec: warning: {warning}", file=sys.stderr)
