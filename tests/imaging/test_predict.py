@@ -12,6 +12,7 @@ from digitrec_utils import cli
 from digitrec_utils.data.preparation import collect_image_files, prepare_image, read_image
 from digitrec_utils.exceptions import ImageError
 from digitrec_utils.imaging.predict import predict_images, render_digit_photo
+from digitrec_utils.models.model_files import describe_threshold_in_use
 
 # A small CNN trained for two epochs on mnist-sample classifies about 95% of its own test digits; the
 # rendered copies lose a little to resampling, so at least 80% of them must come back right.
@@ -250,6 +251,15 @@ def test_a_threshold_marks_unsure_answers_and_min_confidence_overrides_the_saved
             ) in capsys.readouterr().err
     assert cli.main(["predict", str(good), "--model", str(saved_model), "--min-confidence", "1.5"]) == 2
     assert "--min-confidence 1.5: give a score from 0 to 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("chosen_on, warned", [("validation", True), ("validation and semeion", False),
+                                                ("scans/ (half A, 797 digits)", False)])
+def test_only_a_threshold_chosen_on_validation_alone_is_said_to_need_the_office_s_digits(chosen_on, warned):
+    text = describe_threshold_in_use({"score": "certainty", "threshold": 0.4653, "target": 0.995,
+                                      "chosen_on": chosen_on})
+    assert text.startswith(f"certainty score 0.4653, chosen on {chosen_on} for 99.5% of answers right;")
+    assert ("digitrec calibrate DIGITS --write" in text) == warned
 
 
 def test_a_28x28_image_is_prepared_the_same_alone_as_within_a_stack(splits):
