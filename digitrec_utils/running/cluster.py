@@ -44,6 +44,8 @@ LOCAL_PREFIX = "local:"
 CONNECT_TIMEOUT_SECONDS = 10
 # A task that raises is tried once more; a worker that dies is the scheduler's business (allowed-failures).
 TASK_RETRIES = 1
+# The fields of a notebook's outcome that a worker sends back and the client copies into its run.
+TASK_OUTCOME_FIELDS = ("status", "seconds", "error", "failed_cell", "ipynb", "worker", "kernel_starts")
 # Threads of each kernel on a local cluster: None for an equal share of the cores (cores // N), 0 to leave
 # them unbounded (each library uses every core). benchmarks/bench_cluster.py compares the two.
 LOCAL_KERNEL_THREADS: int | None = None
@@ -231,7 +233,7 @@ class ClusterExecutor:
         for relative, data in output["files"].items():
             with open_atomic(job.run_dir / relative) as stream:
                 stream.write(data)
-        for name in ("status", "seconds", "error", "failed_cell", "ipynb", "worker", "kernel_starts"):
+        for name in TASK_OUTCOME_FIELDS:
             setattr(run, name, output[name])
         if run.ipynb is not None:
             finish_notebook(run, job.run_dir, show_code=self.show_code)
@@ -286,8 +288,7 @@ def _execute_task(payload: dict, *inputs: dict) -> dict:
     Returns
     -------
     output : dict
-        status, seconds, error, failed_cell, ipynb (the executed notebook's name or None), worker,
-        kernel_starts, and files:
+        The :data:`TASK_OUTCOME_FIELDS` (``ipynb``: the executed notebook's name or None), and files:
         relative path -> bytes, for the executed notebook and every file the notebook wrote or changed.
 
     Raises
@@ -334,9 +335,8 @@ def _execute_task(payload: dict, *inputs: dict) -> dict:
                     data = data.replace(str(run_dir).encode(), client_dir.encode())
                     data = data.replace(str(source).encode(), payload["source_path"].encode())
                 files[relative] = data
-    return {"status": run.status, "seconds": run.seconds, "error": run.error, "failed_cell": run.failed_cell,
-            "ipynb": run.ipynb, "worker": worker.name if isinstance(worker.name, str) else worker.address,
-            "kernel_starts": run.kernel_starts, "files": files}
+    run.worker = worker.name if isinstance(worker.name, str) else worker.address
+    return {**{name: getattr(run, name) for name in TASK_OUTCOME_FIELDS}, "files": files}
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:
