@@ -211,6 +211,7 @@ def describe_threshold_in_use(abstention: dict | None, *, from_option: bool = Fa
         return ("none is saved with the model, so every image is answered; give --min-confidence X, or choose one "
                 "on your own labelled digits with `digitrec calibrate DIGITS --write`.")
     threshold = abstention.get("threshold") or 0.0
+    chosen_on = abstention.get("chosen_on", "validation")
     origin = "--min-confidence" if from_option else "saved with the model"
     if threshold == 0.0:
         return f"0 ({origin}), so every image is answered."
@@ -218,11 +219,11 @@ def describe_threshold_in_use(abstention: dict | None, *, from_option: bool = Fa
     if from_option:
         text += " (--min-confidence)"
     else:
-        text += f", chosen on {abstention.get('chosen_on', 'validation')}"
+        text += f", chosen on {chosen_on}"
         if abstention.get("target") is not None:
             text += f" for {abstention['target']:.1%} of answers right"
     text += "; answers below it are marked unsure, for a person."
-    if not from_option and abstention.get("chosen_on", "validation") == "validation":
+    if not from_option and chosen_on == "validation":
         text += (" It was chosen on validation digits alone, which are like the training digits; on other writers' "
                  "digits more of its answers may be wrong: `digitrec calibrate DIGITS --write` chooses it on yours.")
     return text
