@@ -35,6 +35,13 @@ KERNEL_ENVIRONMENT = {
 
 # How many times a notebook's kernel is started when it dies before running any cell (see run_papermill).
 KERNEL_STARTS = 3
+# The kernels' ZeroMQ transport. With "tcp", jupyter_client picks free ports before the kernel binds them,
+# so kernels started at the same moment can race for one port (jupyter_client #154); with "ipc" each kernel's
+# sockets are files in a folder of its own, and there is nothing to race for. Windows keeps "tcp".
+KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
+# The longest socket path to use: Unix sockets' paths are limited to 108 bytes on Linux and 104 on macOS,
+# and jupyter_client appends "-<n>" to the prefix. A longer temporary folder falls back to "tcp".
+MAX_SOCKET_PATH = 100
 
 
 @contextlib.contextmanager
@@ -113,11 +120,12 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
     ``failed`` with what ran kept and a visible note appended. ``run.ipynb`` names the executed
     notebook, or stays None when papermill wrote none.
 
-    A kernel that dies before the first cell starts is started again, up to :data:`KERNEL_STARTS`
-    times in all, and ``run.kernel_starts`` says how many were needed. Kernels started at the same
-    moment can race for the same free port (jupyter_client picks ports before the kernel binds them),
-    and then one of them dies with "Kernel died before replying to kernel_info"; nothing of the notebook
-    has run, so starting it again changes no result.
+    Each kernel's sockets lie in a temporary folder of its own (:func:`_kernel_manager_config`), removed
+    when the notebook ends. A kernel that dies before the first cell starts is started again, up to
+    :data:`KERNEL_STARTS` times in all, and ``run.kernel_starts`` says how many were needed. Over TCP,
+    kernels started at the same moment can race for the same free port (jupyter_client picks ports
+    before the kernel binds them), and then one of them dies with "Kernel died before replying to
+    kernel_info"; nothing of the notebook has run, so starting it again changes no result.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -130,11 +138,12 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
         run.kernel_starts += 1
         run.status, run.error, run.failed_cell = "failed", None, None
         try:
-            papermill.execute_notebook(
-                str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
-                cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
-                execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(),
-            )
+            with tempfile.TemporaryDirectory(prefix="digitrec-kernel-") as sockets:
+                papermill.execute_notebook(
+                    str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
+                    cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
+                    execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(Path(sockets)),
+                )
             run.status = "ok"
         except PapermillExecutionError as error:
             run.failed_cell = error.exec_count
@@ -240,8 +249,14 @@ def prepare_kernel_environment() -> Path:
     return kernels_root
 
 
-def _kernel_manager_config():
-    """Return the kernel manager's configuration: encrypted kernel sockets where pyzmq and the kernel allow.
+def _kernel_manager_config(sockets: Path):
+    """Return the kernel manager's configuration: sockets of the kernel's own, encrypted where TCP is used.
+
+    With :data:`KERNEL_TRANSPORT` ``"ipc"``, the kernel's five sockets are Unix sockets named
+    ``<sockets>/kernel-1`` to ``-5``: ``sockets`` is a folder made for this kernel alone, so kernels started
+    together cannot take each other's sockets as they can take each other's TCP ports (jupyter_client's
+    default prefix, ``kernel-ipc`` in the working folder, would be shared by every notebook of a run). A
+    prefix longer than :data:`MAX_SOCKET_PATH` keeps TCP.
 
     ipykernel 7.3 and later print a warning at every kernel start whose sockets are plain TCP ("Kernel
     is running over TCP without encryption"). jupyter_client's ``transport_encryption = "auto"`` gives
@@ -253,6 +268,10 @@ def _kernel_manager_config():
     from traitlets.config import Config
 
     kernel_config = Config()
+    prefix = str(sockets / "kernel")
+    if KERNEL_TRANSPORT == "ipc" and len(prefix) + 2 <= MAX_SOCKET_PATH:
+        kernel_config.KernelManager.transport = "ipc"
+        kernel_config.KernelManager.ip = prefix
     if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
         kernel_config.KernelManager.transport_encryption = "auto"
     return kernel_config

@@ -1,9 +1,11 @@
-"""One notebook's execution: a kernel that dies before its first cell is started again, and only then."""
+"""One notebook's execution: each kernel's own sockets, and a kernel that dies before its first cell started again."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -99,3 +101,31 @@ def test_the_progress_line_counts_the_kernels_that_died_first():
     run = NotebookRun("01_eda", {}, status="failed", seconds=3.0, error="RuntimeError: Kernel died", kernel_starts=3)
     assert run.describe().endswith("(started 3 kernels: the first 2 died before running any cell)")
     assert NotebookRun("01_eda", {}, status="ok", kernel_starts=1).describe() == "01_eda: ok in 0.0 s"
+
+
+# The cell prints the transport and socket address that the kernel was given.
+PRINT_SOCKETS = ("from ipykernel.kernelapp import IPKernelApp\n"
+                 "app = IPKernelApp.instance()\nprint(app.transport, app.ip)")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows kernels keep TCP (KERNEL_TRANSPORT)")
+def test_each_kernel_gets_unix_sockets_in_a_folder_of_its_own_removed_afterwards(tmp_path):
+    run = _execute(tmp_path, PRINT_SOCKETS)
+    assert run.status == "ok", run.error
+    transport, prefix = _outputs(tmp_path / "run", run).split()
+    assert transport == "ipc"
+    sockets = Path(prefix).parent
+    # Not jupyter_client's default "kernel-ipc" in the working folder, which every notebook of a run shares.
+    assert sockets.is_absolute() and sockets.name.startswith("digitrec-kernel-")
+    assert tmp_path not in sockets.parents
+    assert not sockets.exists()
+    assert not list((tmp_path / "notebooks").glob("kernel-*"))
+
+
+def test_a_temporary_folder_too_long_for_unix_sockets_keeps_tcp(tmp_path, monkeypatch):
+    deep = tmp_path / ("d" * (execution.MAX_SOCKET_PATH - len(str(tmp_path))))
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    run = _execute(tmp_path, PRINT_SOCKETS)
+    assert run.status == "ok", run.error
+    assert _outputs(tmp_path / "run", run).split()[0] == "tcp"

@@ -232,7 +232,8 @@ def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
         spec = KernelSpecManager().get_kernel_spec("python3")
         assert Path(spec.resource_dir).is_relative_to(kernels_root)
         assert spec.argv[0] == sys.executable
-        manager = KernelManager(kernel_name="python3", config=execution._kernel_manager_config())
+        manager = KernelManager(kernel_name="python3", config=execution._kernel_manager_config(kernels_root))
+        assert manager.transport == execution.KERNEL_TRANSPORT
         if zmq.has("curve"):  # Then ipykernel gets keys and does not warn about plain TCP.
             assert manager.transport_encryption == "auto"
             assert manager._kernel_supports_curve_encryption()
