@@ -42,6 +42,10 @@ KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
 # The longest socket path to use: Unix sockets' paths are limited to 108 bytes on Linux and 104 on macOS,
 # and jupyter_client appends "-<n>" to the prefix. A longer temporary folder falls back to "tcp".
 MAX_SOCKET_PATH = 100
+# Names the folder that prepare_kernel_environment made, for the processes that run the kernels: each
+# kernel's folder of sockets and connection file is made inside it, so that the process that made it
+# removes them even when a notebook's process was killed before it could clean up.
+KERNELS_ROOT_VARIABLE = "DIGITREC_KERNELS_ROOT"
 
 
 @contextlib.contextmanager
@@ -50,16 +54,17 @@ def kernel_environment():
 
     ``JUPYTER_PATH`` is restored afterwards, and the private kernelspec folder removed.
     """
-    previous_jupyter_path = os.environ.get("JUPYTER_PATH")
+    previous = {name: os.environ.get(name) for name in ("JUPYTER_PATH", KERNELS_ROOT_VARIABLE)}
     kernels_root = prepare_kernel_environment()
     try:
         yield kernels_root
     finally:
         shutil.rmtree(kernels_root, ignore_errors=True)
-        if previous_jupyter_path is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = previous_jupyter_path
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -138,7 +143,7 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
         run.kernel_starts += 1
         run.status, run.error, run.failed_cell = "failed", None, None
         try:
-            with tempfile.TemporaryDirectory(prefix="digitrec-kernel-") as sockets:
+            with tempfile.TemporaryDirectory(prefix="digitrec-kernel-", dir=_kernels_root()) as sockets:
                 papermill.execute_notebook(
                     str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
                     cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
@@ -235,12 +240,14 @@ def prepare_kernel_environment() -> Path:
 
     A kernelspec named ``python3`` in the user's Jupyter folder would otherwise win over the one in
     this virtual environment. ``JUPYTER_PATH`` is searched first, so a kernelspec written to a private
-    temporary folder pins the kernel to ``sys.executable`` without registering anything globally.
+    temporary folder pins the kernel to ``sys.executable`` without registering anything globally. The
+    same folder holds each kernel's sockets and connection file (:data:`KERNELS_ROOT_VARIABLE`).
     """
     from ipykernel.kernelspec import write_kernel_spec
 
     os.environ.update(KERNEL_ENVIRONMENT)
     kernels_root = Path(tempfile.mkdtemp(prefix="digitrec-jupyter-"))
+    os.environ[KERNELS_ROOT_VARIABLE] = str(kernels_root)
     spec_dir = kernels_root / "kernels" / "python3"
     # ipykernel's own kernelspec for sys.executable, including what it supports (CurveZMQ encryption).
     write_kernel_spec(spec_dir, overrides={"display_name": "Python 3 (digitrec)"})
@@ -249,14 +256,21 @@ def prepare_kernel_environment() -> Path:
     return kernels_root
 
 
+def _kernels_root() -> str | None:
+    """Return the folder named by :data:`KERNELS_ROOT_VARIABLE` where it exists, else None (the temporary folder)."""
+    root = os.environ.get(KERNELS_ROOT_VARIABLE)
+    return root if root and os.path.isdir(root) else None
+
+
 def _kernel_manager_config(sockets: Path):
     """Return the kernel manager's configuration: sockets of the kernel's own, encrypted where TCP is used.
 
-    With :data:`KERNEL_TRANSPORT` ``"ipc"``, the kernel's five sockets are Unix sockets named
-    ``<sockets>/kernel-1`` to ``-5``: ``sockets`` is a folder made for this kernel alone, so kernels started
-    together cannot take each other's sockets as they can take each other's TCP ports (jupyter_client's
-    default prefix, ``kernel-ipc`` in the working folder, would be shared by every notebook of a run). A
-    prefix longer than :data:`MAX_SOCKET_PATH` keeps TCP.
+    ``sockets`` is a folder made for this kernel alone; its connection file is written there
+    (``kernel.json``, rather than jupyter_client's ``tmpXXXXXXXX.json`` in the temporary folder). With
+    :data:`KERNEL_TRANSPORT` ``"ipc"``, its five sockets are Unix sockets named ``<sockets>/kernel-1`` to
+    ``-5``, so kernels started together cannot take each other's sockets as they can take each other's
+    TCP ports (jupyter_client's default prefix, ``kernel-ipc`` in the working folder, would be shared by
+    every notebook of a run). A prefix longer than :data:`MAX_SOCKET_PATH` keeps TCP.
 
     ipykernel 7.3 and later print a warning at every kernel start whose sockets are plain TCP ("Kernel
     is running over TCP without encryption"). jupyter_client's ``transport_encryption = "auto"`` gives
@@ -268,6 +282,7 @@ def _kernel_manager_config(sockets: Path):
     from traitlets.config import Config
 
     kernel_config = Config()
+    kernel_config.KernelManager.connection_file = str(sockets / "kernel.json")
     prefix = str(sockets / "kernel")
     if KERNEL_TRANSPORT == "ipc" and len(prefix) + 2 <= MAX_SOCKET_PATH:
         kernel_config.KernelManager.transport = "ipc"

@@ -103,18 +103,19 @@ def test_the_progress_line_counts_the_kernels_that_died_first():
     assert NotebookRun("01_eda", {}, status="ok", kernel_starts=1).describe() == "01_eda: ok in 0.0 s"
 
 
-# The cell prints the transport and socket address that the kernel was given.
+# The cell prints the transport, socket address and connection file that the kernel was given.
 PRINT_SOCKETS = ("from ipykernel.kernelapp import IPKernelApp\n"
-                 "app = IPKernelApp.instance()\nprint(app.transport, app.ip)")
+                 "app = IPKernelApp.instance()\nprint(app.transport, app.ip, app.connection_file)")
 
 
 @pytest.mark.skipif(os.name == "nt", reason="Windows kernels keep TCP (KERNEL_TRANSPORT)")
 def test_each_kernel_gets_unix_sockets_in_a_folder_of_its_own_removed_afterwards(tmp_path):
     run = _execute(tmp_path, PRINT_SOCKETS)
     assert run.status == "ok", run.error
-    transport, prefix = _outputs(tmp_path / "run", run).split()
+    transport, prefix, connection_file = _outputs(tmp_path / "run", run).split()
     assert transport == "ipc"
     sockets = Path(prefix).parent
+    assert Path(connection_file).parent == sockets  # Not a tmpXXXXXXXX.json left in the temporary folder.
     # Not jupyter_client's default "kernel-ipc" in the working folder, which every notebook of a run shares.
     assert sockets.is_absolute() and sockets.name.startswith("digitrec-kernel-")
     assert tmp_path not in sockets.parents
@@ -125,6 +126,7 @@ def test_each_kernel_gets_unix_sockets_in_a_folder_of_its_own_removed_afterwards
 def test_a_temporary_folder_too_long_for_unix_sockets_keeps_tcp(tmp_path, monkeypatch):
     deep = tmp_path / ("d" * (execution.MAX_SOCKET_PATH - len(str(tmp_path))))
     deep.mkdir()
+    monkeypatch.delenv(execution.KERNELS_ROOT_VARIABLE, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(deep))
     run = _execute(tmp_path, PRINT_SOCKETS)
     assert run.status == "ok", run.error

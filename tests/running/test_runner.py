@@ -180,7 +180,9 @@ def test_sigterm_stops_the_run_cleanly(tmp_path, empty_profile):
     write_succeeding(notebooks, "03_dense_nets")
     (out / "earlier").mkdir(parents=True)
     (out / "latest").symlink_to("earlier", target_is_directory=True)
-    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks)}
+    temporary = tmp_path / "tmp"  # The run's and its kernels' temporary files, to find any left behind.
+    temporary.mkdir()
+    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks), "TMPDIR": str(temporary)}
     kernel_marker = f"DIGITREC_NOTEBOOKS={notebooks}"  # Kernels inherit the run's environment.
     process = subprocess.Popen(
         [sys.executable, "-m", "digitrec_utils.cli", "run", str(empty_profile), "--out", str(out), "--name",
@@ -204,6 +206,8 @@ def test_sigterm_stops_the_run_cleanly(tmp_path, empty_profile):
     assert "interrupted by SIGTERM" in errors
     time.sleep(1)
     assert _processes_with_environment(kernel_marker) == []  # Every kernel was shut down.
+    # Nor is any kernel's folder of sockets or connection file left behind.
+    assert sorted(path.name for path in temporary.rglob("*")) == []
     run_dir = out / "stopped"
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["interrupted_by"] == "SIGTERM"
