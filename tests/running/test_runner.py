@@ -229,6 +229,7 @@ def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
     from digitrec_utils.running import execution
 
     monkeypatch.setenv("JUPYTER_PATH", "")
+    monkeypatch.setenv(execution.KERNELS_ROOT_VARIABLE, "")
     for key in execution.KERNEL_ENVIRONMENT:
         monkeypatch.setenv(key, "")  # Restored, like JUPYTER_PATH, when the test ends.
     kernels_root = execution.prepare_kernel_environment()
