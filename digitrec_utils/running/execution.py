@@ -44,7 +44,7 @@ KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
 MAX_SOCKET_PATH = 100
 # Names the folder that prepare_kernel_environment made, for the processes that run the kernels: each
 # kernel's folder of sockets and connection file is made inside it, so that the process that made it
-# removes them even when a notebook's process was killed before it could clean up.
+# removes them even where a notebook's process ends without doing so (a run stopped with SIGTERM did).
 KERNELS_ROOT_VARIABLE = "DIGITREC_KERNELS_ROOT"
 
 
@@ -52,7 +52,8 @@ KERNELS_ROOT_VARIABLE = "DIGITREC_KERNELS_ROOT"
 def kernel_environment():
     """Within the block, kernel ``python3`` is this interpreter, with :data:`KERNEL_ENVIRONMENT` set.
 
-    ``JUPYTER_PATH`` is restored afterwards, and the private kernelspec folder removed.
+    ``JUPYTER_PATH`` and :data:`KERNELS_ROOT_VARIABLE` are restored afterwards, and the private kernelspec
+    folder removed, with every kernel's folder of sockets in it.
     """
     previous = {name: os.environ.get(name) for name in ("JUPYTER_PATH", KERNELS_ROOT_VARIABLE)}
     kernels_root = prepare_kernel_environment()
@@ -263,7 +264,7 @@ def _kernels_root() -> str | None:
 
 
 def _kernel_manager_config(sockets: Path):
-    """Return the kernel manager's configuration: sockets of the kernel's own, encrypted where TCP is used.
+    """Return the kernel manager's configuration: sockets of the kernel's own, encrypted where the kernel allows.
 
     ``sockets`` is a folder made for this kernel alone; its connection file is written there
     (``kernel.json``, rather than jupyter_client's ``tmpXXXXXXXX.json`` in the temporary folder). With
