@@ -25,7 +25,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -34,10 +33,17 @@ from pathlib import Path
 from digitrec_utils import __version__, config
 from digitrec_utils import __version__ as installed
 from digitrec_utils.exceptions import ClusterError, ParameterError
-from digitrec_utils.running.execution import catch_sigterm, finish_notebook, prepare_kernel_environment, run_papermill
+from digitrec_utils.running.execution import (
+    catch_sigterm,
+    finish_notebook,
+    prepare_kernel_environment,
+    remove_abandoned_kernel_folders,
+    run_papermill,
+)
 from digitrec_utils.running.outcomes import Job, NotebookRun
 from digitrec_utils.running.preflight import check_datasets
 from digitrec_utils.utils.files import open_atomic
+from digitrec_utils.utils.scratch import remove_owned_folder
 
 LOCAL_PREFIX = "local:"
 # Seconds the client waits for a remote scheduler before giving up.
@@ -121,6 +127,9 @@ class ClusterExecutor:
         with contextlib.suppress(Exception):
             if self.cluster is not None:
                 self.cluster.close()
+                # A local worker killed during the run (out of memory, say) left its folders in this
+                # machine's temporary folder; the others removed theirs as they closed.
+                remove_abandoned_kernel_folders()
 
     def describe(self) -> str:
         """Where the notebooks ran, for the manifest."""
@@ -306,10 +315,13 @@ def _execute_task(payload: dict, *inputs: dict) -> dict:
     with _worker_lock:
         if not _worker_kernels:  # Once per worker process; the kernelspec's folder goes when the process does.
             _worker_kernels.append(prepare_kernel_environment())
-            atexit.register(shutil.rmtree, _worker_kernels[0], True)
+            atexit.register(remove_owned_folder, _worker_kernels[0])
+        else:  # A worker that this one replaced may have been killed with its folder in place.
+            remove_abandoned_kernel_folders()
         if payload["kernel_threads"]:
             os.environ.update({name: str(payload["kernel_threads"]) for name in THREAD_VARIABLES})
-    with tempfile.TemporaryDirectory(prefix="digitrec-task-") as scratch:
+    # Inside the worker's own folder, so that a killed worker's task files go with that folder.
+    with tempfile.TemporaryDirectory(prefix="digitrec-task-", dir=_worker_kernels[0]) as scratch:
         run_dir, notebooks = Path(scratch) / "run", Path(scratch) / "notebooks"
         run_dir.mkdir()
         notebooks.mkdir()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import shutil
 import signal
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from digitrec_utils.reporting.html import render_notebook_html
 from digitrec_utils.reporting.results import load_results
 from digitrec_utils.running.outcomes import NotebookRun
 from digitrec_utils.utils.files import write_text_atomic
+from digitrec_utils.utils.scratch import make_owned_folder, remove_abandoned_folders, remove_owned_folder
 
 # Set before each kernel starts, so that TensorFlow's start-up noise stays out of the reports. oneDNN's
 # optimizations stay on (TF_ENABLE_ONEDNN_OPTS unset): turning them off made a cnn_small training step
@@ -46,6 +46,9 @@ MAX_SOCKET_PATH = 100
 # kernel's folder of sockets and connection file is made inside it, so that the process that made it
 # removes them even where a notebook's process ends without doing so (a run stopped with SIGTERM did).
 KERNELS_ROOT_VARIABLE = "DIGITREC_KERNELS_ROOT"
+# The start of that folder's name in the temporary folder. Each process that makes one first removes those
+# of processes that have ended without removing theirs (a Dask worker killed by its nanny does).
+KERNELS_FOLDER_PREFIX = "digitrec-jupyter-"
 
 
 @contextlib.contextmanager
@@ -60,7 +63,7 @@ def kernel_environment():
     try:
         yield kernels_root
     finally:
-        shutil.rmtree(kernels_root, ignore_errors=True)
+        remove_owned_folder(kernels_root)
         for name, value in previous.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -243,11 +246,16 @@ def prepare_kernel_environment() -> Path:
     this virtual environment. ``JUPYTER_PATH`` is searched first, so a kernelspec written to a private
     temporary folder pins the kernel to ``sys.executable`` without registering anything globally. The
     same folder holds each kernel's sockets and connection file (:data:`KERNELS_ROOT_VARIABLE`).
+
+    The folder is owned by this process (:func:`~digitrec_utils.utils.scratch.make_owned_folder`):
+    remove it with :func:`~digitrec_utils.utils.scratch.remove_owned_folder`, or the next digitrec
+    process to call this function removes it once this one has ended.
     """
     from ipykernel.kernelspec import write_kernel_spec
 
+    remove_abandoned_kernel_folders()
     os.environ.update(KERNEL_ENVIRONMENT)
-    kernels_root = Path(tempfile.mkdtemp(prefix="digitrec-jupyter-"))
+    kernels_root = make_owned_folder(KERNELS_FOLDER_PREFIX)
     os.environ[KERNELS_ROOT_VARIABLE] = str(kernels_root)
     spec_dir = kernels_root / "kernels" / "python3"
     # ipykernel's own kernelspec for sys.executable, including what it supports (CurveZMQ encryption).
@@ -255,6 +263,17 @@ def prepare_kernel_environment() -> Path:
     existing = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels_root), existing]))
     return kernels_root
+
+
+def remove_abandoned_kernel_folders() -> list[Path]:
+    """Remove the kernelspec folders of digitrec processes that ended without removing them.
+
+    Returns
+    -------
+    removed : list of Path
+        See :func:`~digitrec_utils.utils.scratch.remove_abandoned_folders`.
+    """
+    return remove_abandoned_folders(KERNELS_FOLDER_PREFIX)
 
 
 def _kernels_root() -> str | None:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -113,6 +114,21 @@ def test_workers_of_another_digitrec_version_are_refused_before_anything_runs(tm
     assert not (tmp_path / "out").exists()
 
 
+@pytest.fixture
+def temporary_folder(tmp_path, monkeypatch) -> Path:
+    """The temporary folder of this process and of the workers it starts, to find what they leave behind."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _left_behind(folder: Path) -> list[str]:
+    """digitrec's folders in ``folder`` (Dask keeps its own scratch space there too)."""
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("digitrec-"))
+
+
 def _kill_worker_when_written(marker: Path) -> threading.Thread:
     """Start a thread that waits for ``marker`` (a kernel's parent process id) and kills that Dask worker."""
 
@@ -128,7 +144,8 @@ def _kill_worker_when_written(marker: Path) -> threading.Thread:
     return killer
 
 
-def test_a_worker_killed_mid_notebook_has_its_task_run_again_elsewhere(tmp_path, capsys, monkeypatch):
+def test_a_worker_killed_mid_notebook_has_its_task_run_again_elsewhere(tmp_path, capsys, monkeypatch,
+                                                                     temporary_folder):
     notebooks, marker = tmp_path / "notebooks", tmp_path / "first-attempt"
     # The first attempt writes its worker's process id and sleeps; the second, on another worker, finishes.
     write_notebook(notebooks, "01_eda",
@@ -148,9 +165,12 @@ def test_a_worker_killed_mid_notebook_has_its_task_run_again_elsewhere(tmp_path,
     run = json.loads((tmp_path / "out" / "killed" / "run.json").read_text())
     assert run["notebooks"][0]["status"] == "ok" and run["notebooks"][0]["headline"] == "finished on the second attempt"
     assert "01_eda: ok" in capsys.readouterr().out
+    # The killed worker's kernelspec and task files were removed by the processes that outlived it.
+    assert _left_behind(temporary_folder) == []
 
 
-def test_a_notebook_whose_worker_dies_too_often_is_marked_failed_and_the_others_finish(tmp_path, capsys, monkeypatch):
+def test_a_notebook_whose_worker_dies_too_often_is_marked_failed_and_the_others_finish(tmp_path, capsys, monkeypatch,
+                                                                                      temporary_folder):
     import dask
 
     notebooks, marker = tmp_path / "notebooks", tmp_path / "attempt"
@@ -172,6 +192,7 @@ def test_a_notebook_whose_worker_dies_too_often_is_marked_failed_and_the_others_
     assert [notebook["status"] for notebook in run["notebooks"]] == ["failed", "ok"]
     assert "KilledWorker" in run["notebooks"][0]["error"]
     assert not (tmp_path / "out" / "latest").exists()
+    assert _left_behind(temporary_folder) == []
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to look for leftover kernels")
@@ -184,7 +205,10 @@ def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_p
     profile = tmp_path / "empty.yaml"
     profile.write_text("{}\n")
     # PYTHONFAULTHANDLER makes the run print every thread's stack on SIGABRT, sent below if it hangs.
-    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks), "PYTHONFAULTHANDLER": "1"}
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks), "PYTHONFAULTHANDLER": "1",
+                   "TMPDIR": str(temporary)}
     kernel_marker = f"DIGITREC_NOTEBOOKS={notebooks}"  # Kernels inherit it from the workers, which inherit it.
     # A process started in the background of a non-interactive shell (`make test &`) ignores SIGINT, and so
     # do its children, as Unix asks; the run under test is given Python's usual Ctrl-C handling back.
@@ -211,6 +235,7 @@ def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_p
     assert process.returncode == 128 + signal.SIGINT, errors
     time.sleep(2)
     assert _processes_with_environment(kernel_marker) == []  # The worker went, and its kernel with it.
+    assert _left_behind(temporary) == []
     manifest = json.loads((out / "stopped" / "run.json").read_text())
     assert manifest["status"] == "interrupted"
     assert [run["status"] for run in manifest["notebooks"]] == ["interrupted", "not started"]

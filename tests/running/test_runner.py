@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from digitrec_utils import config
 from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, main
 from digitrec_utils.reporting.html import find_external_references
 from digitrec_utils.running import runner
+from digitrec_utils.utils.scratch import remove_owned_folder
 
 QUICK = ["--set", "eda.pca_points=100", "--set", "eda.n_grid_images=10", "--quiet"]
 
@@ -243,4 +243,4 @@ def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
             assert manager.transport_encryption == "auto"
             assert manager._kernel_supports_curve_encryption()
     finally:
-        shutil.rmtree(kernels_root)
+        remove_owned_folder(kernels_root)
