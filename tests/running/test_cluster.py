@@ -196,7 +196,7 @@ def test_a_notebook_whose_worker_dies_too_often_is_marked_failed_and_the_others_
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to look for leftover kernels")
-def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_path):
+def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_path, temporary_folder):
     from test_runner import _processes_with_environment
 
     notebooks, out, marker = tmp_path / "notebooks", tmp_path / "out", tmp_path / "sleeping"
@@ -205,10 +205,8 @@ def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_p
     profile = tmp_path / "empty.yaml"
     profile.write_text("{}\n")
     # PYTHONFAULTHANDLER makes the run print every thread's stack on SIGABRT, sent below if it hangs.
-    temporary = tmp_path / "tmp"
-    temporary.mkdir()
-    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks), "PYTHONFAULTHANDLER": "1",
-                   "TMPDIR": str(temporary)}
+    # TMPDIR, set by temporary_folder, reaches the run through os.environ.
+    environment = {**os.environ, "DIGITREC_NOTEBOOKS": str(notebooks), "PYTHONFAULTHANDLER": "1"}
     kernel_marker = f"DIGITREC_NOTEBOOKS={notebooks}"  # Kernels inherit it from the workers, which inherit it.
     # A process started in the background of a non-interactive shell (`make test &`) ignores SIGINT, and so
     # do its children, as Unix asks; the run under test is given Python's usual Ctrl-C handling back.
@@ -235,7 +233,7 @@ def test_an_interrupted_cluster_run_cancels_its_tasks_and_leaves_no_kernel(tmp_p
     assert process.returncode == 128 + signal.SIGINT, errors
     time.sleep(2)
     assert _processes_with_environment(kernel_marker) == []  # The worker went, and its kernel with it.
-    assert _left_behind(temporary) == []
+    assert _left_behind(temporary_folder) == []
     manifest = json.loads((out / "stopped" / "run.json").read_text())
     assert manifest["status"] == "interrupted"
     assert [run["status"] for run in manifest["notebooks"]] == ["interrupted", "not started"]
