@@ -7,10 +7,16 @@ by training's own input pipeline, for ``--repeats`` epochs after one warm-up cal
 counts, so other work on a shared machine inflates the figures less. All variants run side by side in
 one process, so their ratios are what to read; nothing is evaluated and the test split is never read.
 
+``--published`` adds one network that is not a variant of ``cnn_modern``: model M3 of An et al. (2020),
+"An Ensemble of Simple Convolutional Neural Network Models for MNIST Digit Recognition" (ten unpadded 3x3
+convolutions of 32 to 176 filters with batch normalization, no pooling, one dense layer; batches of 120,
+Adam), whose single networks are quoted at about 0.998 on MNIST. It is built here from Keras's layers only to
+price it per image against ``cnn_modern`` on the same machine; the suite never trains it.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_cnn_modern_steps.py [params/mnist.yaml] [--dataset mnist-sample]
-        [--batch-sizes 128 256 512] [--filters 32,64 48,96] [--images 6144] [--json out.json]
+        [--batch-sizes 128 256 512] [--filters 32,64 48,96] [--published] [--images 6144] [--json out.json]
 
 Measured for docs/ARCHITECTURE.md (the levers weighed for issue 25 and not tried).
 """
@@ -31,6 +37,10 @@ from digitrec_utils.models.precision import apply_precision, describe_precision
 from digitrec_utils.models.training import configure_keras, make_dataset
 from digitrec_utils.params import load_profile, resolve_with_defaults
 
+# An et al. (2020)'s model M3, timed by --published: the filters of its ten convolutions and its batch size.
+M3_FILTERS = (32, 48, 64, 80, 96, 112, 128, 144, 160, 176)
+M3_BATCH_SIZE = 120
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -41,6 +51,8 @@ def main() -> None:
     parser.add_argument("--filters", nargs="+", type=_parse_widths, default=None, metavar="A,B",
                         help="Block widths to time at the profile's batch size (default: 1.5 times the "
                              "profile's).")
+    parser.add_argument("--published", action="store_true",
+                        help="Also time An et al. (2020)'s model M3 (see the module's docstring).")
     parser.add_argument("--images", type=int, default=6144, help="Training images per timed epoch.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed epochs per variant; the best counts.")
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
@@ -76,9 +88,19 @@ def main() -> None:
             parser.error(str(error))
     rows = []
     for label, variant in variants:
-        microseconds = _time_per_image(variant, images, labels, n_classes, repeats=arguments.repeats)
+        used = len(images) // variant.modern_batch_size * variant.modern_batch_size
+        model = cnn.build_network("cnn_modern", variant, used, n_classes=n_classes)
+        microseconds = _time_per_image(model, variant.modern_batch_size, images, labels, n_classes,
+                                       seed=variant.seed, repeats=arguments.repeats)
         rows.append({"variant": label, "batch_size": variant.modern_batch_size,
                      "filters": list(variant.modern_filters), "microseconds_per_image": microseconds})
+        print(f"{label}: {microseconds:.0f} microseconds per image", flush=True)
+    if arguments.published:
+        label = "An et al. (2020) M3"
+        microseconds = _time_per_image(_build_published_m3(n_classes), M3_BATCH_SIZE, images, labels, n_classes,
+                                       seed=settings.seed, repeats=arguments.repeats)
+        rows.append({"variant": label, "batch_size": M3_BATCH_SIZE, "filters": list(M3_FILTERS),
+                     "microseconds_per_image": microseconds})
         print(f"{label}: {microseconds:.0f} microseconds per image", flush=True)
     baseline = rows[0]["microseconds_per_image"]
     for row in rows:
@@ -100,18 +122,36 @@ def _parse_widths(text: str) -> tuple[int, ...]:
                                          "commas, for example 48,96.") from None
 
 
-def _time_per_image(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, n_classes: int, *,
-                    repeats: int) -> float:
-    """Return the best epoch's seconds per image, in microseconds, of fitting ``settings``' cnn_modern.
+def _build_published_m3(n_classes: int):
+    """Return An et al. (2020)'s model M3 built from Keras's layers and compiled as its paper trains it.
+
+    Ten unpadded 3x3 convolutions without bias (28x28 shrinks to 8x8), each followed by batch normalization and
+    ReLU, then one dense layer without bias and a batch normalization of its outputs; Adam at 0.001. The
+    output layer computes in float32 under a mixed policy, as the suite's networks do.
+    """
+    import keras
+
+    layers = [keras.Input(shape=(28, 28, 1))]
+    for width in M3_FILTERS:
+        layers += [keras.layers.Conv2D(width, 3, use_bias=False), keras.layers.BatchNormalization(),
+                   keras.layers.Activation("relu")]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(n_classes, use_bias=False),
+               keras.layers.BatchNormalization(), keras.layers.Activation("softmax", dtype="float32")]
+    model = keras.Sequential(layers, name="an_2020_m3")
+    model.compile(optimizer=keras.optimizers.Adam(0.001), loss="categorical_crossentropy")
+    return model
+
+
+def _time_per_image(model, batch_size: int, images: np.ndarray, labels: np.ndarray, n_classes: int, *,
+                    seed: int, repeats: int) -> float:
+    """Return the best epoch's seconds per image, in microseconds, of fitting ``model`` in batches of ``batch_size``.
 
     The batches come from :func:`~digitrec_utils.models.training.make_dataset`, the input pipeline that
     training uses (shuffled each epoch, one-hot labels).
     """
-    batch_size = settings.modern_batch_size
     used = len(images) // batch_size * batch_size
-    batches = make_dataset(images[:used], labels[:used], batch_size, shuffle=True, seed=settings.seed,
+    batches = make_dataset(images[:used], labels[:used], batch_size, shuffle=True, seed=seed,
                            one_hot_classes=n_classes)
-    model = cnn.build_network("cnn_modern", settings, used, n_classes=n_classes)
     # The first call builds and traces the training function; it is not timed.
     model.fit(batches.take(2), epochs=1, verbose=0)
     best = float("inf")
