@@ -184,9 +184,6 @@ RULES: dict[str, Rule] = {
 }
 
 
-
-
-
 _SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 _FLOAT_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 

@@ -194,24 +194,6 @@ def check_dataset(
     return f"{where}; the official files (content SHA-256 checked)"
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def _hold_out_test(name, images, labels, class_names, source_files, *, test_fraction, seed) -> Dataset:
     """Build a Dataset whose test part is a stratified, seeded held-out fraction."""
     validate_labels(labels, source_files.description)
@@ -342,24 +324,6 @@ def _load_csv_pair(images_csv, labels_csv):
 
 
 # Official datasets: locating, reading, caching and downloading.
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def _load_official(name: str, *, data_dir, download: bool, use_cache: bool) -> Dataset:

@@ -102,20 +102,6 @@ class ClassicalSettings(SettingsFromParameters):
                 raise ParameterError(f"{key} = {values!r}: give a non-empty list of positive values.")
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def tune_classical_models(
     splits: Splits, settings: ClassicalSettings | None = None, *, verbose: bool = True
 ) -> dict[str, TunedModel]:
@@ -216,12 +202,6 @@ def summarize_tuning(tuned: dict[str, TunedModel]) -> pd.DataFrame:
     } for result in tuned.values()])
 
 
-
-
-
-
-
-
 def describe_sweep(result: TunedModel) -> str:
     """Return a one-paragraph finding about a sweep: the best setting, what is within noise of it, the cost.
 
@@ -275,8 +255,6 @@ def collect_sweep_predictions(tuned: dict[str, TunedModel]) -> dict[str, dict]:
 def select_best(tuned: dict[str, TunedModel]) -> str:
     """Return the name of the model with the best validation accuracy (ties: the first listed)."""
     return max(tuned, key=lambda name: tuned[name].val_accuracy)
-
-
 
 
 def _tune_svm(x_train, y_train, x_val, y_val, settings: ClassicalSettings) -> TunedModel:
@@ -335,25 +313,9 @@ def _subsample(x_train, y_train, size: int, seed: int, key: str):
                           f"images ({key})."]
 
 
-
-
-
-
-
-
-
-
-
-
 def _count(number: int, noun: str) -> str:
     """Return e.g. ``"1 setting"`` or ``"12 settings"``."""
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
-
-
-
-
 
 
 def build_quick_sweep(seeds=(1, 2), *, train_size: int = 1000) -> dict[int, dict[str, dict]]:

@@ -102,14 +102,6 @@ def describe_score_choice(name: str, ranking: pd.DataFrame, source: str) -> str:
             f"kept for this choice, its AUROC is {aurocs[name]:.3f} ({others}); {verdict}.")
 
 
-
-
-
-
-
-
-
-
 def style_robustness(robustness: Robustness):
     """Return the per-corruption table at the headline severity, worst first, for reading."""
     table = robustness.at_headline().sort_values("accuracy")

@@ -50,13 +50,6 @@ DEFAULT_CELL_TIMEOUT_SECONDS = 1800
 STOP_GRACE_SECONDS = 30
 
 
-
-
-
-
-
-
-
 def _select_notebooks(only: list[str] | None, *, sweep: bool = False) -> list[str]:
     """Return the notebook stems to run, in run order, from ``--only`` names (all when empty).
 
@@ -101,14 +94,6 @@ def prepare_run(profile_path=None, *, only=None, overrides=(),
     notebooks = _select_notebooks(list(only or []), sweep=sweep)
     parameters = resolve_parameters(profile, notebooks, overrides=list(overrides), source=str(profile_path))
     return profile_path, profile, parameters
-
-
-
-
-
-
-
-
 
 
 def name_run(profile_path: Path, profile: dict, parameters: dict[str, dict]) -> str:
@@ -213,8 +198,6 @@ def locate_reports_root(out_dir: str | Path | None) -> Path:
     return (Path(out_dir) if out_dir else config.REPORTS_DIR).resolve()
 
 
-
-
 def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
     """Return the runs of the same folder whose results or saved model the notebook ``stem`` reads.
 
@@ -292,10 +275,6 @@ class LocalExecutor:
                             run.status = "not started"
                     return received.get("signal", "SIGINT")
         return None
-
-
-
-
 
 
 def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code, timeout, progress) -> None:
@@ -393,24 +372,6 @@ def remove_unfinished(outcome: RunOutcome) -> None:
                      outcome.run_dir / f"{page}.html", config.locate_record(outcome.run_dir, run.notebook)):
             path.unlink(missing_ok=True)
         run.ipynb = run.html = run.results = None
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def make_run_dir(reports_root: Path, name: str) -> Path:
