@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import time
 
@@ -86,20 +87,18 @@ def main() -> None:
             variant.check()
         except ParameterError as error:
             parser.error(str(error))
-    rows = []
-    for label, variant in variants:
-        used = len(images) // variant.modern_batch_size * variant.modern_batch_size
-        model = cnn.build_network("cnn_modern", variant, used, n_classes=n_classes)
-        microseconds = _time_per_image(model, variant.modern_batch_size, images, labels, n_classes,
-                                       seed=variant.seed, repeats=arguments.repeats)
-        rows.append({"variant": label, "batch_size": variant.modern_batch_size,
-                     "filters": list(variant.modern_filters), "microseconds_per_image": microseconds})
-        print(f"{label}: {microseconds:.0f} microseconds per image", flush=True)
+    # Each timed network: its label, batch size, filters, and how to build it for a number of training images.
+    timed = [(label, variant.modern_batch_size, list(variant.modern_filters),
+              functools.partial(cnn.build_network, "cnn_modern", variant, n_classes=n_classes))
+             for label, variant in variants]
     if arguments.published:
-        label = "An et al. (2020) M3"
-        microseconds = _time_per_image(_build_published_m3(n_classes), M3_BATCH_SIZE, images, labels, n_classes,
-                                       seed=settings.seed, repeats=arguments.repeats)
-        rows.append({"variant": label, "batch_size": M3_BATCH_SIZE, "filters": list(M3_FILTERS),
+        timed.append(("An et al. (2020) M3", M3_BATCH_SIZE, list(M3_FILTERS),
+                      lambda _training_images: _build_published_m3(n_classes)))
+    rows = []
+    for label, batch_size, filters, build in timed:
+        microseconds = _time_per_image(build, batch_size, images, labels, n_classes, seed=settings.seed,
+                                       repeats=arguments.repeats)
+        rows.append({"variant": label, "batch_size": batch_size, "filters": filters,
                      "microseconds_per_image": microseconds})
         print(f"{label}: {microseconds:.0f} microseconds per image", flush=True)
     baseline = rows[0]["microseconds_per_image"]
@@ -142,16 +141,19 @@ def _build_published_m3(n_classes: int):
     return model
 
 
-def _time_per_image(model, batch_size: int, images: np.ndarray, labels: np.ndarray, n_classes: int, *,
+def _time_per_image(build, batch_size: int, images: np.ndarray, labels: np.ndarray, n_classes: int, *,
                     seed: int, repeats: int) -> float:
-    """Return the best epoch's seconds per image, in microseconds, of fitting ``model`` in batches of ``batch_size``.
+    """Return the best epoch's seconds per image, in microseconds, of fitting ``build(n)``'s model in batches.
 
-    The batches come from :func:`~digitrec_utils.models.training.make_dataset`, the input pipeline that
-    training uses (shuffled each epoch, one-hot labels).
+    ``build`` is given the number of training images per epoch (whole batches of ``batch_size``), which
+    ``cnn_modern``'s learning-rate schedule needs. The batches come from
+    :func:`~digitrec_utils.models.training.make_dataset`, the input pipeline that training uses (shuffled
+    each epoch, one-hot labels).
     """
     used = len(images) // batch_size * batch_size
     batches = make_dataset(images[:used], labels[:used], batch_size, shuffle=True, seed=seed,
                            one_hot_classes=n_classes)
+    model = build(used)
     # The first call builds and traces the training function; it is not timed.
     model.fit(batches.take(2), epochs=1, verbose=0)
     best = float("inf")
