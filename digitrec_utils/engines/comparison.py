@@ -25,7 +25,7 @@ from digitrec_utils.evaluation.evaluation import (
 )
 from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
-from digitrec_utils.reporting.ranking import Recommendation, read_paired_predictions
+from digitrec_utils.reporting.ranking import Recommendation, describe_model, read_paired_predictions
 from digitrec_utils.reporting.tables import format_interval, style_table
 from digitrec_utils.utils.paths import describe_path, is_inside
 
@@ -199,15 +199,9 @@ def summarize_ranking(table: pd.DataFrame, recommendation: Recommendation | None
     """
     if recommendation is None:
         return {"recommended": None, "runner_ups": []}
-
-    def _entry(row) -> dict:
-        return {"name": row["name"], "notebook": row["notebook"], "family": row["family"],
-                "val_accuracy": None if pd.isna(row["val accuracy"]) else float(row["val accuracy"]),
-                "test_accuracy": float(row["test accuracy"]),
-                "test_accuracy_ci95": [float(row["95% CI low"]), float(row["95% CI high"])]}
-
     others = table[table["key"] != recommendation.key].head(n_runner_ups)
-    return {"recommended": _entry(recommendation.row), "runner_ups": [_entry(row) for _, row in others.iterrows()]}
+    return {"recommended": describe_model(recommendation.row),
+            "runner_ups": [describe_model(row) for _, row in others.iterrows()]}
 
 
 def _read_mcnemar(first: str, other: str, only_first: int, only_other: int, p_value: float) -> str:

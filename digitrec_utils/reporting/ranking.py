@@ -96,6 +96,38 @@ def recommend_model(table: pd.DataFrame, *, tolerance: float = 0.0) -> Recommend
     return Recommendation(row=row, reason=reason + ".", candidates=candidates)
 
 
+def describe_model(row: pd.Series) -> dict:
+    """Return one row of :func:`gather_models` as results records and index pages name a model.
+
+    Keys: name, notebook, family, val_accuracy (None where the model has none), test_accuracy and
+    test_accuracy_ci95 (low, high).
+    """
+    return {"name": row["name"], "notebook": row["notebook"], "family": row["family"],
+            "val_accuracy": None if pd.isna(row["val accuracy"]) else float(row["val accuracy"]),
+            "test_accuracy": float(row["test accuracy"]),
+            "test_accuracy_ci95": [float(row["95% CI low"]), float(row["95% CI high"])]}
+
+
+def recommend_from_records(records: dict[str, dict], *, tolerance: float = 0.0) -> dict | None:
+    """Return the model the comparison notebook would recommend from these records, or None if it could not.
+
+    A run without 06_model_comparison (``digitrec run --only cnn``) still has a model to name: the one
+    :func:`recommend_model` picks on validation accuracy, described by :func:`describe_model`. None where
+    no model has a validation accuracy.
+
+    Parameters
+    ----------
+    records : dict of str to dict
+        Notebook stem -> results record, as ``load_run_results`` reads them; only the models are read.
+    tolerance : float, default=0.0
+        As for :func:`recommend_model`.
+    """
+    table = gather_models(records)
+    if table.dropna(subset=["val accuracy"]).empty:
+        return None
+    return describe_model(recommend_model(table, tolerance=tolerance).row)
+
+
 def read_predictions(records: dict[str, dict], key: str, split: str = "test"):
     """Return (labels, predictions) of one model on ``split`` ("test" or "val"), or (None, None) if absent."""
     notebook, name = key.split("/", 1)

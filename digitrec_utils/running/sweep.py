@@ -37,6 +37,8 @@ from digitrec_utils.params import (
     resolve_parameters,
 )
 from digitrec_utils.reporting.index_page import create_environment, read_recommendation
+from digitrec_utils.reporting.ranking import recommend_from_records
+from digitrec_utils.reporting.results import load_run_results
 from digitrec_utils.running.outcomes import Job, NotebookRun, OutcomeStatus, RunOutcome
 from digitrec_utils.running.preflight import check_deployment_model
 from digitrec_utils.running.runner import (
@@ -254,6 +256,7 @@ def _pin_split(base: dict[str, dict]) -> list[str]:
 def _build_manifest(outcome: SweepOutcome, profile_path: Path, profile: dict, started_at, seconds: float, *,
                     fixed_split: bool, executed_on: str) -> dict:
     """Return the sweep's manifest, written to ``sweep.json`` and shown on its index page."""
+    tolerance = outcome.stability.parameters.get("tolerance", 0.0) if outcome.stability is not None else 0.0
     return {
         "sweep": outcome.sweep_dir.name,
         "status": outcome.status,
@@ -267,7 +270,8 @@ def _build_manifest(outcome: SweepOutcome, profile_path: Path, profile: dict, st
         "started": started_at.isoformat(timespec="seconds"),
         "seconds": round(seconds, 2),
         "runs": [{"seed": seed, "folder": run.run_dir.name, "status": run.status,
-                  "seconds": run.manifest.get("seconds"), "recommended": _read_recommended(run.run_dir),
+                  "seconds": run.manifest.get("seconds"),
+                  "recommended": _read_recommended(run.run_dir, tolerance=tolerance),
                   "notebooks": [asdict(notebook) for notebook in run.notebooks]}
                  for seed, run in outcome.seeds.items()],
         "stability": asdict(outcome.stability) if outcome.stability is not None else None,
@@ -275,10 +279,18 @@ def _build_manifest(outcome: SweepOutcome, profile_path: Path, profile: dict, st
     }
 
 
-def _read_recommended(run_dir: Path) -> dict | None:
-    """The seed's recommended model, from its comparison record, or None."""
+def _read_recommended(run_dir: Path, *, tolerance: float) -> dict | None:
+    """The seed's recommended model: its comparison record's or, where 06 did not run, the one 06 would name.
+
+    The second is what the stability report counts for that seed, so that the index's table and headline agree.
+    """
     recommendation = read_recommendation(run_dir)
-    return recommendation["recommended"] if recommendation else None
+    if recommendation:
+        return recommendation["recommended"]
+    results = run_dir / "results"
+    records = load_run_results(results) if results.is_dir() else {}
+    return recommend_from_records({stem: record for stem, record in records.items() if stem in MODEL_NOTEBOOKS},
+                                  tolerance=tolerance)
 
 
 def _render_sweep_index(manifest: dict, *, sweep_dir: str | Path) -> str:

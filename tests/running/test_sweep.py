@@ -216,3 +216,40 @@ def test_a_sweep_builds_one_job_per_seed_and_notebook_with_its_inputs_and_the_re
     assert outcome.status == "failed"  # Nothing ran, so nothing succeeded, and latest stays away.
     assert not (tmp_path / "latest").exists()
     assert json.loads((tmp_path / "graph-seeds" / "sweep.json").read_text())["executed_on"] == "nowhere"
+
+
+def test_a_sweep_without_the_comparison_names_each_seeds_recommended_model_as_the_stability_report_counts_it(
+        tmp_path, monkeypatch):
+    from digitrec_utils.reporting.results import save_results
+    from digitrec_utils.running import sweep
+
+    accuracies = {1: {"svm": (0.95, 0.94), "knn": (0.90, 0.92)}, 2: {"svm": (0.91, 0.93), "knn": (0.93, 0.95)}}
+
+    class _Classical:  # An executor whose classical notebooks write their records, as the real ones do.
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            return None
+
+        def check_datasets(self, parameters):
+            return {}
+
+        def describe(self):
+            return "nowhere"
+
+        def execute(self, batch):
+            for job in batch:
+                if job.run.notebook == "02_classical_baselines":
+                    seed = job.run.parameters["seed"]
+                    save_results(_record(seed, accuracies[seed]), job.run.parameters["output_dir"])
+            return None
+
+    monkeypatch.setattr(sweep, "open_executor", lambda *args, **kwargs: _Classical())
+    outcome = sweep.run_sweep(seeds=[1, 2], only=["classical"], out_dir=tmp_path, run_name="plain")
+    recommended = [(run["seed"], run["recommended"]["name"], run["recommended"]["test_accuracy"])
+                   for run in outcome.manifest["runs"]]
+    assert recommended == [(1, "svm", 0.94), (2, "knn", 0.95)]  # Best on validation, not on test.
+    index = (tmp_path / "plain-seeds" / "index.html").read_text()
+    rows = index[index.index("<tbody>", index.index("<h2>Seeds</h2>")):]
+    assert "svm (classical)" in rows and "knn (classical)" in rows and "0.9500" in rows
