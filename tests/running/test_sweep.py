@@ -172,29 +172,34 @@ def test_a_local_sweep_with_a_failing_seed_keeps_latest_and_still_compares_the_o
     assert (out / "latest").resolve() == (out / "earlier").resolve()  # Not every seed succeeded.
 
 
+class _FakeExecutor:
+    """An executor that starts no notebook: ``execute`` hands each batch of jobs to ``on_execute``."""
+
+    def __init__(self, on_execute):
+        self.on_execute = on_execute
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+    def check_datasets(self, parameters):
+        return {}
+
+    def describe(self):
+        return "nowhere"
+
+    def execute(self, batch):
+        self.on_execute(batch)
+        return None
+
+
 def test_a_sweep_builds_one_job_per_seed_and_notebook_with_its_inputs_and_the_report_last(tmp_path, monkeypatch):
     from digitrec_utils.running import sweep
 
     batches = []
-
-    class _Recorder:  # An executor that runs nothing and records what it was given.
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc_info):
-            return None
-
-        def check_datasets(self, parameters):
-            return {}
-
-        def describe(self):
-            return "nowhere"
-
-        def execute(self, batch):
-            batches.append(batch)
-            return None
-
-    monkeypatch.setattr(sweep, "open_executor", lambda *args, **kwargs: _Recorder())
+    monkeypatch.setattr(sweep, "open_executor", lambda *args, **kwargs: _FakeExecutor(batches.append))
     outcome = sweep.run_sweep(seeds=[5, 6], only=["classical", "cnn", "deployment", "comparison"],
                               overrides=["comparison.tolerance=0.01"], out_dir=tmp_path, run_name="graph")
     jobs = {(job.run_dir.name, job.run.notebook): job for job in batches[0]}
@@ -225,27 +230,13 @@ def test_a_sweep_without_the_comparison_names_each_seeds_recommended_model_as_th
 
     accuracies = {1: {"svm": (0.95, 0.94), "knn": (0.90, 0.92)}, 2: {"svm": (0.91, 0.93), "knn": (0.93, 0.95)}}
 
-    class _Classical:  # An executor whose classical notebooks write their records, as the real ones do.
-        def __enter__(self):
-            return self
+    def _write_classical_records(batch):  # The classical notebooks write their records, as the real ones do.
+        for job in batch:
+            if job.run.notebook == "02_classical_baselines":
+                seed = job.run.parameters["seed"]
+                save_results(_record(seed, accuracies[seed]), job.run.parameters["output_dir"])
 
-        def __exit__(self, *exc_info):
-            return None
-
-        def check_datasets(self, parameters):
-            return {}
-
-        def describe(self):
-            return "nowhere"
-
-        def execute(self, batch):
-            for job in batch:
-                if job.run.notebook == "02_classical_baselines":
-                    seed = job.run.parameters["seed"]
-                    save_results(_record(seed, accuracies[seed]), job.run.parameters["output_dir"])
-            return None
-
-    monkeypatch.setattr(sweep, "open_executor", lambda *args, **kwargs: _Classical())
+    monkeypatch.setattr(sweep, "open_executor", lambda *args, **kwargs: _FakeExecutor(_write_classical_records))
     outcome = sweep.run_sweep(seeds=[1, 2], only=["classical"], out_dir=tmp_path, run_name="plain")
     recommended = [(run["seed"], run["recommended"]["name"], run["recommended"]["test_accuracy"])
                    for run in outcome.manifest["runs"]]
