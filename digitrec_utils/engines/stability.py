@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 from digitrec_utils.evaluation.evaluation import SIGNIFICANCE, compare_paired
-from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.reporting.ranking import gather_models, read_predictions, recommend_model
-from digitrec_utils.reporting.results import load_run_results
+from digitrec_utils.reporting.results import load_model_records
 from digitrec_utils.reporting.tables import style_table
 
 _SEED_FOLDER = re.compile(r"^seed(\d+)$")
@@ -50,9 +49,7 @@ def load_sweep_records(sweep_dir: str | Path) -> dict[int, dict[str, dict]]:
     for folder in Path(sweep_dir).iterdir():
         match = _SEED_FOLDER.match(folder.name)
         if match and folder.is_dir():
-            results = folder / "results"
-            records = load_run_results(results) if results.is_dir() else {}
-            sweep[int(match.group(1))] = {name: record for name, record in records.items() if name in MODEL_NOTEBOOKS}
+            sweep[int(match.group(1))] = load_model_records(folder)
     return dict(sorted(sweep.items()))
 
 

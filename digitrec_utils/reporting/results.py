@@ -28,6 +28,7 @@ import numpy as np
 from digitrec_utils.config import locate_record
 from digitrec_utils.evaluation.evaluation import Evaluation
 from digitrec_utils.exceptions import ResultsError
+from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.utils.environment import collect_environment
 from digitrec_utils.utils.files import write_text_atomic
 
@@ -364,6 +365,13 @@ def load_results(path: str | Path) -> dict:
 def load_run_results(results_dir: str | Path) -> dict[str, dict]:
     """Read every ``*.json`` record in a folder, keyed by notebook name, sorted by name."""
     return {path.stem: load_results(path) for path in sorted(Path(results_dir).glob("*.json"))}
+
+
+def load_model_records(run_dir: str | Path) -> dict[str, dict]:
+    """Read the model notebooks' records (02, 03 and 04) of a run folder's ``results/``; empty where it has none."""
+    results = Path(run_dir) / "results"
+    records = load_run_results(results) if results.is_dir() else {}
+    return {name: record for name, record in records.items() if name in MODEL_NOTEBOOKS}
 
 
 def _to_json_ready(value):

@@ -38,7 +38,7 @@ from digitrec_utils.params import (
 )
 from digitrec_utils.reporting.index_page import create_environment, read_recommendation
 from digitrec_utils.reporting.ranking import recommend_from_records
-from digitrec_utils.reporting.results import load_run_results
+from digitrec_utils.reporting.results import load_model_records
 from digitrec_utils.running.outcomes import Job, NotebookRun, OutcomeStatus, RunOutcome
 from digitrec_utils.running.preflight import check_deployment_model
 from digitrec_utils.running.runner import (
@@ -287,10 +287,7 @@ def _read_recommended(run_dir: Path, *, tolerance: float) -> dict | None:
     recommendation = read_recommendation(run_dir)
     if recommendation:
         return recommendation["recommended"]
-    results = run_dir / "results"
-    records = load_run_results(results) if results.is_dir() else {}
-    return recommend_from_records({stem: record for stem, record in records.items() if stem in MODEL_NOTEBOOKS},
-                                  tolerance=tolerance)
+    return recommend_from_records(load_model_records(run_dir), tolerance=tolerance)
 
 
 def _render_sweep_index(manifest: dict, *, sweep_dir: str | Path) -> str:
