@@ -53,6 +53,21 @@ SECTIONS = {stem: section for section, stem in NOTEBOOKS.items()}
 MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 # Notebooks that read the others' results or saved models and so run last, one at a time, in this order.
 DEPENDENT_NOTEBOOKS = ("05_deployment", "06_model_comparison")
+# The parameters that make each notebook lighter, named when one of its cells is stopped as hung so that a
+# reader who knows it was only slow can lighten the run (digitrec_utils.running.execution).
+LIGHTER_PARAMETERS = {
+    "01_eda": ("eda.pca_points",),
+    "02_classical_baselines": ("classical.train_size", "classical.models", "classical.svm_train_size",
+                               "classical.boosting_train_size", "classical.boosting_max_iter"),
+    "03_dense_nets": ("dense.train_size", "dense.zoo", "dense.zoo_epochs", "dense.experiments",
+                      "dense.experiment_epochs", "dense.search_epochs"),
+    "04_cnn": ("cnn.train_size", "cnn.networks", "cnn.epochs", "cnn.modern_epochs", "cnn.modern_members",
+               "cnn.modern_scan_copies", "cnn.cv_folds", "cnn.cv_epochs"),
+    "05_deployment": ("deployment.n_test_images", "deployment.corruptions", "deployment.severities",
+                      "deployment.n_nondigit_images"),
+    "06_model_comparison": (),
+    "07_stability": (),
+}
 # List parameters for which an empty list means "none" rather than a mistake.
 # 05_deployment's field sets are empty by default: no field_data reports scikit-learn's 8x8 digits, and no
 # threshold_field_data chooses on validation alone; a profile that names them must be able to drop them.

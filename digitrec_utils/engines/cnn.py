@@ -27,12 +27,10 @@ from digitrec_utils.models.convnets import (
     AUGMENTATIONS,
     CNN_ZOO,
     ROBUSTNESS_KINDS,
-    build_augmentation,
     build_cnn,
-    build_elastic_augmentation,
     build_mirror_average,
     build_modern_cnn,
-    build_robustness_augmentation,
+    build_training_augmentation,
     check_elastic_alpha,
     check_ema_momentum,
     check_modern_shape,
@@ -180,6 +178,13 @@ class CrossValidation:
 def prepare_images(images: np.ndarray) -> np.ndarray:
     """Return uint8 images of shape (n, 28, 28) as float32 of shape (n, 28, 28, 1) in [0, 1]."""
     return add_channel_axis(scale_images(images))
+
+
+def build_augmentation_layers(settings: CnnSettings) -> list:
+    """Return the augmentation layers that :func:`build_network` puts at the start of ``cnn_modern``."""
+    return build_training_augmentation(settings.resolved_augmentation, strength=settings.augmentation_strength,
+                                       robustness=settings.modern_robustness, elastic=settings.modern_elastic,
+                                       seed=settings.seed)
 
 
 def build_network(name: str, settings: CnnSettings, n_train: int, n_classes: int = 10, *, epochs: int | None = None):
@@ -687,9 +692,8 @@ def augment_examples(images: np.ndarray, augmentation: str, *, strength: float =
     import keras
 
     seed_everything(seed)
-    pipeline = keras.Sequential(build_elastic_augmentation(elastic, seed=seed)
-                                + build_augmentation(augmentation, strength=strength, seed=seed)
-                                + build_robustness_augmentation(robustness, seed=seed))
+    pipeline = keras.Sequential(build_training_augmentation(augmentation, strength=strength, robustness=robustness,
+                                                            elastic=elastic, seed=seed))
     originals = prepare_images(images)
     rows = []
     for image in originals:

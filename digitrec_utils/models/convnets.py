@@ -244,6 +244,17 @@ def build_elastic_augmentation(alpha: float, *, seed: int | None = None) -> list
                                       dtype="float32")]
 
 
+def build_training_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH,
+                                robustness: Sequence[str] = (), elastic: float = 0.0, seed: int | None = None) -> list:
+    """Return ``cnn_modern``'s augmentation layers in the order it applies them: elastic, geometric, mail changes.
+
+    See :func:`build_elastic_augmentation`, :func:`build_augmentation` and :func:`build_robustness_augmentation`.
+    """
+    return (build_elastic_augmentation(elastic, seed=seed) + build_augmentation(augmentation, strength=strength,
+                                                                                  seed=seed)
+            + build_robustness_augmentation(robustness, seed=seed))
+
+
 def _build_optimizer(name: str, learning_rate, ema_momentum: float = 0.0):
     """AdamW (ours) here, with Keras's moving average of the weights where ``ema_momentum`` is above 0; the
     reports' optimizers come from :func:`digitrec_utils.models.nets.build_optimizer`."""
@@ -424,9 +435,8 @@ def build_modern_cnn(
     if not 0.0 <= dropout < 1.0:
         raise ParameterError(f"modern_dropout = {dropout!r} must be at least 0 and below 1.")
     check_ema_momentum(ema_momentum)
-    augmenting = build_elastic_augmentation(elastic, seed=seed)
-    augmenting += build_augmentation(augmentation, strength=augmentation_strength, seed=seed)
-    augmenting += build_robustness_augmentation(robustness, seed=seed)
+    augmenting = build_training_augmentation(augmentation, strength=augmentation_strength, robustness=robustness,
+                                             elastic=elastic, seed=seed)
     layers = [keras.Input(shape=(28, 28, 1)), *augmenting]
     for block, width in enumerate(filters, start=1):
         for position in range(1, convs_per_block + 1):

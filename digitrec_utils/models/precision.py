@@ -2,7 +2,9 @@
 
 ``auto`` picks ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU that does bfloat16 arithmetic in
 hardware (the ``avx512_bf16`` or ``amx_bf16`` flag in ``/proc/cpuinfo``: detected, not guessed), and
-``float32`` elsewhere; dense networks stay in float32 under ``auto`` (they measured no faster in 16 bits).
+``float32`` elsewhere. ``DIGITREC_HIDE_BFLOAT16=1`` hides those flags, so that a machine with them chooses
+as a CPU without them does (how the suite's timings in float32 are measured there). Dense networks stay
+in float32 under ``auto`` (they measured no faster in 16 bits).
 Under a mixed policy the variables stay float32 and the layers compute in 16 bits;
 output layers are built with ``dtype="float32"`` so that the softmax and the loss stay float32.
 
@@ -24,11 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.utils.environment import (
+    BFLOAT16_FLAGS,
+    HIDE_BFLOAT16_VARIABLE,
+    is_bfloat16_hidden,
+    read_cpu_flags,
+)
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-# CPU flags (Linux's names) of bfloat16 arithmetic in hardware.
-BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
-CPUINFO = Path("/proc/cpuinfo")
 # Why ``auto`` keeps dense networks in float32 (benchmarks/bench_precision.py and two runs of 03 at full
 # scale, docs/ARCHITECTURE.md "Training precision").
 DENSE_FINDING = ("dense networks gain nothing from 16-bit arithmetic on a CPU: on full Fashion-MNIST, 03's zoo "
@@ -54,23 +59,6 @@ class PrecisionChoice:
     def to_dict(self) -> dict:
         """Return ``{"policy": ..., "reason": ...}`` for a results record or a model's JSON."""
         return {"policy": self.policy, "reason": self.reason}
-
-
-def read_cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """Return the CPU's feature flags from ``/proc/cpuinfo`` text (read from the file when not given).
-
-    An empty set where the file is absent (not Linux) or has no ``flags`` line.
-    """
-    if cpuinfo is None:
-        try:
-            cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return set()
-    for line in cpuinfo.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
 
 
 def find_gpus_cheaply(gpu_folder: Path = NVIDIA_GPUS) -> int:
@@ -108,6 +96,7 @@ def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] 
     """
     if requested not in PRECISIONS:
         raise ParameterError(f"precision = {requested!r} is not allowed; allowed values are {', '.join(PRECISIONS)}.")
+    hidden = flags is None and is_bfloat16_hidden()
     flags = read_cpu_flags() if flags is None else flags
     bfloat16 = sorted(flag for flag in BFLOAT16_FLAGS if flag in flags)
     if requested == "mixed_float16" and not gpus:
@@ -122,6 +111,9 @@ def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] 
     if bfloat16:
         return PrecisionChoice("mixed_bfloat16", f"the CPU does bfloat16 arithmetic in hardware "
                                                  f"({', '.join(bfloat16)} in /proc/cpuinfo).")
+    if hidden:
+        return PrecisionChoice("float32", f"there is no GPU, and {HIDE_BFLOAT16_VARIABLE} hides the CPU's bfloat16 "
+                                          f"arithmetic ({' and '.join(BFLOAT16_FLAGS)}).")
     return PrecisionChoice("float32", "there is no GPU, and the CPU has no bfloat16 arithmetic "
                                       f"({' or '.join(BFLOAT16_FLAGS)}).")
 

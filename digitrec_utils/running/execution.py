@@ -18,9 +18,11 @@ import nbformat
 
 from digitrec_utils import config
 from digitrec_utils.exceptions import ResultsError
+from digitrec_utils.params import LIGHTER_PARAMETERS
 from digitrec_utils.reporting.html import render_notebook_html
 from digitrec_utils.reporting.results import load_results
 from digitrec_utils.running.outcomes import NotebookRun
+from digitrec_utils.running.silence import register_engine
 from digitrec_utils.utils.files import write_text_atomic
 from digitrec_utils.utils.scratch import make_owned_folder, remove_abandoned_folders, remove_owned_folder
 
@@ -137,6 +139,7 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
     kernel_info"; nothing of the notebook has run, so starting it again changes no result.
     """
     import papermill
+    from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
     executed = run_dir / f"{config.name_page(run.notebook)}.ipynb"
@@ -150,13 +153,17 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
             with tempfile.TemporaryDirectory(prefix="digitrec-kernel-", dir=_kernels_root()) as sockets:
                 papermill.execute_notebook(
                     str(source), str(partial), parameters=run.parameters, kernel_name="python3", language="python",
-                    cwd=str(source.parent), progress_bar=progress_bar, log_output=False,
+                    cwd=str(source.parent), progress_bar=progress_bar, log_output=False, engine_name=register_engine(),
                     execution_timeout=timeout, start_timeout=120, config=_kernel_manager_config(Path(sockets)),
                 )
             run.status = "ok"
         except PapermillExecutionError as error:
             run.failed_cell = error.exec_count
             run.error = f"{error.ename}: {str(error.evalue).strip()}"
+        except CellTimeoutError:
+            run.error = describe_silent_cell(run.notebook, timeout)
+            if partial.exists():
+                _append_error_cell(partial, run.error)
         except Exception as error:  # A dead kernel or a cell timeout: still keep what ran.
             run.error = f"{type(error).__name__}: {str(error).strip()}"
             if run.kernel_starts < KERNEL_STARTS and not _any_cell_started(partial):
@@ -176,6 +183,21 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
     os.replace(partial, executed)
     run.ipynb = executed.name
     return run
+
+
+def describe_silent_cell(notebook: str, timeout: float) -> str:
+    """Say that a cell of ``notebook`` printed nothing for ``timeout`` seconds and was stopped, and what to change.
+
+    The cell timeout counts silence (:mod:`digitrec_utils.running.silence`): a training cell that prints its
+    epochs is never stopped for its length. The message names ``--timeout`` and the parameters that make
+    the notebook lighter (:data:`digitrec_utils.params.LIGHTER_PARAMETERS`), for a cell that was only slow.
+    """
+    lighter = LIGHTER_PARAMETERS.get(notebook, ())
+    lighten = (f", or make the notebook lighter with --set on {', '.join(lighter)} (digitrec list-params gives "
+               "their ranges)" if lighter else "")
+    return (f"CellTimeoutError: a cell of {notebook} printed nothing for {timeout:g} s and was stopped as hung. If it "
+            f"was only slow, run it again with a longer --timeout (seconds of silence a cell may have; "
+            f"e.g. --timeout {2 * timeout:g}){lighten}.")
 
 
 def _any_cell_started(partial: Path) -> bool:

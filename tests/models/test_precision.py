@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models import precision
 from digitrec_utils.models.precision import (
     PrecisionChoice,
     choose_precision,
@@ -16,6 +17,7 @@ from digitrec_utils.models.precision import (
     policy_scope,
     read_cpu_flags,
 )
+from digitrec_utils.utils import environment
 
 EPYC_WITH_BF16 = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -43,6 +45,27 @@ def test_bfloat16_is_detected_from_the_cpu_flags():
     assert dense.policy == "float32" and "gain nothing" in dense.reason
     assert choose_precision("mixed_bfloat16", flags=set(), networks="dense").policy == "mixed_bfloat16"
     assert read_cpu_flags("no flags here") == set()
+
+
+@pytest.mark.parametrize("setting", ["1", "true", "yes"])
+def test_the_environment_can_hide_the_cpus_bfloat16_so_auto_trains_in_float32(tmp_path, monkeypatch, setting):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(SAPPHIRE_RAPIDS + EPYC_WITH_BF16, encoding="utf-8")
+    monkeypatch.setattr(environment, "CPUINFO", cpuinfo)
+    monkeypatch.delenv(precision.HIDE_BFLOAT16_VARIABLE, raising=False)
+    assert choose_precision().policy == "mixed_bfloat16"
+    assert "bfloat16 in hardware (amx_bf16)" in environment.describe_cpu()
+    monkeypatch.setenv(precision.HIDE_BFLOAT16_VARIABLE, setting)
+    flags = read_cpu_flags()
+    assert "amx_bf16" not in flags and "avx512f" in flags and "amx_tile" in flags
+    hidden = choose_precision()
+    assert hidden.policy == "float32" and "DIGITREC_HIDE_BFLOAT16 hides" in hidden.reason
+    assert "AVX-512, bfloat16 hidden by DIGITREC_HIDE_BFLOAT16" in environment.describe_cpu()
+    # Flags handed in are taken as they are, and an explicit request still wins.
+    assert choose_precision(flags=read_cpu_flags(SAPPHIRE_RAPIDS)).policy == "mixed_bfloat16"
+    assert choose_precision("mixed_bfloat16").policy == "mixed_bfloat16"
+    monkeypatch.setenv(precision.HIDE_BFLOAT16_VARIABLE, "0")
+    assert choose_precision().policy == "mixed_bfloat16"
 
 
 def test_a_gpu_and_the_parameter_win_and_bad_requests_are_named():

@@ -131,3 +131,28 @@ def test_a_temporary_folder_too_long_for_unix_sockets_keeps_tcp(tmp_path, monkey
     run = _execute(tmp_path, PRINT_SOCKETS)
     assert run.status == "ok", run.error
     assert _outputs(tmp_path / "run", run).split()[0] == "tcp"
+
+
+def test_a_cell_that_prints_as_it_works_outlasts_the_timeout_and_a_silent_one_is_stopped_as_hung(tmp_path):
+    # The timeout counts silence: 4 s of work printing every 0.5 s goes on past a 2-second timeout.
+    source = write_notebook(tmp_path / "notebooks", "04_cnn",
+                            "import time\nfor step in range(8):\n    print(step, flush=True)\n    time.sleep(0.5)\n"
+                            "print('finished')")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    slow = execution.run_papermill(NotebookRun("04_cnn", {}), source=source, run_dir=run_dir, timeout=2)
+    assert slow.status == "ok", slow.error
+    assert "finished" in _outputs(run_dir, slow)
+    # 4 s without a word is stopped after the 2 s of silence it may have, well before the work would end.
+    silent_source = write_notebook(tmp_path / "silent", "04_cnn", "import time\nprint('start', flush=True)\n"
+                                   "time.sleep(30)\nprint('never')")
+    silent_dir = tmp_path / "silent_run"
+    silent_dir.mkdir()
+    silent = execution.run_papermill(NotebookRun("04_cnn", {}), source=silent_source, run_dir=silent_dir, timeout=2)
+    assert silent.status == "failed" and silent.seconds < 20
+    assert silent.error.startswith("CellTimeoutError: a cell of 04_cnn printed nothing for 2 s")
+    assert "--timeout 4" in silent.error and "cnn.modern_epochs" in silent.error and "cnn.cv_folds" in silent.error
+    # The executed notebook keeps what ran and shows the message.
+    notebook = nbformat.read(str(silent_dir / silent.ipynb), as_version=4)
+    assert "start" in _outputs(silent_dir, silent) and "never" not in _outputs(silent_dir, silent)
+    assert "printed nothing for 2 s" in notebook.cells[-1].source

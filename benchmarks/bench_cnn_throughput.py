@@ -1,0 +1,154 @@
+"""Training throughput of ``cnn_modern`` against a plain Keras convnet of the same size, side by side in one run.
+
+The plain convnet is written as the Keras examples write one (``mnist_convnet``): the same convolutions,
+pooling and dense layer as the profile's ``cnn_modern``, with ``activation="relu"`` in each layer, no
+augmentation and no batch normalization, Adam, fitted on NumPy arrays with ``model.fit(x, y,
+batch_size=...)``. ``cnn_modern`` is built and fed as 04_cnn trains it (:func:`digitrec_utils.engines.cnn.build_network`
+and :func:`digitrec_utils.models.training.make_dataset`), with the profile's augmentation. Both fit the same
+training images for ``--repeats`` epochs after a warm-up epoch, in turns, and each one's best epoch counts,
+so that other work on the machine inflates the figures less. The ratio (``cnn_modern``'s images per
+second over the plain convnet's) is the figure to read: 1 means the extra parts cost nothing.
+
+``--variants`` adds ``cnn_modern`` without its augmentation layers, and with augmentation alone, so that
+the cost of each part shows. Nothing is evaluated and the test split is never read.
+
+To time a CPU without bfloat16 on one with it, hide the flags from digitrec and oneDNN's wider
+instructions from TensorFlow::
+
+    DIGITREC_HIDE_BFLOAT16=1 ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python benchmarks/bench_cnn_throughput.py
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_cnn_throughput.py [params/sample.yaml] [--set cnn.modern_filters=[48,96]]
+        [--images 3600] [--repeats 3] [--variants] [--json out.json]
+
+Measured for docs/RESULTS.md ("Training throughput on a plain CPU").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.engines import cnn
+from digitrec_utils.models.precision import apply_precision, describe_precision
+from digitrec_utils.models.training import configure_keras, make_dataset, seed_everything
+from digitrec_utils.params import load_profile, resolve_with_defaults
+from digitrec_utils.utils.environment import describe_cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("profile", nargs="?", default="params/sample.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--images", type=int, default=3584, help="Training images per timed epoch.")
+    parser.add_argument("--repeats", type=int, default=3, help="Timed epochs per network; the best counts.")
+    parser.add_argument("--variants", action="store_true",
+                        help="Also time cnn_modern without augmentation, and the augmentation layers alone.")
+    parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
+    arguments = parser.parse_args()
+    print(configure_keras())
+    print(f"CPU: {describe_cpu()}; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}")
+    parameters = resolve_with_defaults(load_profile(arguments.profile), "04_cnn", overrides=arguments.overrides)
+    choice = apply_precision(parameters["precision"])
+    print(describe_precision(choice))
+    settings = cnn.CnnSettings.from_parameters(parameters)
+    settings.check()
+    loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None, seed=parameters["seed"])
+    batch_size = settings.modern_batch_size
+    used = min(arguments.images, len(loaded.y_train)) // batch_size * batch_size
+    # Only training images are timed; the test split is dropped here, unread.
+    images, labels = cnn.prepare_images(loaded.x_train[:used]), loaded.y_train[:used]
+    n_classes = len(loaded.class_names)
+    del loaded
+    timed = {"plain Keras convnet": _fit_plain(settings, images, labels, n_classes),
+             "cnn_modern": _fit_modern(settings, images, labels, n_classes)}
+    if arguments.variants:
+        bare = dataclasses.replace(settings, augmentation="none", modern_robustness=(), modern_elastic=0.0)
+        timed["cnn_modern without augmentation"] = _fit_modern(bare, images, labels, n_classes)
+        timed["augmentation layers alone"] = _augment_only(settings, images, batch_size)
+    best = {name: float("inf") for name in timed}
+    for _ in range(arguments.repeats):  # In turns, so that a busy moment does not hit one network alone.
+        for name, run_epoch in timed.items():
+            started = time.perf_counter()
+            run_epoch()
+            best[name] = min(best[name], time.perf_counter() - started)
+    rows = [{"network": name, "images_per_second": used / seconds, "seconds_per_epoch": seconds}
+            for name, seconds in best.items()]
+    plain = rows[0]["images_per_second"]
+    for row in rows:
+        row["ratio_to_plain"] = row["images_per_second"] / plain
+        print(f"{row['network']}: {row['images_per_second']:.0f} images/s ({row['seconds_per_epoch']:.2f} s per "
+              f"epoch of {used} images), {row['ratio_to_plain']:.2f} x the plain convnet", flush=True)
+    if arguments.json:
+        with open(arguments.json, "w", encoding="utf-8") as handle:
+            json.dump({"profile": arguments.profile, "overrides": arguments.overrides, "images": used,
+                       "batch_size": batch_size, "precision": choice.policy, "cpu": describe_cpu(),
+                       "machine": platform.machine(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+                       "rows": rows}, handle, indent=2)
+
+
+def _fit_plain(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, n_classes: int):
+    """Build the Keras-example convnet of ``cnn_modern``'s size; return a function that fits it one epoch."""
+    import keras
+
+    seed_everything(settings.seed)
+    layers = [keras.Input(shape=(28, 28, 1))]
+    for width in settings.modern_filters:
+        layers += [keras.layers.Conv2D(int(width), 3, activation="relu")
+                   for _ in range(settings.modern_convs_per_block)]
+        layers.append(keras.layers.MaxPooling2D())
+    layers += [keras.layers.Flatten(), keras.layers.Dense(int(settings.modern_dense_units), activation="relu"),
+               keras.layers.Dropout(settings.modern_dropout),
+               keras.layers.Dense(n_classes, activation="softmax", dtype="float32")]
+    model = keras.Sequential(layers, name="plain_convnet")
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    one_hot = keras.utils.to_categorical(labels, n_classes)
+
+    def run_epoch():
+        model.fit(images, one_hot, batch_size=settings.modern_batch_size, epochs=1, verbose=0)
+
+    run_epoch()  # Builds and traces the training function; not timed.
+    return run_epoch
+
+
+def _fit_modern(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, n_classes: int):
+    """Build ``cnn_modern`` as 04_cnn does; return a function that fits it one epoch of training's batches."""
+    seed_everything(settings.seed)
+    model = cnn.build_network("cnn_modern", settings, len(labels), n_classes)
+    batches = make_dataset(images, labels, settings.modern_batch_size, shuffle=True, seed=settings.seed,
+                           one_hot_classes=n_classes)
+
+    def run_epoch():
+        model.fit(batches, epochs=1, verbose=0)
+
+    run_epoch()
+    return run_epoch
+
+
+def _augment_only(settings: cnn.CnnSettings, images: np.ndarray, batch_size: int):
+    """Return a function that runs ``cnn_modern``'s augmentation layers alone over one epoch of batches."""
+    import keras
+    import tensorflow as tf
+
+    augmenting = keras.Sequential(cnn.build_augmentation_layers(settings))
+    step = tf.function(lambda batch: augmenting(batch, training=True))
+    batches = [tf.constant(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
+
+    def run_epoch():
+        for batch in batches:
+            step(batch)
+
+    run_epoch()
+    return run_epoch
+
+
+if __name__ == "__main__":
+    main()
