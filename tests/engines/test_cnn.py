@@ -349,6 +349,27 @@ def test_the_saved_model_reloads_with_identical_predictions(small_splits, tmp_pa
         load_model_bundle(path)
 
 
+def test_cnn_modern_trained_in_bfloat16_for_a_few_steps_is_saved_and_reloaded_in_float32(small_splits, tmp_path):
+    # The mixed-precision path of 04_cnn end to end, on a small network: emulated bfloat16 is slow on CPUs
+    # without it, so the quick profile's pages train in float32 and this test covers the rest.
+    from digitrec_utils.models.precision import computes_below_float32, policy_scope
+
+    settings = _quick_settings(networks=["cnn_modern"], modern_scan_copies=0.0, modern_outlier_exposure=0.0)
+    few = dataclasses.replace(small_splits, x_train=small_splits.x_train[:128], y_train=small_splits.y_train[:128])
+    with policy_scope("mixed_bfloat16"):
+        results = cnn.train_cnn_zoo(few, settings, log=False)
+    trained = results["cnn_modern"]
+    assert trained.training.precision == "mixed_bfloat16" and not computes_below_float32(trained.model)
+    evaluations = cnn.evaluate_cnns_on_test(results, few)
+    path = cnn.save_selected_model(results, "cnn_modern", evaluations["cnn_modern"], few,
+                                   {"name": "mnist-sample", "sha256": "abc"}, settings, tmp_path)
+    model, description = load_model_bundle(path)
+    assert description["trained_in"] == "mixed_bfloat16" and description["computes_in"] == "float32"
+    assert not computes_below_float32(model)
+    images = cnn.prepare_images(few.x_test[:32])
+    np.testing.assert_array_equal(model.predict(images, verbose=0), trained.model.predict(images, verbose=0))
+
+
 def test_cnn_modern_members_are_averaged_into_one_model_that_saves_and_reloads(small_splits, tmp_path):
     settings = _quick_settings(networks=["cnn_modern"], modern_members=2, modern_scan_copies=0.2)
     result = cnn.train_cnn_zoo(small_splits, settings, log=False)["cnn_modern"]

@@ -79,7 +79,7 @@ def test_a_saved_mirrored_ensemble_loads_in_plain_keras_and_predicts_as_trained(
     names = _registered_names(path)
     assert not [name for name in names if "digitrec" in name or name.startswith("Random")], names
     assert "Identity" in names and "Dense" in names
-    # The model of the quick profile's run (bfloat16 training, the sample's networks), saved by 04_cnn.
+    # The model of the quick profile's run (the sample's networks), saved by 04_cnn.
     run_loaded, run_description = load_model_bundle(run_model)
     assert np.abs(run_loaded.predict(images, verbose=0) - plain_run).max() < 1e-6
     assert run_description["inference"]["mirror_average"] is False

@@ -205,11 +205,11 @@ def test_pages_say_which_precision_trained_and_the_saved_model_is_float32(render
     dense, _ = _read(rendered_run, "03_dense_nets")
     assert "Networks train in float32. Why: the precision parameter asks for it." in dense
     cnn_page, _ = _read(rendered_run, "04_cnn")
-    assert "Networks train in mixed_bfloat16: weights, output layers and losses stay float32" in cnn_page
+    assert "Networks train in float32. Why: the precision parameter asks for it." in cnn_page
     record = json.loads((rendered_run / "results" / "04_cnn.json").read_text())
-    assert record["training_precision"]["policy"] == "mixed_bfloat16"
+    assert record["training_precision"]["policy"] == "float32"
     description = json.loads((rendered_run / config.SAVED_MODEL_NAME).with_suffix(".json").read_text())
-    assert description["trained_in"] == "mixed_bfloat16" and description["computes_in"] == "float32"
+    assert description["trained_in"] == "float32" and description["computes_in"] == "float32"
     assert not computes_below_float32(keras.models.load_model(rendered_run / config.SAVED_MODEL_NAME))
 
 
