@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv (if missing) and install digitrec with its dev tools into it.
 
-reports: $(STAMP) ## Run the whole suite on the embedded sample; reports land in reports/latest/.
-	$(BIN)/digitrec run
+reports: $(STAMP) ## Run the whole suite on the embedded sample, two notebooks at a time; reports land in reports/latest/.
+	$(BIN)/digitrec run --jobs 2
 
 test: $(STAMP) ## Run ruff, import-linter's layer rules, the unit tests and nbval on the notebooks.
 	$(BIN)/ruff check .

@@ -52,6 +52,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="Timed epochs per network; the best counts.")
     parser.add_argument("--variants", action="store_true",
                         help="Also time cnn_modern without augmentation, and the augmentation layers alone.")
+    parser.add_argument("--jit", action="store_true",
+                        help="Also time both networks compiled with XLA (jit_compile=True; Keras leaves XLA off on "
+                             "a CPU).")
     parser.add_argument("--json", default=None, help="Also write the figures to this JSON file.")
     arguments = parser.parse_args()
     print(configure_keras())
@@ -70,6 +73,9 @@ def main() -> None:
     del loaded
     timed = {"plain Keras convnet": _fit_plain(settings, images, labels, n_classes),
              "cnn_modern": _fit_modern(settings, images, labels, n_classes)}
+    if arguments.jit:
+        timed["plain Keras convnet, XLA"] = _fit_plain(settings, images, labels, n_classes, jit_compile=True)
+        timed["cnn_modern, XLA"] = _fit_modern(settings, images, labels, n_classes, jit_compile=True)
     if arguments.variants:
         bare = dataclasses.replace(settings, augmentation="none", modern_robustness=(), modern_elastic=0.0)
         timed["cnn_modern without augmentation"] = _fit_modern(bare, images, labels, n_classes)
@@ -95,7 +101,8 @@ def main() -> None:
                        "rows": rows}, handle, indent=2)
 
 
-def _fit_plain(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, n_classes: int):
+def _fit_plain(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, n_classes: int, *,
+               jit_compile="auto"):
     """Build the Keras-example convnet of ``cnn_modern``'s size; return a function that fits it one epoch."""
     import keras
 
@@ -109,7 +116,7 @@ def _fit_plain(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray
                keras.layers.Dropout(settings.modern_dropout),
                keras.layers.Dense(n_classes, activation="softmax", dtype="float32")]
     model = keras.Sequential(layers, name="plain_convnet")
-    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"], jit_compile=jit_compile)
     one_hot = keras.utils.to_categorical(labels, n_classes)
 
     def run_epoch():
@@ -119,10 +126,14 @@ def _fit_plain(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray
     return run_epoch
 
 
-def _fit_modern(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, n_classes: int):
+def _fit_modern(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarray, n_classes: int, *,
+                jit_compile="auto"):
     """Build ``cnn_modern`` as 04_cnn does; return a function that fits it one epoch of training's batches."""
     seed_everything(settings.seed)
     model = cnn.build_network("cnn_modern", settings, len(labels), n_classes)
+    if jit_compile != "auto":
+        model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], jit_compile=jit_compile,
+                      steps_per_execution=model.steps_per_execution)
     batches = make_dataset(images, labels, settings.modern_batch_size, shuffle=True, seed=settings.seed,
                            one_hot_classes=n_classes)
 

@@ -250,15 +250,18 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
     settings.check()
     x_train, x_val = prepare_images(splits.x_train), prepare_images(splits.x_val)
     n_classes = len(splits.class_names)
+    if log:
+        print(describe_training_plan(settings, len(splits.y_train)), flush=True)
     results = {}
-    for name in settings.networks:
+    for position, name in enumerate(settings.networks, start=1):
         epochs = settings.epochs_for(name)
+        label = f"{name} ({position} of {len(settings.networks)})" if len(settings.networks) > 1 else name
         if name == "cnn_modern":
             training = _fit_modern(splits, settings, x_train, x_val, n_classes, epochs=epochs, seed=settings.seed,
-                                   log=log)
+                                   log=log, label=label)
         else:
             training = _fit(name, settings, x_train, splits.y_train, x_val, splits.y_val, n_classes, epochs=epochs,
-                            seed=settings.seed, label=name, log=log)
+                            seed=settings.seed, label=label, log=log)
         probabilities, predict_ms = predict_probabilities(training.model, x_val)
         results[name] = ZooResult(spec=CNN_ZOO[name], training=training, epochs=epochs,
                                   params_count=int(training.model.count_params()), predict_ms_per_1k=predict_ms,
@@ -268,6 +271,34 @@ def train_cnn_zoo(splits: Splits, settings: CnnSettings, *, log: bool = True) ->
         if name == "cnn_modern" and settings.mirror_average and settings.resolved_augmentation == "fashion":
             _try_mirror_average(results[name], x_val, splits.y_val)
     return results
+
+
+def describe_training_plan(settings: CnnSettings, n_train: int) -> str:
+    """Say what :func:`train_cnn_zoo` and :func:`cross_validate` will train: networks, epochs and images.
+
+    How long it takes depends on the machine; each network's first epoch prints the time its other epochs
+    should take, so the plan and those lines together say how long the notebook has left.
+
+    Parameters
+    ----------
+    settings : CnnSettings
+    n_train : int
+        Training digits (before cnn_modern's generated non-digits and scanned-looking copies join them).
+    """
+    parts = []
+    for name in settings.networks:
+        images = n_train
+        members = ""
+        if name == "cnn_modern":
+            images = round(n_train * (1 + settings.modern_outlier_exposure + settings.modern_scan_copies))
+            members = f"{settings.modern_members} members of " if settings.modern_members > 1 else ""
+        parts.append(f"{name} {members}up to {settings.epochs_for(name)} epochs of {images:,} images")
+    plan = "This notebook trains " + ", ".join(parts)
+    if settings.cv_folds:
+        held_in = round(n_train * (settings.cv_folds - 1) / settings.cv_folds)
+        plan += (f"; then {settings.cv_folds} fold models of {settings.cv_model}, up to {settings.cv_epochs} epochs "
+                 f"of {held_in:,} images each")
+    return plan + ". Each network's epochs say how long the rest of its epochs should take on this machine."
 
 
 def _fit_modern(splits: Splits, settings: CnnSettings, x_train: np.ndarray, x_val: np.ndarray, n_classes: int, *,

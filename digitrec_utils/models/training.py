@@ -23,6 +23,7 @@ import numpy as np
 from digitrec_utils.evaluation.evaluation import evaluate_model
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.precision import computes_below_float32, copy_as_float32
+from digitrec_utils.utils.progress import format_duration, report_progress
 
 # ReduceLROnPlateau's factor: each plateau of the validation loss multiplies the learning rate by it.
 LEARNING_RATE_FACTOR = 0.3
@@ -137,21 +138,35 @@ def seed_everything(seed: int) -> None:
 
 
 def _epoch_logger(name: str, total_epochs: int):
-    """Return a Keras callback that prints one line per epoch."""
+    """Return a Keras callback that prints one line per epoch, with the time the remaining epochs should take.
+
+    The estimate is the mean epoch so far times the epochs left: an upper bound where early stopping may end
+    training sooner. Each line is also the notebook's latest progress for ``digitrec run``
+    (:func:`~digitrec_utils.utils.progress.report_progress`).
+    """
     import keras
 
     class EpochLogger(keras.callbacks.Callback):
-        """Prints ``name epoch 3/20: loss 0.41, accuracy 0.853, val_loss 0.44, val_accuracy 0.846 (2.1 s)``."""
+        """Prints ``name epoch 3/20: loss 0.41, ..., val_accuracy 0.846 (2.1 s; about 36.0 s left at most)``."""
+
+        def on_train_begin(self, logs=None):
+            self._seconds = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
             self._started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
+            seconds = time.perf_counter() - self._started
+            self._seconds += seconds
             shown = ", ".join(f"{key} {logs[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy")
                               if key in logs)
-            print(f"{name} epoch {epoch + 1}/{total_epochs}: {shown} ({time.perf_counter() - self._started:.1f} s)",
-                  flush=True)
+            left = total_epochs - epoch - 1
+            estimate = (f"; about {format_duration(self._seconds / (epoch + 1) * left)} left at most" if left > 0
+                        else "")
+            line = f"{name} epoch {epoch + 1}/{total_epochs}: {shown} ({seconds:.1f} s{estimate})"
+            print(line, flush=True)
+            report_progress(line)
 
     return EpochLogger()
 

@@ -15,6 +15,7 @@ import jinja2
 
 from digitrec_utils import __version__, config
 from digitrec_utils.utils.paths import describe_parameter, describe_path, hide_machine_paths
+from digitrec_utils.utils.progress import format_duration
 
 
 def read_recommendation(run_dir: str | Path) -> dict | None:
@@ -42,16 +43,6 @@ def format_moment(text: str) -> str:
     if moment.tzinfo is None:
         return moment.strftime("%d %b %Y, %H:%M").lstrip("0")
     return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC").lstrip("0")
-
-
-def format_duration(seconds: float) -> str:
-    """Return a duration in the units a reader counts in: "45.2 s", "21 min 53 s", "1 h 2 min"."""
-    if round(seconds, 1) < 60:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60} s"
-    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 def create_environment(folder: str | Path | None) -> jinja2.Environment:

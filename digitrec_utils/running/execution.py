@@ -24,6 +24,7 @@ from digitrec_utils.reporting.results import load_results
 from digitrec_utils.running.outcomes import NotebookRun
 from digitrec_utils.running.silence import register_engine
 from digitrec_utils.utils.files import write_text_atomic
+from digitrec_utils.utils.progress import PROGRESS_FILE_VARIABLE
 from digitrec_utils.utils.scratch import make_owned_folder, remove_abandoned_folders, remove_owned_folder
 
 # Set before each kernel starts, so that TensorFlow's start-up noise stays out of the reports. oneDNN's
@@ -103,9 +104,19 @@ def execute_in_child(run: NotebookRun, connection, **arguments) -> None:
     nbclient's own SIGTERM handler shuts the kernel down.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    outcome = _execute_notebook(run, **arguments)
+    progress = progress_file(arguments["run_dir"], run.notebook)
+    os.environ[PROGRESS_FILE_VARIABLE] = str(progress)  # The kernel inherits it (utils.progress).
+    try:
+        outcome = _execute_notebook(run, **arguments)
+    finally:
+        progress.unlink(missing_ok=True)
     connection.send(outcome)
     connection.close()
+
+
+def progress_file(run_dir: str | os.PathLike, notebook: str) -> Path:
+    """Return the hidden file in ``run_dir`` where ``notebook``'s kernel writes its latest progress line."""
+    return Path(run_dir) / f".{notebook}.progress"
 
 
 def _execute_notebook(run: NotebookRun, *, run_dir: str, notebooks_dir: str | None = None, timeout,

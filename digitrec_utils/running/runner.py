@@ -37,14 +37,18 @@ from digitrec_utils.params import (
     resolve_parameters,
 )
 from digitrec_utils.reporting.index_page import render_index_html
-from digitrec_utils.running.execution import catch_sigterm, execute_in_child, kernel_environment
+from digitrec_utils.running.execution import catch_sigterm, execute_in_child, kernel_environment, progress_file
 from digitrec_utils.running.outcomes import Job, NotebookRun, RunOutcome
 from digitrec_utils.running.preflight import check_datasets, check_deployment_model, find_datasets
 from digitrec_utils.utils.environment import collect_environment
 from digitrec_utils.utils.files import write_text_atomic
+from digitrec_utils.utils.progress import read_progress
 
 DEFAULT_PROFILE = config.PARAMS_DIR / "sample.yaml"
+# The longest a cell may go without printing anything before it is stopped as hung (running.silence).
 DEFAULT_CELL_TIMEOUT_SECONDS = 1800
+# How often, at most, the progress of each running notebook (its latest training epoch) is printed.
+PROGRESS_SECONDS = 20
 
 # Seconds an interrupted notebook's process gets to shut its kernel down before it is killed.
 STOP_GRACE_SECONDS = 30
@@ -291,6 +295,7 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
     counter = iter(range(1, total + 1))
     context = multiprocessing.get_context("spawn")
     active: dict[str, tuple] = {}
+    shown: dict[str, str] = {}
     arguments = {"run_dir": str(run_dir), "notebooks_dir": str(config.NOTEBOOKS_DIR), "timeout": timeout,
                  "show_code": show_code}
 
@@ -319,7 +324,10 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
                 _start(waiting.pop(0))
             receivers = {receiver: stem for stem, (_, receiver) in active.items()}
             sentinels = {process.sentinel: stem for stem, (process, _) in active.items()}
-            for ready in wait([*receivers, *sentinels]):
+            readies = wait([*receivers, *sentinels], timeout=PROGRESS_SECONDS if progress else None)
+            if progress:
+                _show_progress(active, run_dir, shown, after_bar=jobs == 1)
+            for ready in readies:
                 stem = receivers.get(ready) or sentinels.get(ready)
                 if stem not in active:
                     continue
@@ -336,6 +344,18 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
         for stem in waiting:
             runs[stem].status = "not started"
         raise
+
+
+def _show_progress(active: dict[str, tuple], run_dir: Path, shown: dict[str, str], *, after_bar: bool) -> None:
+    """Print each running notebook's latest progress line (a training epoch, with its estimate), once each.
+
+    ``after_bar``: papermill's progress bar (one notebook at a time) holds the line, so a new one is begun.
+    """
+    for stem in active:
+        line = read_progress(progress_file(run_dir, stem))
+        if line and shown.get(stem) != line:
+            shown[stem] = line
+            print(f"{chr(10) if after_bar else ''}{stem}: {line}", flush=True)
 
 
 def _update_run(run: NotebookRun, outcome: NotebookRun) -> None:

@@ -454,3 +454,19 @@ def test_batch_normalization_statistics_become_the_mean_of_one_pass_of_batches()
     assert normalization.momentum == 0.99
     assert training.recompute_batch_norm_statistics(keras.Sequential([keras.Input(shape=(3,)),
                                                                       keras.layers.Dense(2)]), batches) == 0
+
+
+def test_the_training_plan_counts_each_networks_epochs_and_images_as_a_reader_would():
+    settings = cnn.CnnSettings(networks=["cnn_small", "cnn_modern"], epochs=5, modern_epochs=15,
+                               modern_outlier_exposure=0.25, modern_scan_copies=2.0, modern_members=3,
+                               cv_model="cnn_rmsprop", cv_folds=3, cv_epochs=2)
+    # 3,600 digits, plus a quarter as many non-digits and two scanned-looking copies each: 3,600 x 3.25.
+    assert cnn.describe_training_plan(settings, 3600) == (
+        "This notebook trains cnn_small up to 5 epochs of 3,600 images, cnn_modern 3 members of up to 15 epochs of "
+        "11,700 images; then 3 fold models of cnn_rmsprop, up to 2 epochs of 2,400 images each. Each network's "
+        "epochs say how long the rest of its epochs should take on this machine.")
+    alone = dataclasses.replace(settings, networks=["cnn_modern"], modern_members=1, modern_scan_copies=0.0,
+                                cv_folds=0)
+    assert cnn.describe_training_plan(alone, 1000) == (
+        "This notebook trains cnn_modern up to 15 epochs of 1,250 images. Each network's epochs say how long the "
+        "rest of its epochs should take on this machine.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -70,13 +71,21 @@ def test_unknown_names_are_rejected_with_the_allowed_values():
         dense.DenseSettings(experiments=["width", "colour"]).check()
 
 
-def test_training_logs_one_line_per_epoch_and_keeps_the_best_weights(small_splits, capsys):
+def test_training_logs_one_line_per_epoch_and_keeps_the_best_weights(small_splits, capsys, tmp_path, monkeypatch):
+    progress = tmp_path / "progress.txt"
+    monkeypatch.setenv("DIGITREC_PROGRESS_FILE", str(progress))
     x_train, x_val = _scaled(small_splits)
     model = nets.build_dense_network((32,), optimizer="adam", learning_rate=0.05)  # Large steps: a bumpy curve.
     result = training.train_model(model, x_train, small_splits.y_train, x_val, small_splits.y_val, epochs=6,
                                   batch_size=32, seed=0, early_stopping=True, patience=6, name="probe")
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("probe epoch")]
     assert len(lines) == 6 and lines[0].startswith("probe epoch 1/6: loss ")
+    # Each line but the last says how long the epochs left should take: the mean epoch so far times their number.
+    seconds = [float(re.search(r"\(([0-9.]+) s", line).group(1)) for line in lines]
+    first_estimate = float(re.search(r"about ([0-9.]+) s left at most\)$", lines[0]).group(1))
+    assert first_estimate == pytest.approx(5 * seconds[0], abs=0.31)  # Both rounded to 0.1 s.
+    assert all("left at most" in line for line in lines[:-1]) and "left" not in lines[-1]
+    assert progress.read_text().strip() == lines[-1]  # The latest line, for digitrec run's progress.
     assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
     _, accuracy = model.evaluate(x_val, small_splits.y_val, verbose=0)
     assert accuracy == pytest.approx(result.history["val_accuracy"][result.best_epoch - 1], abs=1e-6)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digitrec_utils.reporting.index_page import format_duration, format_moment
+from digitrec_utils.reporting.index_page import format_moment
+from digitrec_utils.utils.progress import format_duration
 
 
 @pytest.mark.parametrize("text, expected", [

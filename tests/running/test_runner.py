@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_notebooks import write_failing, write_sleeping, write_succeeding
+from fake_notebooks import SAVE_RECORD, write_failing, write_notebook, write_sleeping, write_succeeding
 
 from digitrec_utils import config
 from digitrec_utils.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, main
@@ -244,3 +244,20 @@ def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
             assert manager._kernel_supports_curve_encryption()
     finally:
         remove_owned_folder(kernels_root)
+
+
+def test_a_running_notebook_shows_its_latest_progress_line_while_it_works(tmp_path, capsys, monkeypatch,
+                                                                           empty_profile):
+    body = ("import time\nfrom digitrec_utils.utils.progress import report_progress\n"
+            "report_progress('network 1 epoch 1/2: about 2.0 s left at most')\ntime.sleep(2.5)\n"
+            "report_progress('network 1 epoch 2/2')\ntime.sleep(2.5)\n" + SAVE_RECORD.format(stem="01_eda"))
+    write_notebook(tmp_path / "notebooks", "01_eda", body)
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    monkeypatch.setattr(runner, "PROGRESS_SECONDS", 0.2)
+    status = main(["run", str(empty_profile), "--out", str(tmp_path / "out"), "--name", "progress"])
+    assert status == EXIT_OK
+    printed = capsys.readouterr().out
+    first = printed.index("01_eda: network 1 epoch 1/2: about 2.0 s left at most")
+    assert printed.index("01_eda: network 1 epoch 2/2", first) < printed.index("[1/1] 01_eda: ok")
+    assert printed.count("01_eda: network 1 epoch 1/2") == 1  # Each line once, however often the runner looks.
+    assert not list((tmp_path / "out" / "progress").glob(".*progress"))  # The kernel's file is gone.
