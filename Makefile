@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.digitrec-installed
+# pytest-xdist workers of make test: two keep both cores of a 2-core machine busy (docs/RUNNING.md).
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help venv reports test lint benchmark benchmark-classical clean
@@ -24,7 +26,7 @@ reports: $(STAMP) ## Run the whole suite on the embedded sample, two notebooks a
 test: $(STAMP) ## Run ruff, import-linter's layer rules, the unit tests and nbval on the notebooks.
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env
+	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP) ## Check the code and notebooks with ruff, and the package's layers with import-linter.
 	$(BIN)/ruff check .

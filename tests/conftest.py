@@ -98,16 +98,38 @@ QUICK_PROFILE = Path(__file__).parent / "fixtures" / "quick-profile.yaml"
 def rendered_run(tmp_path_factory) -> Path:
     """The folder of one whole run of the suite, rendered once per test session with the quick profile.
 
-    The run gets environment variables of its own (a fresh cache, offline), like every test.
+    The run gets environment variables of its own (a fresh cache, offline), like every test. Under
+    pytest-xdist (make test runs two workers) the first worker to ask renders it into the folder the
+    workers share, holding a lock, and the others wait for it and read the same run.
     """
     import os
-
-    from digitrec_utils.cli import EXIT_OK, main
 
     existing = os.environ.get(RENDERED_RUN_VARIABLE)
     if existing:
         return Path(existing)
-    root = tmp_path_factory.mktemp("rendered")
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _render_quick_run(tmp_path_factory.mktemp("rendered"))
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp().parent / "rendered"
+    with open(root.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file closes.
+        outcome = root / "outcome.txt"
+        if not outcome.exists():
+            try:
+                _render_quick_run(root)
+                outcome.write_text("ok")
+            except BaseException:
+                outcome.write_text("failed")
+                raise
+    assert outcome.read_text() == "ok", "the quick run of the whole suite failed in another worker; see its index.html"
+    return root / "reports" / "quick"
+
+
+def _render_quick_run(root: Path) -> Path:
+    """Run the whole suite with the quick profile into ``root``/reports/quick and return that folder."""
+    from digitrec_utils.cli import EXIT_OK, main
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DIGITREC_CACHE", str(root / "cache"))
         patch.setenv("KERAS_HOME", str(root / "keras"))
