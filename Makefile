@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.digitrec-installed
-# pytest-xdist workers of make test: two keep both cores of a 2-core machine busy (docs/RUNNING.md).
+# pytest-xdist workers of make test: two keep both cores of a 2-core machine busy (docs/RUNNING.md). Each
+# file stays on one worker (a notebook's cells run in order in one kernel), and the notebooks, the longest
+# files, go first so that neither worker is left alone with one at the end.
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
@@ -26,7 +28,7 @@ reports: $(STAMP) ## Run the whole suite on the embedded sample, two notebooks a
 test: $(STAMP) ## Run ruff, import-linter's layer rules, the unit tests and nbval on the notebooks.
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbval-lax --nbval-current-env -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest $(wildcard notebooks/*.ipynb) tests --nbval-lax --nbval-current-env -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP) ## Check the code and notebooks with ruff, and the package's layers with import-linter.
 	$(BIN)/ruff check .
