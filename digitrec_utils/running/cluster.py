@@ -34,6 +34,7 @@ from digitrec_utils import __version__, config
 from digitrec_utils import __version__ as installed
 from digitrec_utils.exceptions import ClusterError, ParameterError
 from digitrec_utils.running.execution import (
+    OPENMP_THREAD_VARIABLES,
     catch_sigterm,
     finish_notebook,
     prepare_kernel_environment,
@@ -56,8 +57,7 @@ TASK_OUTCOME_FIELDS = ("status", "seconds", "error", "failed_cell", "ipynb", "wo
 # them unbounded (each library uses every core). benchmarks/bench_cluster.py compares the two.
 LOCAL_KERNEL_THREADS: int | None = None
 # The environment variables that bound a kernel's threads: BLAS and OpenMP, TensorFlow, joblib's n_jobs=-1.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                    "LOKY_MAX_CPU_COUNT")
+THREAD_VARIABLES = (*OPENMP_THREAD_VARIABLES, "TF_NUM_INTRAOP_THREADS", "LOKY_MAX_CPU_COUNT")
 
 
 class ClusterExecutor:

@@ -36,6 +36,12 @@ KERNEL_ENVIRONMENT = {
     "PYTHONWARNINGS": "ignore::DeprecationWarning",
 }
 
+# The threads of OpenMP and the BLAS libraries (scikit-learn's boosting and linear models, NumPy). Notebooks
+# that run side by side get a share of the cores each: OpenMP's threads spin while they wait, and two
+# kernels that each start one per core made 02's boosting five times slower beside 04's training
+# (docs/RUNNING.md). TensorFlow's own thread pool is not capped, so a notebook left alone keeps every core.
+OPENMP_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 # How many times a notebook's kernel is started when it dies before running any cell (see run_papermill).
 KERNEL_STARTS = 3
 # The kernels' ZeroMQ transport. With "tcp", jupyter_client picks free ports before the kernel binds them,
@@ -97,13 +103,17 @@ def catch_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
-def execute_in_child(run: NotebookRun, connection, **arguments) -> None:
+def execute_in_child(run: NotebookRun, connection, *, kernel_threads: int | None = None, **arguments) -> None:
     """The child process's work: execute one notebook and send the outcome back through ``connection``.
 
     SIGINT is left to the parent, which stops this process with SIGTERM; while a kernel runs,
-    nbclient's own SIGTERM handler shuts the kernel down.
+    nbclient's own SIGTERM handler shuts the kernel down. ``kernel_threads``, where given, caps the
+    kernel's OpenMP and BLAS threads (:data:`OPENMP_THREAD_VARIABLES`, each left as it is where already set).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if kernel_threads:
+        for name in OPENMP_THREAD_VARIABLES:
+            os.environ.setdefault(name, str(kernel_threads))
     progress = progress_file(arguments["run_dir"], run.notebook)
     os.environ[PROGRESS_FILE_VARIABLE] = str(progress)  # The kernel inherits it (utils.progress).
     try:

@@ -302,8 +302,10 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
     def _start(stem: str) -> None:
         receiver, sender = context.Pipe(duplex=False)
         bar = progress and jobs == 1
-        process = context.Process(target=execute_in_child, name=f"digitrec-{stem}",
-                                  args=(runs[stem], sender), kwargs={**arguments, "progress_bar": bar})
+        # Notebooks that may run beside others share the cores; 05 and 06 run alone and keep them all.
+        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 and stem in independent else None
+        process = context.Process(target=execute_in_child, name=f"digitrec-{stem}", args=(runs[stem], sender),
+                                  kwargs={**arguments, "progress_bar": bar, "kernel_threads": threads})
         process.start()
         sender.close()
         active[stem] = (process, receiver)

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -261,3 +262,28 @@ def test_a_running_notebook_shows_its_latest_progress_line_while_it_works(tmp_pa
     assert printed.index("01_eda: network 1 epoch 2/2", first) < printed.index("[1/1] 01_eda: ok")
     assert printed.count("01_eda: network 1 epoch 1/2") == 1  # Each line once, however often the runner looks.
     assert not list((tmp_path / "out" / "progress").glob(".*progress"))  # The kernel's file is gone.
+
+
+def test_notebooks_run_side_by_side_share_the_cores_and_those_run_alone_keep_them(tmp_path, monkeypatch,
+                                                                                   empty_profile):
+    # Each notebook's record says how many OpenMP threads its kernel was given.
+    body = ("import os\nfrom digitrec_utils.reporting.results import build_results, save_results\n"
+            "save_results(build_results('{stem}', {{'name': dataset, 'sha256': '0' * 64}}, {{}}, seed=seed,\n"
+            "             headline=os.environ.get('OMP_NUM_THREADS', 'unset')), output_dir)")
+    for stem in ("01_eda", "02_classical_baselines", "06_model_comparison"):
+        write_notebook(tmp_path / "notebooks", stem, body.format(stem=stem))
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path / "notebooks")
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+
+    def threads(jobs: int) -> dict[str, str]:
+        out = Path(tempfile.mkdtemp(dir=tmp_path))
+        assert main(["run", str(empty_profile), "--out", str(out), "--name", "run", "--jobs", str(jobs),
+                     "--quiet"]) == EXIT_OK
+        manifest = json.loads((out / "run" / "run.json").read_text())
+        return {run["notebook"]: run["headline"] for run in manifest["notebooks"]}
+
+    shared = str(max(1, (os.cpu_count() or 1) // 2))
+    assert threads(2) == {"01_eda": shared, "02_classical_baselines": shared, "06_model_comparison": "unset"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # The user's own setting wins.
+    assert set(threads(2).values()) == {"3"}
