@@ -140,9 +140,10 @@ def seed_everything(seed: int) -> None:
 def _epoch_logger(name: str, total_epochs: int):
     """Return a Keras callback that prints one line per epoch, with the time the remaining epochs should take.
 
-    The estimate is the mean epoch so far times the epochs left: an upper bound where early stopping may end
-    training sooner. Each line is also the notebook's latest progress for ``digitrec run``
-    (:func:`~digitrec_utils.utils.progress.report_progress`).
+    The estimate is the epochs left times the mean epoch so far, the first one left out once there are
+    others (it also builds the training function, which takes several epochs' time on a small network): an
+    upper bound where early stopping may end training sooner. Each line is also the notebook's latest
+    progress for ``digitrec run`` (:func:`~digitrec_utils.utils.progress.report_progress`).
     """
     import keras
 
@@ -150,7 +151,7 @@ def _epoch_logger(name: str, total_epochs: int):
         """Prints ``name epoch 3/20: loss 0.41, ..., val_accuracy 0.846 (2.1 s; about 36.0 s left at most)``."""
 
         def on_train_begin(self, logs=None):
-            self._seconds = 0.0
+            self._seconds = []
 
         def on_epoch_begin(self, epoch, logs=None):
             self._started = time.perf_counter()
@@ -158,11 +159,12 @@ def _epoch_logger(name: str, total_epochs: int):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             seconds = time.perf_counter() - self._started
-            self._seconds += seconds
+            self._seconds.append(seconds)
+            later = self._seconds[1:] or self._seconds
             shown = ", ".join(f"{key} {logs[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy")
                               if key in logs)
             left = total_epochs - epoch - 1
-            estimate = (f"; about {format_duration(self._seconds / (epoch + 1) * left)} left at most" if left > 0
+            estimate = (f"; about {format_duration(sum(later) / len(later) * left)} left at most" if left > 0
                         else "")
             line = f"{name} epoch {epoch + 1}/{total_epochs}: {shown} ({seconds:.1f} s{estimate})"
             print(line, flush=True)

@@ -80,10 +80,12 @@ def test_training_logs_one_line_per_epoch_and_keeps_the_best_weights(small_split
                                   batch_size=32, seed=0, early_stopping=True, patience=6, name="probe")
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("probe epoch")]
     assert len(lines) == 6 and lines[0].startswith("probe epoch 1/6: loss ")
-    # Each line but the last says how long the epochs left should take: the mean epoch so far times their number.
+    # Each line but the last says how long the epochs left should take: their number times the mean epoch so
+    # far, the first epoch (which builds the training function) left out once there are others.
     seconds = [float(re.search(r"\(([0-9.]+) s", line).group(1)) for line in lines]
-    first_estimate = float(re.search(r"about ([0-9.]+) s left at most\)$", lines[0]).group(1))
-    assert first_estimate == pytest.approx(5 * seconds[0], abs=0.31)  # Both rounded to 0.1 s.
+    estimates = [float(re.search(r"about ([0-9.]+) s left at most\)$", line).group(1)) for line in lines[:-1]]
+    assert estimates[0] == pytest.approx(5 * seconds[0], abs=0.31)  # Each figure rounded to 0.1 s.
+    assert estimates[2] == pytest.approx(3 * (seconds[1] + seconds[2]) / 2, abs=0.31)
     assert all("left at most" in line for line in lines[:-1]) and "left" not in lines[-1]
     assert progress.read_text().strip() == lines[-1]  # The latest line, for digitrec run's progress.
     assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
