@@ -20,7 +20,7 @@ instructions from TensorFlow::
 Usage::
 
     .venv/bin/python benchmarks/bench_cnn_throughput.py [params/sample.yaml] [--set cnn.modern_filters=[48,96]]
-        [--images 3600] [--repeats 3] [--variants] [--json out.json]
+        [--dataset mnist] [--images 3584] [--repeats 3] [--variants] [--jit] [--json out.json]
 
 Measured for docs/RESULTS.md ("Training throughput on a plain CPU").
 """
@@ -48,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("profile", nargs="?", default="params/sample.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--dataset", default=None, help="Time on this dataset's images instead of the profile's.")
     parser.add_argument("--images", type=int, default=3584, help="Training images per timed epoch.")
     parser.add_argument("--repeats", type=int, default=3, help="Timed epochs per network; the best counts.")
     parser.add_argument("--variants", action="store_true",
@@ -59,7 +60,8 @@ def main() -> None:
     arguments = parser.parse_args()
     print(configure_keras())
     print(f"CPU: {describe_cpu()}; ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}")
-    parameters = resolve_with_defaults(load_profile(arguments.profile), "04_cnn", overrides=arguments.overrides)
+    overrides = arguments.overrides + ([f"dataset={arguments.dataset}"] if arguments.dataset else [])
+    parameters = resolve_with_defaults(load_profile(arguments.profile), "04_cnn", overrides=overrides)
     choice = apply_precision(parameters["precision"])
     print(describe_precision(choice))
     settings = cnn.CnnSettings.from_parameters(parameters)
