@@ -73,8 +73,8 @@ class CnnSettings(SettingsFromParameters):
 
     dataset: str = "mnist-sample"
     networks: Sequence[str] = tuple(CNN_ZOO)
-    epochs: int = 2
-    modern_epochs: int = 3
+    epochs: int = 1
+    modern_epochs: int = 2
     early_stopping: bool = True
     patience: int = 3
     networks_watching_accuracy: Sequence[str] = ()

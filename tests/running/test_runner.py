@@ -250,8 +250,8 @@ def test_kernels_run_on_this_interpreter_with_encrypted_sockets(monkeypatch):
 def test_a_running_notebook_shows_its_latest_progress_line_while_it_works(tmp_path, capsys, monkeypatch,
                                                                            empty_profile):
     body = ("import time\nfrom digitrec_utils.utils.progress import report_progress\n"
-            "report_progress('network 1 epoch 1/2: about 2.0 s left at most')\ntime.sleep(2.5)\n"
-            "report_progress('network 1 epoch 2/2')\ntime.sleep(2.5)\n" + SAVE_RECORD.format(stem="01_eda"))
+            "report_progress('network 1 epoch 1/2: about 2.0 s left at most')\ntime.sleep(1.5)\n"
+            "report_progress('network 1 epoch 2/2')\ntime.sleep(1.5)\n" + SAVE_RECORD.format(stem="01_eda"))
     write_notebook(tmp_path / "notebooks", "01_eda", body)
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path / "notebooks")
     monkeypatch.setattr(runner, "PROGRESS_SECONDS", 0.2)
@@ -270,7 +270,7 @@ def test_notebooks_run_side_by_side_share_the_cores_and_those_run_alone_keep_the
     body = ("import os\nfrom digitrec_utils.reporting.results import build_results, save_results\n"
             "save_results(build_results('{stem}', {{'name': dataset, 'sha256': '0' * 64}}, {{}}, seed=seed,\n"
             "             headline=os.environ.get('OMP_NUM_THREADS', 'unset')), output_dir)")
-    for stem in ("01_eda", "02_classical_baselines", "06_model_comparison"):
+    for stem in ("01_eda", "06_model_comparison"):  # 01 may run beside others; 06 always runs alone.
         write_notebook(tmp_path / "notebooks", stem, body.format(stem=stem))
     monkeypatch.setattr(config, "NOTEBOOKS_DIR", tmp_path / "notebooks")
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -284,6 +284,6 @@ def test_notebooks_run_side_by_side_share_the_cores_and_those_run_alone_keep_the
         return {run["notebook"]: run["headline"] for run in manifest["notebooks"]}
 
     shared = str(max(1, (os.cpu_count() or 1) // 2))
-    assert threads(2) == {"01_eda": shared, "02_classical_baselines": shared, "06_model_comparison": "unset"}
+    assert threads(2) == {"01_eda": shared, "06_model_comparison": "unset"}
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # The user's own setting wins.
     assert set(threads(2).values()) == {"3"}
