@@ -35,7 +35,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, metavar="N", help="Notebooks run in parallel (default 1).")
     run.add_argument("--show-code", action="store_true", help="Show code cells in the HTML reports.")
     run.add_argument("--timeout", type=float, default=None, metavar="S",
-                     help="Seconds allowed per cell (default 1800).")
+                     help="Seconds a cell may go without printing anything before it is stopped as hung "
+                          "(default 1800); a cell that prints its progress runs as long as it works.")
     run.add_argument("--name", default=None, help="Run folder name (default: profile name and timestamp).")
     run.add_argument("--quiet", action="store_true", help="Print only the final summary.")
     run.add_argument("--seeds", default=None, metavar="LIST",
