@@ -40,6 +40,7 @@ from digitrec_utils.running.execution import (
     prepare_kernel_environment,
     remove_abandoned_kernel_folders,
     run_papermill,
+    share_cores,
 )
 from digitrec_utils.running.outcomes import Job, NotebookRun
 from digitrec_utils.running.preflight import check_datasets
@@ -90,7 +91,7 @@ class ClusterExecutor:
         dashboard = importlib.util.find_spec("bokeh") is not None
         if self.n_local_workers:
             # One task at a time per worker process; its kernel gets an equal share of the cores.
-            share = max(1, (os.cpu_count() or 1) // self.n_local_workers)
+            share = share_cores(self.n_local_workers)
             self.kernel_threads = share if LOCAL_KERNEL_THREADS is None else LOCAL_KERNEL_THREADS or None
             try:
                 self.cluster = LocalCluster(n_workers=self.n_local_workers, threads_per_worker=1, processes=True,

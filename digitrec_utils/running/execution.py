@@ -103,6 +103,11 @@ def catch_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
+def share_cores(count: int) -> int:
+    """Return each of ``count`` notebooks' equal share of this machine's cores, at least one."""
+    return max(1, (os.cpu_count() or 1) // count)
+
+
 def execute_in_child(run: NotebookRun, connection, *, kernel_threads: int | None = None, **arguments) -> None:
     """The child process's work: execute one notebook and send the outcome back through ``connection``.
 

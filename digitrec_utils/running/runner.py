@@ -37,7 +37,13 @@ from digitrec_utils.params import (
     resolve_parameters,
 )
 from digitrec_utils.reporting.index_page import render_index_html
-from digitrec_utils.running.execution import catch_sigterm, execute_in_child, kernel_environment, progress_file
+from digitrec_utils.running.execution import (
+    catch_sigterm,
+    execute_in_child,
+    kernel_environment,
+    progress_file,
+    share_cores,
+)
 from digitrec_utils.running.outcomes import Job, NotebookRun, RunOutcome
 from digitrec_utils.running.preflight import check_datasets, check_deployment_model, find_datasets
 from digitrec_utils.utils.environment import collect_environment
@@ -303,7 +309,7 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
         receiver, sender = context.Pipe(duplex=False)
         bar = progress and jobs == 1
         # Notebooks that may run beside others share the cores; 05 and 06 run alone and keep them all.
-        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 and stem in independent else None
+        threads = share_cores(jobs) if jobs > 1 and stem in independent else None
         process = context.Process(target=execute_in_child, name=f"digitrec-{stem}", args=(runs[stem], sender),
                                   kwargs={**arguments, "progress_bar": bar, "kernel_threads": threads})
         process.start()
