@@ -25,6 +25,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Larger images are shrunk to this many pixels while they are read (a phone photo of 12 MP becomes about
 # 2,000 x 1,500): digits stay tens of pixels tall, and memory stays far under 1 GiB.
 MAX_PIXELS = 3_000_000
+# An image that would decode to more pixels than this is refused before it is decoded (after a JPEG's
+# reduced decoding, which keeps a 50-megapixel phone photo small): 40 megapixels holds an A4 page scanned
+# at 600 dpi (35 megapixels) and decodes to at most 160 MB; a decompression bomb (a PNG of a few hundred
+# kilobytes that holds 15,000 x 15,000 pixels) is named and the other files go on.
+MAX_DECODED_PIXELS = 40_000_000
 # The version of the preparation below: a threshold chosen on images prepared one way (saved with a model
 # by 05_deployment) is only valid for images prepared the same way. 2: photo-grade ink (digitrec.ink);
 # 3: clean scans told from photos and prepared their own way, 28x28 digits re-centred by mass; 4: a scan
@@ -61,37 +66,81 @@ MASS_CENTRE = 14.0
 def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read an image file as grayscale uint8 of shape (height, width); transparent pixels count as white.
 
-    An image of more than ``max_pixels`` pixels is shrunk to fit while it is read (Pillow's ``draft`` for
-    JPEG, then ``reduce``), so that a 50-megapixel photo never sits in memory at full size as floats.
+    Only the file's header is read before its size is checked: an image that would decode to more than
+    :data:`MAX_DECODED_PIXELS` (a decompression bomb: a small PNG of 15,000 x 15,000 white pixels) is refused
+    then, in milliseconds. A larger JPEG is decoded at a fraction of its size (Pillow's ``draft``), and any
+    image of more than ``max_pixels`` pixels is shrunk to fit while it is read (``reduce``), so that a
+    50-megapixel photo never sits in memory at full size as floats. A phone photo whose EXIF orientation says
+    it was taken sideways is turned upright, as a phone shows it; 16-bit images keep their grey levels; an
+    animated GIF gives its first frame.
 
     Raises
     ------
     ImageError
-        Naming the file when it is missing, unreadable, truncated or not an image.
+        Naming the file when it is missing, unreadable, truncated, not an image, or too large to decode.
     """
-    from PIL import Image, UnidentifiedImageError
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.seek(0)  # The first frame of an animated GIF.
-            if image.width * image.height > max_pixels:
-                factor = int(np.ceil(np.sqrt(image.width * image.height / max_pixels)))
-                image.draft("L", (image.width // factor, image.height // factor))
+        with warnings.catch_warnings():
+            # The size is checked below, before any decoding, against a limit lower than Pillow's warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.seek(0)  # The first frame of an animated GIF.
+                if image.width * image.height > max_pixels:
+                    factor = int(np.ceil(np.sqrt(image.width * image.height / max_pixels)))
+                    image.draft("L", (image.width // factor, image.height // factor))
+                _check_decoded_size(path, image.width, image.height)
                 if image.width * image.height > max_pixels:
                     image = image.reduce(int(np.ceil(np.sqrt(image.width * image.height / max_pixels))))
-            if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-                rgba = image.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, rgba)
-            return np.asarray(image.convert("L"), dtype=np.uint8)
+                image = ImageOps.exif_transpose(image)
+                return _convert_to_grey(image)
+    except Image.DecompressionBombError as error:  # Pillow refuses above twice its own limit, at open.
+        raise ImageError(f"{path}: {_describe_too_large()} ({error})") from error
     except FileNotFoundError as error:
         raise ImageError(f"{path}: no such file.") from error
     except IsADirectoryError as error:
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise ImageError(f"{path}: a folder that cannot be read (permission denied); make it readable "
+                             "(chmod +rx) to read its images.") from error
         raise ImageError(f"{path}: is a folder, not an image file.") from error
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except PermissionError as error:
+        raise ImageError(f"{path}: cannot be read (permission denied); make it readable (chmod +r).") from error
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageError(f"{path}: not a readable image ({type(error).__name__}); use a PNG, JPEG, BMP or GIF "
                          "file.") from error
+
+
+def _describe_too_large(width: int | None = None, height: int | None = None) -> str:
+    """Say that an image is larger than digitrec decodes, and what to do about it."""
+    size = f"{width:,} x {height:,} pixels ({width * height / 1e6:,.0f} megapixels) is " if width else "it is "
+    return (f"{size}more than digitrec decodes ({MAX_DECODED_PIXELS / 1e6:.0f} megapixels); scale it down or crop "
+            "it to the digits (a 300 dpi scan of a page is 9 megapixels).")
+
+
+def _check_decoded_size(path: Path, width: int, height: int) -> None:
+    """Raise ImageError, naming ``path``, when an image would decode to more than :data:`MAX_DECODED_PIXELS`."""
+    if width * height > MAX_DECODED_PIXELS:
+        raise ImageError(f"{path}: {_describe_too_large(width, height)}")
+
+
+def _convert_to_grey(image) -> np.ndarray:
+    """Return a Pillow image of any mode as grayscale uint8, transparent pixels white, 16-bit levels kept."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # Pillow's conversion to "L" clips 16- and 32-bit levels at 255, which turns most of an image white.
+        levels = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or levels.max() > 255 else 255.0
+        return np.clip(np.round(levels * (255.0 / top)), 0, 255).astype(np.uint8)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
 def prepare_image(pixels: np.ndarray, *, source: str = "image") -> np.ndarray:
@@ -327,10 +376,12 @@ def _recentre_fields(fields: np.ndarray) -> np.ndarray:
 def collect_image_files(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Path]]:
     """Expand files and folders into the image files to read, and the other files the folders held.
 
-    A folder is walked with its sub-folders (hidden files and folders left out), sorted, and gives the
-    files whose suffix is an image's (:data:`IMAGE_SUFFIXES`, any case); its other files (a README, notes)
-    are returned apart, for the caller to list once. A file named on its own is always read, whatever its
-    suffix, so that a non-image given by name is reported as an error.
+    A folder is walked with its sub-folders (hidden files and folders left out, links to folders followed
+    once each, so that a link loop ends), sorted, and gives the files whose suffix is an image's
+    (:data:`IMAGE_SUFFIXES`, any case); its other files (a README, notes) are returned apart, for the caller
+    to list once. A file named on its own is always read, whatever its suffix, so that a non-image given by
+    name is reported as an error. A folder that cannot be read is returned among the images, so that
+    reading it names it with its reason (:func:`read_image`) and the other files go on.
 
     Returns
     -------
@@ -345,11 +396,23 @@ def collect_image_files(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path]
         if not path.is_dir():
             images.append(path)
             continue
-        for child in sorted(path.rglob("*")):
-            relative = child.relative_to(path).parts
-            if any(part.startswith(".") for part in relative) or not child.is_file():
+        found: list[Path] = []
+        unreadable: list[OSError] = []
+        visited: set[tuple[int, int]] = set()
+        for folder, folders, files in os.walk(path, onerror=unreadable.append, followlinks=True):
+            identity = os.stat(folder)
+            if (identity.st_dev, identity.st_ino) in visited:  # A link back to a folder already walked.
+                folders.clear()
                 continue
-            (images if child.suffix.lower() in IMAGE_SUFFIXES else skipped).append(child)
+            visited.add((identity.st_dev, identity.st_ino))
+            folders[:] = [name for name in folders if not name.startswith(".")]
+            found += [Path(folder, name) for name in files if not name.startswith(".")]
+        found += [Path(error.filename) for error in unreadable]
+        for child in sorted(found):
+            if child.is_dir():
+                images.append(child)  # Unreadable: read_image names it.
+            elif child.is_file():
+                (images if child.suffix.lower() in IMAGE_SUFFIXES else skipped).append(child)
     return images, skipped
 
 
