@@ -303,7 +303,7 @@ def load_profile(path: str | Path) -> dict:
     Raises
     ------
     ParameterError
-        When the file is missing, is not YAML, or is not a mapping.
+        When the file is missing, empty, not YAML, or not a mapping.
     """
     path = locate_profile(path)
     try:
@@ -311,7 +311,8 @@ def load_profile(path: str | Path) -> dict:
     except yaml.YAMLError as error:
         raise ParameterError(f"profile {path} is not valid YAML: {error}") from None
     if profile is None:
-        return {}
+        raise ParameterError(f"profile {path} is empty; a profile names at least its dataset (dataset: mnist-sample) "
+                             "and the parameters it changes. Start from a copy of params/sample.yaml.")
     if not isinstance(profile, dict):
         raise ParameterError(f"profile {path} must be a mapping of keys to values, not a {type(profile).__name__}.")
     return profile

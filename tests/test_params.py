@@ -99,6 +99,14 @@ def test_profile_file_errors(tmp_path):
     listed.write_text("- 1\n- 2\n")
     with pytest.raises(ParameterError, match="must be a mapping"):
         load_profile(listed)
+    for text in ("", "# only a comment\n"):  # An empty file is a mistake; `{}` says "nothing changed" on purpose.
+        empty = tmp_path / "empty.yaml"
+        empty.write_text(text)
+        with pytest.raises(ParameterError, match=r"profile .*empty.yaml is empty; .* Start from a copy of "
+                                                 r"params/sample.yaml"):
+            load_profile(empty)
+    empty.write_text("{}\n")
+    assert load_profile(empty) == {}
 
 
 @pytest.mark.parametrize("section, expected", [

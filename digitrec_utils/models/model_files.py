@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -131,6 +132,11 @@ def check_model_files(path: str | Path) -> None:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file. Run `digitrec run` (its 04_cnn notebook saves "
                              "models/cnn_selected.keras in the run folder) or pass --model PATH.")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        size = path.stat().st_size
+        what = "it is empty" if size == 0 else f"its {size:,} bytes are not a zip archive, as a .keras file is"
+        raise ModelFileError(f"{path}: not a Keras model file ({what}): truncated, or another kind of file; copy or "
+                             "save the model again.")
     description_path = path.with_suffix(".json")
     if not description_path.is_file():
         raise ModelFileError(f"{description_path}: the JSON description beside {path.name} is missing; save models "
@@ -164,7 +170,8 @@ def load_model_bundle(path: str | Path):
     try:
         description = json.loads(description_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ModelFileError(f"{description_path}: not readable JSON ({error}); save the model again.") from error
+        raise ModelFileError(f"{description_path}: not readable JSON ({error}); copy or save the model "
+                             "again.") from error
     description.setdefault("format_version", 1)  # Files saved before the version was recorded.
     if description["format_version"] > FORMAT_VERSION:
         raise ModelFileError(f"{description_path}: format_version {description['format_version']} is newer than "

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
@@ -181,6 +182,8 @@ def run_suite(
     profile_path, profile, parameters = prepare_run(profile_path, only=only, overrides=overrides)
     check_deployment_model(parameters, cluster=cluster)
     reports_root = locate_reports_root(out_dir)
+    if run_name:
+        check_run_name(reports_root, run_name)
     with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress) as executor:
         executor.check_datasets(parameters)
         run_dir = make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))
@@ -204,8 +207,30 @@ def check_jobs(jobs) -> None:
 
 
 def locate_reports_root(out_dir: str | Path | None) -> Path:
-    """Return the reports folder as an absolute path (the kernels run elsewhere and write to it)."""
-    return (Path(out_dir) if out_dir else config.REPORTS_DIR).resolve()
+    """Return the reports folder as an absolute path (the kernels run elsewhere and write to it), made if need be.
+
+    Raises
+    ------
+    ParameterError
+        Before any notebook starts, when the folder cannot be made or written to; the message names ``--out``.
+    """
+    root = (Path(out_dir) if out_dir else config.REPORTS_DIR).expanduser().resolve()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ParameterError(f"--out {root}: the reports cannot be written there ({reason}); give a folder you can "
+                             "write to, e.g. --out ~/digitrec-reports.") from None
+    return root
+
+
+def check_run_name(reports_root: Path, folder_name: str) -> None:
+    """Raise ParameterError when ``--name`` would reuse a run folder: a named run never writes into another run."""
+    if (reports_root / folder_name).exists():
+        raise ParameterError(f"--name: {reports_root / folder_name} already exists, and a run never writes into "
+                             "another; choose another --name, or remove that folder first.")
 
 
 def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:

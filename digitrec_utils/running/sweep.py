@@ -44,6 +44,7 @@ from digitrec_utils.running.preflight import check_deployment_model
 from digitrec_utils.running.runner import (
     DEFAULT_CELL_TIMEOUT_SECONDS,
     check_jobs,
+    check_run_name,
     find_inputs,
     finish_run_folder,
     locate_reports_root,
@@ -199,6 +200,8 @@ def run_sweep(
     for parameters in per_seed.values():
         check_deployment_model(parameters, cluster=cluster)
     reports_root = locate_reports_root(out_dir)
+    if run_name:
+        check_run_name(reports_root, f"{run_name}-seeds")
     with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress) as executor:
         executor.check_datasets(base)
         name = run_name or name_run(profile_path, profile, base)

@@ -118,7 +118,7 @@ def test_read_names_each_bad_file_and_answers_each_good_one(hostile_folder, save
     assert set(entries) == set(good) | set(BAD_FILES)
     for name, reason in BAD_FILES.items():
         assert reason in entries[name]["error"], entries[name]
-    for name, label in good.items():
+    for name in good:
         assert entries[name].get("text"), entries[name]
     read_right = sum(entries[name]["text"] == label for name, label in good.items())
     assert read_right >= len(good) - 2, {name: entries[name]["text"] for name in good}

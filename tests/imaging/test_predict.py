@@ -123,6 +123,27 @@ def test_the_command_prints_lines_json_and_exit_codes(splits, saved_model, tmp_p
     assert error.startswith("digitrec: error:") and "none.keras: no such model file" in error and "\n" not in error
 
 
+@pytest.mark.parametrize("damage, message", [
+    ("empty model", "not a Keras model file (it is empty)"),
+    ("truncated model", "bytes are not a zip archive"),
+    ("JSON with a syntax error", "not readable JSON"),
+])
+def test_a_damaged_model_file_is_named_with_exit_2(splits, saved_model, tmp_path, capsys, damage, message):
+    good = render_digit_photo(splits.x_test[2], tmp_path / "good.png")
+    model, description = tmp_path / "model.keras", tmp_path / "model.json"
+    model.write_bytes(saved_model.read_bytes())
+    description.write_bytes(saved_model.with_suffix(".json").read_bytes())
+    if damage == "empty model":
+        model.write_bytes(b"")
+    elif damage == "truncated model":
+        model.write_bytes(saved_model.read_bytes()[:2000])
+    else:
+        description.write_text(description.read_text()[:-20])
+    assert cli.main(["predict", str(good), "--model", str(model)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err and "copy or save the model again" in captured.err.lower()
+
+
 def _fake_run(reports, name, started, statuses, model=None):
     """A run folder with a run.json of the given notebook statuses and, optionally, a saved model."""
     folder = reports / name

@@ -46,6 +46,22 @@ def test_bad_input_is_rejected_before_anything_runs(tmp_path, capsys, arguments,
     assert list(tmp_path.iterdir()) == []  # No run folder: nothing started.
 
 
+def test_an_unwritable_out_and_a_reused_name_are_rejected_before_anything_runs(successful_run, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    status = main(["run", "--only", "eda", "--out", str(blocker / "reports"), *QUICK])
+    assert status == EXIT_REJECTED
+    assert "--out" in capsys.readouterr().err and blocker.read_text() == "not a folder"
+    _, out = successful_run
+    before = {path.name: path.stat().st_mtime_ns for path in (out / "good").iterdir()}
+    status = main(["run", "--only", "eda", "--out", str(out), "--name", "good", *QUICK])
+    assert status == EXIT_REJECTED
+    error = capsys.readouterr().err
+    assert "--name" in error and "already exists" in error
+    assert {path.name: path.stat().st_mtime_ns for path in (out / "good").iterdir()} == before
+    assert not list(out.glob("good-*"))  # No second folder either.
+
+
 def test_successful_run_writes_reports_manifest_and_latest(successful_run):
     status, out = successful_run
     assert status == EXIT_OK
