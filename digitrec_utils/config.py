@@ -33,7 +33,10 @@ IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "n
 _SUITE_ROOT = PROJECT_ROOT if IN_CHECKOUT else BUNDLED_DIR
 NOTEBOOKS_DIR = Path(os.environ.get("DIGITREC_NOTEBOOKS") or _SUITE_ROOT / "notebooks").expanduser()
 PARAMS_DIR = _SUITE_ROOT / "params"
-REPORTS_DIR = PROJECT_ROOT / "reports" if IN_CHECKOUT else Path.cwd() / "reports"
+# The reports folder that `digitrec run` writes to and the model commands look in when --out and --model are
+# not given: $DIGITREC_REPORTS where it is set, else the checkout's reports/, else reports/ in the working folder.
+REPORTS_DIR = Path(os.environ.get("DIGITREC_REPORTS")
+                   or (PROJECT_ROOT / "reports" if IN_CHECKOUT else Path.cwd() / "reports")).expanduser()
 TEMPLATES_DIR = PACKAGE_DIR / "reporting" / "templates"
 
 # Debian's `dataset-fashion-mnist` package installs the real files here.

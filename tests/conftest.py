@@ -88,9 +88,6 @@ def write_csv_pair(tmp_path):
     return _write
 
 
-# Set DIGITREC_TEST_RUN to a rendered run folder to check its pages instead of rendering one (for a look at
-# an older run's pages, or to iterate on the page tests without waiting for a run).
-RENDERED_RUN_VARIABLE = "DIGITREC_TEST_RUN"
 QUICK_PROFILE = Path(__file__).parent / "fixtures" / "quick-profile.yaml"
 
 
@@ -104,9 +101,6 @@ def rendered_run(tmp_path_factory) -> Path:
     """
     import os
 
-    existing = os.environ.get(RENDERED_RUN_VARIABLE)
-    if existing:
-        return Path(existing)
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return _render_quick_run(tmp_path_factory.mktemp("rendered"))
     import fcntl
@@ -127,17 +121,19 @@ def rendered_run(tmp_path_factory) -> Path:
 
 
 def _render_quick_run(root: Path) -> Path:
-    """Run the whole suite with the quick profile into ``root``/reports/quick and return that folder."""
-    from digitrec_utils.cli import EXIT_OK, main
+    """Run the whole suite with the quick profile into ``root``/reports/quick, as a user types the command, and
+    return that folder: through the ``digitrec`` console script installed beside this Python."""
+    import os
+    import subprocess
+    import sys
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIGITREC_CACHE", str(root / "cache"))
-        patch.setenv("KERAS_HOME", str(root / "keras"))
-        patch.setenv("DIGITREC_OFFLINE", "1")
-        patch.delenv("DIGITREC_DATA", raising=False)
-        status = main(["run", str(QUICK_PROFILE), "--out", str(root / "reports"), "--name", "quick", "--jobs", "2",
-                       "--quiet"])
-    assert status == EXIT_OK, "the quick run of the whole suite failed; see its index.html"
+    environment = {**os.environ, "DIGITREC_CACHE": str(root / "cache"), "KERAS_HOME": str(root / "keras"),
+                   "DIGITREC_OFFLINE": "1"}
+    environment.pop("DIGITREC_DATA", None)
+    command = [str(Path(sys.executable).with_name("digitrec")), "run", str(QUICK_PROFILE), "--out",
+               str(root / "reports"), "--name", "quick", "--jobs", "2", "--quiet"]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"the quick run of the whole suite failed; see its index.html\n{result.stderr}"
     return root / "reports" / "quick"
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 
@@ -17,3 +20,16 @@ def make_images(n_samples: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     images = generator.integers(0, 256, size=(n_samples, 28, 28), dtype=np.uint8)
     labels = (np.arange(n_samples) % 10).astype(np.uint8)
     return images, labels
+
+
+def write_run_folder(reports: Path, name: str, started: str, statuses: dict[str, str], model: Path | None = None):
+    """Write a run folder with a run.json of the given notebook statuses and, optionally, a copy of a saved model."""
+    folder = reports / name
+    folder.mkdir(parents=True)
+    notebooks = [{"notebook": notebook, "status": status} for notebook, status in statuses.items()]
+    (folder / "run.json").write_text(json.dumps({"run": name, "started": started, "notebooks": notebooks}))
+    if model is not None:
+        (folder / "models").mkdir()
+        for source in (model, model.with_suffix(".json")):
+            (folder / "models" / f"cnn_selected{source.suffix}").write_bytes(source.read_bytes())
+    return folder

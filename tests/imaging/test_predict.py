@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import write_run_folder
 
 from digitrec_utils import cli
 from digitrec_utils.data.preparation import collect_image_files, prepare_image, read_image
@@ -144,28 +145,15 @@ def test_a_damaged_model_file_is_named_with_exit_2(splits, saved_model, tmp_path
     assert captured.out == "" and message in captured.err and "copy or save the model again" in captured.err.lower()
 
 
-def _fake_run(reports, name, started, statuses, model=None):
-    """A run folder with a run.json of the given notebook statuses and, optionally, a saved model."""
-    folder = reports / name
-    folder.mkdir(parents=True)
-    notebooks = [{"notebook": notebook, "status": status} for notebook, status in statuses.items()]
-    (folder / "run.json").write_text(json.dumps({"run": name, "started": started, "notebooks": notebooks}))
-    if model is not None:
-        (folder / "models").mkdir()
-        for source in (model, model.with_suffix(".json")):
-            (folder / "models" / f"cnn_selected{source.suffix}").write_bytes(source.read_bytes())
-    return folder
-
-
 def test_the_default_model_is_the_newest_good_cnn_whatever_latest_says(splits, saved_model, tmp_path, capsys,
                                                                        monkeypatch):
     from digitrec_utils import config
 
     reports = tmp_path / "reports"
-    good = _fake_run(reports, "good", "2026-01-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
-    _fake_run(reports, "older", "2025-12-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
-    _fake_run(reports, "cnn-failed", "2026-02-01T10:00:00+00:00", {"04_cnn": "failed"}, model=saved_model)
-    eda_only = _fake_run(reports, "eda-only", "2026-03-01T10:00:00+00:00", {"01_eda": "ok"})
+    good = write_run_folder(reports, "good", "2026-01-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    write_run_folder(reports, "older", "2025-12-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    write_run_folder(reports, "cnn-failed", "2026-02-01T10:00:00+00:00", {"04_cnn": "failed"}, model=saved_model)
+    eda_only = write_run_folder(reports, "eda-only", "2026-03-01T10:00:00+00:00", {"01_eda": "ok"})
     (reports / "latest").symlink_to(eda_only.name, target_is_directory=True)
     monkeypatch.setattr(config, "REPORTS_DIR", reports)
     image = render_digit_photo(splits.x_test[2], tmp_path / "digit.png")
@@ -179,13 +167,13 @@ def test_the_default_model_may_come_from_a_seed_of_a_sweep(saved_model, tmp_path
     from digitrec_utils.models.model_files import find_latest_model
 
     reports = tmp_path / "reports"
-    _fake_run(reports, "single", "2026-01-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    write_run_folder(reports, "single", "2026-01-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
     sweep = reports / "quick-seeds"
     for seed in (10, 2, 1):
-        _fake_run(sweep, f"seed{seed}", "2026-02-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+        write_run_folder(sweep, f"seed{seed}", "2026-02-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
     (reports / "latest").symlink_to(sweep.name, target_is_directory=True)
     assert find_latest_model(reports) == sweep / "seed1" / "models" / "cnn_selected.keras"  # Lowest seed.
-    newer = _fake_run(reports, "newer", "2026-03-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
+    newer = write_run_folder(reports, "newer", "2026-03-01T10:00:00+00:00", {"04_cnn": "ok"}, model=saved_model)
     assert find_latest_model(reports) == newer / "models" / "cnn_selected.keras"
 
 
@@ -193,7 +181,7 @@ def test_without_a_good_run_predict_says_how_to_get_a_model(tmp_path, capsys, mo
     from digitrec_utils import config
 
     reports = tmp_path / "reports"
-    _fake_run(reports, "eda-only", "2026-03-01T10:00:00+00:00", {"01_eda": "ok", "04_cnn": "interrupted"})
+    write_run_folder(reports, "eda-only", "2026-03-01T10:00:00+00:00", {"01_eda": "ok", "04_cnn": "interrupted"})
     monkeypatch.setattr(config, "REPORTS_DIR", reports)
     (tmp_path / "digit.png").write_bytes(b"")
     assert cli.main(["predict", str(tmp_path / "digit.png")]) == 2
