@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import find_lowest_threshold
 
 from digitrec_utils.data.corruptions import CORRUPTION_NAMES, SEVERITIES, corrupt
 from digitrec_utils.data.loading import load_dataset
@@ -48,21 +49,13 @@ def test_bad_corruption_requests_name_the_allowed_values(digits):
         corrupt(digits[0], "rotation", 1)
 
 
-def _brute_force_threshold(scores, correct, target):
-    for threshold in sorted(set(scores)):
-        accepted = scores >= threshold
-        if correct[accepted].mean() >= target:
-            return threshold
-    return None
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_the_threshold_is_the_lowest_that_reaches_the_target_on_validation(seed):
     rng = np.random.default_rng(seed)
     scores = np.round(rng.random(300), 2)  # Ties on purpose.
     correct = rng.random(300) < 0.5 + 0.5 * scores  # Surer answers are right more often.
     choice = choose_threshold(scores, correct, 0.9)
-    assert choice.threshold == _brute_force_threshold(scores, correct, 0.9)
+    assert choice.threshold == find_lowest_threshold(scores, correct, 0.9)
     if choice.reached:
         accepted = scores >= choice.threshold
         assert choice.coverage == pytest.approx(accepted.mean())

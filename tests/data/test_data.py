@@ -164,17 +164,25 @@ def test_incomplete_folder_is_listed_with_the_missing_file(tmp_path, write_idx_d
         load_dataset("mnist", data_dir=tmp_path)
 
 
-def test_offline_mnist_with_nothing_present_is_actionable_and_fast(monkeypatch):
-    monkeypatch.delenv("DIGITREC_OFFLINE")  # Really try the network, as a user's first run would.
+def test_mnist_with_nothing_present_and_no_server_is_actionable_and_fast(monkeypatch):
+    import socket
+
+    # A download that fails as one without a network does, with no network touched: the mirror is a port of
+    # this machine on which nothing listens.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DIGITREC_DOWNLOAD_URL", f"http://127.0.0.1:{port}/datasets/")
+    monkeypatch.delenv("DIGITREC_OFFLINE")
     started = time.perf_counter()
     with pytest.raises(DatasetError) as raised:
         load_dataset("mnist")
     elapsed = time.perf_counter() - started
     message = str(raised.value)
     assert "Places tried, in order" in message
-    assert "Keras cache" in message and "download from https://storage.googleapis.com" in message
+    assert "Keras cache" in message and f"download from http://127.0.0.1:{port}/datasets/" in message
+    assert "Connection refused" in message
     assert "data_dir=" in message and "DIGITREC_DATA" in message and "mnist-sample" in message
-    # Where the network is reachable the file downloads instead; here it must fail within seconds.
     assert elapsed < 3 * official.DOWNLOAD_TIMEOUT_SECONDS
 
 

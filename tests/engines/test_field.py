@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
+from reference import find_lowest_threshold
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from digitrec_utils import cli, config
@@ -216,7 +217,6 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
     from digitrec_utils.data.labelled import open_labelled_source
     from digitrec_utils.engines import deployment
     from digitrec_utils.engines.field import calibrate_scored, evaluate_scored, score_labelled_digits, split_halves
-    from digitrec_utils.evaluation.abstention import choose_threshold
     from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 
     root, _ = scan_tree
@@ -232,8 +232,8 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
     choosing, reporting = split_halves(scored.labels, seed=3)
     assert not set(choosing) & set(reporting) and len(choosing) + len(reporting) == len(scored.labels)
     usable = choosing[scored.usable[choosing]]
-    expected = choose_threshold(scored.compute_scores("margin")[usable], scored.correct[usable], 0.9)
-    assert calibration.choice.threshold == expected.threshold and calibration.score == "margin"
+    expected = find_lowest_threshold(scored.compute_scores("margin")[usable], scored.correct[usable], 0.9)
+    assert calibration.choice.threshold == expected and calibration.score == "margin"
     assert calibration.held_out.n_images == len(reporting)
     # One sentence runs on after each colon, so no clause starts with a capital there.
     assert not re.search(r": [A-Z]", calibration.describe()), calibration.describe()
