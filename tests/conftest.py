@@ -13,6 +13,26 @@ from synthetic import encode_idx, make_images
 matplotlib.use("Agg")
 
 
+def pytest_configure(config):
+    """Give the whole session a reports folder of its own and no network, nbval's kernels included.
+
+    The kernels inherit this process's environment, so a notebook that looks for ``reports/latest``
+    (06_model_comparison opened with no run) finds this empty folder, never what the machine ran before.
+    """
+    import os
+    import tempfile
+
+    config.digitrec_reports = tempfile.mkdtemp(prefix="digitrec-test-reports-")
+    os.environ["DIGITREC_REPORTS"] = config.digitrec_reports
+    os.environ["DIGITREC_OFFLINE"] = "1"
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    shutil.rmtree(getattr(config, "digitrec_reports", ""), ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path_factory, monkeypatch):
     """Point every digitrec and Keras location at fresh temporary folders, and forbid real downloads."""

@@ -38,6 +38,9 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
+# Recorded accuracies may come from Keras's float32 metrics, which match the predictions to about 3e-8.
+ACCURACY_TOLERANCE = 1e-6
+_PART_NAMES = {"test": "test", "val": "validation"}
 _LABEL_STRING = {"type": ["string", "null"], "pattern": "^[0-9]*$"}
 _PER_CLASS_ROW = {
     "type": "object",
@@ -269,6 +272,8 @@ def validate_results(record: dict, source: str = "results record") -> dict:
             raise ResultsError(f"{source}: model {model['name']!r} has a confusion matrix that is not square "
                                f"with one row per class.")
         _check_predictions(record, model, source)
+        _check_accuracies(record, model, source)
+    _check_selected_beats_the_commonest_class(record, source)
     return record
 
 
@@ -314,6 +319,54 @@ def _check_predictions(record: dict, model: dict, source: str) -> None:
         raise ResultsError(f"{source}: model {model['name']!r} has {len(validation)} validation predictions for "
                            f"{len(record.get('val_labels') or '')} validation labels; pass val_labels to "
                            "build_results.")
+
+
+def _check_accuracies(record: dict, model: dict, source: str) -> None:
+    """Check that a model's recorded test and validation accuracies are those of its own predictions, and that
+    its test interval holds its test accuracy: a figure that disagrees with the predictions beside it is wrong."""
+    for part in ("test", "val"):
+        predictions, labels = model.get(f"{part}_predictions"), record.get(f"{part}_labels")
+        recorded = model.get(f"{part}_accuracy")
+        if not predictions or not labels or recorded is None or len(predictions) != len(labels):
+            continue
+        right = float(np.mean(decode_labels(predictions) == decode_labels(labels)))
+        if abs(right - recorded) > ACCURACY_TOLERANCE:
+            named = _PART_NAMES[part]
+            raise ResultsError(f"{source}: model {model['name']!r} records {named} accuracy {recorded:.4f}, but its "
+                               f"own {named} predictions are right on {right:.4f} of the images: "
+                               "the evaluation is wrong. Re-run the notebook, and report it if it stays.")
+    low, high = model.get("test_accuracy_ci95") or (None, None)
+    accuracy = model.get("test_accuracy")
+    tolerance = ACCURACY_TOLERANCE
+    if low is not None and accuracy is not None and not low - tolerance <= accuracy <= high + tolerance:
+        raise ResultsError(f"{source}: model {model['name']!r} has test accuracy {accuracy:.4f} outside its own 95% "
+                           f"interval ({low:.4f}-{high:.4f}): the interval is wrong. Re-run the notebook.")
+
+
+def _check_selected_beats_the_commonest_class(record: dict, source: str) -> None:
+    """Refuse a record whose selected model is no better, on validation, than always answering the commonest class.
+
+    Any classifier worth choosing beats that by far on digits or clothes; one that does not means something
+    upstream is broken (labels shuffled against images, predictions of another split), and a page that
+    recommended it would mislead. Judged with a one-sided binomial test at 0.001, on 50 validation images or
+    more.
+    """
+    from scipy.stats import binomtest
+
+    selected = next((model for model in record["models"] if model["name"] == record.get("selected_model")), None)
+    labels = record.get("val_labels")
+    if selected is None or not labels or not selected.get("val_predictions") or len(labels) < 50:
+        return
+    truth = decode_labels(labels)
+    if len(selected["val_predictions"]) != len(truth):
+        return
+    right = int(np.sum(decode_labels(selected["val_predictions"]) == truth))
+    commonest = np.bincount(truth).max() / len(truth)
+    if binomtest(right, len(truth), commonest, alternative="greater").pvalue > 0.001:
+        raise ResultsError(f"{source}: the selected model {selected['name']!r} is right on {right:,} of "
+                           f"{len(truth):,} validation images ({right / len(truth):.1%}), no better than always "
+                           f"answering the commonest class ({commonest:.1%}): something upstream is broken (labels "
+                           "against the wrong images, or predictions of another split). Check the data and re-run.")
 
 
 def save_results(record: dict, output_dir: str | Path | None) -> Path | None:

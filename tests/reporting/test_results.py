@@ -121,8 +121,8 @@ def test_version_2_keeps_validation_predictions_and_experiments_and_version_1_st
     generator = np.random.default_rng(1)
     y_true, y_val = generator.integers(0, 10, 200), generator.integers(0, 10, 100)
     val_pred = np.where(generator.random(100) < 0.7, y_val, (y_val + 3) % 10)
-    model = build_model_record("knn", "classical", "kNN", evaluate_model(y_true, y_true), val_accuracy=0.7,
-                               val_predictions=val_pred)
+    model = build_model_record("knn", "classical", "kNN", evaluate_model(y_true, y_true),
+                               val_accuracy=float(np.mean(val_pred == y_val)), val_predictions=val_pred)
     record = build_results("02_classical_baselines", DATASET, {}, seed=1, models=[model], selected_model="knn",
                            test_labels=y_true, val_labels=y_val,
                            experiments={"knn": {"k=1": val_pred, "k=3": y_val}})
@@ -146,3 +146,37 @@ def test_version_2_keeps_validation_predictions_and_experiments_and_version_1_st
         validate_results(record)
     with pytest.raises(ResultsError, match="experiments need val_labels"):
         build_results("03_dense_nets", DATASET, {}, seed=1, experiments={"width": {"16": val_pred}})
+
+
+def _consistent_record(right_share: float, seed: int = 2) -> dict:
+    """A record of one kNN whose validation predictions are right on about ``right_share`` of 200 images."""
+    generator = np.random.default_rng(seed)
+    y_test, y_val = generator.integers(0, 10, 300), generator.integers(0, 10, 200)
+    test_pred = np.where(generator.random(300) < 0.9, y_test, (y_test + 1) % 10)
+    val_pred = np.where(generator.random(200) < right_share, y_val, (y_val + 1) % 10)
+    model = build_model_record("knn", "classical", "kNN", evaluate_model(y_test, test_pred),
+                               val_accuracy=float(np.mean(val_pred == y_val)), val_predictions=val_pred)
+    return build_results("02_classical_baselines", DATASET, {}, seed=1, models=[model], selected_model="knn",
+                         test_labels=y_test, val_labels=y_val)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("test_accuracy", 0.95, r"records test accuracy 0.9500, but its own test predictions are right on 0.9"),
+    ("val_accuracy", 0.5, r"records validation accuracy 0.5000, but its own validation predictions are right on"),
+    ("test_accuracy_ci95", [0.5, 0.6], r"outside its own 95% interval \(0.5000-0.6000\)"),
+])
+def test_a_figure_that_disagrees_with_its_own_predictions_is_refused(tmp_path, field, value, message):
+    record = _consistent_record(0.9)
+    assert load_results(save_results(record, tmp_path))["models"][0]["name"] == "knn"
+    record["models"][0][field] = value
+    with pytest.raises(ResultsError, match=message):
+        save_results(record, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_selected_model_no_better_than_the_commonest_class_is_refused(tmp_path):
+    # About 12% right on ten balanced classes: chance, as when labels are paired with the wrong images.
+    record = _consistent_record(0.02)
+    with pytest.raises(ResultsError, match=r"no better than always answering the commonest class \(1[0-9].[0-9]%\)"):
+        save_results(record, tmp_path)
+    save_results(_consistent_record(0.5), tmp_path)  # Far better than 10%, though far from good: kept.
