@@ -175,3 +175,26 @@ def test_empty_csv_is_rejected(tmp_path):
     path.write_text("")
     with pytest.raises(DatasetError, match=r"labels.csv: the labels file is empty"):
         read_csv_labels(path)
+
+
+@pytest.mark.parametrize("kind", ["IDX", "gzipped IDX", "NPZ", "CSV"])
+def test_an_empty_file_of_each_kind_is_named_with_exit_2_and_no_traceback(tmp_path, capsys, kind):
+    from digitrec_utils.cli import EXIT_REJECTED, main
+
+    names = {"IDX": ("images-idx3-ubyte", "labels-idx1-ubyte"), "gzipped IDX": ("images.gz", "labels.gz"),
+             "CSV": ("images.csv", "labels.csv")}
+    if kind == "NPZ":
+        (tmp_path / "mnist.npz").write_bytes(b"")
+        status = main(["data", "mnist", "--data-dir", str(tmp_path)])
+        expected = "mnist.npz: not a readable npz archive"
+    else:
+        images, labels = (tmp_path / name for name in names[kind])
+        images.write_bytes(b"")
+        labels.write_text("1\n")
+        status = main(["evaluate", str(images), str(labels), "--model", str(tmp_path / "unused.keras")])
+        expected = {"IDX": "images-idx3-ubyte: too short to be an IDX file (0 bytes)",
+                    "gzipped IDX": "images.gz: named .gz but is not gzip data",
+                    "CSV": "images.csv: the images file is empty"}[kind]
+    error = capsys.readouterr().err
+    assert status == EXIT_REJECTED and expected in error and "Traceback" not in error
+    assert error.startswith("digitrec: error:") and error.count("\n") <= 2
