@@ -8,6 +8,7 @@ notebook's parameters; its augmentation depends on the dataset (:func:`choose_au
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from digitrec_utils.models.layers import (
     ROBUSTNESS_RATE,
     build_mirror_layer,
     get_elastic_layer_class,
+    get_geometry_layer_class,
     get_robustness_layer_class,
 )
 from digitrec_utils.models.nets import build_optimizer
@@ -149,11 +151,9 @@ def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH,
     layers = []
     if augmentation == "fashion":
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_mirror"))
-    layers += [
-        keras.layers.RandomRotation(rotation_degrees / 360.0, fill_mode="constant", seed=seed, name="random_rotation"),
-        keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed, name="random_zoom"),
-        keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed, name="random_shift"),
-    ]
+    # One resampling for the rotation, zoom and shift together (Keras's three layers resample three times).
+    layers.append(get_geometry_layer_class()(rotation=math.radians(rotation_degrees), zoom=zoom, shift=shift,
+                                             seed=seed, name="random_geometry", dtype="float32"))
     return layers
 
 

@@ -1,9 +1,9 @@
 """The network that predicts: a trained model rebuilt without what only training needs, in float32.
 
-A trained ``cnn_modern`` holds augmentation layers (Keras's random shifts, rotations, zoom and flips, and
-digitrec's own ``RandomMailChanges``) that pass images through unchanged at inference, and dropout. Saved as
-they are, the file loads only where digitrec is imported, since Keras must find ``RandomMailChanges``'s
-class. :func:`build_inference_model` gives the model that is saved and exported instead: every such layer
+A trained ``cnn_modern`` holds augmentation layers (Keras's random flips, digitrec's own ``RandomGeometry``
+and ``RandomMailChanges``) that pass images through unchanged at inference, and dropout. Saved as they are,
+the file loads only where digitrec is imported, since Keras must find digitrec's classes.
+:func:`build_inference_model` gives the model that is saved and exported instead: every such layer
 becomes Keras's ``Identity``, the mirror of older mirror-averaged models becomes Keras's own layers
 (:func:`digitrec_utils.models.layers.build_mirror_layer`), every layer computes in float32, and the
 weights are the trained ones. Its predictions are the trained model's, and plain Keras loads it.
@@ -14,6 +14,7 @@ from __future__ import annotations
 from digitrec_utils.models.layers import (
     build_mirror_layer,
     get_elastic_layer_class,
+    get_geometry_layer_class,
     get_mirror_layer_class,
     get_robustness_layer_class,
 )
@@ -31,7 +32,7 @@ def _list_training_only_classes() -> tuple[type, ...]:
     return (layers.RandomFlip, layers.RandomRotation, layers.RandomZoom, layers.RandomTranslation,
             layers.RandomContrast, layers.RandomBrightness, layers.RandomErasing, layers.Dropout,
             layers.GaussianNoise, layers.GaussianDropout, layers.AlphaDropout,
-            get_robustness_layer_class(), get_elastic_layer_class())
+            get_robustness_layer_class(), get_elastic_layer_class(), get_geometry_layer_class())
 
 
 def build_inference_model(model):

@@ -38,6 +38,8 @@ MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest valid
 # batch see every 32nd batch; the ones used here (early stopping, learning-rate cuts, the epoch log) act
 # per epoch.
 STEPS_PER_EXECUTION = 32
+# Batches that make_dataset gathers ahead of the training step.
+PREFETCH_BATCHES = 2
 
 
 @dataclass
@@ -209,9 +211,13 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     if shuffle:
         indices = indices.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     batches = indices.batch(batch_size).map(lambda chosen: (tf.gather(image_tensor, chosen),
-                                                           tf.gather(label_tensor, chosen)),
-                                            num_parallel_calls=tf.data.AUTOTUNE)
-    return batches.prefetch(tf.data.AUTOTUNE)
+                                                           tf.gather(label_tensor, chosen)))
+    # tf.data's autotuning stalled about one epoch in two by 1.05 s on 2 cores (an epoch of 3,584 images
+    # took 2.55 s instead of 1.45 s, whatever the network); a fixed prefetch of two batches keeps the
+    # gathering ahead of the step without it (docs/RESULTS.md, training throughput).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 def _all_epochs(count: int) -> str:

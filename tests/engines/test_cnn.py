@@ -14,6 +14,7 @@ from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import cnn
 from digitrec_utils.exceptions import ModelFileError, ParameterError
 from digitrec_utils.models import convnets, training
+from digitrec_utils.models.layers import build_affine_transforms
 from digitrec_utils.models.model_files import load_model_bundle
 from digitrec_utils.params import resolve_parameters
 
@@ -121,7 +122,7 @@ def test_augmentation_mirrors_clothes_but_not_digits(dataset, mirrors):
     chosen = convnets.choose_augmentation("auto", dataset)
     names = [layer.name for layer in convnets.build_augmentation(chosen)]
     assert ("random_mirror" in names) == mirrors
-    assert {"random_rotation", "random_zoom", "random_shift"} <= set(names)
+    assert "random_geometry" in names
     assert ("mirroring (valid for clothes)" in convnets.describe_augmentation(chosen)) == mirrors
 
 
@@ -131,12 +132,60 @@ def test_augmentation_is_active_in_training_and_inactive_at_inference(small_spli
     images = cnn.prepare_images(small_splits.x_val[:16])
     np.testing.assert_array_equal(model.predict(images, verbose=0), model.predict(images, verbose=0))
     augmenter = model.layers[0]
-    for layer in model.layers[:3]:
-        assert layer.name.startswith("random_")
+    assert augmenter.name == "random_geometry"
     passed = np.asarray(augmenter(images, training=False))
     np.testing.assert_array_equal(passed, images)
     augmented = np.asarray(augmenter(images, training=True))
     assert np.abs(augmented - images).mean() > 0.01
+
+
+def _apply_geometry(images, angle=0.0, zoom=1.0, shift=(0.0, 0.0)):
+    """Apply one rotation, zoom and shift to every image with ``build_affine_transforms``, as the layer does."""
+    import keras
+
+    count, side = len(images), images.shape[1]
+    transforms = build_affine_transforms(np.full(count, angle, "float32"), np.full(count, zoom, "float32"),
+                                         np.tile(np.asarray(shift, "float32"), (count, 1)), side)
+    return np.asarray(keras.ops.image.affine_transform(images, transforms, interpolation="bilinear",
+                                                       fill_mode="constant", fill_value=0.0))
+
+
+def test_one_affine_transform_turns_zooms_and_shifts_as_worked_out_by_hand():
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 27, 27, 1)).astype("float32")
+    # A quarter turn about the centre moves pixels to pixels: NumPy's rot90 in one of its two directions.
+    turned = _apply_geometry(images, angle=np.pi / 2)
+    quarter = np.rot90(images, k=1, axes=(1, 2))
+    other = np.rot90(images, k=-1, axes=(1, 2))
+    assert min(np.abs(turned - quarter).max(), np.abs(turned - other).max()) < 1e-5
+    # Whole-pixel shifts: 3 right and 2 up, black where nothing was.
+    moved = _apply_geometry(images, shift=(3.0, -2.0))
+    expected = np.zeros_like(images)
+    expected[:, :-2, 3:] = images[:, 2:, :-3]
+    np.testing.assert_allclose(moved, expected, atol=1e-5)
+    # Zoom 0.5 doubles the digit about the centre pixel (13, 13): output (13 + 2i, 13 + 2j) reads input
+    # (13 + i, 13 + j).
+    doubled = _apply_geometry(images, zoom=0.5)
+    offsets = np.arange(-6, 7)
+    np.testing.assert_allclose(doubled[:, 13 + 2 * offsets][:, :, 13 + 2 * offsets],
+                               images[:, 13 + offsets][:, :, 13 + offsets], atol=1e-5)
+
+
+def test_geometry_layer_moves_each_image_within_its_limits_in_training_only():
+    # A single bright pixel at the centre of each image: where it lands shows each image's own shift.
+    images = np.zeros((64, 28, 28, 1), "float32")
+    images[:, 13:15, 13:15] = 1.0
+    layer = convnets.build_augmentation("digits", strength=0.1, seed=4)[0]
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    moved = np.asarray(layer(images, training=True))[..., 0]
+    rows, columns = np.meshgrid(np.arange(28.0), np.arange(28.0), indexing="ij")
+    mass = moved.sum(axis=(1, 2))
+    centre_rows = (moved * rows).sum(axis=(1, 2)) / mass - 13.5
+    centre_columns = (moved * columns).sum(axis=(1, 2)) / mass - 13.5
+    # Shifts of up to 0.1 of 28 pixels each way; the zoom and turn about the centre barely move a central spot.
+    assert np.abs(centre_rows).max() <= 2.8 + 0.1 and np.abs(centre_columns).max() <= 2.8 + 0.1
+    assert centre_rows.std() > 0.8 and centre_columns.std() > 0.8
+    assert abs(np.corrcoef(centre_rows, centre_columns)[0, 1]) < 0.4  # Drawn apart, not along a diagonal.
 
 
 def test_mirror_averaging_means_each_image_and_its_mirror_and_survives_saving(small_splits, tmp_path):
@@ -398,6 +447,12 @@ def test_missing_or_damaged_model_files_name_the_file(tmp_path):
         load_model_bundle(tmp_path / "nothing.keras")
     damaged = tmp_path / "damaged.keras"
     damaged.write_bytes(b"not a zip archive")
+    with pytest.raises(ModelFileError, match="damaged.keras: not a Keras model file .its 17 bytes are not a zip"):
+        load_model_bundle(damaged)
+    import zipfile
+
+    with zipfile.ZipFile(damaged, "w") as archive:  # A zip archive, but not one Keras wrote.
+        archive.writestr("notes.txt", "not a model")
     with pytest.raises(ModelFileError, match="damaged.json: the JSON description"):
         load_model_bundle(damaged)
     damaged.with_suffix(".json").write_text("{}")
