@@ -83,18 +83,46 @@ def hostile_folder(splits, tmp_path_factory):
     (folder / "truncated.png").write_bytes(whole[: len(whole) // 2])
     # A link back to the folder itself: walking it must end, and find each file once.
     (folder / "loop").symlink_to(folder, target_is_directory=True)
+    # A folder that cannot be read (locked by _lock in each test).
+    (folder / "locked").mkdir()
+    Image.fromarray(digit(9)).save(folder / "locked" / "hidden.png")
     return folder, good
 
 
+def _lock(folder, monkeypatch) -> None:
+    """Make ``folder`` unreadable: by its mode, or, for root (who reads any folder), where the walk and the
+    reader meet it."""
+    if os.geteuid() != 0:
+        folder.chmod(0)
+        return
+    real_scandir = os.scandir
+
+    def refusing_scandir(path="."):
+        if os.fspath(path) == os.fspath(folder):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    monkeypatch.setattr(os, "access", lambda path, mode: os.fspath(path) != os.fspath(folder))
+
+
+@pytest.fixture
+def locked(hostile_folder, monkeypatch):
+    folder = hostile_folder[0] / "locked"
+    _lock(folder, monkeypatch)
+    yield folder
+    folder.chmod(0o755)
+
+
 BAD_FILES = {"bomb.png": "more than digitrec decodes", "empty.png": "not a readable image",
-             "truncated.png": "not a readable image"}
+             "truncated.png": "not a readable image", "locked": "a folder that cannot be read (permission denied)"}
 
 
 def _entries_by_name(output: str) -> dict[str, dict]:
     return {entry["path"].rsplit("/", 1)[-1]: entry for entry in json.loads(output)}
 
 
-def test_predict_names_each_bad_file_and_answers_each_good_one(hostile_folder, saved_model, capsys):
+def test_predict_names_each_bad_file_and_answers_each_good_one(hostile_folder, locked, saved_model, capsys):
     folder, good = hostile_folder
     status = main(["predict", str(folder), "--model", str(saved_model), "--json", "--min-confidence", "0"])
     captured = capsys.readouterr()
@@ -110,7 +138,7 @@ def test_predict_names_each_bad_file_and_answers_each_good_one(hostile_folder, s
     assert sum(right) >= len(good) - 2, {name: entries[name].get("label") for name in good}
 
 
-def test_read_names_each_bad_file_and_answers_each_good_one(hostile_folder, saved_model, capsys):
+def test_read_names_each_bad_file_and_answers_each_good_one(hostile_folder, locked, saved_model, capsys):
     folder, good = hostile_folder
     status = main(["read", str(folder), "--model", str(saved_model), "--json", "--min-confidence", "0"])
     entries = _entries_by_name(capsys.readouterr().out)
@@ -175,19 +203,7 @@ def test_an_unreadable_folder_is_named_and_the_rest_is_read(tmp_path, monkeypatc
     Image.new("L", (40, 40), 0).save(tmp_path / "open" / "a.png")
     Image.new("L", (40, 40), 0).save(tmp_path / "locked" / "b.png")
     locked = tmp_path / "locked"
-    if os.geteuid() == 0:
-        # Root reads any folder whatever its mode, so the refusal is simulated where the walk meets it.
-        real_scandir = os.scandir
-
-        def refusing_scandir(path="."):
-            if os.fspath(path) == os.fspath(locked):
-                raise PermissionError(13, "Permission denied", os.fspath(path))
-            return real_scandir(path)
-
-        monkeypatch.setattr(os, "scandir", refusing_scandir)
-        monkeypatch.setattr(os, "access", lambda path, mode: os.fspath(path) != os.fspath(locked))
-    else:
-        locked.chmod(0)
+    _lock(locked, monkeypatch)
     try:
         images, skipped = collect_image_files([tmp_path])
         assert images == [tmp_path / "locked", tmp_path / "open" / "a.png"] and skipped == []
