@@ -86,7 +86,9 @@ def test_the_wheel_carries_the_suite_and_runs_it_from_an_empty_folder(tmp_path):
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    environment = {key: value for key, value in os.environ.items() if key != "DIGITREC_NOTEBOOKS"}
+    # The package's own notebooks, and reports/ in the working folder, as for a user of the wheel.
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("DIGITREC_NOTEBOOKS", "DIGITREC_REPORTS")}
     environment["PYTHONPATH"] = str(tmp_path / "site")  # Ahead of the checkout's editable install.
     finished = subprocess.run([sys.executable, "-m", "digitrec_utils.cli", "run", "--only", "eda"], cwd=empty,
                               env=environment, capture_output=True, text=True, timeout=600)

@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
@@ -207,23 +206,29 @@ def check_jobs(jobs) -> None:
 
 
 def locate_reports_root(out_dir: str | Path | None) -> Path:
-    """Return the reports folder as an absolute path (the kernels run elsewhere and write to it), made if need be.
+    """Return the reports folder as an absolute path (the kernels run elsewhere and write to it).
+
+    Nothing is created here: the folder is made with the run folder (:func:`make_run_dir`), once the data
+    are found.
 
     Raises
     ------
     ParameterError
-        Before any notebook starts, when the folder cannot be made or written to; the message names ``--out``.
+        Before any notebook starts, when the folder could not be made or written to: the nearest folder
+        that exists on its path is a file, or cannot be written to. The message names ``--out``.
     """
     root = (Path(out_dir) if out_dir else config.REPORTS_DIR).expanduser().resolve()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root):
-            pass
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise ParameterError(f"--out {root}: the reports cannot be written there ({reason}); give a folder you can "
-                             "write to, e.g. --out ~/digitrec-reports.") from None
+    existing = next(folder for folder in (root, *root.parents) if folder.exists())
+    if not existing.is_dir():
+        _refuse_out(root, f"{existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        _refuse_out(root, f"{existing} cannot be written to")
     return root
+
+
+def _refuse_out(root: Path, reason: str):
+    raise ParameterError(f"--out {root}: the reports cannot be written there ({reason}); give a folder you can "
+                         "write to, e.g. --out ~/digitrec-reports.")
 
 
 def check_run_name(reports_root: Path, folder_name: str) -> None:
@@ -428,8 +433,17 @@ def remove_unfinished(outcome: RunOutcome) -> None:
 
 
 def make_run_dir(reports_root: Path, name: str) -> Path:
-    """Create a new, empty run folder; add a suffix rather than reuse an existing one."""
-    reports_root.mkdir(parents=True, exist_ok=True)
+    """Create a new, empty run folder; add a suffix rather than reuse an existing one.
+
+    Raises
+    ------
+    ParameterError
+        When the reports folder cannot be made (``--out`` names where it may not be); nothing has run yet.
+    """
+    try:
+        reports_root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        _refuse_out(reports_root, error.strerror or type(error).__name__)
     candidate, suffix = reports_root / name, 1
     while True:
         try:
