@@ -25,6 +25,15 @@ def pytest_configure(config):
     config.digitrec_reports = tempfile.mkdtemp(prefix="digitrec-test-reports-")
     os.environ["DIGITREC_REPORTS"] = config.digitrec_reports
     os.environ["DIGITREC_OFFLINE"] = "1"
+    # pytest-xdist's workers run side by side, as `digitrec run --jobs N` runs notebooks: each gets its share
+    # of the cores for OpenMP and BLAS (where not set already), or their spinning threads slow each other
+    # several times over (02's nbval run took 92 s beside another notebook against 47 s alone).
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        from digitrec_utils.running.execution import OPENMP_THREAD_VARIABLES, share_cores
+
+        for name in OPENMP_THREAD_VARIABLES:
+            os.environ.setdefault(name, str(share_cores(workers)))
 
 
 def pytest_unconfigure(config):
