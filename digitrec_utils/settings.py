@@ -11,7 +11,12 @@ from digitrec_utils.exceptions import ParameterError
 
 
 class SettingsFromParameters:
-    """Mixin for a notebook's settings dataclass: build it from the notebook's parameters."""
+    """Mixin for a notebook's settings dataclass: build it from the notebook's parameters.
+
+    Each field that is a notebook parameter defaults to the notebook's own default (its parameters cell), so
+    that whoever calls an engine from Python gets the notebook's experiment; ``tests/test_params.py`` fails on
+    any difference.
+    """
 
     @classmethod
     def from_parameters(cls, parameters: dict):

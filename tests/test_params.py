@@ -164,3 +164,29 @@ def test_a_benchmark_sees_the_notebooks_defaults_under_the_profiles_values():
     assert values["precision"] == "auto" and "cnn_modern" in values["networks"]  # Defaults of the cell.
     with pytest.raises(ParameterError, match="modern_epochs = 0 is not allowed"):
         resolve_with_defaults({"cnn": {"modern_epochs": 0}}, "04_cnn")
+
+
+@pytest.mark.parametrize("module, settings_class, notebook", [
+    ("classical", "ClassicalSettings", "02_classical_baselines"),
+    ("dense", "DenseSettings", "03_dense_nets"),
+    ("cnn", "CnnSettings", "04_cnn"),
+])
+def test_engine_settings_default_to_the_notebooks_parameters(module, settings_class, notebook):
+    """Whoever calls an engine from Python gets the notebook's experiment: each settings field that is a notebook
+    parameter defaults to the value of the notebook's parameters cell."""
+    import dataclasses
+    import importlib
+
+    from digitrec_utils import config
+    from digitrec_utils.params import get_default, get_notebook_parameters
+
+    settings = getattr(importlib.import_module(f"digitrec_utils.engines.{module}"), settings_class)()
+    schema = get_notebook_parameters(config.NOTEBOOKS_DIR / f"{notebook}.ipynb")
+    differing = {}
+    for field in dataclasses.fields(settings):
+        if field.name in schema:
+            value = getattr(settings, field.name)
+            value = list(value) if isinstance(value, tuple) else value
+            if value != get_default(schema, field.name):
+                differing[field.name] = (value, get_default(schema, field.name))
+    assert differing == {}, f"{settings_class} (left) and {notebook}'s parameters cell (right) disagree: {differing}"

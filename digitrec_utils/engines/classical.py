@@ -82,7 +82,7 @@ class ClassicalSettings(SettingsFromParameters):
     svm_pca_components: int = 0
     svm_max_iter: int = 300
     boosting_learning_rate: Sequence[float] = (0.1,)
-    boosting_max_iter: int = 100
+    boosting_max_iter: int = 20
     boosting_train_size: int = 0
 
     def check(self, n_train: int) -> None:

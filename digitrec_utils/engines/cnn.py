@@ -81,9 +81,9 @@ class CnnSettings(SettingsFromParameters):
     reduce_lr_patience: int = 0
     augmentation: str = "auto"
     augmentation_strength: float = 0.08
-    modern_robustness: Sequence[str] = ()
-    modern_outlier_exposure: float = 0.0
-    modern_scan_copies: float = 0.0
+    modern_robustness: Sequence[str] = ("pen", "noise", "occlusion")
+    modern_outlier_exposure: float = 0.25
+    modern_scan_copies: float = 0.5
     modern_elastic: float = 0.0
     modern_members: int = 1
     modern_filters: Sequence[int] = (32, 64)
