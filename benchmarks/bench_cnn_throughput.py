@@ -155,9 +155,10 @@ def _fit_modern(settings: cnn.CnnSettings, images: np.ndarray, labels: np.ndarra
     if jit_compile != "auto":
         model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], jit_compile=jit_compile,
                       steps_per_execution=model.steps_per_execution)
-    batches = make_dataset(images, labels, settings.modern_batch_size, shuffle=True, seed=settings.seed,
-                           one_hot_classes=n_classes)
-    if autotuned:
+    if not autotuned:
+        batches = make_dataset(images, labels, settings.modern_batch_size, shuffle=True, seed=settings.seed,
+                               one_hot_classes=n_classes)
+    else:
         image_tensor = tf.constant(images)
         label_tensor = tf.one_hot(tf.constant(labels.astype("int32")), n_classes)
         indices = tf.data.Dataset.range(len(labels)).shuffle(len(labels), seed=settings.seed)
