@@ -45,7 +45,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec_utils import config
-from digitrec_utils.data.types import DATASET_NAMES
+from digitrec_utils.declarations import DATASET_NAMES
 from digitrec_utils.evaluation.abstention import measure_selective
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
 from digitrec_utils.evaluation.scores import compute_score

@@ -19,7 +19,7 @@ import numpy as np
 from digitrec_utils import config
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.preparation import prepare_image
-from digitrec_utils.data.types import DATASET_NAMES
+from digitrec_utils.declarations import DATASET_NAMES
 from digitrec_utils.evaluation.speed import measure_speed
 from digitrec_utils.models.model_files import find_latest_model, load_model_bundle
 from digitrec_utils.models.training import configure_keras

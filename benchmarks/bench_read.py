@@ -25,7 +25,7 @@ from PIL import Image
 from digitrec_utils.config import REPORTS_DIR
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.splits import make_splits
-from digitrec_utils.data.types import DATASET_NAMES
+from digitrec_utils.declarations import DATASET_NAMES
 from digitrec_utils.imaging.envelopes import make_envelope
 from digitrec_utils.imaging.reading import read_images
 from digitrec_utils.models.model_files import find_latest_model, load_model_bundle

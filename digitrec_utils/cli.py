@@ -166,15 +166,25 @@ def _command_run(arguments) -> int:
 
 
 def _command_list_params(arguments) -> int:
-    from digitrec_utils.params import RULES, get_notebook_parameters, list_notebooks, resolve_notebook_name
+    from digitrec_utils.declarations import PARAMETERS
+    from digitrec_utils.params import get_notebook_parameters, list_notebooks, resolve_notebook_name
 
     stems = [resolve_notebook_name(name) for name in arguments.notebooks] or list_notebooks()
     for stem in stems:
         print(f"{stem}:")
-        for name, details in get_notebook_parameters(stem).items():
-            rule = f" [{RULES[name].describe()}]" if name in RULES else ""
-            print(f"  {name}: {details['inferred_type_name']} = {details['default']}{rule}  # {details['help']}")
+        for name in get_notebook_parameters(stem):
+            declaration = PARAMETERS[name]
+            rule = "" if declaration.describe() == "any value" else f" [{declaration.describe()}]"
+            default = _format_default(declaration.default_for(stem))
+            print(f"  {name}: {declaration.type} = {default}{rule}  # {declaration.help_for(stem)}")
     return EXIT_OK
+
+
+def _format_default(value) -> str:
+    """Write a default as a parameters cell writes it: strings in double quotes, lists in brackets."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format_default(item) for item in value) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
 def _add_image_arguments(command) -> None:

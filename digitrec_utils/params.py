@@ -2,10 +2,10 @@
 
 A profile is a YAML file of flat common keys (``dataset``, ``seed``, ...) and one optional flat section
 per notebook (``eda:``, ``classical:``, ...). A common key goes to every notebook whose parameters cell
-declares it; a section's keys go to its notebook only. Each notebook's parameters cell is the schema:
-the names and types come from ``papermill.inspect_notebook``, and ranges and allowed values from
-:data:`RULES`. Papermill itself only warns about unknown parameters and YAML reads ``1e-3`` as a string,
-so both are handled here.
+declares it; a section's keys go to its notebook only. Which keys a notebook takes comes from its parameters
+cell (``papermill.inspect_notebook``); their types, ranges and allowed values from
+:mod:`digitrec_utils.declarations`. Papermill itself only warns about unknown parameters and YAML reads
+``1e-3`` as a string, so both are handled here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,21 +20,11 @@ from typing import Any
 import yaml
 
 from digitrec_utils import config
-from digitrec_utils.data.corruptions import CORRUPTION_NAMES, LEVELS
 from digitrec_utils.data.splits import count_training_images
-from digitrec_utils.data.types import DATASET_NAMES
+from digitrec_utils.declarations import PARAMETERS
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.models.classical_sweeps import KNN_WEIGHTS, TREE_CRITERIA
-from digitrec_utils.models.convnets import (
-    AUGMENTATIONS,
-    CNN_ZOO,
-    MAX_ELASTIC_ALPHA,
-    MAX_EMA_MOMENTUM,
-    ROBUSTNESS_KINDS,
-    check_modern_shape,
-)
-from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS
-from digitrec_utils.models.precision import PRECISIONS, find_gpus_cheaply
+from digitrec_utils.settings import find_problem, find_relation_problems
+from digitrec_utils.utils.acceleration import find_gpus_cheaply
 
 # Section name in a profile -> notebook stem.
 NOTEBOOKS = {
@@ -68,135 +57,8 @@ LIGHTER_PARAMETERS = {
     "06_model_comparison": (),
     "07_stability": (),
 }
-# List parameters for which an empty list means "none" rather than a mistake.
-# 05_deployment's field sets are empty by default: no field_data reports scikit-learn's 8x8 digits, and no
-# threshold_field_data chooses on validation alone; a profile that names them must be able to drop them.
-EMPTY_LISTS_ALLOWED = ("modern_robustness", "field_data", "threshold_field_data")
 # Set by `digitrec run` itself, never by a profile.
 RESERVED_KEYS = ("output_dir", "sweep_dir")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """Allowed values of one parameter: a set of choices, or bounds (exclusive where said)."""
-
-    choices: tuple | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive: bool = False
-
-    def describe(self) -> str:
-        if self.choices is not None:
-            return "one of " + ", ".join(repr(choice) for choice in self.choices)
-        low = "" if self.minimum is None else f"{self.minimum} {'<' if self.exclusive else '<='} "
-        high = "" if self.maximum is None else f" {'<' if self.exclusive else '<='} {self.maximum}"
-        return f"{low}value{high}"
-
-    def allows(self, value: Any) -> bool:
-        if self.choices is not None:
-            return value in self.choices
-        if self.minimum is not None and (value <= self.minimum if self.exclusive else value < self.minimum):
-            return False
-        return not (self.maximum is not None and (value >= self.maximum if self.exclusive else value > self.maximum))
-
-
-# Allowed values of the classical notebook's choices; digitrec_utils.engines.classical uses the same tuples.
-CLASSICAL_MODELS = ("knn", "tree", "logreg", "forest", "svm", "boosting")
-FOREST_MAX_FEATURES = ("sqrt", "log2")
-SVM_METHODS = ("exact", "nystroem")
-# The dense notebook's choices; digitrec_utils.engines.dense uses the same tuples.
-DENSE_EXPERIMENTS = ("width", "depth", "optimizer", "dropout", "batch_epochs", "scaling", "smallest")
-SCALINGS = ("divide", "standardize")
-
-RULES: dict[str, Rule] = {
-    "dataset": Rule(choices=DATASET_NAMES),
-    "seed": Rule(minimum=0, maximum=2**32 - 1),
-    "split_seed": Rule(minimum=-1, maximum=2**32 - 1),
-    "val_fraction": Rule(minimum=0.0, maximum=1.0, exclusive=True),
-    "test_fraction": Rule(minimum=0.0, maximum=1.0, exclusive=True),
-    "train_size": Rule(minimum=0),
-    "n_grid_images": Rule(minimum=1, maximum=200),
-    "images_per_class": Rule(minimum=1, maximum=30),
-    "pca_points": Rule(minimum=10, maximum=100_000),
-    "standardize_examples": Rule(minimum=1, maximum=20),
-    "models": Rule(choices=CLASSICAL_MODELS),
-    "knn_k": Rule(minimum=1),
-    "knn_weights": Rule(choices=KNN_WEIGHTS),
-    "tree_criteria": Rule(choices=TREE_CRITERIA),
-    "tree_min_depth": Rule(minimum=1, maximum=200),
-    "tree_max_depth": Rule(minimum=1, maximum=200),
-    "logreg_c": Rule(minimum=0.0, exclusive=True),
-    "logreg_max_iter": Rule(minimum=1),
-    "forest_trees": Rule(minimum=1, maximum=5000),
-    "forest_max_features": Rule(choices=FOREST_MAX_FEATURES),
-    "svm_method": Rule(choices=SVM_METHODS),
-    "svm_c": Rule(minimum=0.0, exclusive=True),
-    "svm_train_size": Rule(minimum=0),
-    "svm_components": Rule(minimum=10, maximum=20_000),
-    "svm_max_iter": Rule(minimum=1),
-    "svm_pca_components": Rule(minimum=0, maximum=784),
-    "boosting_learning_rate": Rule(minimum=0.0, maximum=10.0, exclusive=True),
-    "boosting_max_iter": Rule(minimum=1, maximum=10_000),
-    "boosting_train_size": Rule(minimum=0),
-    "n_jobs": Rule(minimum=-1, maximum=1024),
-    "n_misclassified": Rule(minimum=0, maximum=200),
-    "zoo": Rule(choices=tuple(DENSE_ZOO)),
-    "zoo_watching_accuracy": Rule(choices=tuple(DENSE_ZOO)),
-    "standardized_zoo": Rule(choices=tuple(DENSE_ZOO)),
-    "zoo_epochs": Rule(minimum=0, maximum=1000),
-    "patience": Rule(minimum=1, maximum=1000),
-    "reduce_lr_patience": Rule(minimum=0, maximum=1000),
-    "modern_robustness": Rule(choices=tuple(ROBUSTNESS_KINDS)),
-    "modern_outlier_exposure": Rule(minimum=0.0, maximum=1.0),
-    "modern_scan_copies": Rule(minimum=0.0, maximum=3.0),
-    "modern_elastic": Rule(minimum=0.0, maximum=MAX_ELASTIC_ALPHA),
-    "modern_members": Rule(minimum=1, maximum=5),
-    "target_accepted_accuracy": Rule(minimum=0.5, maximum=1.0, exclusive=True),
-    "corruptions": Rule(choices=CORRUPTION_NAMES),
-    "severities": Rule(choices=LEVELS),
-    "n_test_images": Rule(minimum=0),
-    "n_nondigit_images": Rule(minimum=10, maximum=100_000),
-    "n_examples": Rule(minimum=1, maximum=50),
-    "standalone_epochs": Rule(minimum=1, maximum=100),
-    "speed_batch_size": Rule(minimum=1, maximum=65_536),
-    "scaling": Rule(choices=SCALINGS),
-    "scalings": Rule(choices=SCALINGS),
-    "experiments": Rule(choices=DENSE_EXPERIMENTS),
-    "experiment_epochs": Rule(minimum=1, maximum=1000),
-    "experiment_train_size": Rule(minimum=0),
-    "experiment_batch_size": Rule(minimum=1, maximum=65_536),
-    "base_units": Rule(minimum=1, maximum=65_536),
-    "widths": Rule(minimum=1, maximum=65_536),
-    "depths": Rule(minimum=1, maximum=50),
-    "optimizers": Rule(choices=OPTIMIZERS),
-    "dropouts": Rule(minimum=0.0, maximum=0.95),
-    "batch_sizes": Rule(minimum=1, maximum=65_536),
-    "epoch_options": Rule(minimum=1, maximum=1000),
-    "target_accuracy": Rule(minimum=0.0, maximum=1.0, exclusive=True),
-    "search_widths": Rule(minimum=1, maximum=65_536),
-    "search_depths": Rule(minimum=1, maximum=50),
-    "search_epochs": Rule(minimum=1, maximum=1000),
-    "search_train_size": Rule(minimum=0),
-    "networks": Rule(choices=tuple(CNN_ZOO)),
-    "networks_watching_accuracy": Rule(choices=tuple(CNN_ZOO)),
-    "epochs": Rule(minimum=0, maximum=1000),
-    "modern_epochs": Rule(minimum=1, maximum=1000),
-    "augmentation": Rule(choices=AUGMENTATIONS),
-    "augmentation_strength": Rule(minimum=0.0, maximum=0.3),
-    "modern_filters": Rule(minimum=1, maximum=1024),
-    "modern_convs_per_block": Rule(minimum=1, maximum=5),
-    "modern_dense_units": Rule(minimum=1, maximum=65_536),
-    "modern_dropout": Rule(minimum=0.0, maximum=0.95),
-    "modern_learning_rate": Rule(minimum=0.0, maximum=10.0, exclusive=True),
-    "modern_batch_size": Rule(minimum=1, maximum=65_536),
-    "modern_ema_momentum": Rule(minimum=0.0, maximum=MAX_EMA_MOMENTUM),
-    "label_smoothing": Rule(minimum=0.0, maximum=0.5),
-    "cv_model": Rule(choices=tuple(CNN_ZOO)),
-    "cv_folds": Rule(minimum=0, maximum=20),
-    "cv_epochs": Rule(minimum=1, maximum=1000),
-    "n_error_images": Rule(minimum=0, maximum=200),
-    "precision": Rule(choices=PRECISIONS),
-}
 
 
 _SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -416,20 +278,21 @@ def resolve_parameters(profile: dict, notebooks: list[str], *, overrides: list[s
 
 
 def coerce_value(key: str, value: Any, type_name: str, notebook: str = "") -> Any:
-    """Check ``value`` against a declared type name and the key's rule; return it converted.
+    """Check ``value`` against the key's declared type and allowed values; return it converted.
 
     Parameters
     ----------
     key : str
     value : object
     type_name : str
-        As papermill infers it from the annotation: ``int``, ``float``, ``str``, ``bool``,
-        ``list[int]``, ``int | None``, ``Optional[float]``, ...; ``None`` means unannotated.
+        The type of a key that :mod:`digitrec_utils.declarations` does not declare, as papermill infers it from
+        the annotation: ``int``, ``float``, ``str``, ``bool``, ``list[int]``, ``int | None``,
+        ``Optional[float]``, ...; ``None`` means unannotated.
     notebook : str
         Names the notebook in messages.
     """
     where = f"{notebook}: " if notebook else ""
-    type_name = type_name.replace(" ", "")
+    type_name = (PARAMETERS[key].type if key in PARAMETERS else type_name).replace(" ", "")
     nullable = False
     optional = re.fullmatch(r"Optional\[(.+)\]", type_name)
     if optional:
@@ -442,20 +305,20 @@ def coerce_value(key: str, value: Any, type_name: str, notebook: str = "") -> An
         raise ParameterError(f"{where}{key} must not be empty; expected {type_name}.")
     list_type = re.fullmatch(r"(?:list|List)\[(\w+)\]", type_name)
     if list_type:
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        if len(value) == 0 and key in EMPTY_LISTS_ALLOWED:
-            return []
-        if len(value) == 0:
-            raise ParameterError(f"{where}{key} must not be an empty list; give at least one {list_type.group(1)}.")
-        return [_coerce_scalar(key, item, list_type.group(1), where) for item in value]
-    if type_name in _SCALAR_TYPES:
-        return _coerce_scalar(key, value, type_name, where)
-    return value
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        converted = [_coerce_scalar(key, item, list_type.group(1), where) for item in items]
+    elif type_name in _SCALAR_TYPES:
+        converted = _coerce_scalar(key, value, type_name, where)
+    else:
+        converted = value
+    problem = find_problem(key, converted)
+    if problem:
+        raise ParameterError(f"{where}{problem}")
+    return converted
 
 
 def _coerce_scalar(key: str, value: Any, type_name: str, where: str) -> Any:
-    """Convert one scalar to ``type_name`` where that is lossless, then apply the key's rule."""
+    """Convert one scalar to ``type_name`` where that is lossless, or raise ParameterError naming the type."""
     expected = _SCALAR_TYPES.get(type_name)
     converted = value
     if expected is float and isinstance(value, str) and _FLOAT_PATTERN.match(value.strip()):
@@ -468,9 +331,6 @@ def _coerce_scalar(key: str, value: Any, type_name: str, where: str) -> Any:
     if wrong_type or (expected not in (None, bool) and isinstance(converted, bool)):
         raise ParameterError(f"{where}{key} = {value!r} has the wrong type: expected {type_name}, "
                              f"got {type(value).__name__}.")
-    rule = RULES.get(key)
-    if rule is not None and not rule.allows(converted):
-        raise ParameterError(f"{where}{key} = {value!r} is not allowed: expected {rule.describe()}.")
     return converted
 
 
@@ -489,25 +349,10 @@ def _check_relations(notebook: str, values: dict, schema: dict) -> list[str]:
     def value_of(key):
         return values[key] if key in values else get_default(schema, key)
 
-    problems = []
-    low, high = value_of("tree_min_depth"), value_of("tree_max_depth")
-    if low is not None and high is not None and low > high:
-        problems.append(f"{notebook}: tree_min_depth = {low} is larger than tree_max_depth = {high}; "
-                        "the depths tried run from tree_min_depth to tree_max_depth.")
-    if value_of("cv_folds") == 1:
-        problems.append(f"{notebook}: cv_folds = 1 is not allowed; use 0 to skip cross-validation or at least 2 "
-                        "folds.")
-    if "modern_filters" in schema:
-
-        try:
-            check_modern_shape(value_of("modern_filters") or [], value_of("modern_convs_per_block") or 0)
-        except ParameterError as error:
-            problems.append(f"{notebook}: {error}")
+    problems = [f"{notebook}: {problem}" for problem in find_relation_problems({key: value_of(key) for key in schema})]
     if value_of("precision") == "mixed_float16" and not find_gpus_cheaply():
         problems.append(f"{notebook}: precision = 'mixed_float16' needs an NVIDIA GPU and none is visible; use "
                         "'auto' (bfloat16 where the CPU has it, otherwise float32), 'mixed_bfloat16' or 'float32'.")
-    if value_of("n_jobs") == 0:
-        problems.append(f"{notebook}: n_jobs = 0 is not allowed; use -1 for all cores or a positive number.")
     if "knn_k" not in schema:
         return problems
     n_train = count_training_images(value_of("dataset"), test_fraction=value_of("test_fraction") or 0.2,

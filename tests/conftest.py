@@ -206,7 +206,7 @@ def _build_mirrored_ensemble(splits, *, legacy: bool):
 
     from digitrec_utils.engines.cnn import build_average_model
     from digitrec_utils.models import convnets
-    from digitrec_utils.models.layers import get_mirror_layer_class
+    from digitrec_utils.models.layers import MirrorImages
     from digitrec_utils.models.precision import policy_scope
 
     keras.utils.set_random_seed(3)
@@ -227,7 +227,7 @@ def _build_mirrored_ensemble(splits, *, legacy: bool):
         outputs = keras.layers.Average(name="mean_probability", dtype="float32")([member(inputs) for member in wrapped])
         ensemble = keras.Model(inputs, outputs, name="cnn_modern")
     inputs = keras.Input(shape=(28, 28, 1))
-    mirrored = get_mirror_layer_class()(name="mirror")(inputs)
+    mirrored = MirrorImages(name="mirror")(inputs)
     outputs = keras.layers.Average(name="mean_of_mirrors")([ensemble(inputs), ensemble(mirrored)])
     return keras.Model(inputs, outputs, name="cnn_modern_mirror_average")
 

@@ -57,15 +57,18 @@ def test_bad_values_are_rejected_with_the_allowed_values(profile, expected):
 def test_yaml_scientific_notation_string_becomes_a_float():
     assert coerce_value("learning_rate", "1e-3", "float") == pytest.approx(0.001)
     assert coerce_value("learning_rate", 2, "float") == 2.0  # An int is a valid float...
-    with pytest.raises(ParameterError, match="test_fraction = 1 is not allowed"):
+    with pytest.raises(ParameterError, match="test_fraction = 1.0 is not allowed"):
         coerce_value("test_fraction", 1, "float")  # ...but the range still applies.
 
 
 def test_lists_and_optionals():
     assert coerce_value("knn_k", [1, 3.0], "list[int]") == [1, 3]
     assert coerce_value("knn_k", 5, "list[int]") == [5]
-    assert coerce_value("train_size", None, "int | None") is None
-    assert coerce_value("train_size", None, "Optional[int]") is None
+    # A key no declaration names keeps the type its cell annotates, optional ones included.
+    assert coerce_value("undeclared_limit", None, "int | None") is None
+    assert coerce_value("undeclared_limit", None, "Optional[int]") is None
+    with pytest.raises(ParameterError, match="train_size must not be empty; expected int"):
+        coerce_value("train_size", None, "int | None")  # The declaration's type wins over the one passed.
     with pytest.raises(ParameterError, match="must not be an empty list"):
         coerce_value("knn_k", [], "list[int]")
     # Where an empty list means "none", as for the field sets a profile may name, it stays empty.

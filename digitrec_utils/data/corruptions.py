@@ -43,9 +43,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from digitrec_utils.declarations import CORRUPTION_NAMES
+from digitrec_utils.declarations import SEVERITY_LEVELS as LEVELS
 from digitrec_utils.exceptions import ParameterError
 
-LEVELS = (1, 2, 3)
 SEVERITIES: dict[str, tuple] = {
     "rotation": (10.0, 20.0, 30.0),
     "shear": (0.15, 0.3, 0.45),
@@ -64,7 +65,6 @@ SEVERITIES: dict[str, tuple] = {
     "blots": (1, 2, 3),
     "elastic": (8.0, 12.0, 16.0),
 }
-CORRUPTION_NAMES = tuple(SEVERITIES)
 SIDE = 28
 
 

@@ -51,7 +51,8 @@ from digitrec_utils.data.readers import (
     validate_pair,
 )
 from digitrec_utils.data.splits import split_stratified
-from digitrec_utils.data.types import DATASET_NAMES, DIGIT_CLASS_NAMES, FASHION_CLASS_NAMES, Dataset, DataSource
+from digitrec_utils.data.types import DIGIT_CLASS_NAMES, FASHION_CLASS_NAMES, Dataset, DataSource
+from digitrec_utils.declarations import DATASET_NAMES
 from digitrec_utils.exceptions import DatasetError, ParameterError
 
 

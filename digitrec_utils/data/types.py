@@ -28,9 +28,6 @@ FASHION_CLASS_NAMES = (
 )
 
 
-DATASET_NAMES = ("mnist-sample", "mnist", "fashion-mnist", "digits", "csv", "folder")
-
-
 # Images in each source's training part when it has an official split, else in the whole source.
 OFFICIAL_TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000}
 

@@ -23,7 +23,6 @@ reading its test part; :func:`evaluate_on_test` is then the one place that does,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pandas as pd
 from sklearn.decomposition import PCA
@@ -37,11 +36,8 @@ from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.splits import make_splits, take_stratified_subset
 from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, evaluate_model
-from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.classical_sweeps import (
-    KNN_WEIGHTS,
     RESULT_COLUMNS,
-    TREE_CRITERIA,
     TunedModel,
     check_k_values,
     format_settings,
@@ -50,56 +46,43 @@ from digitrec_utils.models.classical_sweeps import (
     sweep_tree_depths,
     tune_grid,
 )
-from digitrec_utils.params import CLASSICAL_MODELS as MODEL_NAMES
-from digitrec_utils.params import FOREST_MAX_FEATURES, SVM_METHODS
 from digitrec_utils.reporting.results import build_model_record, build_results
-from digitrec_utils.settings import SettingsFromParameters, check_choices
+from digitrec_utils.settings import SettingsFromParameters, notebook_settings
 
 
-@dataclass
+@notebook_settings("02_classical_baselines")
 class ClassicalSettings(SettingsFromParameters):
     """The grids and switches of ``02_classical_baselines``, one field per notebook parameter.
 
     Every field has the notebook's default; :meth:`from_parameters` takes the ones a run sets.
     """
 
-    models: Sequence[str] = MODEL_NAMES
-    seed: int = 42
-    n_jobs: int = -1
-    knn_k: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 30)
-    knn_weights: Sequence[str] = ("uniform",)
-    tree_criteria: Sequence[str] = ("gini", "entropy")
-    tree_min_depth: int = 3
-    tree_max_depth: int = 30
-    logreg_c: Sequence[float] = (0.1, 1.0)
-    logreg_max_iter: int = 100
-    forest_trees: Sequence[int] = (100,)
-    forest_max_features: Sequence[str] = ("sqrt",)
-    svm_method: str = "exact"
-    svm_c: Sequence[float] = (1.0, 10.0)
-    svm_train_size: int = 0
-    svm_components: int = 1500
-    svm_pca_components: int = 0
-    svm_max_iter: int = 300
-    boosting_learning_rate: Sequence[float] = (0.1,)
-    boosting_max_iter: int = 20
-    boosting_train_size: int = 0
+    models: Sequence[str]
+    seed: int
+    n_jobs: int
+    knn_k: Sequence[int]
+    knn_weights: Sequence[str]
+    tree_criteria: Sequence[str]
+    tree_min_depth: int
+    tree_max_depth: int
+    logreg_c: Sequence[float]
+    logreg_max_iter: int
+    forest_trees: Sequence[int]
+    forest_max_features: Sequence[str]
+    svm_method: str
+    svm_c: Sequence[float]
+    svm_train_size: int
+    svm_components: int
+    svm_pca_components: int
+    svm_max_iter: int
+    boosting_learning_rate: Sequence[float]
+    boosting_max_iter: int
+    boosting_train_size: int
 
     def check(self, n_train: int) -> None:
-        """Raise ParameterError naming the key and the allowed values for any setting out of range."""
-        check_choices("models", self.models, MODEL_NAMES)
-        check_choices("knn_weights", self.knn_weights, KNN_WEIGHTS)
-        check_choices("tree_criteria", self.tree_criteria, TREE_CRITERIA)
-        check_choices("forest_max_features", self.forest_max_features, FOREST_MAX_FEATURES)
-        check_choices("svm_method", [self.svm_method], SVM_METHODS)
+        """Raise ParameterError naming every setting out of its declared range, and any k above ``n_train``."""
+        super().check()
         check_k_values(self.knn_k, n_train)
-        if not 1 <= self.tree_min_depth <= self.tree_max_depth:
-            raise ParameterError(f"tree_min_depth = {self.tree_min_depth} and tree_max_depth = {self.tree_max_depth}: "
-                                 "need 1 <= tree_min_depth <= tree_max_depth.")
-        for key in ("logreg_c", "svm_c", "boosting_learning_rate", "forest_trees"):
-            values = list(getattr(self, key))
-            if not values or any(value <= 0 for value in values):
-                raise ParameterError(f"{key} = {values!r}: give a non-empty list of positive values.")
 
 
 def tune_classical_models(

@@ -24,16 +24,11 @@ from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, compare_paired
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.convnets import (
-    AUGMENTATIONS,
     CNN_ZOO,
-    ROBUSTNESS_KINDS,
     build_cnn,
     build_mirror_average,
     build_modern_cnn,
     build_training_augmentation,
-    check_elastic_alpha,
-    check_ema_momentum,
-    check_modern_shape,
     choose_augmentation,
     choose_batch_norm_momentum,
     list_seen_corruptions,
@@ -51,7 +46,7 @@ from digitrec_utils.models.training import (
     train_model,
 )
 from digitrec_utils.reporting.results import build_model_record
-from digitrec_utils.settings import SettingsFromParameters, check_choices
+from digitrec_utils.settings import SettingsFromParameters, notebook_settings
 
 FOLD_ENSEMBLE = "fold_ensemble"
 # Added to the seed of the generated images of no digit used in training, so that they never repeat the
@@ -59,71 +54,43 @@ FOLD_ENSEMBLE = "fold_ensemble"
 OUTLIER_SEED_OFFSET = 7919
 # The scanned-looking copies (add_scan_copies) draw their digits and changes from seeds of their own too.
 SCAN_SEED_OFFSET = 1593
-# At most this many scanned-looking copies per training digit.
-MAX_SCAN_COPIES = 3.0
-# At most this many cnn_modern members, trained with seeds seed, seed + 1, ... and averaged.
-MAX_MODERN_MEMBERS = 5
 # Scanned-looking copies per digit of the small cnn_modern that 05 trains when it has no saved model.
 STANDALONE_SCAN_COPIES = 1.0
 
 
-@dataclass
+@notebook_settings("04_cnn")
 class CnnSettings(SettingsFromParameters):
     """The networks, epochs and cross-validation of ``04_cnn``, one field per notebook parameter."""
 
-    dataset: str = "mnist-sample"
-    networks: Sequence[str] = tuple(CNN_ZOO)
-    epochs: int = 1
-    modern_epochs: int = 2
-    early_stopping: bool = True
-    patience: int = 3
-    networks_watching_accuracy: Sequence[str] = ()
-    reduce_lr_patience: int = 0
-    augmentation: str = "auto"
-    augmentation_strength: float = 0.08
-    modern_robustness: Sequence[str] = ("pen", "noise", "occlusion")
-    modern_outlier_exposure: float = 0.25
-    modern_scan_copies: float = 0.5
-    modern_elastic: float = 0.0
-    modern_members: int = 1
-    modern_filters: Sequence[int] = (32, 64)
-    modern_convs_per_block: int = 2
-    modern_dense_units: int = 128
-    modern_dropout: float = 0.3
-    modern_learning_rate: float = 0.003
-    modern_batch_size: int = 128
-    modern_ema_momentum: float = 0.0
-    label_smoothing: float = 0.1
-    mirror_average: bool = True
-    cv_model: str = "cnn_rmsprop"
-    cv_folds: int = 2
-    cv_epochs: int = 1
-    fold_ensemble: bool = True
-    seed: int = 42
-
-    def check(self) -> None:
-        """Raise ParameterError naming the key and the allowed values for a setting out of range."""
-        check_choices("networks", self.networks, tuple(CNN_ZOO))
-        check_choices("networks_watching_accuracy", self.networks_watching_accuracy, tuple(CNN_ZOO), allow_empty=True)
-        check_choices("cv_model", [self.cv_model], tuple(CNN_ZOO))
-        check_choices("augmentation", [self.augmentation], AUGMENTATIONS)
-        check_choices("modern_robustness", self.modern_robustness, tuple(ROBUSTNESS_KINDS), allow_empty=True)
-        if not 0.0 <= self.modern_outlier_exposure <= 1.0:
-            raise ParameterError(f"modern_outlier_exposure = {self.modern_outlier_exposure!r} must lie between 0 and 1 "
-                                 "(a share of the training images; 0 turns outlier exposure off).")
-        if not 0.0 <= self.modern_scan_copies <= MAX_SCAN_COPIES:
-            raise ParameterError(f"modern_scan_copies = {self.modern_scan_copies!r} must lie between 0 and "
-                                 f"{MAX_SCAN_COPIES:g} (copies of the training images as other scanners make them, "
-                                 "as a share of their number; 0 for none).")
-        check_elastic_alpha(self.modern_elastic)
-        if not 1 <= self.modern_members <= MAX_MODERN_MEMBERS:
-            raise ParameterError(f"modern_members = {self.modern_members!r} must lie between 1 and "
-                                 f"{MAX_MODERN_MEMBERS} (cnn_modern trained this many times, with seeds seed, "
-                                 "seed + 1, ..., and its members' probabilities averaged; 1 for one network).")
-        check_modern_shape(self.modern_filters, self.modern_convs_per_block)
-        check_ema_momentum(self.modern_ema_momentum)
-        if self.cv_folds == 1 or self.cv_folds < 0:
-            raise ParameterError(f"cv_folds = {self.cv_folds}: use 0 to skip cross-validation, or at least 2 folds.")
+    dataset: str
+    networks: Sequence[str]
+    epochs: int
+    modern_epochs: int
+    early_stopping: bool
+    patience: int
+    networks_watching_accuracy: Sequence[str]
+    reduce_lr_patience: int
+    augmentation: str
+    augmentation_strength: float
+    modern_robustness: Sequence[str]
+    modern_outlier_exposure: float
+    modern_scan_copies: float
+    modern_elastic: float
+    modern_members: int
+    modern_filters: Sequence[int]
+    modern_convs_per_block: int
+    modern_dense_units: int
+    modern_dropout: float
+    modern_learning_rate: float
+    modern_batch_size: int
+    modern_ema_momentum: float
+    label_smoothing: float
+    mirror_average: bool
+    cv_model: str
+    cv_folds: int
+    cv_epochs: int
+    fold_ensemble: bool
+    seed: int
 
     @property
     def resolved_augmentation(self) -> str:

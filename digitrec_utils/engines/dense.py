@@ -17,8 +17,8 @@ from digitrec_utils.data.preprocessing import PixelStandardizer, scale_images
 from digitrec_utils.data.splits import take_stratified_subset
 from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, PairedComparison, compare_paired
-from digitrec_utils.exceptions import ParameterError, SearchFailedError
-from digitrec_utils.models.nets import DENSE_ZOO, OPTIMIZERS, build_dense_network, build_zoo_model
+from digitrec_utils.exceptions import SearchFailedError
+from digitrec_utils.models.nets import DENSE_ZOO, build_dense_network, build_zoo_model
 from digitrec_utils.models.training import (
     ZooResult,
     collect_reported_accuracies,
@@ -28,56 +28,42 @@ from digitrec_utils.models.training import (
     seed_everything,
     train_model,
 )
-from digitrec_utils.params import DENSE_EXPERIMENTS as EXPERIMENTS
-from digitrec_utils.params import SCALINGS
 from digitrec_utils.reporting.results import build_model_record
-from digitrec_utils.settings import SettingsFromParameters, check_choices
+from digitrec_utils.settings import SettingsFromParameters, check_value, notebook_settings
 
 THIRD_REPORT_TINY_PARAMETERS = 13_287
 
 
-@dataclass
+@notebook_settings("03_dense_nets")
 class DenseSettings(SettingsFromParameters):
     """The zoo, grids and switches of ``03_dense_nets``, one field per notebook parameter."""
 
-    zoo: Sequence[str] = tuple(DENSE_ZOO)
-    zoo_epochs: int = 3
-    early_stopping: bool = False
-    patience: int = 5
-    reduce_lr_patience: int = 0
-    zoo_watching_accuracy: Sequence[str] = ()
-    standardized_zoo: Sequence[str] = ()
-    scaling: str = "divide"
-    experiments: Sequence[str] = EXPERIMENTS
-    experiment_epochs: int = 3
-    experiment_train_size: int = 0
-    experiment_batch_size: int = 128
-    base_units: int = 128
-    widths: Sequence[int] = (16, 128, 512)
-    depths: Sequence[int] = (1, 2, 3)
-    optimizers: Sequence[str] = OPTIMIZERS
-    dropouts: Sequence[float] = (0.0, 0.5)
-    batch_sizes: Sequence[int] = (32, 256)
-    epoch_options: Sequence[int] = (1, 3)
-    scalings: Sequence[str] = SCALINGS
-    target_accuracy: float = 0.95
-    search_widths: Sequence[int] = (16, 32, 64)
-    search_depths: Sequence[int] = (1,)
-    search_epochs: int = 3
-    search_train_size: int = 0
-    seed: int = 42
-
-    def check(self) -> None:
-        """Raise ParameterError naming the key and the allowed values for a setting out of range."""
-        for key, allowed in (("zoo", tuple(DENSE_ZOO)), ("experiments", EXPERIMENTS), ("optimizers", OPTIMIZERS),
-                             ("scalings", SCALINGS)):
-            check_choices(key, getattr(self, key), allowed)
-        check_choices("zoo_watching_accuracy", self.zoo_watching_accuracy, tuple(DENSE_ZOO), allow_empty=True)
-        check_choices("standardized_zoo", self.standardized_zoo, tuple(DENSE_ZOO), allow_empty=True)
-        check_choices("scaling", [self.scaling], SCALINGS)
-        if min(self.epoch_options) < 1:
-            raise ParameterError(f"epoch_options {list(self.epoch_options)!r}: each number of epochs must be "
-                                 "at least 1.")
+    zoo: Sequence[str]
+    zoo_epochs: int
+    early_stopping: bool
+    patience: int
+    reduce_lr_patience: int
+    zoo_watching_accuracy: Sequence[str]
+    standardized_zoo: Sequence[str]
+    scaling: str
+    experiments: Sequence[str]
+    experiment_epochs: int
+    experiment_train_size: int
+    experiment_batch_size: int
+    base_units: int
+    widths: Sequence[int]
+    depths: Sequence[int]
+    optimizers: Sequence[str]
+    dropouts: Sequence[float]
+    batch_sizes: Sequence[int]
+    epoch_options: Sequence[int]
+    scalings: Sequence[str]
+    target_accuracy: float
+    search_widths: Sequence[int]
+    search_depths: Sequence[int]
+    search_epochs: int
+    search_train_size: int
+    seed: int
 
 
 @dataclass
@@ -117,7 +103,7 @@ class InputScaler:
     """
 
     def __init__(self, method: str = "divide") -> None:
-        check_choices("scaling", [method], SCALINGS)
+        check_value("scaling", method)
         self.method = method
         self._standardizer = PixelStandardizer() if method == "standardize" else None
 

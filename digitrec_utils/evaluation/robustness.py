@@ -13,7 +13,7 @@ from digitrec_utils.data import corruptions
 from digitrec_utils.data.preparation import prepare_image_batch
 from digitrec_utils.evaluation import abstention, scores
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
-from digitrec_utils.settings import check_choices
+from digitrec_utils.settings import check_value
 
 # Severity of the headline numbers (the mean over corruptions, the worst ones).
 HEADLINE_SEVERITY = 2
@@ -136,5 +136,5 @@ def measure_robustness(model, images: np.ndarray, labels: np.ndarray, *, names: 
 
 def check_corruption_parameters(names: Sequence[str], severities: Sequence[int]) -> None:
     """Raise ParameterError naming the key for unknown corruptions or severities, or empty lists."""
-    check_choices("corruptions", names, corruptions.CORRUPTION_NAMES)
-    check_choices("severities", severities, corruptions.LEVELS)
+    check_value("corruptions", list(names))
+    check_value("severities", list(severities))

@@ -30,11 +30,9 @@ from sklearn.utils.extmath import weighted_mode
 from digitrec_utils.data.preprocessing import flatten_images, scale_images
 from digitrec_utils.evaluation.evaluation import PairedComparison, compare_paired
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.settings import check_choices
+from digitrec_utils.settings import check_value
 
 # How kNN's votes may be weighted, and the split criteria of the trees (scikit-learn's names).
-KNN_WEIGHTS = ("uniform", "distance")
-TREE_CRITERIA = ("gini", "entropy", "log_loss")
 
 DESCRIPTIONS = {
     "knn": "k-nearest neighbours on raw pixels; the first report tuned k over 1-10, 15 and 30 by brute force "
@@ -152,8 +150,7 @@ def vote_neighbors(
     """
     neighbor_labels = np.asarray(neighbor_labels)
     k_max = neighbor_labels.shape[1]
-    if weights not in KNN_WEIGHTS:
-        raise ParameterError(f"knn_weights: {weights!r} is not allowed; expected one of {', '.join(KNN_WEIGHTS)}.")
+    check_value("knn_weights", [weights])
     if max(k_values) > k_max:
         raise ValueError(f"k = {max(k_values)} needs {max(k_values)} neighbours, but only {k_max} were queried.")
     predictions = {}
@@ -200,7 +197,7 @@ def sweep_knn(
         then the smallest k), fitted on the training part.
     """
     check_k_values(k_values, len(y_train))
-    check_choices("knn_weights", weights, KNN_WEIGHTS)
+    check_value("knn_weights", list(weights))
     k_values = sorted(set(int(k) for k in k_values))
     start = time.perf_counter()
     searcher = KNeighborsClassifier(n_neighbors=max(k_values)).fit(x_train, y_train)
@@ -332,7 +329,7 @@ def sweep_tree_depths(
         :class:`DepthLimitedTree` with the best validation accuracy (ties: the first criterion listed,
         then the shallowest depth).
     """
-    check_choices("tree_criteria", criteria, TREE_CRITERIA)
+    check_value("tree_criteria", list(criteria))
     depths = sorted(set(int(depth) for depth in depths))
     if not depths or depths[0] < 1:
         raise ParameterError(f"tree depths {depths!r}: give at least one depth, each at least 1.")

@@ -12,27 +12,29 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from digitrec_utils.declarations import AUGMENTATIONS, PARAMETERS
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.backend import keras
 from digitrec_utils.models.layers import (
     ROBUSTNESS_RATE,
+    RandomElasticDistortion,
+    RandomGeometry,
+    RandomMailChanges,
     build_mirror_layer,
-    get_elastic_layer_class,
-    get_geometry_layer_class,
-    get_robustness_layer_class,
 )
 from digitrec_utils.models.nets import build_optimizer
 from digitrec_utils.models.precision import policy_scope
 from digitrec_utils.models.training import STEPS_PER_EXECUTION
+from digitrec_utils.settings import check_modern_shape, check_value
 
-AUGMENTATIONS = ("auto", "digits", "fashion", "none")
 # Largest random shift and zoom (fraction of the side); rotations go up to 100 times it in degrees.
-DEFAULT_STRENGTH = 0.08
+DEFAULT_STRENGTH = PARAMETERS["augmentation_strength"].default
 # Datasets whose images may be mirrored left to right: a mirrored shirt is still a shirt, a mirrored 2 is not.
 MIRROR_SAFE_DATASETS = ("fashion-mnist",)
 # Corruption-like augmentation of cnn_modern (:func:`build_robustness_augmentation`), and the corruptions of
 # digitrec_utils.data.corruptions that each kind shows the network in training (the deployment report marks them
 # "seen" and gives the mean over the unseen ones too).
-ROBUSTNESS_KINDS = {
+ROBUSTNESS_CORRUPTIONS = {
     "pen": ("dilation", "erosion"),
     "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
     "occlusion": ("stripes", "blots"),
@@ -43,9 +45,6 @@ GEOMETRIC_CORRUPTIONS = ("rotation", "scale", "translation")
 SCAN_COPY_CORRUPTIONS = ("shear", "dilation", "erosion", "gaussian_blur")
 # The smoothing (pixels) of cnn_modern's elastic distortion; Simard et al. (2003) used 4 with alpha 34 on MNIST.
 ELASTIC_SIGMA = 4.0
-MAX_ELASTIC_ALPHA = 60.0
-# The largest momentum of cnn_modern's moving average of weights: 0.9999 averages over about 10,000 steps.
-MAX_EMA_MOMENTUM = 0.9999
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,6 @@ def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH,
         degrees (8 degrees for 0.08). 0 turns augmentation off.
     seed : int, optional
     """
-    import keras
 
     if augmentation not in AUGMENTATIONS[1:]:
         raise ParameterError(f"augmentation = {augmentation!r} is not allowed here; allowed values are "
@@ -152,7 +150,7 @@ def build_augmentation(augmentation: str, *, strength: float = DEFAULT_STRENGTH,
     if augmentation == "fashion":
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="random_mirror"))
     # One resampling for the rotation, zoom and shift together (Keras's three layers resample three times).
-    layers.append(get_geometry_layer_class()(rotation=math.radians(rotation_degrees), zoom=zoom, shift=shift,
+    layers.append(RandomGeometry(rotation=math.radians(rotation_degrees), zoom=zoom, shift=shift,
                                              seed=seed, name="random_geometry", dtype="float32"))
     return layers
 
@@ -166,7 +164,7 @@ def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = (), sca
     augmentation : {"digits", "fashion", "none"}
         The geometric augmentation; any but ``none`` shows shifts, rotations and zoom.
     robustness : sequence of str
-        Keys of :data:`ROBUSTNESS_KINDS`.
+        Keys of :data:`ROBUSTNESS_CORRUPTIONS`.
     scan_copies : float
         04_cnn's ``modern_scan_copies``: the scanned-looking copies show a slant, another pen and blur
         (:data:`SCAN_COPY_CORRUPTIONS`).
@@ -175,7 +173,7 @@ def list_seen_corruptions(augmentation: str, robustness: Sequence[str] = (), sca
     """
     seen = list(GEOMETRIC_CORRUPTIONS) if augmentation not in ("none", "") else []
     for kind in robustness:
-        seen += ROBUSTNESS_KINDS[kind]
+        seen += ROBUSTNESS_CORRUPTIONS[kind]
     if scan_copies:
         seen += [name for name in SCAN_COPY_CORRUPTIONS if name not in seen]
     if elastic:
@@ -188,7 +186,7 @@ def build_robustness_augmentation(kinds: Sequence[str], *, rate: float = ROBUSTN
     """Return a Keras layer that, in training only, gives images the changes of real mail.
 
     A share ``rate`` of the images gets one change of a kind drawn from ``kinds`` (keys of
-    :data:`ROBUSTNESS_KINDS`), each drawn at random strength:
+    :data:`ROBUSTNESS_CORRUPTIONS`), each drawn at random strength:
 
     ``pen``
         A thicker or thinner pen: grey dilation or erosion by a 2x2 or 3x3 square (max pooling of the image
@@ -204,23 +202,16 @@ def build_robustness_augmentation(kinds: Sequence[str], *, rate: float = ROBUSTN
     erasing (rectangles of any aspect), but no pen width, salt-and-pepper noise or stripes; this layer
     draws them per image, as :mod:`digitrec_utils.data.corruptions` does with scikit-image and SciPy.
     """
-    unknown = [kind for kind in kinds if kind not in ROBUSTNESS_KINDS]
+    unknown = [kind for kind in kinds if kind not in ROBUSTNESS_CORRUPTIONS]
     if unknown:
         raise ParameterError(f"modern_robustness {unknown!r} is not allowed; allowed values are "
-                             f"{', '.join(ROBUSTNESS_KINDS)}.")
+                             f"{', '.join(ROBUSTNESS_CORRUPTIONS)}.")
     if not kinds or rate == 0:
         return []
     # The layer computes in float32 under any mixed-precision policy (its random draws are float32), as
     # Keras's own preprocessing layers do; the convolutions after it cast to their compute dtype.
-    return [get_robustness_layer_class()(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes",
+    return [RandomMailChanges(kinds=list(kinds), rate=rate, seed=seed, name="random_mail_changes",
                                       dtype="float32")]
-
-
-def check_elastic_alpha(alpha: float) -> None:
-    """Raise ParameterError, naming ``modern_elastic`` and its range, unless 0 <= ``alpha`` <= MAX_ELASTIC_ALPHA."""
-    if not 0.0 <= alpha <= MAX_ELASTIC_ALPHA:
-        raise ParameterError(f"modern_elastic = {alpha!r} must lie between 0 and {MAX_ELASTIC_ALPHA:g} (the alpha of "
-                             "Simard et al.'s elastic distortion in pixels; 34 is theirs for MNIST, 0 turns it off).")
 
 
 def build_elastic_augmentation(alpha: float, *, seed: int | None = None) -> list:
@@ -236,11 +227,11 @@ def build_elastic_augmentation(alpha: float, *, seed: int | None = None) -> list
         The scale of the displacement field, in pixels; 0 for no distortion.
     seed : int, optional
     """
-    check_elastic_alpha(alpha)
+    check_value("modern_elastic", alpha)
     if alpha == 0:
         return []
     # In float32 under any mixed-precision policy, like the layer of build_robustness_augmentation.
-    return [get_elastic_layer_class()(alpha=alpha, sigma=ELASTIC_SIGMA, seed=seed, name="random_elastic",
+    return [RandomElasticDistortion(alpha=alpha, sigma=ELASTIC_SIGMA, seed=seed, name="random_elastic",
                                       dtype="float32")]
 
 
@@ -258,7 +249,6 @@ def build_training_augmentation(augmentation: str, *, strength: float = DEFAULT_
 def _build_optimizer(name: str, learning_rate, ema_momentum: float = 0.0):
     """AdamW (ours) here, with Keras's moving average of the weights where ``ema_momentum`` is above 0; the
     reports' optimizers come from :func:`digitrec_utils.models.nets.build_optimizer`."""
-    import keras
 
     if name == "adamw":
         averaging = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
@@ -274,7 +264,6 @@ def _compile(model, spec: CnnSpec, *, learning_rate=None, label_smoothing: float
     function: the same updates, with less overhead per batch (``cnn_rmsprop``, batch 32: 1.46x faster
     per epoch on 2 cores; ``cnn_small``, batch 128: 1.05x).
     """
-    import keras
 
     model.compile(optimizer=_build_optimizer(spec.optimizer, learning_rate or spec.learning_rate, ema_momentum),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
@@ -297,7 +286,6 @@ def build_cnn(name: str, *, n_classes: int = 10, jit_compile="auto"):
     model : keras.Model
         Compiled; it expects one-hot labels (``make_dataset(..., n_classes=...)``).
     """
-    import keras
 
     if name not in CNN_ZOO or name == "cnn_modern":
         allowed = ", ".join(key for key in CNN_ZOO if key != "cnn_modern")
@@ -323,33 +311,6 @@ def build_cnn(name: str, *, n_classes: int = 10, jit_compile="auto"):
     model = keras.Sequential([keras.Input(shape=(28, 28, 1)), *body,
                               keras.layers.Dense(n_classes, activation="softmax", dtype="float32")], name=name)
     return _compile(model, CNN_ZOO[name], jit_compile=jit_compile)
-
-
-def check_ema_momentum(momentum: float) -> None:
-    """Raise ParameterError, naming ``modern_ema_momentum``, unless 0 <= ``momentum`` <= MAX_EMA_MOMENTUM."""
-    if not 0.0 <= momentum <= MAX_EMA_MOMENTUM:
-        raise ParameterError(f"modern_ema_momentum = {momentum!r} must lie between 0 and {MAX_EMA_MOMENTUM:g} (the "
-                             "share of the moving average of cnn_modern's weights kept at each step, e.g. 0.999; 0 "
-                             "for no average).")
-
-
-def check_modern_shape(filters: Sequence[int], convs_per_block: int) -> int:
-    """Return the side of ``cnn_modern``'s last feature maps, or raise ParameterError when the blocks do not fit 28x28.
-
-    Each unpadded 3x3 convolution trims 2 pixels and each block's pooling halves the side.
-    """
-    if not filters or min(filters) < 1 or convs_per_block < 1:
-        raise ParameterError(f"modern_filters {list(filters)!r} and modern_convs_per_block {convs_per_block!r} "
-                             "must be positive.")
-    side = 28
-    for _ in filters:
-        side -= 2 * convs_per_block
-        if side < 2:
-            raise ParameterError(f"modern_filters {list(filters)!r} with modern_convs_per_block {convs_per_block}: "
-                                 "the 28x28 image shrinks to nothing; use fewer blocks or fewer convolutions per "
-                                 "block (e.g. two blocks of two, or three blocks of one).")
-        side //= 2
-    return side
 
 
 def choose_batch_norm_momentum(steps_per_epoch: int) -> float:
@@ -429,12 +390,11 @@ def build_modern_cnn(
     model : keras.Model
         Compiled; it expects one-hot labels.
     """
-    import keras
 
     check_modern_shape(filters, convs_per_block)
     if not 0.0 <= dropout < 1.0:
         raise ParameterError(f"modern_dropout = {dropout!r} must be at least 0 and below 1.")
-    check_ema_momentum(ema_momentum)
+    check_value("modern_ema_momentum", ema_momentum)
     augmenting = build_training_augmentation(augmentation, strength=augmentation_strength, robustness=robustness,
                                              elastic=elastic, seed=seed)
     layers = [keras.Input(shape=(28, 28, 1)), *augmenting]
@@ -470,7 +430,6 @@ def build_mirror_average(model, name: str | None = None):
     Test-time augmentation for datasets where mirroring keeps the class (clothes). The result is built from
     Keras's own layers (:func:`build_mirror_layer`), so plain Keras loads it when it is saved.
     """
-    import keras
 
     with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=model.input_shape[1:])

@@ -22,6 +22,7 @@ from pathlib import Path
 from digitrec_utils import __version__
 from digitrec_utils.data.preparation import PREPARATION_VERSION
 from digitrec_utils.exceptions import ExportError
+from digitrec_utils.models.backend import keras
 from digitrec_utils.models.inference import build_inference_model, describe_inference
 from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 from digitrec_utils.utils.environment import get_git_commit
@@ -109,7 +110,6 @@ def export_keras_model(model, *, format_name: str, out: str | os.PathLike) -> Pa
         For an unknown format, a missing converter (naming what to install), a missing folder or a failed
         conversion.
     """
-    import keras
 
     if format_name not in EXPORT_FORMATS:
         raise ExportError(f"--format {format_name!r} is not known; choose one of {', '.join(EXPORT_FORMATS)}.")

@@ -11,12 +11,13 @@ weights are the trained ones. Its predictions are the trained model's, and plain
 
 from __future__ import annotations
 
+from digitrec_utils.models.backend import keras
 from digitrec_utils.models.layers import (
+    MirrorImages,
+    RandomElasticDistortion,
+    RandomGeometry,
+    RandomMailChanges,
     build_mirror_layer,
-    get_elastic_layer_class,
-    get_geometry_layer_class,
-    get_mirror_layer_class,
-    get_robustness_layer_class,
 )
 from digitrec_utils.models.precision import build_float32_inputs, copy_layer_as_float32, policy_scope
 
@@ -26,13 +27,12 @@ MIRROR_LAYER_NAME = "mirror"
 
 def _list_training_only_classes() -> tuple[type, ...]:
     """The layer classes whose output at inference is their input: augmentation, dropout and noise."""
-    import keras
 
     layers = keras.layers
     return (layers.RandomFlip, layers.RandomRotation, layers.RandomZoom, layers.RandomTranslation,
             layers.RandomContrast, layers.RandomBrightness, layers.RandomErasing, layers.Dropout,
             layers.GaussianNoise, layers.GaussianDropout, layers.AlphaDropout,
-            get_robustness_layer_class(), get_elastic_layer_class(), get_geometry_layer_class())
+            RandomMailChanges, RandomElasticDistortion, RandomGeometry)
 
 
 def build_inference_model(model):
@@ -70,10 +70,9 @@ def _rebuild_model(model, copies: list):
     before the first (float32) convolution, in Keras and LiteRT but not in ONNX Runtime, whose results then
     differed by up to 1e-3. Here every level gets new float32 inputs.
     """
-    import keras
 
     training_only = _list_training_only_classes()
-    mirror_class = get_mirror_layer_class()
+    mirror_class = MirrorImages
 
     def rebuild(layer):
         if isinstance(layer, keras.Model):

@@ -17,9 +17,9 @@ from digitrec_utils import __version__
 from digitrec_utils.config import SAVED_MODEL_NAME
 from digitrec_utils.data.preparation import PREPARATION_VERSION
 from digitrec_utils.exceptions import ModelFileError
+from digitrec_utils.models import layers  # noqa: F401  (registers digitrec's layers, so saved models load)
+from digitrec_utils.models.backend import keras
 from digitrec_utils.models.inference import build_inference_model, describe_inference
-from digitrec_utils.models.layers import register_custom_layers
-from digitrec_utils.models.training import configure_keras
 from digitrec_utils.utils.environment import get_git_commit
 from digitrec_utils.utils.files import write_text_atomic
 
@@ -160,10 +160,7 @@ def load_model_bundle(path: str | Path):
     ModelFileError
         Naming the file, when the model or its JSON is missing or unreadable.
     """
-    configure_keras()  # Imports TensorFlow with its start-up notices kept out of reports and terminals.
-    import keras
 
-    register_custom_layers()
     path = Path(path)
     description_path = path.with_suffix(".json")
     check_model_files(path)

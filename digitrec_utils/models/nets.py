@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from digitrec_utils.declarations import OPTIMIZERS
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.backend import keras
 from digitrec_utils.models.training import STEPS_PER_EXECUTION
-
-OPTIMIZERS = ("sgd", "sgd_momentum", "rmsprop", "adam", "nadam")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,6 @@ def build_optimizer(name: str, learning_rate: float | None = None):
         ``sgd_momentum`` is SGD with momentum 0.9.
     learning_rate : float, optional
     """
-    import keras
 
     options = {} if learning_rate is None else {"learning_rate": learning_rate}
     if name == "sgd":
@@ -141,7 +140,6 @@ def build_dense_network(
         Compiled with sparse categorical cross-entropy and accuracy, running
         :data:`~digitrec_utils.models.training.STEPS_PER_EXECUTION` batches per call.
     """
-    import keras
 
     if not 0.0 <= dropout < 1.0:
         raise ParameterError(f"dropout = {dropout!r} must be at least 0 and below 1.")

@@ -20,12 +20,12 @@ The notebooks that train networks (03 and 04) take a ``precision`` parameter and
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+from digitrec_utils.declarations import PRECISIONS
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.backend import keras, tf
 from digitrec_utils.utils.environment import (
     BFLOAT16_FLAGS,
     HIDE_BFLOAT16_VARIABLE,
@@ -33,13 +33,11 @@ from digitrec_utils.utils.environment import (
     read_cpu_flags,
 )
 
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # Why ``auto`` keeps dense networks in float32 (benchmarks/bench_precision.py and two runs of 03 at full
 # scale, docs/ARCHITECTURE.md "Training precision").
 DENSE_FINDING = ("dense networks gain nothing from 16-bit arithmetic on a CPU: on full Fashion-MNIST, 03's zoo "
                  "took 247 s in bfloat16 against 205 s in float32, and no network's validation accuracy rose (the "
                  "chosen one's went from 0.9125 to 0.9082, McNemar p = 0.08).")
-NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
 @dataclass(frozen=True)
@@ -59,19 +57,6 @@ class PrecisionChoice:
     def to_dict(self) -> dict:
         """Return ``{"policy": ..., "reason": ...}`` for a results record or a model's JSON."""
         return {"policy": self.policy, "reason": self.reason}
-
-
-def find_gpus_cheaply(gpu_folder: Path = NVIDIA_GPUS) -> int:
-    """Return how many NVIDIA GPUs the driver lists, without importing TensorFlow (for checks before a run).
-
-    ``CUDA_VISIBLE_DEVICES`` set to an empty string or ``-1`` hides them all, as it does from TensorFlow.
-    """
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return 0
-    try:
-        return sum(1 for _ in gpu_folder.iterdir())
-    except OSError:
-        return 0
 
 
 def choose_precision(requested: str = "auto", *, gpus: int = 0, flags: set[str] | None = None,
@@ -134,8 +119,6 @@ def apply_precision(requested: str = "auto", *, networks: str = "convolutional")
     ParameterError
         As :func:`choose_precision`.
     """
-    import keras
-    import tensorflow as tf
 
     choice = choose_precision(requested, gpus=len(tf.config.list_physical_devices("GPU")), networks=networks)
     keras.mixed_precision.set_global_policy(choice.policy)
@@ -149,7 +132,6 @@ def policy_scope(policy: str = "float32") -> Iterator[None]:
     With the default, for the models built around trained networks (the mirror average, the fold
     ensemble): under a mixed policy their own layers would compute, and hand back probabilities, in 16 bits.
     """
-    import keras
 
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
@@ -183,7 +165,6 @@ def copy_as_float32(model):
     ``mixed_bfloat16`` has a bfloat16 input layer, which would round every pixel to 8 bits of precision
     before the first layer saw it.
     """
-    import keras
 
     with policy_scope("float32"):
         copy = keras.models.clone_model(model, input_tensors=build_float32_inputs(model),
@@ -205,7 +186,6 @@ def build_float32_inputs(model):
     A model that was built but never called (a ``Sequential`` given its shape by ``build``) has no input
     tensors yet; its input shape gives the one input.
     """
-    import keras
 
     try:
         structure = model.input

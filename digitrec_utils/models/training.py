@@ -11,17 +11,17 @@ cost in speed; :func:`train_model` turns it on when ``deterministic=True``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from digitrec_utils.evaluation.evaluation import evaluate_model
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.backend import keras, silence_native_stderr, tf
 from digitrec_utils.models.precision import computes_below_float32, copy_as_float32
 from digitrec_utils.utils.progress import format_duration, report_progress
 
@@ -97,44 +97,20 @@ class TrainingResult:
 
 
 def configure_keras() -> str:
-    """Import TensorFlow and Keras with their start-up chatter silenced; return one line on what they run on.
+    """Return one line on what TensorFlow and Keras run on, their GPU probe's chatter silenced.
 
-    TensorFlow's C++ start-up messages (CUDA probing on a machine without a GPU, absl's notice) go to the
-    process's standard error, which Jupyter shows in the report. They are sent to /dev/null while
-    TensorFlow loads and looks for GPUs; Python warnings and later errors still show.
+    Importing this module loads them quietly (:mod:`digitrec_utils.models.backend`); looking for GPUs prints
+    CUDA's messages on a machine without one, so the search runs with the native standard error silenced too.
     """
-    import logging
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _silence_native_stderr():
-        import keras
-        import tensorflow as tf
-
+    with silence_native_stderr():
         gpus = tf.config.list_physical_devices("GPU")
-    tf.get_logger().setLevel(logging.ERROR)
     where = (f"GPU: {', '.join(gpu.name for gpu in gpus)}" if gpus
              else f"CPU ({os.cpu_count()} cores; no GPU found)")
     return f"TensorFlow {tf.__version__} with Keras {keras.__version__}, running on {where}."
 
 
-@contextlib.contextmanager
-def _silence_native_stderr() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null for the duration, then restore it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(devnull)
-        os.close(saved)
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow (``keras.utils.set_random_seed``); call it before building a model."""
-    import keras
 
     keras.utils.set_random_seed(seed)
 
@@ -147,7 +123,6 @@ def _epoch_logger(name: str, total_epochs: int):
     upper bound where early stopping may end training sooner. Each line is also the notebook's latest
     progress for ``digitrec run`` (:func:`~digitrec_utils.utils.progress.report_progress`).
     """
-    import keras
 
     class EpochLogger(keras.callbacks.Callback):
         """Prints ``name epoch 3/20: loss 0.41, ..., val_accuracy 0.846 (2.1 s; about 36.0 s left at most)``."""
@@ -199,7 +174,6 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
         images labelled :data:`OUTLIER_LABEL` get the uniform row: images of no class, which teach the
         model to be unsure (outlier exposure, Hendrycks et al., 2019).
     """
-    import tensorflow as tf
 
     image_tensor = tf.constant(images)
     label_tensor = tf.constant(np.asarray(labels, dtype=np.int32))
@@ -289,8 +263,6 @@ def train_model(
     result : TrainingResult
         Its ``model`` is ``model``, or its float32 copy where ``model`` computed in bfloat16 or float16.
     """
-    import keras
-    import tensorflow as tf
 
     if monitor not in MONITORS:
         raise ParameterError(f"monitor = {monitor!r} is not allowed; allowed values are {', '.join(MONITORS)}.")
@@ -385,8 +357,6 @@ def recompute_batch_norm_statistics(model, batches) -> int:
     count : int
         The batches run; 0 where ``model`` has no batch normalization (nothing is run).
     """
-    import keras
-    import tensorflow as tf
 
     normalizations = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not normalizations:
@@ -434,7 +404,6 @@ def make_prediction_recorder(images: np.ndarray, epochs: Sequence[int], batch_si
     For experiments that read several epoch counts off one run: the paired tests need each count's own
     predictions. The labels are in the callback's ``predictions`` dict, epoch (1-based) -> ndarray.
     """
-    import keras
 
     class _PredictionRecorder(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -505,7 +474,6 @@ class ZooResult:
 
 def summarize_zoo(results: dict[str, ZooResult]):
     """Return a DataFrame with one row per zoo network: parameters, epochs, validation accuracies, seconds, notes."""
-    import pandas as pd
 
     return pd.DataFrame([{
         "model": name,

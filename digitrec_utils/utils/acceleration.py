@@ -1,6 +1,11 @@
-"""Optional acceleration of scikit-learn with Intel's extension (scikit-learn-intelex)."""
+"""Accelerators: optional acceleration of scikit-learn (scikit-learn-intelex), and GPUs counted cheaply."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
 
 
 def accelerate_sklearn(enabled: bool) -> str:
@@ -29,3 +34,16 @@ def accelerate_sklearn(enabled: bool) -> str:
                 "so stock scikit-learn runs.")
     patch_sklearn(verbose=False)
     return "scikit-learn is patched with scikit-learn-intelex (accelerate: true); supported estimators run its code."
+
+
+def find_gpus_cheaply(gpu_folder: Path = NVIDIA_GPUS) -> int:
+    """Return how many NVIDIA GPUs the driver lists, without importing TensorFlow (for checks before a run).
+
+    ``CUDA_VISIBLE_DEVICES`` set to an empty string or ``-1`` hides them all, as it does from TensorFlow.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return 0
+    try:
+        return sum(1 for _ in gpu_folder.iterdir())
+    except OSError:
+        return 0

@@ -15,7 +15,7 @@ from digitrec_utils.data import loading, official
 from digitrec_utils.data import splits as splitting
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.splits import count_training_images, make_splits
-from digitrec_utils.data.types import DATASET_NAMES
+from digitrec_utils.declarations import DATASET_NAMES
 from digitrec_utils.exceptions import DatasetError, ParameterError
 
 DEBIAN_DIR = config.DEBIAN_FASHION_MNIST_DIR

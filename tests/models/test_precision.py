@@ -13,11 +13,11 @@ from digitrec_utils.models.precision import (
     computes_below_float32,
     copy_as_float32,
     describe_precision,
-    find_gpus_cheaply,
     policy_scope,
     read_cpu_flags,
 )
 from digitrec_utils.utils import environment
+from digitrec_utils.utils.acceleration import find_gpus_cheaply
 
 EPYC_WITH_BF16 = """processor\t: 0
 vendor_id\t: AuthenticAMD
