@@ -357,7 +357,7 @@ def test_a_moving_average_of_the_weights_is_kept_in_place_of_the_best_epochs(sma
     assert "statistics recomputed over one pass of the training images" in averaged.notes[0]
     predicted = averaged.model.predict(val_images, verbose=0).argmax(axis=1)
     assert averaged.val_accuracy == pytest.approx(float(np.mean(predicted == small_splits.y_val)))
-    with pytest.raises(ParameterError, match="modern_ema_momentum = 1.0 is not allowed: expected 0.0 <= value <= 0.9999"):
+    with pytest.raises(ParameterError, match="modern_ema_momentum = 1.0 is not allowed: expected 0.0 <= value <= 0.99"):
         _quick_settings(modern_ema_momentum=1.0).check()
 
 
