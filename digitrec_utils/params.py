@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import papermill
 import yaml
 
 from digitrec_utils import config
@@ -67,7 +68,6 @@ _FLOAT_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 @cache
 def _inspect(notebook_path: str, modified: float) -> dict[str, dict]:
-    import papermill
 
     return papermill.inspect_notebook(notebook_path)
 

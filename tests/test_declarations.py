@@ -97,10 +97,14 @@ def test_a_limit_is_defined_once_in_the_package():
     assert repeated == {}
 
 
-def test_the_declarations_import_nothing_heavy():
-    """The runner and the command line read the declarations without loading a model or data library."""
-    code = ("import sys, digitrec_utils.declarations, digitrec_utils.settings, digitrec_utils.params; "
-            "print(sorted({'keras', 'tensorflow', 'sklearn'} & set(sys.modules)))")
+@pytest.mark.parametrize(("modules", "absent"), [
+    ("digitrec_utils.declarations, digitrec_utils.settings", "keras, tensorflow, sklearn"),
+    # The pre-flight check and the runner read the declarations without loading a model library.
+    ("digitrec_utils.params, digitrec_utils.running.runner", "keras, tensorflow"),
+])
+def test_the_declarations_import_nothing_heavy(modules, absent):
+    names = ", ".join(repr(name.strip()) for name in absent.split(","))
+    code = f"import sys, {modules}; print(sorted({{{names}}} & set(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=config.PROJECT_ROOT).stdout.strip()
     assert loaded == "[]"

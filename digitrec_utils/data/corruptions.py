@@ -42,6 +42,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.ndimage import convolve, gaussian_filter, map_coordinates, shift
+from skimage.draw import disk as draw_disk
+from skimage.draw import line
+from skimage.filters import gaussian
+from skimage.morphology import dilation, disk, erosion
+from skimage.transform import AffineTransform, rotate, warp
+from skimage.util import random_noise
 
 from digitrec_utils.declarations import CORRUPTION_NAMES
 from digitrec_utils.declarations import SEVERITY_LEVELS as LEVELS
@@ -112,7 +119,6 @@ def _each(pixels: np.ndarray, transform: Callable[[np.ndarray], np.ndarray]) -> 
 
 def _warp(image: np.ndarray, matrix) -> np.ndarray:
     """Apply an affine transformation about the image's centre (scikit-image's ``warp``)."""
-    from skimage.transform import AffineTransform, warp
 
     centre = (SIDE - 1) / 2.0
     to_centre = AffineTransform(translation=(-centre, -centre))
@@ -122,7 +128,6 @@ def _warp(image: np.ndarray, matrix) -> np.ndarray:
 
 
 def _rotation(pixels, degrees, rng):
-    from skimage.transform import rotate
 
     signs = rng.choice([-1.0, 1.0], size=len(pixels))
     return np.stack([rotate(image, sign * degrees, order=1, mode="constant", cval=0.0, preserve_range=True)
@@ -143,7 +148,6 @@ def _scale(pixels, change, rng):
 
 
 def _translation(pixels, distance, rng):
-    from scipy.ndimage import shift
 
     angles = rng.uniform(0.0, 2.0 * np.pi, size=len(pixels))
     return np.stack([shift(image, (distance * np.sin(angle), distance * np.cos(angle)), order=1, mode="constant",
@@ -152,20 +156,17 @@ def _translation(pixels, distance, rng):
 
 
 def _footprint(kind: str) -> np.ndarray:
-    from skimage.morphology import disk
 
     return np.ones((2, 2), dtype=bool) if kind == "square2" else disk(int(kind[-1])).astype(bool)
 
 
 def _dilation(pixels, kind, rng):
-    from skimage.morphology import dilation
 
     footprint = _footprint(kind)
     return _each(pixels, lambda image: dilation(image, footprint))
 
 
 def _erosion(pixels, kind, rng):
-    from skimage.morphology import erosion
 
     footprint = _footprint(kind)
     return _each(pixels, lambda image: erosion(image, footprint))
@@ -180,7 +181,6 @@ def _shot_noise(pixels, photons, rng):
 
 
 def _impulse_noise(pixels, amount, rng):
-    from skimage.util import random_noise
 
     seeds = rng.integers(0, 2**31 - 1, size=len(pixels))
     return np.stack([random_noise(np.clip(image, 0.0, 1.0), mode="s&p", amount=amount, rng=int(seed))
@@ -188,15 +188,12 @@ def _impulse_noise(pixels, amount, rng):
 
 
 def _gaussian_blur(pixels, sigma, rng):
-    from skimage.filters import gaussian
 
     return _each(pixels, lambda image: gaussian(image, sigma=sigma, mode="constant", cval=0.0,
                                                 preserve_range=True))
 
 
 def _motion_blur(pixels, length, rng):
-    from scipy.ndimage import convolve
-    from skimage.draw import line
 
     angles = rng.uniform(0.0, np.pi, size=len(pixels))
     blurred = []
@@ -236,20 +233,18 @@ def _stripes(pixels, count, rng):
 
 def _blots(pixels, count, rng):
     """Round ink blots (a smudge, a drop of ink) of radius 2 to 3 pixels near the digit."""
-    from skimage.draw import disk
 
     blotted = pixels.copy()
     for image in blotted:
         for _ in range(count):
             centre = (int(rng.integers(6, SIDE - 6)), int(rng.integers(6, SIDE - 6)))
-            rows, columns = disk(centre, float(rng.uniform(2.0, 3.0)), shape=image.shape)
+            rows, columns = draw_disk(centre, float(rng.uniform(2.0, 3.0)), shape=image.shape)
             image[rows, columns] = 1.0
     return blotted
 
 
 def _elastic(pixels, alpha, rng):
     """Simard et al.'s elastic distortion: a smoothed random displacement field (SciPy's ndimage)."""
-    from scipy.ndimage import gaussian_filter, map_coordinates
 
     rows, columns = np.meshgrid(np.arange(SIDE), np.arange(SIDE), indexing="ij")
     distorted = []

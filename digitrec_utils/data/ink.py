@@ -31,6 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
+from skimage.filters import apply_hysteresis_threshold, sato, threshold_otsu
+from skimage.morphology import skeletonize
 
 # Hysteresis thresholds, as shares of the image's ink level (its 99.9th percentile): ink is above LOW and
 # connected to pixels above HIGH.
@@ -81,7 +84,6 @@ def find_photo_ink(pixels: np.ndarray) -> PhotoInk:
     pixels : ndarray of shape (height, width)
         Grey levels 0-255, either ink colour.
     """
-    from skimage.filters import sato
 
     pixels = np.asarray(pixels, dtype=np.float32)
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
@@ -99,7 +101,6 @@ def find_photo_ink(pixels: np.ndarray) -> PhotoInk:
     mask = _hysteresis(strength) | _hysteresis(ridges)
     if lines.any():
         # A stroke that crosses a line lost its contrast there: bridge such gaps, on and next to lines only.
-        from scipy import ndimage
 
         near_lines = ndimage.binary_dilation(lines, iterations=3)
         mask |= ndimage.binary_closing(mask, structure=np.ones((5, 5), dtype=bool)) & near_lines
@@ -108,7 +109,6 @@ def find_photo_ink(pixels: np.ndarray) -> PhotoInk:
 
 def _remove_specks(mask: np.ndarray) -> np.ndarray:
     """Drop components smaller than :data:`MIN_SPECK_SHARE` of the image or :data:`RELATIVE_SPECK` of the largest."""
-    from scipy import ndimage
 
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
@@ -121,7 +121,6 @@ def _remove_specks(mask: np.ndarray) -> np.ndarray:
 
 def _hysteresis(values: np.ndarray) -> np.ndarray:
     """Pixels above ``LOW`` of the image's level that connect to pixels above ``HIGH`` of it (scikit-image)."""
-    from skimage.filters import apply_hysteresis_threshold
 
     # The level: a pen's strokes may cover well under 1% of a photo, so a high percentile.
     level = float(np.percentile(values, 99.9))
@@ -136,7 +135,6 @@ def _odd(value: int) -> int:
 
 def _estimate_background(pixels: np.ndarray) -> np.ndarray:
     """The slowly varying paper level under light ink: a wide grey opening of a 4x smaller copy, enlarged back."""
-    from scipy import ndimage
 
     factor = 4 if min(pixels.shape) >= 64 else 1
     small = pixels[::factor, ::factor]
@@ -160,7 +158,6 @@ def _estimate_lines(strength: np.ndarray) -> np.ndarray:
     line tilted by a pixel or two is still caught. (The median along stretches of a row, tried before
     that, took a digit's long vertical stroke for a grid line.)
     """
-    from scipy import ndimage
 
     estimate = np.zeros_like(strength)
     for axis in (0, 1):
@@ -181,8 +178,6 @@ def _estimate_lines(strength: np.ndarray) -> np.ndarray:
 
 def _measure_stroke_width(mask: np.ndarray) -> float:
     """The mean stroke width of ``mask`` in pixels: twice the distance to the background along its skeleton."""
-    from scipy import ndimage
-    from skimage.morphology import skeletonize
 
     if not mask.any():
         return 0.0
@@ -209,8 +204,6 @@ def normalise_strokes(mask: np.ndarray, strength: np.ndarray) -> np.ndarray:
     -------
     ink : ndarray of shape (height, width), float32, 0-255
     """
-    from scipy import ndimage
-    from skimage.morphology import skeletonize
 
     rows, columns = np.nonzero(mask)
     if rows.size == 0:
@@ -299,8 +292,6 @@ def survey_image(pixels: np.ndarray) -> ImageSurvey:
     pixels : ndarray of shape (height, width)
         Grey levels 0-255, either ink colour.
     """
-    from scipy import ndimage
-    from skimage.filters import threshold_otsu
 
     pixels = np.asarray(pixels, dtype=np.float32)
     if float(pixels.max()) == float(pixels.min()):
@@ -375,7 +366,6 @@ def find_scan_ink(pixels: np.ndarray, survey: ImageSurvey) -> PhotoInk:
     is every pixel's stretched level, of which :func:`digitrec_utils.data.preparation.prepare_found_ink` keeps
     those within a pixel of the ink, so that anti-aliased edges stay.
     """
-    from scipy import ndimage
 
     pixels = np.asarray(pixels, dtype=np.float32)
     span = survey.ink_level - survey.background

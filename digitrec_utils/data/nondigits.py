@@ -11,6 +11,8 @@ outlined shapes (rectangles, ellipses, polygons), random scribbles, ruled lines 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import grey_dilation
+from skimage.draw import bezier_curve, disk, ellipse, ellipse_perimeter, polygon, rectangle, rectangle_perimeter
 
 from digitrec_utils.exceptions import ParameterError
 
@@ -56,7 +58,6 @@ def _noise(rng):
 
 
 def _rectangle(rng):
-    from skimage.draw import rectangle, rectangle_perimeter
 
     image = np.zeros((SIDE, SIDE))
     start = tuple(int(value) for value in rng.integers(3, 12, size=2))
@@ -70,7 +71,6 @@ def _rectangle(rng):
 
 
 def _ellipse(rng):
-    from skimage.draw import ellipse, ellipse_perimeter
 
     image = np.zeros((SIDE, SIDE))
     centre = rng.integers(10, 18, size=2)
@@ -85,7 +85,6 @@ def _ellipse(rng):
 
 
 def _polygon(rng):
-    from skimage.draw import polygon
 
     image = np.zeros((SIDE, SIDE))
     corners = rng.integers(3, SIDE - 3, size=(int(rng.integers(3, 7)), 2))
@@ -95,8 +94,6 @@ def _polygon(rng):
 
 
 def _scribble(rng):
-    from scipy.ndimage import grey_dilation
-    from skimage.draw import bezier_curve
 
     image = np.zeros((SIDE, SIDE))
     for _ in range(int(rng.integers(2, 5))):
@@ -115,7 +112,6 @@ def _lines(rng):
 
 
 def _blots(rng):
-    from skimage.draw import disk
 
     image = np.zeros((SIDE, SIDE))
     for _ in range(int(rng.integers(1, 4))):

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+from tqdm import tqdm
 
 from digitrec_utils.data.ink import find_ink, normalise_strokes
 from digitrec_utils.exceptions import ImageError
@@ -79,9 +83,6 @@ def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
     ImageError
         Naming the file when it is missing, unreadable, truncated, not an image, or too large to decode.
     """
-    import warnings
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
@@ -129,7 +130,6 @@ def _check_decoded_size(path: Path, width: int, height: int) -> None:
 
 def _convert_to_grey(image) -> np.ndarray:
     """Return a Pillow image of any mode as grayscale uint8, transparent pixels white, 16-bit levels kept."""
-    from PIL import Image
 
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # Pillow's conversion to "L" clips 16- and 32-bit levels at 255, which turns most of an image white.
@@ -218,7 +218,6 @@ def prepare_found_ink(mask: np.ndarray, strength: np.ndarray, kind: str, *, sour
         fills them was stretched to its frame and is narrowed (:func:`is_stretched_to_frame`); False for a
         digit cut to its own box from a larger image, as ``digitrec read`` cuts each digit of a string.
     """
-    from scipy import ndimage
 
     if kind == "scan":
         # The scan's grey levels within a pixel of this digit's ink, and nothing of a neighbour's.
@@ -260,8 +259,6 @@ def place_in_field(ink: np.ndarray, *, source: str = "image", threshold: float =
     -------
     image : ndarray of shape (28, 28), float32 in [0, 1]
     """
-    from PIL import Image
-    from scipy import ndimage
 
     rows, columns = np.nonzero(ink >= threshold)
     if rows.size == 0:
@@ -465,7 +462,6 @@ def prepare_image_files(paths: Sequence[str | os.PathLike], *, batch_size: int =
     ------
     batch : PreparedBatch
     """
-    from tqdm import tqdm
 
     if batch_size < 1:
         raise ValueError(f"batch_size = {batch_size}: prepare at least one image at a time.")

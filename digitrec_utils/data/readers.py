@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from digitrec_utils.exceptions import DatasetError
 
@@ -340,7 +341,6 @@ def read_mnist_npz_keys(path: Path) -> list[str]:
 
 def _read_numeric_csv(path: Path, what: str) -> np.ndarray:
     """Read a header-less CSV of integers into a 2-D int64 array, with clear errors."""
-    import pandas as pd
 
     try:
         frame = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=True)

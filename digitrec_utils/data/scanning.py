@@ -31,6 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+from scipy import ndimage
+from scipy.ndimage import gaussian_filter, map_coordinates
 
 from digitrec_utils.data.preparation import prepare_image_with_kind
 from digitrec_utils.exceptions import ImageError
@@ -76,8 +79,6 @@ def _simulate_scan(digit: np.ndarray, rng: np.random.Generator, settings: ScanSe
     scan : ndarray of shape (frame, frame), uint8
         Dark ink on a white background, as a scanned file holds it.
     """
-    from PIL import Image
-    from scipy import ndimage
 
     if rng.random() < settings.elastic:
         digit = _distort(digit, rng.uniform(*settings.elastic_alpha), rng)
@@ -122,7 +123,6 @@ def _simulate_scan(digit: np.ndarray, rng: np.random.Generator, settings: ScanSe
 
 def _distort(digit: np.ndarray, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """Simard et al.'s elastic distortion of a 28x28 digit (another hand's wobble), as ``corruptions`` makes it."""
-    from scipy.ndimage import gaussian_filter, map_coordinates
 
     side = digit.shape[0]
     rows, columns = np.meshgrid(np.arange(side), np.arange(digit.shape[1]), indexing="ij")
@@ -150,7 +150,6 @@ def _cross_seven(crop: np.ndarray) -> np.ndarray:
 
 def _slant(crop: np.ndarray, amount: float) -> np.ndarray:
     """Shear a digit's box horizontally (a writer's slant), widening the box so that nothing is cut."""
-    from scipy import ndimage
 
     height, width = crop.shape
     extra = int(np.ceil(abs(amount) * height))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from digitrec_utils.data.readers import (
     N_CLASSES,
@@ -132,7 +133,6 @@ def _check_disjoint(train_indices, val_indices, test_indices, n_train_part: int)
 
 def split_stratified(indices, labels, fraction, seed, key):
     """Split ``indices`` into (rest, held-out fraction), stratified on ``labels``."""
-    from sklearn.model_selection import train_test_split
 
     try:
         return train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
@@ -184,7 +184,6 @@ def _draw_stratified_subset(labels: np.ndarray, size: int, seed: int, key: str =
     ParameterError
         When a stratified subsample of that size cannot be drawn.
     """
-    from sklearn.model_selection import train_test_split
 
     positions = np.arange(len(labels))
     try:

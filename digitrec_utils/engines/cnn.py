@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import StratifiedKFold
 
 from digitrec_utils.data.nondigits import make_nondigits
 from digitrec_utils.data.preparation import prepare_image_batch
@@ -23,6 +25,7 @@ from digitrec_utils.data.scanning import simulate_scans
 from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, compare_paired
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.backend import keras
 from digitrec_utils.models.convnets import (
     CNN_ZOO,
     build_cnn,
@@ -441,7 +444,6 @@ def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray)
 def _score_on_validation(model, x_val: np.ndarray, y_val: np.ndarray) -> tuple[float, float, np.ndarray]:
     """Return (validation accuracy, predict milliseconds per 1,000 images, predicted labels) of a model built
     after training."""
-    from sklearn.metrics import accuracy_score
 
     probabilities, predict_ms = predict_probabilities(model, x_val)
     predictions = probabilities.argmax(axis=1)
@@ -458,7 +460,6 @@ def make_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.nda
     n_folds : int
     seed : int
     """
-    from sklearn.model_selection import StratifiedKFold
 
     if n_folds < 2:
         raise ParameterError(f"cv_folds = {n_folds}: k-fold cross-validation needs at least 2 folds.")
@@ -500,7 +501,6 @@ def build_average_model(models: Sequence, name: str, *, member_name: str = "fold
     The result predicts, saves and reloads like any other model: it is built from Keras's own ``Average``
     layer, each model wrapped under the name ``<member_name>_<position>``.
     """
-    import keras
 
     with policy_scope("float32"):  # Probabilities averaged in float32, even after training in 16 bits.
         inputs = keras.Input(shape=models[0].input_shape[1:])
@@ -687,7 +687,6 @@ def augment_examples(images: np.ndarray, augmentation: str, *, strength: float =
     -------
     examples : ndarray of shape (n_images * (copies + 1), 28, 28), float32 in [0, 1]
     """
-    import keras
 
     seed_everything(seed)
     pipeline = keras.Sequential(build_training_augmentation(augmentation, strength=strength, robustness=robustness,

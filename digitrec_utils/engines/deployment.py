@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.nondigits import make_nondigits
@@ -188,7 +189,6 @@ def measure_nondigits(model, sources: Sequence[NonDigitSource], *, score: str, t
     values : dict of str to ndarray
         Each source's report images' scores, for the figure.
     """
-    from sklearn.metrics import roc_auc_score
 
     rows, scores_by_source = [], {}
     digit_scores = test_digits.score(score)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
+from sklearn.decomposition import PCA
 
 from digitrec_utils.data.preprocessing import PixelStandardizer, flatten_images, scale_images
 from digitrec_utils.data.types import Dataset
@@ -234,7 +235,6 @@ def compute_pca(train_images: np.ndarray, *, n_points: int, seed: int):
         Indices of the projected images in ``train_images``.
     text : str
     """
-    from sklearn.decomposition import PCA
 
     flat = flatten_images(scale_images(train_images))
     pca = PCA(svd_solver="covariance_eigh", random_state=seed).fit(flat)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from mlxtend.evaluate import mcnemar, mcnemar_table
+from scipy.stats import binomtest, norm
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -522,7 +523,6 @@ def compare_paired(y_true, predictions, *, best=None, significance: float = SIGN
     >>> compare_paired(truth, {"A": a, "B": b}).within_noise()
     ['B']
     """
-    from mlxtend.evaluate import mcnemar, mcnemar_table
 
     y_true = np.asarray(y_true)
     if not predictions:
@@ -566,7 +566,6 @@ def estimate_images_needed(only_first: int, only_second: int, n_images: int, *, 
     n_images : int or None
         None when the two were right on the same number of images (no difference to see).
     """
-    from scipy.stats import norm
 
     if only_first == only_second or n_images <= 0:
         return None

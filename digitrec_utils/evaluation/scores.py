@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from digitrec_utils.exceptions import ParameterError
 
@@ -72,7 +73,6 @@ def rank_scores(known: np.ndarray, unknown: np.ndarray) -> pd.DataFrame:
     -------
     ranking : DataFrame with columns score and auroc, best first (ties: the order of SCORE_NAMES)
     """
-    from sklearn.metrics import roc_auc_score
 
     truth = np.concatenate([np.ones(len(known)), np.zeros(len(unknown))])
     rows = [{"score": name, "auroc": float(roc_auc_score(truth, np.concatenate(

@@ -27,6 +27,8 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+from skimage.morphology import dilation, disk, skeletonize
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,6 @@ def _draw_thin_digit(digit: np.ndarray, height: int, stroke: int) -> np.ndarray:
     ink : ndarray of shape (height, width), bool
         Cropped to the digit.
     """
-    from PIL import Image
-    from skimage.morphology import dilation, disk, skeletonize
 
     digit = np.asarray(digit, dtype=np.uint8)
     rows, columns = np.nonzero(digit > 40)
@@ -102,7 +102,6 @@ def _paper(rng: np.random.Generator, shape: tuple[int, int], settings: PhotoSett
 
 def _light_and_compress(image: np.ndarray, rng: np.random.Generator, settings: PhotoSettings) -> np.ndarray:
     """Apply a linear brightness gradient, Gaussian noise and JPEG compression; return uint8 grey levels."""
-    from PIL import Image
 
     height, width = image.shape
     angle = rng.uniform(0.0, 2.0 * np.pi)

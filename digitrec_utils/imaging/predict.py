@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.preparation import BATCH_SIZE, prepare_image_files
@@ -138,7 +139,6 @@ def render_digit_photo(digit: np.ndarray, path: str | os.PathLike, *, offset: tu
     colour : bool, default=True
         Save as RGB rather than grayscale.
     """
-    from PIL import Image
 
     ink = Image.fromarray(255 - np.asarray(digit, dtype=np.uint8)).resize((28 * scale, 28 * scale),
                                                                           Image.Resampling.BICUBIC)

@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+from tqdm import tqdm
 
 from digitrec_utils.data.ink import find_ink
 from digitrec_utils.data.preparation import PROGRESS_MINIMUM, prepare_found_ink, read_image
@@ -86,7 +89,6 @@ def segment_digits(pixels: np.ndarray, *, source: str = "image", classify=None) 
         When no ink is found (a blank photo, or only lines: an empty form), or there are far too many
         components for a number (a photo of text or a texture).
     """
-    from scipy import ndimage
 
     pixels = np.asarray(pixels)
     photo, survey = find_ink(pixels)
@@ -189,7 +191,6 @@ def _split_touching(mask: np.ndarray, digit_height: float, strength: np.ndarray,
 
 def _lowest_minima(profile: np.ndarray, start: int, stop: int, *, count: int) -> list[int]:
     """The positions of the ``count`` lowest values of a smoothed ``profile`` within [start, stop)."""
-    from scipy import ndimage
 
     smooth = ndimage.uniform_filter1d(profile, size=3)
     stop = max(stop, start + 1)
@@ -255,7 +256,6 @@ def iterate_readings(paths: Sequence[str | os.PathLike], model, *, batch_size: i
     progress bar on standard error, by default when there are more than
     :data:`digitrec_utils.data.preparation.PROGRESS_MINIMUM` images. Memory stays bounded whatever their number.
     """
-    from tqdm import tqdm
 
     show = len(paths) > PROGRESS_MINIMUM if progress is None else progress
     with tqdm(total=len(paths), unit="image", file=sys.stderr, disable=not show, desc="digitrec") as bar:
@@ -325,7 +325,6 @@ def read_pixel_images(named: Sequence[tuple[str, object]], model, *, class_names
 def _write_debug_images(folder: Path, path: Path, pixels: np.ndarray, segmented: Segmented, digits: list[dict]
                        ) -> list[Path]:
     """Write ``<stem>-ink.png``, ``<stem>-boxes.png`` and ``<stem>-digit-<k>.png`` into ``folder``."""
-    from PIL import Image, ImageDraw
 
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / f"{path.stem}-ink.png", folder / f"{path.stem}-boxes.png"]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 GRID_CMAP = "gray_r"
@@ -691,7 +692,6 @@ def plot_read_strings(images: Sequence[np.ndarray], entries: Sequence[dict], tru
 
     Boxes are green where the digit was accepted at the threshold and red where it was unsure.
     """
-    from matplotlib.patches import Rectangle
 
     figure, axes_list = plt.subplots(len(images), 1, figsize=(9, 2.0 * len(images)), squeeze=False)
     for axes, image, entry, truth in zip(axes_list[:, 0], images, entries, truths, strict=True):

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import nbformat
+from nbconvert import HTMLExporter
 
 from digitrec_utils import __version__, config
 from digitrec_utils.utils.paths import hide_machine_paths
@@ -107,7 +108,6 @@ def render_notebook_html(notebook_path: str | Path, *, show_code: bool = False, 
     -------
     html : str
     """
-    from nbconvert import HTMLExporter
 
     notebook = move_summary_to_top(nbformat.read(str(notebook_path), as_version=4))
     if not show_code:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jsonschema
 import numpy as np
+from scipy.stats import binomtest
 
 from digitrec_utils.config import locate_record
 from digitrec_utils.evaluation.evaluation import Evaluation
@@ -351,7 +352,6 @@ def _check_selected_beats_the_commonest_class(record: dict, source: str) -> None
     recommended it would mislead. Judged with a one-sided binomial test at 0.001, on 50 validation images or
     more.
     """
-    from scipy.stats import binomtest
 
     selected = next((model for model in record["models"] if model["name"] == record.get("selected_model")), None)
     labels = record.get("val_labels")

@@ -15,6 +15,13 @@ import time
 from pathlib import Path
 
 import nbformat
+import papermill
+import zmq
+from ipykernel.kernelspec import write_kernel_spec
+from jupyter_client.manager import KernelManager
+from nbclient.exceptions import CellTimeoutError
+from papermill.exceptions import PapermillExecutionError
+from traitlets.config import Config
 
 from digitrec_utils import config
 from digitrec_utils.exceptions import ResultsError
@@ -164,9 +171,6 @@ def run_papermill(run: NotebookRun, *, source: Path, run_dir: Path, timeout, pro
     before the kernel binds them), and then one of them dies with "Kernel died before replying to
     kernel_info"; nothing of the notebook has run, so starting it again changes no result.
     """
-    import papermill
-    from nbclient.exceptions import CellTimeoutError
-    from papermill.exceptions import PapermillExecutionError
 
     executed = run_dir / f"{config.name_page(run.notebook)}.ipynb"
     partial = run_dir / f".{run.notebook}.partial.ipynb"
@@ -299,7 +303,6 @@ def prepare_kernel_environment() -> Path:
     remove it with :func:`~digitrec_utils.utils.scratch.remove_owned_folder`, or the next digitrec
     process to call this function removes it once this one has ended.
     """
-    from ipykernel.kernelspec import write_kernel_spec
 
     remove_abandoned_kernel_folders()
     os.environ.update(KERNEL_ENVIRONMENT)
@@ -345,9 +348,6 @@ def _kernel_manager_config(sockets: Path):
     the kernel CurveZMQ keys when the kernelspec declares support, which ipykernel's does; with an
     older jupyter_client, or a pyzmq built without CurveZMQ, nothing is changed.
     """
-    import zmq
-    from jupyter_client.manager import KernelManager
-    from traitlets.config import Config
 
     kernel_config = Config()
     kernel_config.KernelManager.connection_file = str(sockets / "kernel.json")
