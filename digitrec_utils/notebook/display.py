@@ -1,4 +1,8 @@
-"""Helpers that notebooks call to present results: findings, step timings, parameters and provenance."""
+"""What a notebook displays: findings, tables, an evaluation, a model summary, step timings and provenance.
+
+Only notebooks import this module; the runner, which renders their pages, never loads IPython's display or the
+figures from here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,11 @@ import warnings
 from collections.abc import Iterator
 
 import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown, display
+from pandas.io.formats.style import Styler
 
+from digitrec_utils import plots
 from digitrec_utils.params import get_notebook_parameters
 from digitrec_utils.reporting.tables import style_table
 from digitrec_utils.utils.environment import collect_environment
@@ -17,8 +25,6 @@ from digitrec_utils.utils.paths import PATH_PARAMETERS, describe_parameter
 
 def configure_notebook() -> None:
     """Set a consistent look for figures and tables, and quiet known harmless warnings."""
-    import seaborn as sns
-
     sns.set_theme(context="notebook", style="whitegrid")
     pd.set_option("display.precision", 4)
     pd.set_option("display.max_columns", 30)
@@ -27,7 +33,6 @@ def configure_notebook() -> None:
 
 def show_finding(text: str) -> None:
     """Display a computed interpretation as a highlighted Markdown line."""
-    from IPython.display import Markdown, display
 
     quoted = "\n".join(f"> {line}" if line else ">" for line in str(text).splitlines())
     display(Markdown(f"> **Finding.** {quoted[2:] if quoted.startswith('> ') else quoted}"))
@@ -38,8 +43,6 @@ def show_table(table: pd.DataFrame, *, percent_columns=()) -> None:
 
     A pandas ``Styler`` (a table already formatted, e.g. with highlighted rows) is displayed as it is.
     """
-    from IPython.display import display
-    from pandas.io.formats.style import Styler
 
     display(table if isinstance(table, Styler) else style_table(table, percent_columns=percent_columns))
 
@@ -77,7 +80,6 @@ def collect_parameters(notebook: str, namespace: dict) -> dict:
 
 def show_provenance(parameters: dict, dataset_info: dict, timings: Timings) -> dict:
     """Display parameters, dataset checksum, package versions, git commit and timings; return the environment."""
-    from IPython.display import Markdown, display
 
     environment = collect_environment()
     git = environment["git"]
@@ -122,10 +124,6 @@ def show_evaluation(name: str, evaluation, images, y_true, class_names, *, n_mis
     n_misclassified : int, default=20
         Misclassified images to draw, most confident mistakes first when probabilities exist.
     """
-    from IPython.display import Markdown, display
-
-    # The figures (matplotlib, seaborn) load only where a page draws them: the runner imports this package.
-    from digitrec_utils import plots
 
     display(Markdown(f"**{name}**: test {evaluation.headline()}; macro F1 {evaluation.macro_f1:.4f}."))
     plots.plot_confusion_matrix(evaluation.confusion_matrix, class_names, title=f"{name}: test confusion matrix")
@@ -137,7 +135,6 @@ def show_evaluation(name: str, evaluation, images, y_true, class_names, *, n_mis
 
 def show_model_summary(model) -> None:
     """Display a Keras model's layer table and parameter count as preformatted text."""
-    from IPython.display import Markdown, display
 
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=90)
