@@ -14,8 +14,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from digitrec_utils import config
-from digitrec_utils.exceptions import DigitrecError, ImageError, ParameterError
+from digitrec_utils import application, config
+from digitrec_utils.exceptions import DigitrecError, ParameterError
 
 EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 2
 
@@ -129,64 +129,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_labelled_arguments(command) -> None:
-    """The arguments that evaluate and calibrate share: the labelled digits and --json."""
-    command.add_argument("data", nargs="+", metavar="DATA",
-                         help="A folder tree <root>/<label>/*.png, or two files, images then labels (IDX or CSV).")
-    command.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
-
-
-def _command_run(arguments) -> int:
-    from digitrec_utils.running.runner import DEFAULT_CELL_TIMEOUT_SECONDS, run_suite
-
-    options = {"only": arguments.only, "overrides": arguments.overrides, "out_dir": arguments.out,
-               "jobs": arguments.jobs, "show_code": arguments.show_code,
-               "timeout": arguments.timeout or DEFAULT_CELL_TIMEOUT_SECONDS, "run_name": arguments.name,
-               "progress": not arguments.quiet, "cluster": arguments.cluster}
-    if arguments.seeds is not None:
-        from digitrec_utils.running.sweep import parse_seeds, run_sweep
-
-        outcome = run_sweep(arguments.profile, seeds=parse_seeds(arguments.seeds), fixed_split=arguments.fixed_split,
-                            **options)
-        folder = outcome.sweep_dir
-    elif arguments.fixed_split:
-        raise ParameterError("--fixed-split keeps the split while the seeds of a sweep vary; use it with --seeds.")
-    else:
-        outcome = run_suite(arguments.profile, **options)
-        folder = outcome.run_dir
-    print(f"Reports: {folder / 'index.html'}")
-    for run in outcome.notebooks:
-        if run.status != "ok":
-            where = Path(run.parameters.get("output_dir", "")).name
-            print(f"digitrec: error: {where + ': ' if arguments.seeds else ''}{run.describe()}", file=sys.stderr)
-    if outcome.interrupted_by:
-        print(f"digitrec: run interrupted by {outcome.interrupted_by}; what finished is kept in {folder}.",
-              file=sys.stderr)
-    return outcome.exit_status
-
-
-def _command_list_params(arguments) -> int:
-    from digitrec_utils.declarations import PARAMETERS
-    from digitrec_utils.params import get_notebook_parameters, list_notebooks, resolve_notebook_name
-
-    stems = [resolve_notebook_name(name) for name in arguments.notebooks] or list_notebooks()
-    for stem in stems:
-        print(f"{stem}:")
-        for name in get_notebook_parameters(stem):
-            declaration = PARAMETERS[name]
-            rule = "" if declaration.describe() == "any value" else f" [{declaration.describe()}]"
-            default = _format_default(declaration.default_for(stem))
-            print(f"  {name}: {declaration.type} = {default}{rule}  # {declaration.help_for(stem)}")
-    return EXIT_OK
-
-
-def _format_default(value) -> str:
-    """Write a default as a parameters cell writes it: strings in double quotes, lists in brackets."""
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_format_default(item) for item in value) + "]"
-    return json.dumps(value) if isinstance(value, str) else repr(value)
-
-
 def _add_image_arguments(command) -> None:
     """The arguments that predict and read share: the images, --model and --json."""
     command.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR",
@@ -199,77 +141,56 @@ def _add_image_arguments(command) -> None:
                          help="Print one JSON object per line, each as soon as its image is done.")
 
 
-def _load_for_images(arguments, what: str):
-    """The image paths, the model, its description and its abstention settings, for predict and read.
-
-    Files in the folders that are not images are listed once on standard error and left out.
-    """
-    from digitrec_utils.data.preparation import collect_image_files, describe_skipped
-    from digitrec_utils.models.model_files import describe_threshold_in_use
-
-    if arguments.min_confidence is not None and not 0.0 <= arguments.min_confidence <= 1.0:
-        raise ParameterError(f"--min-confidence {arguments.min_confidence}: give a score from 0 to 1 (0 answers "
-                             "every image).")
-    paths, skipped = collect_image_files(arguments.images)
-    if skipped:
-        print(f"digitrec: {describe_skipped(skipped)}", file=sys.stderr)
-    if not paths:
-        raise ImageError(f"{', '.join(arguments.images)}: no image files to {what} (the folders hold no PNG, JPEG, "
-                         "BMP or GIF files).")
-    _, model, description = _load_model(arguments.model)
-    abstention = _choose_abstention(description, arguments.min_confidence)
-    in_use = describe_threshold_in_use(abstention, from_option=arguments.min_confidence is not None)
-    print(f"digitrec: threshold: {in_use}", file=sys.stderr)
-    return paths, model, description, abstention
+def _add_labelled_arguments(command) -> None:
+    """The arguments that evaluate and calibrate share: the labelled digits and --json."""
+    command.add_argument("data", nargs="+", metavar="DATA",
+                         help="A folder tree <root>/<label>/*.png, or two files, images then labels (IDX or CSV).")
+    command.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
 
 
-def _load_model(model_argument: str | None):
-    """The model's path, the model and its description: --model, or the newest good run's saved CNN."""
-    from digitrec_utils.config import REPORTS_DIR
-    from digitrec_utils.models.model_files import find_latest_model, load_model_bundle
-    from digitrec_utils.models.training import configure_keras
-
-    configure_keras()
-    model_path = Path(model_argument) if model_argument else find_latest_model(REPORTS_DIR)
-    model, description = load_model_bundle(model_path)
-    print(f"digitrec: model {model_path} ({description.get('model', 'unnamed')})", file=sys.stderr)
-    return model_path, model, description
+def _notify(message: str) -> None:
+    """Say what a service is doing, on standard error, so that standard output holds only the answers."""
+    print(f"digitrec: {message}", file=sys.stderr, flush=True)
 
 
-def _choose_abstention(description: dict, min_confidence: float | None) -> dict | None:
-    """The saved model's newest threshold, or --min-confidence on the saved score; warns when it may not hold."""
-    from digitrec_utils.models.model_files import check_calibration, read_abstention
+def _command_run(arguments) -> int:
+    outcome = application.run_reports(
+        arguments.profile, seeds=arguments.seeds, fixed_split=arguments.fixed_split, timeout=arguments.timeout,
+        only=arguments.only, overrides=arguments.overrides, out_dir=arguments.out, jobs=arguments.jobs,
+        show_code=arguments.show_code, run_name=arguments.name, progress=not arguments.quiet,
+        cluster=arguments.cluster)
+    print(f"Reports: {outcome.folder / 'index.html'}")
+    for run in outcome.notebooks:
+        if run.status != "ok":
+            where = Path(run.parameters.get("output_dir", "")).name
+            print(f"digitrec: error: {where + ': ' if arguments.seeds else ''}{run.describe()}", file=sys.stderr)
+    if outcome.interrupted_by:
+        print(f"digitrec: run interrupted by {outcome.interrupted_by}; what finished is kept in {outcome.folder}.",
+              file=sys.stderr)
+    return outcome.exit_status
 
-    abstention = read_abstention(description) or {}
-    if min_confidence is not None:
-        return {"score": abstention.get("score", "top_probability"), "threshold": min_confidence}
-    warning = check_calibration(description)
-    if warning:
-        print(f"digitrec: warning: {warning}", file=sys.stderr)
-    return abstention or None
+
+def _command_list_params(arguments) -> int:
+    for stem, lines in application.list_parameters(arguments.notebooks).items():
+        print(f"{stem}:")
+        for line in lines:
+            print(f"  {line.describe()}")
+    return EXIT_OK
 
 
 def _command_predict(arguments) -> int:
-    from digitrec_utils.imaging.predict import format_prediction, iterate_predictions
-
-    if arguments.top < 1:
-        raise ParameterError(f"--top {arguments.top}: list at least one label per image.")
-    paths, model, description, abstention = _load_for_images(arguments, "classify")
-    entries = iterate_predictions(paths, model, class_names=description.get("class_names"), top=arguments.top,
-                                  abstention=abstention)
-    return _report(entries, format_prediction, output=_output_format(arguments))
+    output = _output_format(arguments)
+    answers = application.classify_images(arguments.images, model=arguments.model, top=arguments.top,
+                                          min_confidence=arguments.min_confidence, notify=_notify)
+    return _report(answers.entries, answers.format_entry, output=output)
 
 
 def _command_read(arguments) -> int:
-    from digitrec_utils.imaging.reading import format_reading, iterate_readings
-
-    if arguments.expect_digits is not None and arguments.expect_digits < 1:
-        raise ParameterError(f"--expect-digits {arguments.expect_digits}: give the number of digits each image "
-                             "holds (at least 1).")
-    paths, model, description, abstention = _load_for_images(arguments, "read")
-    entries = iterate_readings(paths, model, class_names=description.get("class_names"), abstention=abstention,
-                               expect_digits=arguments.expect_digits, debug_dir=arguments.debug_dir)
-    return _report(entries, format_reading, output=_output_format(arguments))
+    output = _output_format(arguments)
+    answers = application.read_images(arguments.images, model=arguments.model, expect_digits=arguments.expect_digits,
+                                      debug_dir=arguments.debug_dir, min_confidence=arguments.min_confidence,
+                                      notify=_notify)
+    return _report(answers.entries, answers.format_entry, output=output)
 
 
 def _output_format(arguments) -> str:
@@ -306,73 +227,17 @@ def _report(entries, format_entry, *, output: str) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _load_labelled(arguments, model_arguments: list[str | None]):
-    """Open the labelled digits of DATA, then each model: bad data is rejected before a model takes its seconds.
-
-    Returns, for each of ``model_arguments`` (a path, or None for the newest run's model), the model's path, its
-    description and the digits it scored; skipped files are listed once, and each image's error is named once.
-    """
-    from digitrec_utils.data.labelled import open_labelled_source
-    from digitrec_utils.data.preparation import describe_skipped
-    from digitrec_utils.engines.field import score_labelled_digits
-
-    source = open_labelled_source(arguments.data)
-    if source.skipped:
-        print(f"digitrec: {describe_skipped(source.skipped)}", file=sys.stderr)
-    loaded = []
-    for model_argument in model_arguments:
-        model_path, model, description = _load_model(model_argument)
-        scored = score_labelled_digits(source, model, class_names=description.get("class_names"))
-        if not loaded:
-            for error in scored.errors:
-                print(f"digitrec: error: {error}", file=sys.stderr)
-        loaded.append((model_path, description, scored))
-    return loaded
-
-
 def _command_evaluate(arguments) -> int:
-    from digitrec_utils.engines.field import (
-        compare_scored,
-        evaluate_scored,
-        name_models,
-        write_comparison_page,
-        write_evaluation_page,
-    )
-
-    models = arguments.model or [None]
-    if len(models) > 1:
-        from digitrec_utils.models.model_files import check_model_files
-
-        repeated = [path for path, count in Counter(Path(model).resolve() for model in models).items() if count > 1]
-        if repeated:
-            raise ParameterError(f"--model {repeated[0].name} is given twice; give each model once.")
-        for model in models:
-            check_model_files(model)  # Every model is there before the first one's digits are scored.
-        reports = {}
-        loaded = _load_labelled(arguments, models)
-        for name, (model_path, description, scored) in zip(name_models(models), loaded, strict=True):
-            reports[name] = evaluate_scored(scored, abstention=_choose_abstention(description, None),
-                                            model_name=description.get("model", model_path.stem))
-        comparison = compare_scored(reports)
-        if arguments.html:
-            write_comparison_page(comparison, arguments.html)
-            print(f"digitrec: page {arguments.html}", file=sys.stderr)
-        if arguments.json:
-            print(json.dumps(comparison.to_dict(), indent=2))
-        else:
-            for name, report in reports.items():
-                print(f"{name}: {report.describe()}")
-            print(comparison.describe())
-        return EXIT_FAILED if next(iter(reports.values())).scored.errors else EXIT_OK
-    model_path, description, scored = _load_labelled(arguments, models[:1])[0]
-    abstention = _choose_abstention(description, None)
-    report = evaluate_scored(scored, abstention=abstention, model_name=description.get("model", model_path.stem))
-    if arguments.html:
-        write_evaluation_page(report, arguments.html, model_path=model_path)
-        print(f"digitrec: page {arguments.html}", file=sys.stderr)
+    outcome = application.evaluate_digits(arguments.data, arguments.model or [None], page=arguments.html,
+                                          notify=_notify)
     if arguments.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(outcome.to_dict(), indent=2))
+    elif outcome.comparison is not None:
+        for name, report in outcome.reports.items():
+            print(f"{name}: {report.describe()}")
+        print(outcome.comparison.describe())
     else:
+        report = next(iter(outcome.reports.values()))
         print(report.describe())
         print(report.evaluation.per_class[["name", "precision", "recall", "f1", "support"]]
               .rename(columns={"name": "class"}).to_string(index=False, float_format=lambda value: f"{value:.4f}"))
@@ -380,64 +245,33 @@ def _command_evaluate(arguments) -> int:
         if len(pairs):
             print("Most confused: " + ", ".join(f"{row.true} read as {row.predicted} ({row.count})"
                                                 for row in pairs.itertuples()))
-    return EXIT_FAILED if scored.errors else EXIT_OK
+    return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
 def _command_calibrate(arguments) -> int:
-    from digitrec_utils.engines.field import calibrate_scored
-    from digitrec_utils.models.model_files import read_abstention, record_abstention
-
-    if not 0.5 < arguments.target < 1.0:
-        raise ParameterError(f"--target {arguments.target}: give the accuracy the answered digits must reach, "
-                             "strictly between 0.5 and 1 (e.g. 0.995).")
-    model_path, description, scored = _load_labelled(arguments, [arguments.model])[0]
-    calibration = calibrate_scored(scored, abstention=read_abstention(description), target=arguments.target,
-                                   seed=arguments.seed)
-    result = calibration.to_dict()
-    # A threshold that was not found is not written: it would be saved as 0 and answer every digit.
-    written = arguments.write and calibration.choice.reached
-    if written:
-        record_abstention(model_path, score=calibration.score, threshold=calibration.choice.threshold,
-                          target=calibration.choice.target, chosen_on=calibration.chosen_on, seed=calibration.seed,
-                          data_sha256=scored.source.sha256, held_out_half=result["held_out_half"])
-        if calibration.recommendation == "keep":
-            print("digitrec: warning: written as --write asked, although the saved threshold did better on the "
-                  "held-out half (below); the earlier threshold stays in the JSON's abstention_history.",
-                  file=sys.stderr)
-    elif arguments.write:
-        print("digitrec: error: not written: no threshold reached --target on the choosing half, and saving none "
-              "would answer every digit. Lower --target or label more digits.", file=sys.stderr)
+    outcome = application.calibrate_digits(arguments.data, arguments.model, target=arguments.target,
+                                           seed=arguments.seed, write=arguments.write, notify=_notify)
     if arguments.json:
-        print(json.dumps({**result, "written": written}, indent=2))
+        print(json.dumps(outcome.to_dict(), indent=2))
     else:
-        print(calibration.describe())
-        print(calibration.describe_recommendation())
-        print(f"Written to {model_path.with_suffix('.json')}; predict and read use it from now on." if written
-              else "Not written: add --write to store it in the model's JSON." if not arguments.write
-              else "Not written.")
-    return EXIT_FAILED if scored.errors or (arguments.write and not written) else EXIT_OK
+        print(outcome.calibration.describe())
+        print(outcome.calibration.describe_recommendation())
+        print(f"Written to {outcome.model_path.with_suffix('.json')}; predict and read use it from now on."
+              if outcome.written else "Not written: add --write to store it in the model's JSON."
+              if not arguments.write else "Not written.")
+    return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
 def _command_export(arguments) -> int:
-    from digitrec_utils.config import REPORTS_DIR
-    from digitrec_utils.models.export import choose_export_path, describe_export_path, export_model
-    from digitrec_utils.models.model_files import find_latest_model
-
-    model_path = Path(arguments.model) if arguments.model else find_latest_model(REPORTS_DIR)
-    out = Path(arguments.out) if arguments.out else choose_export_path(model_path, arguments.format_name)
-    print(f"digitrec: exporting {model_path} to {arguments.format_name}", file=sys.stderr)
-    export_model(model_path, format_name=arguments.format_name, out=out)
-    print(f"{out}\n{describe_export_path(out)}")
+    outcome = application.export_saved_model(arguments.model, format_name=arguments.format_name, out=arguments.out,
+                                             notify=_notify)
+    print(f"{outcome.path}\n{outcome.description_path}")
     return EXIT_OK
 
 
 def _command_data(arguments) -> int:
-    from digitrec_utils.data.loading import check_dataset, load_dataset
-    from digitrec_utils.data.official import OFFICIAL_IDX_SHA256
-
-    if arguments.name in OFFICIAL_IDX_SHA256:
-        print(f"Files: {check_dataset(arguments.name, data_dir=arguments.data_dir)}.")
-    print(load_dataset(arguments.name, data_dir=arguments.data_dir))
+    for line in application.describe_dataset(arguments.name, data_dir=arguments.data_dir):
+        print(line)
     return EXIT_OK
 
 

@@ -4,7 +4,7 @@ A labelled folder tree is ``<root>/<label>/*`` with PNG, JPEG, BMP or GIF files,
 ``image_dataset_from_directory`` and torchvision's ``ImageFolder``. Every image is prepared as
 ``digitrec predict`` prepares it (:func:`digitrec_utils.data.preparation.prepare_image`). It serves the ``folder``
 dataset (:func:`digitrec_utils.data.loading.load_dataset`), ``digitrec evaluate`` and ``digitrec calibrate``
-(:mod:`digitrec_utils.engines.field`).
+(:mod:`digitrec_utils.evaluation.labelled`).
 
 Rules of a tree, each broken one a :class:`~digitrec_utils.exceptions.DatasetError` before anything is read:
 a label folder must be named after a class (``0`` to ``9``); a label folder holds files, not folders; the

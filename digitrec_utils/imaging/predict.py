@@ -82,17 +82,17 @@ def predict_images(paths: Sequence[str | os.PathLike], model, *, class_names: Se
     ----------
     paths : sequence of path-like
         Image files (see :func:`collect_image_files` for folders).
-    model : keras.Model or path-like
-        A model taking (n, 28, 28, 1) inputs in [0, 1], or a ``.keras`` file saved with its JSON
-        description (:func:`digitrec_utils.models.model_files.save_model_bundle`).
+    model : keras.Model
+        A model taking (n, 28, 28, 1) inputs in [0, 1]. A saved model with its threshold is loaded by
+        :func:`digitrec_utils.application.models.load_model_in_use` (or classified by
+        :func:`digitrec_utils.application.images.predict_files`).
     class_names : sequence of str, optional
-        Label names; taken from the JSON when ``model`` is a path, else the digits 0-9.
+        Label names; the digits 0-9 by default.
     top : int, default=3
         How many labels to list per image, most probable first.
     abstention : dict, optional
         ``{"score": name, "threshold": value}`` (see :mod:`digitrec_utils.evaluation.scores`): each entry then gains
-        ``score`` and ``accepted`` (the score reaches the threshold). Taken from the JSON when ``model`` is
-        a path and the JSON has one (its newest threshold); a threshold of 0 or None accepts every image.
+        ``score`` and ``accepted`` (the score reaches the threshold); a threshold of 0 or None accepts every image.
 
     Returns
     -------
@@ -105,7 +105,7 @@ def predict_images(paths: Sequence[str | os.PathLike], model, *, class_names: Se
     Raises
     ------
     ModelFileError
-        When ``model`` is a path to a missing or unreadable model.
+        When the class names do not match the model's outputs.
     """
     return list(iterate_predictions(paths, model, class_names=class_names, top=top, abstention=abstention))
 

@@ -89,6 +89,11 @@ class RunOutcome(OutcomeStatus):
     manifest: dict = field(default_factory=dict)
     interrupted_by: str | None = None
 
+    @property
+    def folder(self) -> Path:
+        """The folder whose ``index.html`` leads to every page."""
+        return self.run_dir
+
 
 @dataclass
 class Job:

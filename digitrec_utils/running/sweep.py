@@ -134,6 +134,11 @@ class SweepOutcome(OutcomeStatus):
     interrupted_by: str | None = None
 
     @property
+    def folder(self) -> Path:
+        """The folder whose ``index.html`` leads to every page."""
+        return self.sweep_dir
+
+    @property
     def notebooks(self) -> list[NotebookRun]:
         """Every notebook run of the sweep: each seed's, then the stability report's."""
         runs = [run for outcome in self.seeds.values() for run in outcome.notebooks]

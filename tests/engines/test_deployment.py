@@ -147,7 +147,7 @@ def test_blank_images_get_no_answer_and_count_as_wrong():
 def test_the_threshold_goes_into_the_saved_model_json(tmp_path):
     from PIL import Image
 
-    from digitrec_utils.imaging.predict import predict_images
+    from digitrec_utils.application.images import predict_files
     from digitrec_utils.models.model_files import save_model_bundle
 
     model = convnets.build_modern_cnn(filters=(4,), convs_per_block=1, dense_units=8, augmentation="none",
@@ -168,7 +168,7 @@ def test_the_threshold_goes_into_the_saved_model_json(tmp_path):
     digit = np.zeros((28, 28), dtype=np.uint8)
     digit[6:22, 12:16] = 255
     Image.fromarray(digit).save(tmp_path / "one.png")
-    entry = predict_images([tmp_path / "one.png"], path)[0]
+    entry = predict_files([tmp_path / "one.png"], path)[0]
     assert entry["accepted"] is False  # An untrained model is never that certain.
     deployment.save_abstention(path, score="top_probability", threshold=None, target=0.995)
     assert json.loads(path.with_suffix(".json").read_text())["abstention"]["threshold"] == 0.0

@@ -189,7 +189,7 @@ def test_the_folder_dataset_holds_prepared_arrays_and_names_the_unusable_image(s
 
 
 def test_evaluate_matches_scikit_learn_on_the_same_predictions(scan_tree, saved_model, tmp_path, capsys):
-    from digitrec_utils.imaging.predict import predict_images
+    from digitrec_utils.application.images import predict_files
 
     root, written = scan_tree
     page = tmp_path / "page.html"
@@ -197,7 +197,7 @@ def test_evaluate_matches_scikit_learn_on_the_same_predictions(scan_tree, saved_
     captured = capsys.readouterr()
     assert status == 1 and "broken.png" in captured.err  # One unusable image: named, the others measured.
     report = json.loads(captured.out)
-    entries = predict_images([path for path, _ in written], saved_model)
+    entries = predict_files([path for path, _ in written], saved_model)
     y_true = [label for _, label in written] + [3]  # The broken scan counts as wrong.
     y_pred = [int(entry["label"]) for entry in entries] + [-1]
     assert report["n_images"] == len(written) + 1 and report["n_unusable"] == 1
@@ -214,9 +214,10 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
                                                                                  capsys):
     import shutil
 
+    from digitrec_utils.application.labelled import calibrate_scored, evaluate_scored, split_halves
     from digitrec_utils.data.labelled import open_labelled_source
     from digitrec_utils.engines import deployment
-    from digitrec_utils.engines.field import calibrate_scored, evaluate_scored, score_labelled_digits, split_halves
+    from digitrec_utils.evaluation.labelled import score_labelled_digits
     from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 
     root, _ = scan_tree
@@ -271,7 +272,7 @@ def test_calibrate_chooses_on_one_half_reports_on_the_other_and_keeps_a_history(
 
 def _calibration(new: tuple[int, int, int], saved: tuple[int, int, int] | None, *, reached: bool = True):
     """A calibration at target 0.99 whose held-out half gives (images, answered, answered right) per threshold."""
-    from digitrec_utils.engines.field import Calibration
+    from digitrec_utils.application.labelled import Calibration
     from digitrec_utils.evaluation.abstention import SelectiveOutcome, ThresholdChoice
 
     choice = ThresholdChoice(0.6 if reached else None, 0.99, 0.8, 0.995, 100)
@@ -301,7 +302,7 @@ def test_calibrate_writes_no_threshold_where_none_reached_the_target(scan_tree, 
                                                                      capsys):
     import shutil
 
-    from digitrec_utils.engines import field
+    from digitrec_utils.application import labelled
     from digitrec_utils.evaluation.abstention import ThresholdChoice
 
     model_path = tmp_path / saved_model.name
@@ -309,7 +310,7 @@ def test_calibrate_writes_no_threshold_where_none_reached_the_target(scan_tree, 
         shutil.copy(source, tmp_path / source.name)
     before = model_path.with_suffix(".json").read_text()
     # What choose_threshold returns when no threshold reaches the target: the model would answer everything.
-    monkeypatch.setattr(field, "choose_threshold", lambda scores, correct, target: ThresholdChoice(
+    monkeypatch.setattr(labelled, "choose_threshold", lambda scores, correct, target: ThresholdChoice(
         None, target, 1.0, float(np.mean(correct)), len(scores)))
     assert _calibration((100, 100, 90), None, reached=False).recommendation == "keep"
     assert cli.main(["calibrate", str(scan_tree[0]), "--model", str(model_path), "--write", "--json"]) == 1
@@ -321,7 +322,7 @@ def test_calibrate_writes_no_threshold_where_none_reached_the_target(scan_tree, 
 def test_evaluate_compares_models_on_the_same_digits_with_mcnemars_test():
     from mlxtend.evaluate import mcnemar, mcnemar_table
 
-    from digitrec_utils.engines.field import compare_scored, evaluate_scored
+    from digitrec_utils.application.labelled import compare_scored, evaluate_scored
 
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 10, 400)
@@ -352,7 +353,7 @@ def test_evaluate_compares_several_models_on_one_page_and_refuses_a_model_twice(
                                                                                  capsys):
     import shutil
 
-    from digitrec_utils.engines.field import name_models
+    from digitrec_utils.application.labelled import name_models
 
     twin = tmp_path / "twin" / saved_model.name
     twin.parent.mkdir()
@@ -382,7 +383,7 @@ def test_evaluate_compares_several_models_on_one_page_and_refuses_a_model_twice(
     (["/srv/x/m.keras", "m.keras"], ["x", "m.keras"]),
 ])
 def test_models_are_named_by_what_tells_them_apart_without_machine_folders(paths, expected):
-    from digitrec_utils.engines.field import name_models
+    from digitrec_utils.application.labelled import name_models
 
     assert name_models(paths) == expected
 
@@ -407,7 +408,9 @@ def test_a_model_given_as_data_is_refused_with_the_way_to_pass_it_before_any_mod
                                                                                         monkeypatch, capsys):
     root, _ = scan_tree
     loaded = []
-    monkeypatch.setattr(cli, "_load_model", lambda argument: loaded.append(argument))
+    from digitrec_utils.application import labelled
+
+    monkeypatch.setattr(labelled, "load_model_in_use", lambda *arguments, **options: loaded.append(arguments))
     for command in ("evaluate", "calibrate"):
         assert cli.main([command, str(saved_model), str(root), "--model", str(saved_model)]) == 2
         error = capsys.readouterr().err
@@ -419,12 +422,14 @@ def test_a_model_given_as_data_is_refused_with_the_way_to_pass_it_before_any_mod
 
 
 def test_predict_works_in_batches_and_writes_a_json_line_per_image(scan_tree, saved_model, capsys):
-    from digitrec_utils.imaging.predict import iterate_predictions, predict_images
+    from digitrec_utils.application.images import predict_files
+    from digitrec_utils.application.models import load_model_in_use
+    from digitrec_utils.imaging.predict import iterate_predictions
 
     root, written = scan_tree
     paths = [path for path, _ in written][:13]
-    whole = predict_images(paths, saved_model)
-    batched = list(iterate_predictions(paths, saved_model, batch_size=4, progress=False))
+    whole = predict_files(paths, saved_model)
+    batched = list(iterate_predictions(paths, load_model_in_use(saved_model).model, batch_size=4, progress=False))
     assert [entry["label"] for entry in batched] == [entry["label"] for entry in whole]
     assert cli.main(["predict", str(root), "--model", str(saved_model), "--jsonl"]) == 1
     captured = capsys.readouterr()
@@ -502,7 +507,7 @@ def test_field_scans_keep_their_ink_as_the_crop_scale_centre_reference_does(name
 
 def _scored(labels, probabilities, sha256: str = ""):
     from digitrec_utils.data.labelled import LabelledSource
-    from digitrec_utils.engines.field import ScoredDigits
+    from digitrec_utils.evaluation.labelled import ScoredDigits
 
     labels = np.asarray(labels)
     source = LabelledSource("set", "a set", len(labels), None, (np.zeros((len(labels), 28, 28)), labels), sha256)
@@ -511,17 +516,16 @@ def _scored(labels, probabilities, sha256: str = ""):
 
 
 def test_the_threshold_rises_until_it_holds_on_every_set_that_chooses_it():
+    from digitrec_utils.application.labelled import evaluate_scored
     from digitrec_utils.engines.field import (
-        ROLE_CHOOSES,
-        ROLE_REPORTS,
         FieldSet,
         describe_raised_threshold,
-        evaluate_scored,
         measure_field_sets,
         raise_threshold_for_field,
         summarize_field_sets,
     )
     from digitrec_utils.evaluation.abstention import choose_threshold
+    from digitrec_utils.evaluation.labelled import ROLE_CHOOSES, ROLE_REPORTS
 
     rng = np.random.default_rng(0)
 
@@ -580,7 +584,8 @@ def test_a_missing_field_folder_is_rejected_before_any_notebook_starts(saved_mod
 
 def test_field_sets_resolve_relative_folders_and_fall_back_to_scikit_learns_digits(scan_tree, saved_model, tmp_path,
                                                                                   monkeypatch):
-    from digitrec_utils.engines.field import ROLE_CHOOSES, ROLE_REPORTS, load_field_sets
+    from digitrec_utils.engines.field import load_field_sets
+    from digitrec_utils.evaluation.labelled import ROLE_CHOOSES, ROLE_REPORTS
     from digitrec_utils.models.model_files import load_model_bundle
 
     root, written = scan_tree

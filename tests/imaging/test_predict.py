@@ -1,4 +1,4 @@
-"""digitrec predict: MNIST-style preparation of any image, the predict_images function and the command line."""
+"""digitrec predict: MNIST-style preparation of any image, the predict_files function and the command line."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from PIL import Image
 from synthetic import write_run_folder
 
 from digitrec_utils import cli
+from digitrec_utils.application.images import predict_files
 from digitrec_utils.data.preparation import collect_image_files, prepare_image, read_image
 from digitrec_utils.exceptions import ImageError
-from digitrec_utils.imaging.predict import predict_images, render_digit_photo
+from digitrec_utils.imaging.predict import render_digit_photo
 from digitrec_utils.models.model_files import describe_threshold_in_use
 
 # A small CNN trained for two epochs on mnist-sample classifies about 95% of its own test digits; the
@@ -28,7 +29,7 @@ def test_rendered_digits_come_back_with_their_labels(splits, saved_model, tmp_pa
         offset = tuple(int(value) for value in rng.integers(-25, 26, size=2))
         paths.append(render_digit_photo(splits.x_test[position], tmp_path / f"digit_{position:02d}.png", offset=offset,
                              colour=position % 2 == 0))
-    entries = predict_images(paths, saved_model, top=3)
+    entries = predict_files(paths, saved_model, top=3)
     predicted = [entry["label"] for entry in entries]
     expected = [splits.class_names[label] for label in splits.y_test[:N_RENDERED]]
     accuracy = np.mean(np.array(predicted) == np.array(expected))
@@ -75,12 +76,12 @@ def test_bad_files_get_one_clear_error_each_and_the_good_ones_are_classified(spl
     render_digit_photo(splits.x_test[1], tmp_path / "more" / "deeper.PNG")
     paths, skipped = collect_image_files([tmp_path])
     assert skipped == [tmp_path / "notes.txt"]  # In a folder, a file that is not an image is skipped, not read.
-    entries = {entry["path"].rsplit("/", 1)[-1]: entry for entry in predict_images(paths, saved_model)}
+    entries = {entry["path"].rsplit("/", 1)[-1]: entry for entry in predict_files(paths, saved_model)}
     assert set(entries) == {"good.png", "blank.png", "truncated.png", "deeper.PNG"}  # Sub-folders are walked.
     assert "label" in entries["good.png"] and "label" in entries["deeper.PNG"]
     assert "blank.png: no ink found" in entries["blank.png"]["error"]
     assert "truncated.png: not a readable image" in entries["truncated.png"]["error"]
-    named = predict_images([tmp_path / "notes.txt"], saved_model)[0]  # Named on its own, it is read, and fails.
+    named = predict_files([tmp_path / "notes.txt"], saved_model)[0]  # Named on its own, it is read, and fails.
     assert "notes.txt: not a readable image" in named["error"]
     with pytest.raises(ImageError, match="missing.png: no such file"):
         read_image(tmp_path / "missing.png")

@@ -141,6 +141,7 @@ def _read_running_snippet() -> str:
 
 
 def test_the_documented_onnx_example_reads_digits_without_tensorflow(mirrored_model, splits, tmp_path):
+    from digitrec_utils.application.models import load_model_in_use
     from digitrec_utils.imaging.predict import predict_images, render_digit_photo
     from digitrec_utils.models.export import export_model
 
@@ -158,7 +159,8 @@ def test_the_documented_onnx_example_reads_digits_without_tensorflow(mirrored_mo
                                timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in completed.stdout.strip().splitlines())
-    expected = predict_images(paths, saved, abstention={"score": "top_probability", "threshold": 0.0})
+    expected = predict_images(paths, load_model_in_use(saved).model,
+                              abstention={"score": "top_probability", "threshold": 0.0})
     assert [lines[path.name] for path in paths] == [entry["label"] for entry in expected]
     assert lines["broken.png"].startswith("error:")
 

@@ -1,0 +1,179 @@
+"""The HTML pages of ``digitrec evaluate``: one model on labelled digits, or several side by side.
+
+Each page is a notebook built here with its outputs (no kernel runs) and rendered by
+:func:`digitrec_utils.reporting.html.render_notebook_html`, the suite's own renderer, so that it looks like the
+report pages: the same template, tables and figures, and no machine paths. The runner never imports this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import tempfile
+from pathlib import Path
+
+import matplotlib
+import nbformat
+import numpy as np
+import pandas as pd
+from matplotlib import pyplot as plt
+
+from digitrec_utils import __version__, plots
+from digitrec_utils.reporting.html import render_notebook_html
+from digitrec_utils.reporting.tables import format_interval, style_table
+from digitrec_utils.utils.files import write_text_atomic
+
+# Examples shown per confused pair, and pairs shown.
+EXAMPLES_PER_PAIR = 8
+PAIRS_SHOWN = 5
+
+
+def _name_file(error: str) -> str:
+    """An image's error (``path: reason``) with the file's name only, no machine folders."""
+    path, _, reason = error.partition(": ")
+    return f"{Path(path).name}: {reason}"
+
+
+def _describe_confused_examples(scored, pairs: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """For each of the first :data:`PAIRS_SHOWN` confused pairs: a caption and up to :data:`EXAMPLES_PER_PAIR`
+    images."""
+    predictions, names = scored.predictions, scored.class_names
+    examples = []
+    for row in pairs.head(PAIRS_SHOWN).itertuples():
+        true_label, predicted = names.index(str(row.true)), names.index(str(row.predicted))
+        positions = [position for position in np.flatnonzero((scored.labels == true_label)
+                                                             & (predictions == predicted))
+                     if position in scored.mistakes][:EXAMPLES_PER_PAIR]
+        if positions:
+            caption = f"{row.true} read as {row.predicted} ({row.count:,} times)"
+            examples.append((caption, np.stack([scored.mistakes[position] for position in positions])))
+    return examples
+
+
+class _Page:
+    """A report page built as a notebook with its outputs (no kernel runs), rendered by the suite's renderer."""
+
+    def __init__(self) -> None:
+        matplotlib.use("Agg")
+        self.cells = []
+
+    def add_markdown(self, text: str) -> None:
+        self.cells.append(nbformat.v4.new_markdown_cell(text))
+
+    def add_outputs(self, *items, details: str | None = None) -> None:
+        cell = nbformat.v4.new_code_cell("", outputs=list(items))
+        if details:
+            cell.metadata["digitrec"] = {"details": details}
+        self.cells.append(cell)
+
+    def add_table(self, table) -> None:
+        self.add_outputs(nbformat.v4.new_output("display_data", data={"text/html": table.to_html()}))
+
+    def add_figure(self, figure) -> None:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        plt.close(figure)
+        self.add_outputs(nbformat.v4.new_output("display_data", data={
+            "image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "<figure>"}))
+
+    def add_details(self, lines: list[str], *, title: str) -> None:
+        """A list folded away under ``title``."""
+        self.add_markdown("## Details")
+        self.add_outputs(nbformat.v4.new_output("display_data", data={"text/markdown": "\n".join(lines),
+                                                                      "text/plain": "\n".join(lines)}),
+                         details=title)
+
+    def write(self, path) -> None:
+        notebook = nbformat.v4.new_notebook(cells=self.cells)
+        with tempfile.TemporaryDirectory() as folder:
+            notebook_path = Path(folder) / "evaluate.ipynb"
+            nbformat.write(notebook, str(notebook_path))
+            html = render_notebook_html(notebook_path)
+        write_text_atomic(path, html)
+
+
+def _describe_data(scored) -> list[str]:
+    """The details lines on the digits: where from, their checksum, how they were prepared, which were unusable."""
+    lines = [f"- Data: {scored.source.description}; SHA-256 {scored.source.sha256[:16]}...",
+             "- Prepared as: " + ", ".join(f"{kind} {count:,}" for kind, count in scored.kinds.items()),
+             f"- digitrec {__version__}"]
+    if scored.errors:
+        lines.append(f"- Images that could not be used ({len(scored.errors):,}): "
+                     + "; ".join(_name_file(error) for error in scored.errors[:20])
+                     + (" ..." if len(scored.errors) > 20 else ""))
+    return lines
+
+
+def write_evaluation_page(report, path, *, model_path) -> None:
+    """Write the evaluation as a self-contained HTML page in the suite's style (summary first, details folded).
+
+    The page is a notebook built here with its outputs (no kernel runs) and rendered by
+    :func:`digitrec_utils.reporting.html.render_notebook_html`, the suite's own renderer, so that it looks like the
+    report pages: the same template, tables and figures, and no machine paths.
+    """
+    page = _Page()
+    evaluation, scored = report.evaluation, report.scored
+    page.add_markdown(f"# {report.model_name} on {scored.source.name}\n\nHow the saved model reads labelled digits "
+                      f"from elsewhere: {scored.source.description}, each prepared as `digitrec predict` prepares it.")
+    page.add_markdown("## Summary\n\n" + report.describe())
+    page.add_markdown("## Per class\n\nPrecision, recall and F1 of each class (scikit-learn's metrics).")
+    table = evaluation.per_class[["name", "precision", "recall", "f1", "support"]].rename(columns={"name": "class"})
+    page.add_table(style_table(table))
+    page.add_markdown("## Confusions")
+    page.add_figure(plots.plot_confusion_matrix(evaluation.confusion_matrix, scored.class_names,
+                                                title=f"{scored.source.name}: confusion matrix", show=False))
+    pairs = evaluation.confused_pairs
+    if len(pairs):
+        page.add_markdown("The most confused pairs, with examples of each as the model was fed them.")
+        page.add_table(style_table(pairs, percent_columns=["share_of_true"]))
+        for caption, images in _describe_confused_examples(scored, pairs):
+            page.add_figure(plots.plot_image_grid(images, n_columns=EXAMPLES_PER_PAIR, title=caption, show=False))
+    else:
+        page.add_markdown("No digit was misread.")
+    page.add_details([f"- Model: {report.model_name} ({Path(model_path).name})", *_describe_data(scored)],
+                     title="Model, data and preparation")
+    page.write(path)
+
+
+def write_comparison_page(comparison, path) -> None:
+    """Write several models' evaluations of the same digits as one self-contained HTML page.
+
+    Summary first (which model reads the digits best, and whether McNemar's exact test tells them apart),
+    then one row per model (accuracy, and at its own saved threshold the share answered and their accuracy),
+    the recall of each class side by side, and each model's own summary folded away. Models are named as
+    :func:`name_models` names them, so the page shows no machine path.
+    """
+    page = _Page()
+    reports = comparison.reports
+    scored = next(iter(reports.values())).scored
+    page.add_markdown(f"# {len(reports)} models on {scored.source.name}\n\nWhich saved model reads these labelled "
+                      f"digits better: {scored.source.description}, each prepared as `digitrec predict` prepares "
+                      "it, and every model reading the same digits.")
+    page.add_markdown("## Summary\n\n" + comparison.describe())
+    page.add_markdown("## Every model\n\nAccuracy on every digit with its 95% interval, McNemar's exact test "
+                      "against the best on the digits only one of the two reads right, and at each model's own "
+                      "saved threshold the share answered and their accuracy.")
+    paired = comparison.paired.table.set_index("setting")
+    rows = []
+    for name, report in reports.items():
+        row = paired.loc[name]
+        selective = report.selective
+        best = name == comparison.paired.best  # Against itself: nothing to count or test.
+        verdict = "best" if best else "worse" if row["distinguishable"] else "within noise"
+        rows.append({"model": name, "accuracy": row["accuracy"],
+                     "95% CI": format_interval(row["95% CI low"], row["95% CI high"]),
+                     "right only with the best": np.nan if best else int(row["only best right"]),
+                     "right only with this one": np.nan if best else int(row["only this right"]),
+                     "p-value": np.nan if best else row["p-value"], "vs best": verdict,
+                     "answered": selective.coverage if selective is not None else float("nan"),
+                     "accuracy of answered": selective.accuracy if selective is not None else float("nan")})
+    table = pd.DataFrame(rows).sort_values("accuracy", ascending=False, kind="stable")
+    page.add_table(style_table(table, percent_columns=["answered"]))
+    page.add_markdown("## Per class\n\nThe recall of each class (the share of its digits read right), per model.")
+    recall = pd.DataFrame({"class": scored.class_names,
+                           **{name: reports[name].evaluation.per_class["recall"].to_numpy()
+                              for name in table["model"]}})
+    page.add_table(style_table(recall))
+    lines = [f"- {name}: {report.describe()}" for name, report in reports.items()]
+    page.add_details([*lines, *_describe_data(scored)], title="Each model's summary, the data and its preparation")
+    page.write(path)
