@@ -18,13 +18,10 @@ import pandas as pd
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold
 
-from digitrec_utils.data.nondigits import make_nondigits
-from digitrec_utils.data.preparation import prepare_image_batch
-from digitrec_utils.data.preprocessing import add_channel_axis, scale_images
-from digitrec_utils.data.scanning import simulate_scans
 from digitrec_utils.data.types import Splits
 from digitrec_utils.evaluation.evaluation import Evaluation, compare_paired
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.added_images import add_outliers, add_scan_copies, prepare_images
 from digitrec_utils.models.backend import keras
 from digitrec_utils.models.convnets import (
     CNN_ZOO,
@@ -39,7 +36,6 @@ from digitrec_utils.models.convnets import (
 from digitrec_utils.models.model_files import save_model_bundle
 from digitrec_utils.models.precision import policy_scope
 from digitrec_utils.models.training import (
-    OUTLIER_LABEL,
     TrainingResult,
     ZooResult,
     collect_reported_accuracies,
@@ -52,11 +48,6 @@ from digitrec_utils.reporting.results import build_model_record
 from digitrec_utils.settings import SettingsFromParameters, notebook_settings
 
 FOLD_ENSEMBLE = "fold_ensemble"
-# Added to the seed of the generated images of no digit used in training, so that they never repeat the
-# ones 05_deployment draws with the run's seed (and the next) to choose and to report.
-OUTLIER_SEED_OFFSET = 7919
-# The scanned-looking copies (add_scan_copies) draw their digits and changes from seeds of their own too.
-SCAN_SEED_OFFSET = 1593
 # Scanned-looking copies per digit of the small cnn_modern that 05 trains when it has no saved model.
 STANDALONE_SCAN_COPIES = 1.0
 
@@ -143,11 +134,6 @@ class CrossValidation:
         return (f"{len(self.table)}-fold cross-validation of {self.model_name} on the training part: held-out "
                 f"accuracy {self.mean:.4f} +/- {self.std:.4f} (mean +/- standard deviation; folds from {low:.4f} "
                 f"to {high:.4f}).")
-
-
-def prepare_images(images: np.ndarray) -> np.ndarray:
-    """Return uint8 images of shape (n, 28, 28) as float32 of shape (n, 28, 28, 1) in [0, 1]."""
-    return add_channel_axis(scale_images(images))
 
 
 def build_augmentation_layers(settings: CnnSettings) -> list:
@@ -311,60 +297,6 @@ def _average_members(result: ZooResult, splits: Splits, settings: CnnSettings, x
         "first member alone (whose curves are drawn); the training time counts every member.")
 
 
-def add_scan_copies(originals: np.ndarray, original_labels: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
-                    share: float, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Append copies of a share of the training digits made to look like other writers' scans, with their labels.
-
-    The digits are drawn at random (seeded) from the training part only; each copy is stretched, brought to a
-    low resolution, given another pen, blurred or binarised and then prepared as ``digitrec predict`` prepares
-    a clean scan (:func:`digitrec_utils.data.scanning.simulate_scans`). The validation part stays MNIST's own, so
-    that early stopping and model choice are not changed by what the copies look like.
-
-    Parameters
-    ----------
-    originals : ndarray of shape (n_train, 28, 28), uint8
-        The training digits as the dataset holds them.
-    original_labels : ndarray of shape (n_train,)
-    x_train : ndarray of shape (n, 28, 28, 1), float32
-        The training images so far (``originals`` prepared, perhaps with more appended).
-    y_train : ndarray of shape (n,)
-    share : float
-        How many copies to add, as a share of ``len(originals)``.
-    seed : int
-    """
-    rng = np.random.default_rng([seed, SCAN_SEED_OFFSET])
-    count = int(round(share * len(originals)))
-    # Every digit once per whole share, then a random draw for the rest (a share of 1.5: each once, half twice).
-    chosen = np.concatenate([np.tile(np.arange(len(originals)), count // len(originals)),
-                             rng.choice(len(originals), size=count % len(originals), replace=False)])
-    prepared, usable = simulate_scans(originals[chosen], seed=seed + SCAN_SEED_OFFSET,
-                                      labels=np.asarray(original_labels)[chosen])
-    copies = prepared[usable][..., None].astype(x_train.dtype)
-    return (np.concatenate([x_train, copies]),
-            np.concatenate([np.asarray(y_train, dtype=np.int64),
-                            np.asarray(original_labels)[chosen[usable]].astype(np.int64)]))
-
-
-def describe_scan_copies(share: float) -> str:
-    """Return the sentence on the scanned-looking copies :func:`add_scan_copies` adds, or "" when it adds none.
-
-    Parameters
-    ----------
-    share : float
-        ``modern_scan_copies``: how many copies, as a share of the training digits.
-    """
-    if not share:
-        return ""
-    if share < 1:
-        amount = f"{share:.0%} of the training digits get a scanned-looking copy, which joins them"
-    elif share == 1:
-        amount = "every training digit gets a scanned-looking copy, which joins them"
-    else:
-        amount = f"{share:g} times as many scanned-looking copies as training digits join them"
-    return (f"Before training, {amount} (a slant, a crossed 7, the box stretched, 16 to 32 pixels, another pen, "
-            "blur, black and white), prepared as digitrec predict prepares a scan.")
-
-
 def describe_members(members: int, seed: int) -> str:
     """Return the sentence on ``cnn_modern``'s averaged members, or "" for a single network.
 
@@ -384,41 +316,6 @@ def describe_members(members: int, seed: int) -> str:
 def _name_seeds(first: int, count: int) -> str:
     """Name ``count`` consecutive seeds from ``first`` as a reader counts them: "42 and 43", "42 to 44"."""
     return f"{first} and {first + 1}" if count == 2 else f"{first} to {first + count - 1}"
-
-
-def show_scan_copies(images: np.ndarray, labels: np.ndarray, *, seed: int) -> np.ndarray:
-    """Return ``images`` prepared as training digits, then one scanned-looking copy of each, for a figure.
-
-    The copies come from :func:`digitrec_utils.data.scanning.simulate_scans` with the seed ``add_scan_copies``
-    uses; a copy that could not be made is left blank.
-    """
-    copies, _ = simulate_scans(images, seed=seed + SCAN_SEED_OFFSET, labels=labels)
-    return np.concatenate([prepare_images(images)[..., 0], copies])
-
-
-def add_outliers(x_train: np.ndarray, y_train: np.ndarray, share: float, *, seed: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Append generated images of no digit (outlier exposure), labelled ``training.OUTLIER_LABEL``.
-
-    The images come from :func:`digitrec_utils.data.nondigits.make_nondigits` with a seed of their own, and are
-    prepared as ``digitrec predict`` prepares a 28x28 image; blank ones (no ink) are left out, since
-    ``predict`` never passes them to the model. The network learns to give them a uniform answer, so that
-    its confidence is low on what is not a digit. Never the same images as 05_deployment's, which come from
-    other seeds; and that report measures rejection on another source too (Fashion-MNIST).
-
-    Parameters
-    ----------
-    x_train : ndarray of shape (n_train, 28, 28, 1), float32 in [0, 1]
-    y_train : ndarray of shape (n_train,)
-    share : float
-        How many images of no digit to add, as a share of ``n_train``.
-    seed : int
-    """
-    generated, _ = make_nondigits(int(round(share * len(y_train))), seed=seed + OUTLIER_SEED_OFFSET)
-    prepared, usable = prepare_image_batch(generated)
-    outliers = prepared[usable][..., None]
-    return (np.concatenate([x_train, outliers.astype(x_train.dtype)]),
-            np.concatenate([np.asarray(y_train, dtype=np.int64), np.full(len(outliers), OUTLIER_LABEL)]))
 
 
 def _try_mirror_average(result: ZooResult, x_val: np.ndarray, y_val: np.ndarray) -> None:
@@ -613,58 +510,6 @@ def build_model_records(results: dict[str, ZooResult], evaluations: dict[str, Ev
             predict_ms_per_1k=result.predict_ms_per_1k, val_accuracy=result.val_accuracy,
             val_predictions=result.val_predictions))
     return records
-
-
-def compute_reliability(y_true: np.ndarray, probabilities: np.ndarray, n_bins: int = 10) -> tuple[pd.DataFrame, float]:
-    """Bin predictions by confidence and compare each bin's mean confidence with its accuracy.
-
-    Parameters
-    ----------
-    y_true : ndarray of shape (n_samples,)
-    probabilities : ndarray of shape (n_samples, n_classes)
-    n_bins : int, default=10
-        Equal-width confidence bins over [0, 1].
-
-    Returns
-    -------
-    table : DataFrame
-        One row per non-empty bin: bin low, bin high, images, mean confidence, accuracy.
-    expected_calibration_error : float
-        The image-weighted mean of |accuracy - confidence| over the bins.
-    """
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == np.asarray(y_true)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
-    frame = pd.DataFrame({"bin": bins, "confidence": confidence, "correct": correct})
-    grouped = frame.groupby("bin").agg(images=("correct", "size"), mean_confidence=("confidence", "mean"),
-                                       accuracy=("correct", "mean")).reset_index()
-    grouped.insert(1, "bin low", edges[grouped["bin"]])
-    grouped.insert(2, "bin high", edges[grouped["bin"] + 1])
-    table = grouped.drop(columns="bin").rename(columns={"mean_confidence": "mean confidence"})
-    error = float(np.sum(table["images"] * (table["accuracy"] - table["mean confidence"]).abs()) / len(confidence))
-    return table, error
-
-
-def describe_reliability(table: pd.DataFrame, calibration_error: float) -> str:
-    """One computed sentence: is the model over- or under-confident, and by how much."""
-    gap = float(np.sum(table["images"] * (table["mean confidence"] - table["accuracy"])) / table["images"].sum())
-    if abs(gap) < 0.005:
-        direction = "well calibrated: its confidence matches its accuracy to within half a point on average"
-    elif gap > 0:
-        direction = f"over-confident: its confidence exceeds its accuracy by {gap:.3f} on average"
-    else:
-        direction = (f"under-confident: its accuracy exceeds its confidence by {-gap:.3f} on average (label "
-                     "smoothing trains for softer probabilities)")
-    return f"Expected calibration error {calibration_error:.4f}: the model is {direction}."
-
-
-def find_low_confidence_correct(y_true: np.ndarray, probabilities: np.ndarray, count: int = 20) -> np.ndarray:
-    """Return the positions of the correct predictions with the lowest confidence, lowest first."""
-    predicted = probabilities.argmax(axis=1)
-    correct = np.flatnonzero(predicted == np.asarray(y_true))
-    confidence = probabilities[correct, predicted[correct]]
-    return correct[np.argsort(confidence, kind="stable")[:count]]
 
 
 def augment_examples(images: np.ndarray, augmentation: str, *, strength: float = 0.08, copies: int = 7,

@@ -1,32 +1,36 @@
-"""Figures of the reports (``plots.figures``), re-exported so that notebooks write ``plots.plot_...``."""
+"""Figures of the reports (``plots.figures`` for models, ``plots.images`` for images).
 
+Re-exported here so that notebooks write ``plots.plot_...``.
+"""
 from digitrec_utils.plots.figures import (
     plot_accuracy_by_seed,
     plot_accuracy_cost,
     plot_accuracy_intervals,
-    plot_class_distribution,
-    plot_class_images,
-    plot_class_samples,
     plot_confusion_matrix,
     plot_coverage_curve,
     plot_experiment,
-    plot_explained_variance,
     plot_fold_curves,
-    plot_histograms,
-    plot_image_grid,
-    plot_misclassified,
     plot_pareto,
     plot_per_class_metrics,
-    plot_pixel_value_histogram,
-    plot_projection,
-    plot_read_strings,
     plot_recall_heatmap,
     plot_reliability_diagram,
     plot_robustness,
-    plot_samples,
     plot_score_distributions,
     plot_sweep,
     plot_training_curves,
+)
+from digitrec_utils.plots.images import (
+    plot_class_distribution,
+    plot_class_images,
+    plot_class_samples,
+    plot_explained_variance,
+    plot_histograms,
+    plot_image_grid,
+    plot_misclassified,
+    plot_pixel_value_histogram,
+    plot_projection,
+    plot_read_strings,
+    plot_samples,
 )
 
 __all__ = [

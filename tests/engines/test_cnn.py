@@ -12,8 +12,9 @@ from spies import Forbidden, row_keys, spy_on_training_datasets
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.splits import make_splits
 from digitrec_utils.engines import cnn
+from digitrec_utils.evaluation import reliability
 from digitrec_utils.exceptions import ModelFileError, ParameterError
-from digitrec_utils.models import convnets, training
+from digitrec_utils.models import added_images, convnets, training
 from digitrec_utils.models.layers import build_affine_transforms
 from digitrec_utils.models.model_files import load_model_bundle
 from digitrec_utils.params import resolve_parameters
@@ -466,31 +467,34 @@ def test_missing_or_damaged_model_files_name_the_file(tmp_path):
 def test_reliability_compares_confidence_with_accuracy():
     probabilities = np.full((4, 2), 0.05)
     probabilities[:, 0] = 0.95
-    table, error = cnn.compute_reliability(np.array([0, 0, 1, 1]), probabilities, n_bins=10)
+    table, error = reliability.compute_reliability(np.array([0, 0, 1, 1]), probabilities, n_bins=10)
     assert table["images"].tolist() == [4]
     assert table["bin low"].tolist() == pytest.approx([0.9]) and table["accuracy"].tolist() == [0.5]
     assert error == pytest.approx(0.45)
-    assert "over-confident: its confidence exceeds its accuracy by 0.450" in cnn.describe_reliability(table, error)
+    described = reliability.describe_reliability(table, error)
+    assert "over-confident: its confidence exceeds its accuracy by 0.450" in described
     perfect = np.eye(3)[[0, 1, 2]]
-    table, error = cnn.compute_reliability(np.array([0, 1, 2]), perfect)
-    assert error == pytest.approx(0.0) and "well calibrated" in cnn.describe_reliability(table, error)
+    table, error = reliability.compute_reliability(np.array([0, 1, 2]), perfect)
+    assert error == pytest.approx(0.0) and "well calibrated" in reliability.describe_reliability(table, error)
     shy = np.array([[0.6, 0.4], [0.4, 0.6]])
-    assert "under-confident" in cnn.describe_reliability(*cnn.compute_reliability(np.array([0, 1]), shy))
+    shy_table, shy_error = reliability.compute_reliability(np.array([0, 1]), shy)
+    assert "under-confident" in reliability.describe_reliability(shy_table, shy_error)
 
 
 def test_low_confidence_correct_predictions_come_lowest_first():
     probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55], [0.7, 0.3]])
     truth = np.array([0, 0, 1, 0, 0])  # The fourth is wrong.
-    assert cnn.find_low_confidence_correct(truth, probabilities, 3).tolist() == [1, 4, 2]
+    assert reliability.find_low_confidence_correct(truth, probabilities, 3).tolist() == [1, 4, 2]
 
 
 def test_the_augmentation_finding_counts_scan_copies_and_members_as_a_reader_would():
-    assert cnn.describe_scan_copies(0) == "" and cnn.describe_members(1, seed=42) == ""
-    assert cnn.describe_scan_copies(0.5).startswith("Before training, 50% of the training digits get a scanned-looking "
-                                                    "copy, which joins them (")
-    assert cnn.describe_scan_copies(1).startswith("Before training, every training digit gets a scanned-looking copy")
-    assert cnn.describe_scan_copies(2).startswith("Before training, 2 times as many scanned-looking copies as training "
-                                                  "digits join them")
+    describe = added_images.describe_scan_copies
+    assert describe(0) == "" and cnn.describe_members(1, seed=42) == ""
+    assert describe(0.5).startswith("Before training, 50% of the training digits get a scanned-looking copy, which "
+                                    "joins them (")
+    assert describe(1).startswith("Before training, every training digit gets a scanned-looking copy")
+    assert describe(2).startswith("Before training, 2 times as many scanned-looking copies as training digits join "
+                                  "them")
     assert "with seeds 42 and 43," in cnn.describe_members(2, seed=42)
     assert "3 networks trained alike with seeds 7 to 9," in cnn.describe_members(3, seed=7)
 

@@ -14,6 +14,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from digitrec_utils import cli, config
 from digitrec_utils.data.preparation import STRETCHED_WIDTH
 from digitrec_utils.exceptions import DatasetError, ParameterError
+from digitrec_utils.models import added_images
 
 SHARED_FIELD = config.PROJECT_ROOT.parent / "shared" / "data" / "field"
 needs_field = pytest.mark.skipif(not (SHARED_FIELD / "semeion").is_dir(),
@@ -452,10 +453,10 @@ def test_scanned_copies_are_prepared_scans_with_their_own_labels(splits):
 
     originals, labels = splits.x_train[:50], splits.y_train[:50]
     x_train = cnn.prepare_images(originals)
-    images, extended = cnn.add_scan_copies(originals, labels, x_train, labels, 1.5, seed=4)
+    images, extended = added_images.add_scan_copies(originals, labels, x_train, labels, 1.5, seed=4)
     assert len(images) == len(extended) and 50 + 68 <= len(extended) <= 50 + 75  # 75 copies, a few unusable.
     np.testing.assert_array_equal(images[:50], x_train)
-    again, again_labels = cnn.add_scan_copies(originals, labels, x_train, labels, 1.5, seed=4)
+    again, again_labels = added_images.add_scan_copies(originals, labels, x_train, labels, 1.5, seed=4)
     np.testing.assert_array_equal(images, again)  # Seeded.
     originals_per_class = np.bincount(labels, minlength=10)
     copies_per_class = np.bincount(extended[50:], minlength=10)
