@@ -18,7 +18,7 @@ Usage::
     .venv/bin/python benchmarks/bench_cnn_modern_steps.py [params/mnist.yaml] [--dataset mnist-sample]
         [--batch-sizes 128 256 512] [--filters 32,64 48,96] [--published] [--images 6144] [--json out.json]
 
-Measured for docs/ARCHITECTURE.md (the levers weighed for issue 25 and not tried).
+Measured for docs/RESULTS.md (the levers weighed for issue 25 and not tried).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Measures, for one saved model (an image that ``predict`` refuses counts as wrong
   prepared digit (one-pixel shifts, turns of 6 and 12 degrees, shears that change its slant, among them to
   the median slant of 10,000 training digits, MNIST's by default) and as the mean of the probabilities over
   several views, each against the prepared digit by McNemar's exact test; images ``predict`` refuses are
-  counted and left out. It is what docs/ARCHITECTURE.md cites for applying neither in ``predict``;
+  counted and left out. It is what docs/RESULTS.md cites for applying neither in ``predict``;
   pass ``--field-sets semeion`` so that optdigits stays a figure to report.
 
 Usage::

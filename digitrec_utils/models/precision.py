@@ -34,7 +34,7 @@ from digitrec_utils.utils.environment import (
 )
 
 # Why ``auto`` keeps dense networks in float32 (benchmarks/bench_precision.py and two runs of 03 at full
-# scale, docs/ARCHITECTURE.md "Training precision").
+# scale, docs/RESULTS.md "Trials: training precision").
 DENSE_FINDING = ("dense networks gain nothing from 16-bit arithmetic on a CPU: on full Fashion-MNIST, 03's zoo "
                  "took 247 s in bfloat16 against 205 s in float32, and no network's validation accuracy rose (the "
                  "chosen one's went from 0.9125 to 0.9082, McNemar p = 0.08).")

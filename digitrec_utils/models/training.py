@@ -34,7 +34,7 @@ MONITORS = {"val_loss": "lowest validation loss", "val_accuracy": "highest valid
 # Small networks spend most of a step in Python and function-call overhead rather than arithmetic; running
 # 32 batches per call applies the same updates in the same order (the same curves). Per epoch on 2 cores it
 # made slp and mlp_tiny 2.5 times faster, mlp_bn 1.4 times, and mlp_512x2_dropout_adam, whose step is
-# arithmetic, no faster (benchmarks/bench_dense_training.py, docs/ARCHITECTURE.md). Callbacks that act per
+# arithmetic, no faster (benchmarks/bench_dense_training.py, docs/RESULTS.md). Callbacks that act per
 # batch see every 32nd batch; the ones used here (early stopping, learning-rate cuts, the epoch log) act
 # per epoch.
 STEPS_PER_EXECUTION = 32
