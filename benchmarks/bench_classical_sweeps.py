@@ -6,8 +6,8 @@
 * Decision tree: :func:`digitrec_utils.engines.classical.sweep_tree_depths` (one full-depth tree per criterion,
   read at each depth) against fitting a separate ``DecisionTreeClassifier(max_depth=d)`` for each depth
   and criterion. Both run on one core (``n_jobs=1``) so that the ratio compares the methods, not the
-  parallelism. Their accuracies can differ where two splits tie (see docs/RESULTS.md, "Trials: the classical sweeps"); the largest
-  difference is printed.
+  parallelism. Their accuracies can differ where two splits tie (see docs/RESULTS.md, "Trials: the classical
+  sweeps"); the largest difference is printed.
 
 The data is full Fashion-MNIST's training part (needs ``dataset-fashion-mnist``, or ``--dataset``), with
 the validation part carved from it as in the notebook. The brute-force tree side takes about 20 minutes
