@@ -101,6 +101,8 @@ def test_a_limit_is_defined_once_in_the_package():
     ("digitrec_utils.declarations, digitrec_utils.settings", "keras, tensorflow, sklearn"),
     # The pre-flight check and the runner read the declarations without loading a model library.
     ("digitrec_utils.params, digitrec_utils.running.runner", "keras, tensorflow"),
+    # The command line loads the application layer's services on first use (lazy_loader).
+    ("digitrec_utils.cli", "keras, tensorflow, digitrec_utils.application.images"),
 ])
 def test_the_declarations_import_nothing_heavy(modules, absent):
     names = ", ".join(repr(name.strip()) for name in absent.split(","))
