@@ -68,7 +68,6 @@ _FLOAT_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 @cache
 def _inspect(notebook_path: str, modified: float) -> dict[str, dict]:
-
     return papermill.inspect_notebook(notebook_path)
 
 

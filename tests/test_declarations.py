@@ -101,6 +101,10 @@ def test_a_limit_is_defined_once_in_the_package():
     ("digitrec_utils.declarations, digitrec_utils.settings", "keras, tensorflow, sklearn"),
     # The pre-flight check and the runner read the declarations without loading a model library.
     ("digitrec_utils.params, digitrec_utils.running.runner", "keras, tensorflow"),
+    # The notebooks that train nothing, and their engines, start without TensorFlow.
+    ("digitrec_utils.notebook, digitrec_utils.engines.eda, digitrec_utils.engines.classical, "
+     "digitrec_utils.engines.comparison, digitrec_utils.engines.stability, digitrec_utils.imaging",
+     "keras, tensorflow"),
     # The command line loads the application layer's services on first use (lazy_loader).
     ("digitrec_utils.cli", "keras, tensorflow, digitrec_utils.application.images"),
 ])

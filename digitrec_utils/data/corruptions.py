@@ -128,7 +128,6 @@ def _warp(image: np.ndarray, matrix) -> np.ndarray:
 
 
 def _rotation(pixels, degrees, rng):
-
     signs = rng.choice([-1.0, 1.0], size=len(pixels))
     return np.stack([rotate(image, sign * degrees, order=1, mode="constant", cval=0.0, preserve_range=True)
                      for image, sign in zip(pixels, signs, strict=True)]) if len(pixels) else pixels.copy()
@@ -148,7 +147,6 @@ def _scale(pixels, change, rng):
 
 
 def _translation(pixels, distance, rng):
-
     angles = rng.uniform(0.0, 2.0 * np.pi, size=len(pixels))
     return np.stack([shift(image, (distance * np.sin(angle), distance * np.cos(angle)), order=1, mode="constant",
                            cval=0.0) for image, angle in zip(pixels, angles, strict=True)]) \
@@ -156,18 +154,15 @@ def _translation(pixels, distance, rng):
 
 
 def _footprint(kind: str) -> np.ndarray:
-
     return np.ones((2, 2), dtype=bool) if kind == "square2" else disk(int(kind[-1])).astype(bool)
 
 
 def _dilation(pixels, kind, rng):
-
     footprint = _footprint(kind)
     return _each(pixels, lambda image: dilation(image, footprint))
 
 
 def _erosion(pixels, kind, rng):
-
     footprint = _footprint(kind)
     return _each(pixels, lambda image: erosion(image, footprint))
 
@@ -181,20 +176,17 @@ def _shot_noise(pixels, photons, rng):
 
 
 def _impulse_noise(pixels, amount, rng):
-
     seeds = rng.integers(0, 2**31 - 1, size=len(pixels))
     return np.stack([random_noise(np.clip(image, 0.0, 1.0), mode="s&p", amount=amount, rng=int(seed))
                      for image, seed in zip(pixels, seeds, strict=True)]) if len(pixels) else pixels.copy()
 
 
 def _gaussian_blur(pixels, sigma, rng):
-
     return _each(pixels, lambda image: gaussian(image, sigma=sigma, mode="constant", cval=0.0,
                                                 preserve_range=True))
 
 
 def _motion_blur(pixels, length, rng):
-
     angles = rng.uniform(0.0, np.pi, size=len(pixels))
     blurred = []
     for image, angle in zip(pixels, angles, strict=True):

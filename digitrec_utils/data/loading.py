@@ -176,7 +176,6 @@ def check_dataset(
     if name == "digits":
         return "scikit-learn's embedded digits"
     if name == "folder":
-
         files = find_labelled_files(_require_folder(data_dir))
         return f"the labelled folder tree {files.root.name}/ ({len(files.paths):,} images)"
     if name == "csv":

@@ -58,7 +58,6 @@ def _noise(rng):
 
 
 def _rectangle(rng):
-
     image = np.zeros((SIDE, SIDE))
     start = tuple(int(value) for value in rng.integers(3, 12, size=2))
     extent = tuple(int(value) for value in rng.integers(8, 16, size=2))
@@ -71,7 +70,6 @@ def _rectangle(rng):
 
 
 def _ellipse(rng):
-
     image = np.zeros((SIDE, SIDE))
     centre = rng.integers(10, 18, size=2)
     radii = rng.integers(4, 10, size=2)
@@ -85,7 +83,6 @@ def _ellipse(rng):
 
 
 def _polygon(rng):
-
     image = np.zeros((SIDE, SIDE))
     corners = rng.integers(3, SIDE - 3, size=(int(rng.integers(3, 7)), 2))
     rows, columns = polygon(corners[:, 0], corners[:, 1], shape=image.shape)
@@ -94,7 +91,6 @@ def _polygon(rng):
 
 
 def _scribble(rng):
-
     image = np.zeros((SIDE, SIDE))
     for _ in range(int(rng.integers(2, 5))):
         points = rng.integers(3, SIDE - 3, size=(3, 2))
@@ -112,7 +108,6 @@ def _lines(rng):
 
 
 def _blots(rng):
-
     image = np.zeros((SIDE, SIDE))
     for _ in range(int(rng.integers(1, 4))):
         rows, columns = disk(tuple(int(value) for value in rng.integers(5, SIDE - 5, size=2)),

@@ -350,7 +350,6 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
                                    if deployment else "."),
     ]
     if saved_model is not None:
-
         description_path = saved_model.with_suffix(".json")
         saved_name = json.loads(description_path.read_text(encoding="utf-8")).get("model", "?") \
             if description_path.is_file() else "?"

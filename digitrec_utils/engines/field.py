@@ -68,7 +68,6 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
             notes.append("No field_data, and the model trained on scikit-learn's 8x8 digits, so no other writers' "
                          "digits are measured here; pass field_data to measure some.")
         else:
-
             digits = load_dataset("digits")
             images = np.concatenate([digits.x_train, digits.x_test])
             labels = np.concatenate([digits.y_train, digits.y_test])

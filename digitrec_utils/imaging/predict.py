@@ -17,7 +17,6 @@ from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.preparation import BATCH_SIZE, prepare_image_files
 from digitrec_utils.evaluation.scores import compute_score
 from digitrec_utils.exceptions import ModelFileError
-from digitrec_utils.models.model_files import load_model_bundle, read_abstention
 
 
 def iterate_predictions(paths: Sequence[str | os.PathLike], model, *, class_names: Sequence[str] | None = None,
@@ -28,11 +27,6 @@ def iterate_predictions(paths: Sequence[str | os.PathLike], model, *, class_name
     Takes the arguments of :func:`predict_images`, plus ``batch_size`` and ``progress`` (see
     :func:`prepare_image_files`), and yields its entries in the order of ``paths``.
     """
-    if isinstance(model, (str, os.PathLike)):
-
-        model, description = load_model_bundle(model)
-        class_names = class_names or description.get("class_names")
-        abstention = abstention if abstention is not None else read_abstention(description)
     if top < 1:
         raise ValueError(f"top = {top}: list at least one label per image.")
     for batch in prepare_image_files(paths, batch_size=batch_size, progress=progress):

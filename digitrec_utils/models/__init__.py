@@ -1,20 +1,14 @@
 """Keras networks, their training and precision, saved-model files, the model 05 analyses, classical sweeps.
 
-The names the notebooks and the CLI use are re-exported here; everything else is imported from its module.
+The names the notebooks use are re-exported here and load on first use (``lazy_loader``), so that importing
+:mod:`digitrec_utils.models.classical_sweeps` (02's engine) does not load TensorFlow with the Keras modules.
 """
 
-from digitrec_utils.models.convnets import describe_augmentation
-from digitrec_utils.models.model_files import load_model_bundle, read_abstention
-from digitrec_utils.models.precision import apply_precision, describe_precision
-from digitrec_utils.models.training import configure_keras, select_best, summarize_zoo
+import lazy_loader
 
-__all__ = [
-    "apply_precision",
-    "configure_keras",
-    "describe_augmentation",
-    "describe_precision",
-    "load_model_bundle",
-    "read_abstention",
-    "select_best",
-    "summarize_zoo",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "convnets": ["describe_augmentation"],
+    "model_files": ["load_model_bundle", "read_abstention"],
+    "precision": ["apply_precision", "describe_precision"],
+    "training": ["configure_keras", "select_best", "summarize_zoo"],
+})

@@ -21,7 +21,7 @@ import pandas as pd
 
 from digitrec_utils.evaluation.evaluation import evaluate_model
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.models.backend import keras, silence_native_stderr, tf
+from digitrec_utils.models.backend import GPUS, keras, tf
 from digitrec_utils.models.precision import computes_below_float32, copy_as_float32
 from digitrec_utils.utils.progress import format_duration, report_progress
 
@@ -97,14 +97,12 @@ class TrainingResult:
 
 
 def configure_keras() -> str:
-    """Return one line on what TensorFlow and Keras run on, their GPU probe's chatter silenced.
+    """Return one line on what TensorFlow and Keras run on.
 
-    Importing this module loads them quietly (:mod:`digitrec_utils.models.backend`); looking for GPUs prints
-    CUDA's messages on a machine without one, so the search runs with the native standard error silenced too.
+    Importing this module loads them with their start-up messages silenced, GPU probe included
+    (:mod:`digitrec_utils.models.backend`).
     """
-    with silence_native_stderr():
-        gpus = tf.config.list_physical_devices("GPU")
-    where = (f"GPU: {', '.join(gpu.name for gpu in gpus)}" if gpus
+    where = (f"GPU: {', '.join(gpu.name for gpu in GPUS)}" if GPUS
              else f"CPU ({os.cpu_count()} cores; no GPU found)")
     return f"TensorFlow {tf.__version__} with Keras {keras.__version__}, running on {where}."
 

@@ -15,14 +15,6 @@ from pathlib import Path
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.splits import choose_split_seed, make_splits
 from digitrec_utils.data.types import Dataset, Splits
-from digitrec_utils.engines.cnn import train_standalone_model
-from digitrec_utils.models.acquisition import (
-    DeploymentModel,
-    adopt_standalone_model,
-    find_model,
-    load_deployment_model,
-    rebuild_split,
-)
 from digitrec_utils.notebook.display import Timings, collect_parameters, configure_notebook, show_provenance
 from digitrec_utils.reporting.results import build_results, save_results
 
@@ -82,7 +74,7 @@ def open_notebook(notebook: str, namespace: dict, *, data: str = "none") -> Note
     parameters = session.parameters
     session.data_seed = choose_split_seed(parameters["split_seed"], parameters["seed"])
     with session.timings.measure("load data"):
-        session.loaded = _load_named_dataset(parameters, session.data_seed)
+        session.loaded = load_named_dataset(parameters, session.data_seed)
         if data == "splits":
             session.splits = make_splits(session.loaded, val_fraction=parameters["val_fraction"],
                                          seed=session.data_seed, train_size=parameters["train_size"] or None)
@@ -90,41 +82,6 @@ def open_notebook(notebook: str, namespace: dict, *, data: str = "none") -> Note
     if session.splits is not None:
         print(session.splits)
     return session
-
-
-def acquire_deployment_model(session: NotebookSession) -> DeploymentModel:
-    """Return the model 05 analyses, with its data in ``session``: the run's saved model, else a small one.
-
-    The saved model (``model_path``, else the run's) brings its own dataset and split, rebuilt as it was
-    trained. Without one (05 opened alone in JupyterLab, or under nbval) a small ``cnn_modern`` is trained on
-    the dataset the parameters name, for ``standalone_epochs`` epochs; the steps are timed as "load model and
-    data" and "train a small CNN".
-    """
-    parameters = session.parameters
-    session.data_seed = choose_split_seed(parameters["split_seed"], parameters["seed"])
-    output_dir = parameters.get("output_dir") or ""
-    with session.timings.measure("load model and data"):
-        saved_path = find_model(parameters["model_path"], output_dir)
-        if saved_path is not None:
-            analysed = load_deployment_model(saved_path, output_dir or None)
-            session.loaded, session.splits = rebuild_split(
-                analysed.description, data_dir=parameters["data_dir"], images_csv=parameters["images_csv"],
-                labels_csv=parameters["labels_csv"])
-        else:
-            session.loaded = _load_named_dataset(parameters, session.data_seed)
-            session.splits = make_splits(session.loaded, val_fraction=parameters["val_fraction"],
-                                         seed=session.data_seed, train_size=parameters["train_size"] or None)
-    if saved_path is None:
-        with session.timings.measure("train a small CNN"):
-            split = {"seed": session.data_seed, "test_fraction": parameters["test_fraction"],
-                     "val_fraction": parameters["val_fraction"], "train_size": parameters["train_size"]}
-            model, description = train_standalone_model(session.splits, parameters["dataset"], seed=parameters["seed"],
-                                                        epochs=parameters["standalone_epochs"], split=split)
-            analysed = adopt_standalone_model(model, description, epochs=parameters["standalone_epochs"],
-                                              n_train=len(session.splits.y_train))
-    print(session.loaded)
-    print(session.splits)
-    return analysed
 
 
 def close_notebook(session: NotebookSession, *, dataset_info: dict | None = None, seed: int | None = None,
@@ -159,7 +116,7 @@ def close_notebook(session: NotebookSession, *, dataset_info: dict | None = None
     return save_results(record, parameters.get("output_dir") or "")
 
 
-def _load_named_dataset(parameters: dict, seed: int) -> Dataset:
+def load_named_dataset(parameters: dict, seed: int) -> Dataset:
     """Load the dataset the parameters name, an empty path meaning the default places."""
     return load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None,
                         images_csv=parameters["images_csv"] or None, labels_csv=parameters["labels_csv"] or None,
