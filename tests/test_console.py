@@ -75,6 +75,8 @@ def test_predict_and_read_with_the_newest_good_runs_model(workspace, splits):
     predicted = _type(workspace, "predict", "photos", "--json")
     assert predicted.returncode == EXIT_OK, predicted.stderr
     assert "good/models/cnn_selected.keras" in predicted.stderr  # Found through $DIGITREC_REPORTS.
+    # TensorFlow's native start-up messages (CUDA's probe on a machine without a GPU) stay off the terminal.
+    assert [line for line in predicted.stderr.splitlines() if line[:5] in ("E0000", "W0000", "I0000")] == []
     entries = json.loads(predicted.stdout)
     assert [Path(entry["path"]).name for entry in entries] == ["0.png", "1.png"]
     assert all(entry["label"] in splits.class_names for entry in entries)

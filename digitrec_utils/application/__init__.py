@@ -15,6 +15,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "images": ["ImageAnswers", "classify_images", "predict_files", "read_images"],
     "labelled": ["CalibrationOutcome", "EvaluationOutcome", "calibrate_digits", "evaluate_digits"],
     "exporting": ["ExportOutcome", "export_saved_model"],
+    "datasets": ["describe_dataset"],
     "parameters": ["ParameterLine", "list_parameters"],
-    "suite": ["describe_dataset", "run_reports"],
+    "suite": ["run_reports"],
 })

@@ -1,9 +1,7 @@
-"""``digitrec run`` and ``digitrec data``: the suite of notebooks, and the datasets it reads."""
+"""``digitrec run``: the suite of notebooks, once or once per seed."""
 
 from __future__ import annotations
 
-from digitrec_utils.data.loading import check_dataset, load_dataset
-from digitrec_utils.data.official import OFFICIAL_IDX_SHA256
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.running.outcomes import OutcomeStatus
 from digitrec_utils.running.runner import DEFAULT_CELL_TIMEOUT_SECONDS, run_suite
@@ -33,12 +31,3 @@ def run_reports(profile: str | None = None, *, seeds: str | None = None, fixed_s
     if fixed_split:
         raise ParameterError("--fixed-split keeps the split while the seeds of a sweep vary; use it with --seeds.")
     return run_suite(profile, **options)
-
-
-def describe_dataset(name: str, *, data_dir: str | None = None) -> list[str]:
-    """Lines on a dataset (``digitrec data``): its files and checksums where it has official ones, then its summary."""
-    lines = []
-    if name in OFFICIAL_IDX_SHA256:
-        lines.append(f"Files: {check_dataset(name, data_dir=data_dir)}.")
-    lines.append(str(load_dataset(name, data_dir=data_dir)))
-    return lines

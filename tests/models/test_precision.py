@@ -176,17 +176,3 @@ def test_models_built_around_trained_networks_average_in_float32_under_a_mixed_p
         probabilities = np.asarray(wrapper.predict(images, verbose=0))
         assert probabilities.dtype == np.float32
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-
-
-def test_tensorflow_says_nothing_on_the_native_standard_error_when_a_model_runs():
-    """A report or a terminal shows no CUDA probing or oneDNN notice: the backend silences them once per process."""
-    import subprocess
-    import sys
-
-    code = ("from digitrec_utils.models import training; import keras; "
-            "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]); "
-            "print(model.predict(keras.ops.ones((1, 3)), verbose=0).shape)")
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert completed.stdout.strip() == "(1, 2)"
-    native = [line for line in completed.stderr.splitlines() if line[:5] in ("E0000", "W0000", "I0000")]
-    assert native == []
