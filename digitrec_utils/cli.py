@@ -107,6 +107,26 @@ def _build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--write", action="store_true",
                            help="Store the new threshold in the model's JSON (the earlier ones stay in its history).")
 
+    adapt = commands.add_parser(
+        "adapt", help="Fine-tune a saved model on your own labelled digits, and check it on others.",
+        description="Fine-tune a copy of a saved model on labelled digits (a folder tree <root>/<label>/*.png, or "
+                    "images and labels files), with a replay of its original training digits so that they are not "
+                    "forgotten. Half of the digits (stratified, seeded) are kept to check on, unless --check names "
+                    "others; the threshold is chosen on a fifth of the rest. Prints before and after, with "
+                    "McNemar's exact test, and saves the adapted model with its provenance.")
+    adapt.add_argument("data", nargs="+", metavar="DATA",
+                       help="A folder tree <root>/<label>/*.png, or two files, images then labels (IDX or CSV).")
+    adapt.add_argument("--model", default=None, metavar="PATH",
+                       help="The saved model to adapt (default: the newest good run's saved CNN).")
+    adapt.add_argument("--check", nargs="+", default=None, metavar="DATA",
+                       help="Labelled digits to check on, never adapted on (default: a held-out half of DATA).")
+    adapt.add_argument("--out", required=True, metavar="FILE",
+                       help="The adapted model's .keras file; its JSON goes beside it. The parent is not changed.")
+    adapt.add_argument("--seed", type=int, default=0, help="Seeds the splits and the fine-tuning (default 0).")
+    adapt.add_argument("--target", type=float, default=0.995, metavar="X",
+                       help="Accuracy the answered digits must reach; the threshold is chosen for it (default 0.995).")
+    adapt.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
+
     export = commands.add_parser(
         "export", help="Export a saved model to ONNX, LiteRT or a TensorFlow SavedModel, with its JSON beside it.",
         description="Write the model that predicts in a format that runtimes without Keras read (ONNX Runtime, "
@@ -262,6 +282,24 @@ def _command_calibrate(arguments) -> int:
     return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
+def _command_adapt(arguments) -> int:
+    outcome = application.adapt_model(arguments.data, out=arguments.out, model=arguments.model, check=arguments.check,
+                                      seed=arguments.seed, target=arguments.target, notify=_notify)
+    if arguments.json:
+        print(json.dumps(outcome.to_dict(), indent=2))
+        return EXIT_OK
+    print(outcome.describe())
+    changed = outcome.confusions[(outcome.confusions["fixed"] > 0) | (outcome.confusions["new"] > 0)].head(8)
+    if len(changed):
+        print("Confusions (check digits read as another digit, before and after):")
+        print(changed.to_string(index=False))
+    for note in outcome.notes:
+        print(note)
+    print(f"Saved {outcome.path} (and {outcome.path.with_suffix('.json').name}); predict, read and evaluate take it "
+          "with --model.")
+    return EXIT_OK
+
+
 def _command_export(arguments) -> int:
     outcome = application.export_saved_model(arguments.model, format_name=arguments.format_name, out=arguments.out,
                                              notify=_notify)
@@ -281,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     config.resolve_data_root()  # A relative $DIGITREC_DATA means the same folder in every kernel and worker.
     commands = {"run": _command_run, "list-params": _command_list_params, "predict": _command_predict,
                 "read": _command_read, "evaluate": _command_evaluate, "calibrate": _command_calibrate,
-                "export": _command_export, "data": _command_data}
+                "export": _command_export, "adapt": _command_adapt, "data": _command_data}
     try:
         return commands[arguments.command](arguments)
     except DigitrecError as error:

@@ -81,7 +81,7 @@ def load_model_in_use(model: str | Path | None = None, *, min_confidence: float 
         raise ParameterError(f"--min-confidence {min_confidence}: give a score from 0 to 1 (0 answers every image).")
     path = Path(model) if model else find_latest_model(config.REPORTS_DIR)
     keras_model, description = load_model_bundle(path)
-    notify(f"model {path} ({description.get('model', 'unnamed')})")
+    notify(f"model {path} ({describe_model_origin(description)})")
     abstention = choose_abstention(description, min_confidence, notify=notify)
     if describe_threshold:
         notify(f"threshold: {describe_threshold_in_use(abstention, from_option=min_confidence is not None)}")
@@ -98,3 +98,15 @@ def choose_abstention(description: dict, min_confidence: float | None = None, *,
     if warning:
         notify(f"warning: {warning}")
     return abstention or None
+
+
+def describe_model_origin(description: dict) -> str:
+    """The model's name, and for an adapted model what it was adapted from and on: ``cnn_modern, adapted from
+    cnn_selected.keras on 636 digits of semeion``."""
+    name = str(description.get("model", "unnamed"))
+    adapted = description.get("adapted")
+    if not adapted:
+        return name
+    counts = adapted.get("counts") or {}
+    return (f"{name}, adapted from {adapted.get('parent_model', 'another model')} on {counts.get('train', 0):,} "
+            f"digits of {adapted.get('data_name', 'the office')}")

@@ -298,3 +298,45 @@ def resolve_field_folder(folder: str, *, data_dir: str | None = None) -> Path:
 def check_field_folders(folders, *, data_dir: str | None = None) -> list[str]:
     """Check every labelled folder tree before a run starts (layout, at least one image); return their roots."""
     return [str(find_labelled_files(resolve_field_folder(folder, data_dir=data_dir)).root) for folder in folders]
+
+
+@dataclass
+class LabelledDigits:
+    """Every digit of a labelled source, prepared and held in memory (for fine-tuning on them).
+
+    Attributes
+    ----------
+    images : ndarray of shape (n, 28, 28), float32 in [0, 1]
+        Zeros where the image could not be used.
+    labels : ndarray of shape (n,)
+    usable : ndarray of shape (n,), bool
+    names : list of str
+    errors : list of str
+        One message per image that could not be used.
+    source : LabelledSource
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    usable: np.ndarray
+    names: list[str]
+    errors: list[str]
+    source: LabelledSource
+
+
+def read_labelled_digits(source: LabelledSource, *, progress: bool | None = None) -> LabelledDigits:
+    """Read and prepare every digit of ``source`` as ``predict`` prepares images, keeping their order."""
+    images, labels, usable, names, errors = [], [], [], [], []
+    for batch in source.iterate_batches(progress=progress):
+        block = np.zeros((len(batch.names), 28, 28), dtype=np.float32)
+        fits = np.zeros(len(batch.names), dtype=bool)
+        if len(batch.positions):
+            block[batch.positions] = batch.images
+            fits[batch.positions] = True
+        images.append(block)
+        usable.append(fits)
+        labels.append(np.asarray(batch.labels, dtype=np.int64))
+        names += batch.names
+        errors += list(batch.errors.values())
+    return LabelledDigits(np.concatenate(images), np.concatenate(labels), np.concatenate(usable), names, errors,
+                          source)

@@ -192,3 +192,47 @@ def _draw_stratified_subset(labels: np.ndarray, size: int, seed: int, key: str =
         raise ParameterError(f"{key}: cannot draw a stratified subsample of {size:,} of {len(labels):,} images "
                              f"({error}). Choose a size from the number of classes to {len(labels) - 1:,}.") from None
     return np.sort(subset)
+
+
+def split_labelled_digits(labels: np.ndarray, *, share: float, seed: int, needed_per_class: int,
+                          what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split positions of labelled digits in two stratified, seeded parts: (the rest, ``share`` of them).
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n,)
+        Class positions; -1 for digits that take no part.
+    share : float
+        The second part's share, strictly between 0 and 1.
+    seed : int
+    needed_per_class : int
+        The fewest digits of a class this split may be given, so that both parts (and any split after it)
+        hold some of each.
+    what : str
+        What is split, named in errors ("the office's digits").
+
+    Raises
+    ------
+    ParameterError
+        Naming each class with too few digits, how many it has and how many are needed.
+    """
+    labels = np.asarray(labels)
+    positions = np.flatnonzero(labels >= 0)
+    counts = np.bincount(labels[positions], minlength=int(labels.max(initial=0)) + 1)
+    short = {label: int(count) for label, count in enumerate(counts) if 0 < count < needed_per_class}
+    if short:
+        listed = ", ".join(f"class {label}: {count}" for label, count in short.items())
+        raise ParameterError(f"{what}: too few digits of some classes to split ({listed}); each class needs at "
+                             f"least {needed_per_class}. Label more of them, or leave the class out.")
+    rest, second = split_stratified(positions, labels[positions], share, seed, what)
+    return np.sort(rest), np.sort(second)
+
+
+def draw_per_class(positions: np.ndarray, labels: np.ndarray, count: int, seed: int, *,
+                   what: str = "label_counts") -> np.ndarray:
+    """Return a stratified, seeded draw of ``count`` of ``positions`` (all of them when ``count`` reaches their
+    number), sorted."""
+    positions = np.asarray(positions)
+    if count >= len(positions):
+        return np.sort(positions)
+    return np.sort(positions[_draw_stratified_subset(np.asarray(labels)[positions], count, seed, what)])

@@ -1,0 +1,283 @@
+"""``digitrec adapt``: a saved model fine-tuned on the office's own labelled digits, and measured honestly.
+
+The office's digits are split, stratified and seeded, into a part to adapt on (itself split into training and
+validation digits) and a part to check on, unless ``--check`` names other digits. A copy of the saved model
+is fine-tuned on the training digits with a replay of its original training digits
+(:func:`digitrec_utils.models.adaptation.fine_tune`); the epoch and the threshold are chosen on the validation
+digits; the check digits are read once, by the parent and by the copy, and so are the parent's original test
+digits, so that forgetting is measured. The copy is saved as a model bundle whose JSON says what it was
+adapted from and on what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from digitrec_utils.application.models import ModelInUse, ignore, load_model_in_use
+from digitrec_utils.data.labelled import open_labelled_source, read_labelled_digits
+from digitrec_utils.data.preparation import describe_skipped
+from digitrec_utils.data.splits import split_labelled_digits
+from digitrec_utils.data.types import DIGIT_CLASS_NAMES
+from digitrec_utils.engines.adaptation import (
+    choose_augmentation_of,
+    count_confusions,
+    load_original_digits,
+    predict_labels,
+    read_positions,
+)
+from digitrec_utils.evaluation.abstention import ThresholdChoice, choose_threshold, measure_selective
+from digitrec_utils.evaluation.evaluation import PairedComparison, compare_paired, format_percent_interval
+from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.adaptation import AdaptationRecipe, FineTuned, fine_tune
+from digitrec_utils.models.model_files import record_abstention, save_model_bundle
+
+# Digits of each class the office must give when the check part is carved from them: two to train on, one
+# to validate on and one to check on.
+NEEDED_PER_CLASS = 4
+DEFAULT_TARGET = 0.995
+
+
+@dataclass
+class AdaptationOutcome:
+    """What ``digitrec adapt`` did and measured (see the module's docstring).
+
+    Attributes
+    ----------
+    parent : ModelInUse
+    path : Path
+        The adapted model's ``.keras`` file.
+    fine_tuned : FineTuned
+    counts : dict of str to int
+        Office digits to train on, to validate on and to check on.
+    check_name : str
+    paired : PairedComparison
+        Parent and adapted on the check digits, McNemar's exact test.
+    threshold : ThresholdChoice
+        Chosen on the validation digits for ``target``.
+    answered_before, answered_after : SelectiveOutcome or None
+        On the check digits, each model at its own threshold.
+    confusions : DataFrame
+        Per (true, read as) pair on the check digits: how often the parent and the adapted model make it.
+    forgetting : PairedComparison or None
+        Parent and adapted on the parent's original test digits; None where they could not be loaded.
+    notes : list of str
+    """
+
+    parent: ModelInUse
+    path: Path
+    fine_tuned: FineTuned
+    counts: dict
+    check_name: str
+    paired: PairedComparison
+    threshold: ThresholdChoice
+    answered_before: object
+    answered_after: object
+    confusions: pd.DataFrame
+    forgetting: PairedComparison | None
+    target: float
+    notes: list[str] = field(default_factory=list)
+
+    def _row(self, table: pd.DataFrame, setting: str) -> pd.Series:
+        return table.set_index("setting").loc[setting]
+
+    def describe(self) -> str:
+        """The summary: accuracy before and after on the check digits, whether the difference is real, the
+        share answered at the threshold, and what was forgotten."""
+        before, after = (self._row(self.paired.table, name) for name in ("parent", "adapted"))
+        before_interval = format_percent_interval(before["95% CI low"], before["95% CI high"])
+        after_interval = format_percent_interval(after["95% CI low"], after["95% CI high"])
+        text = (f"On {self.counts['check']:,} check digits of {self.check_name}, {self.parent.name} read "
+                f"{before['accuracy']:.2%} (95% CI {before_interval}) before adapting and {after['accuracy']:.2%} "
+                f"({after_interval}) after, adapted on "
+                f"{self.counts['train']:,} of the office's digits (and {self.counts['validation']:,} to choose on).")
+        worse = self._row(self.paired.table, "parent" if self.paired.best == "adapted" else "adapted")
+        text += (f" McNemar's exact test: {int(worse['only best right']):,} digits right only with the "
+                 f"{self.paired.best} model, {int(worse['only this right']):,} only with the other, p = "
+                 f"{worse['p-value']:.2g}" + (" (a real difference)." if worse["distinguishable"] else
+                                              " (these digits cannot tell the two apart)."))
+        if self.answered_after is not None:
+            text += (f" At the threshold chosen on the validation digits for {self.target:.1%} of answers right, the "
+                     f"adapted model answers {self.answered_after.coverage:.1%} of the check digits, "
+                     f"{self.answered_after.accuracy:.2%} of them right")
+            if self.answered_before is not None:
+                text += (f" (the parent at its saved threshold: {self.answered_before.coverage:.1%}, "
+                         f"{self.answered_before.accuracy:.2%} right)")
+            text += "."
+        if self.forgetting is not None:
+            parent, adapted = (self._row(self.forgetting.table, name) for name in ("parent", "adapted"))
+            text += (f" On the parent's {self.forgetting.n_images:,} original test digits: {parent['accuracy']:.2%} "
+                     f"before, {adapted['accuracy']:.2%} after.")
+        return text
+
+    def to_dict(self) -> dict:
+        def rows(comparison: PairedComparison | None):
+            if comparison is None:
+                return None
+            return {row["setting"]: {"accuracy": row["accuracy"],
+                                     "accuracy_ci95": [row["95% CI low"], row["95% CI high"]]}
+                    for row in comparison.table.to_dict(orient="records")}
+
+        def selective(outcome):
+            return None if outcome is None else {"coverage": outcome.coverage,
+                                                 "accuracy_of_answered": outcome.accuracy}
+
+        worse = self._row(self.paired.table, "parent" if self.paired.best == "adapted" else "adapted")
+        return {"model": str(self.path), "parent": str(self.parent.path), "counts": self.counts,
+                "check": rows(self.paired), "mcnemar_p": float(worse["p-value"]),
+                "threshold": self.threshold.threshold, "target": self.target,
+                "answered_before": selective(self.answered_before), "answered_after": selective(self.answered_after),
+                "original_test": rows(self.forgetting), "train_seconds": self.fine_tuned.train_seconds,
+                "best_epoch": self.fine_tuned.best_epoch, "replayed": self.fine_tuned.n_replayed,
+                "notes": self.notes}
+
+
+def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike,
+                model: str | os.PathLike | None = None, check: Sequence[str | os.PathLike] | None = None,
+                seed: int = 0, target: float = DEFAULT_TARGET, check_share: float = 0.5,
+                validation_share: float = 0.2, recipe: AdaptationRecipe | None = None,
+                notify: Callable[[str], None] = ignore) -> AdaptationOutcome:
+    """Fine-tune a saved model on labelled digits, check it on others, and save it (``digitrec adapt``).
+
+    Parameters
+    ----------
+    labelled : sequence of path-like
+        What ``evaluate`` reads: a folder tree ``<root>/<label>/*``, or an IDX or CSV pair.
+    out : path-like
+        The adapted model's ``.keras`` file (its JSON goes beside it).
+    model : path-like, optional
+        The parent; by default the newest good run's saved CNN.
+    check : sequence of path-like, optional
+        Other labelled digits to check on; by default ``check_share`` of ``labelled``, never adapted on.
+    seed : int
+        Seeds the splits and the fine-tuning.
+    target : float
+        The accuracy of the answered digits the threshold is chosen for.
+    """
+    out = _check_out(out, model)
+    recipe = recipe or AdaptationRecipe()
+    if not 0.5 < target < 1.0:
+        raise ParameterError(f"--target {target}: give the accuracy the answered digits must reach, strictly between "
+                             "0.5 and 1 (e.g. 0.995).")
+    source = open_labelled_source(labelled)
+    check_source = open_labelled_source(check) if check else None
+    if source.skipped:
+        notify(describe_skipped(source.skipped))
+    if check_source is not None:
+        _refuse_overlap(source, check_source)
+    parent = load_model_in_use(model, notify=notify)
+    if list(parent.class_names or DIGIT_CLASS_NAMES) != list(DIGIT_CLASS_NAMES):
+        raise ParameterError(f"--model {parent.path.name}: its classes ({', '.join(parent.class_names)}) are not the "
+                             "digits 0-9 these labelled folders hold; adapt a digit model.")
+    digits = read_labelled_digits(source)
+    for error in digits.errors:
+        notify(f"error: {error} (left out)")
+    labels = np.where(digits.usable, digits.labels, -1)
+    if check_source is None:
+        adapt_part, check_part = split_labelled_digits(labels, share=check_share, seed=seed,
+                                                       needed_per_class=NEEDED_PER_CLASS,
+                                                       what=f"{source.name} (the office's digits)")
+        check_digits, check_name = digits, f"{source.name} (a held-out {check_share:.0%}, seed {seed})"
+    else:
+        adapt_part, check_part = np.flatnonzero(labels >= 0), None
+        check_digits, check_name = read_labelled_digits(check_source), check_source.name
+        check_part = np.arange(len(check_digits.labels))
+    train_part, validation_part = split_labelled_digits(
+        np.where(np.isin(np.arange(len(labels)), adapt_part), labels, -1), share=validation_share, seed=seed + 1,
+        needed_per_class=NEEDED_PER_CLASS - 1 if check_source is None else 3,
+        what=f"{source.name} (the digits to adapt on)")
+    notes = []
+    replay, test, problem = load_original_digits(parent.description)
+    if problem:
+        notes.append(f"The parent's original digits could not be loaded ({problem}), so none are replayed and "
+                     "forgetting is not checked.")
+        notify(f"warning: {notes[-1]}")
+    fine_tuned = fine_tune(parent.model, digits.images[train_part], labels[train_part],
+                           digits.images[validation_part], labels[validation_part], recipe=recipe, replay=replay,
+                           seed=seed, augmentation=choose_augmentation_of(parent.description),
+                           log=lambda line: notify(line))
+    score_name = (parent.abstention or {}).get("score", "top_probability")
+    adapted_validation = read_positions(fine_tuned.model, digits, validation_part, score_name)
+    threshold = choose_threshold(adapted_validation.scores, adapted_validation.correct(labels[validation_part]),
+                                 target)
+    check_labels = check_digits.labels[check_part]
+    before = read_positions(parent.model, check_digits, check_part, score_name)
+    after = read_positions(fine_tuned.model, check_digits, check_part, score_name)
+    paired = compare_paired(check_labels, {"parent": before.predictions, "adapted": after.predictions})
+    saved_threshold = (parent.abstention or {}).get("threshold")
+    answered_before = (measure_selective(before.scores, before.correct(check_labels), saved_threshold or 0.0)
+                       if parent.abstention else None)
+    answered_after = (measure_selective(after.scores, after.correct(check_labels), threshold.threshold)
+                      if threshold.reached else None)
+    if not threshold.reached:
+        notes.append(f"No threshold reached {target:.1%} on the {len(validation_part):,} validation digits, so the "
+                     "adapted model answers every digit; label more digits.")
+    forgetting = None
+    if test is not None:
+        forgetting = compare_paired(test[1], {"parent": predict_labels(parent.model, test[0]),
+                                              "adapted": predict_labels(fine_tuned.model, test[0])})
+    counts = {"train": len(train_part), "validation": len(validation_part), "check": len(check_part)}
+    outcome = AdaptationOutcome(parent, out, fine_tuned, counts, check_name, paired, threshold, answered_before,
+                                answered_after, count_confusions(check_labels, before, after), forgetting, target,
+                                notes)
+    _save(outcome, source, check_source, seed, recipe, score_name)
+    notify(f"adapted model {out}")
+    return outcome
+
+
+def _check_out(out, model) -> Path:
+    """The adapted model's path: a ``.keras`` file that is not the parent's, in a folder that can be written."""
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ParameterError(f"--out {out}: give a .keras file (the adapted model; its JSON goes beside it).")
+    if model is not None and out.resolve() == Path(model).resolve():
+        raise ParameterError(f"--out {out} is the model being adapted; give a new file, so that the parent stays.")
+    if out.exists() and out.is_dir():
+        raise ParameterError(f"--out {out} is a folder; give a .keras file.")
+    return out
+
+
+def _refuse_overlap(source, check_source) -> None:
+    """Refuse check digits that are also adapt digits (the same file contents)."""
+    shared = set(_checksums(source)) & set(_checksums(check_source))
+    if shared:
+        raise ParameterError(f"--check {check_source.name}: {len(shared):,} of its images are also among the digits "
+                             f"to adapt on ({source.name}); check on digits the model never adapted on.")
+
+
+def _checksums(source) -> list[str]:
+    if source.files is not None:
+        return [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in source.files.paths]
+    images, _ = source.arrays
+    return [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() for image in images]
+
+
+def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: AdaptationRecipe,
+          score_name: str) -> None:
+    """Save the adapted model with its provenance, then its threshold (the newest of its history)."""
+    parent = outcome.parent
+    provenance = {"parent_model": parent.path.name,
+                  "parent_sha256": hashlib.sha256(parent.path.read_bytes()).hexdigest(),
+                  "data": source.description, "data_name": source.name, "data_sha256": source.sha256,
+                  "counts": outcome.counts, "check": outcome.check_name,
+                  "check_sha256": check_source.sha256 if check_source is not None else source.sha256,
+                  "seed": seed, "recipe": recipe.to_dict(), "replayed": outcome.fine_tuned.n_replayed,
+                  "best_epoch": outcome.fine_tuned.best_epoch, "measured": outcome.to_dict()}
+    kept = {key: parent.description[key] for key in ("augmentation", "robustness", "seen_corruptions",
+                                                      "outlier_exposure", "scan_copies", "trained_in")
+            if key in parent.description}
+    path = save_model_bundle(outcome.fine_tuned.model, outcome.path.parent, name=parent.name,
+                             class_names=parent.class_names or list(DIGIT_CLASS_NAMES),
+                             dataset=parent.description.get("dataset") or {},
+                             split=parent.description.get("split"), file_name=outcome.path.name,
+                             extra={**kept, "adapted": provenance})
+    if outcome.threshold.reached:
+        record_abstention(path, score=score_name, threshold=outcome.threshold.threshold, target=outcome.target,
+                          chosen_on=f"{outcome.counts['validation']:,} validation digits of {source.name} (adapt)",
+                          seed=seed, data_sha256=source.sha256)

@@ -1,0 +1,142 @@
+"""digitrec adapt: the split, the replay, a real fine-tuning that must help, the provenance and each bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitrec_utils import cli
+from digitrec_utils.application.adaptation import adapt_model
+from digitrec_utils.data.splits import draw_per_class, split_labelled_digits
+from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.models.adaptation import AdaptationRecipe, fine_tune
+from digitrec_utils.models.model_files import load_model_bundle
+
+# A recipe that learns quickly from few digits: what the tests need is a copy that moves, in seconds.
+QUICK = AdaptationRecipe(learning_rate=1e-3, epochs=12, monitor="none", batch_size=32)
+PER_CLASS = 30
+
+
+def _write_tree(root, images, labels):
+    for number, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{number}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def turned_digits(splits, tmp_path_factory):
+    """Test digits turned a quarter: another 'hand' the small model reads badly, 30 of each class."""
+    chosen = np.concatenate([np.flatnonzero(splits.y_test == label)[:PER_CLASS] for label in range(10)])
+    root = tmp_path_factory.mktemp("turned") / "office"
+    return _write_tree(root, np.rot90(splits.x_test[chosen], axes=(1, 2)), splits.y_test[chosen])
+
+
+@pytest.fixture(scope="module")
+def replayable_model(saved_model, tmp_path_factory):
+    """The session's small model, with a JSON that records its split, so that its training digits can be
+    replayed and its test digits read again."""
+    folder = tmp_path_factory.mktemp("replayable")
+    for path in (saved_model, saved_model.with_suffix(".json")):
+        shutil.copy(path, folder / path.name)
+    model_path = folder / saved_model.name
+    description = json.loads(model_path.with_suffix(".json").read_text())
+    description["split"] = {"seed": 42, "test_fraction": 0.2, "val_fraction": 0.1, "train_size": 0}
+    model_path.with_suffix(".json").write_text(json.dumps(description))
+    return model_path
+
+
+def test_the_split_is_stratified_seeded_and_disjoint_and_names_the_classes_too_small():
+    labels = np.repeat(np.arange(10), 8)
+    labels[3] = -1  # An image that could not be used takes no part.
+    first, second = split_labelled_digits(labels, share=0.5, seed=1, needed_per_class=4, what="office")
+    assert set(first).isdisjoint(second) and 3 not in set(first) | set(second)
+    assert len(first) + len(second) == 79
+    assert np.bincount(labels[second], minlength=10).min() >= 3  # Every class on both sides.
+    again, _ = split_labelled_digits(labels, share=0.5, seed=1, needed_per_class=4, what="office")
+    assert (again == first).all()
+    drawn = draw_per_class(first, labels, 20, seed=0)
+    assert len(drawn) == 20 and set(drawn) <= set(first) and np.bincount(labels[drawn], minlength=10).min() == 2
+    short = labels.copy()
+    short[short == 7] = np.array([7, 7, -1, -1, -1, -1, -1, -1])
+    with pytest.raises(ParameterError, match=r"class 7: 2\); each class needs at least 4"):
+        split_labelled_digits(short, share=0.5, seed=1, needed_per_class=4, what="office")
+
+
+def test_fine_tuning_replays_the_original_digits_and_leaves_the_parent_alone(saved_model, splits):
+    model, _ = load_model_bundle(saved_model)
+    weights = [array.copy() for array in model.get_weights()]
+    images = splits.x_test[:40] / np.float32(255)
+    replay = (splits.x_train[:500] / np.float32(255), splits.y_train[:500])
+    tuned = fine_tune(model, images[:30], splits.y_test[:30], images[30:], splits.y_test[30:40],
+                      recipe=AdaptationRecipe(epochs=1, replay_share=2.0), replay=replay, seed=0)
+    assert tuned.n_office == 30 and tuned.n_replayed == 60
+    assert all(np.array_equal(before, after) for before, after in zip(weights, model.get_weights(), strict=True))
+    assert any(not np.array_equal(before, after)
+               for before, after in zip(weights, tuned.model.get_weights(), strict=True))
+
+
+def test_adapting_on_turned_digits_reads_the_check_half_better_and_saves_its_provenance(
+        turned_digits, replayable_model, tmp_path):
+    parent_bytes = replayable_model.read_bytes()
+    parent_json = replayable_model.with_suffix(".json").read_text()
+    out = tmp_path / "adapted" / "office.keras"
+    messages = []
+    outcome = adapt_model([turned_digits], out=out, model=replayable_model, recipe=QUICK, seed=3,
+                          notify=messages.append)
+    table = outcome.paired.table.set_index("setting")
+    assert outcome.paired.best == "adapted" and bool(table.loc["parent", "distinguishable"])
+    assert table.loc["adapted", "accuracy"] >= table.loc["parent", "accuracy"] + 0.15
+    assert outcome.counts == {"train": 120, "validation": 30, "check": 150}
+    assert outcome.fine_tuned.n_replayed == 120 and outcome.forgetting is not None
+    # The parent is untouched; the adapted bundle says where it came from and loads like any saved model.
+    assert replayable_model.read_bytes() == parent_bytes
+    assert replayable_model.with_suffix(".json").read_text() == parent_json
+    adapted, description = load_model_bundle(out)
+    provenance = description["adapted"]
+    assert provenance["parent_sha256"] == hashlib.sha256(parent_bytes).hexdigest()
+    assert provenance["counts"] == outcome.counts and provenance["seed"] == 3
+    assert provenance["data_name"] == "office" and len(provenance["data_sha256"]) == 64
+    assert description["split"] == json.loads(parent_json)["split"]
+    assert adapted.count_params() == outcome.parent.model.count_params()
+    assert any(message.startswith("adapted model") for message in messages)
+
+
+def test_a_model_without_its_original_digits_adapts_and_says_forgetting_is_not_checked(
+        turned_digits, saved_model, tmp_path):
+    outcome = adapt_model([turned_digits], out=tmp_path / "a.keras", model=saved_model,
+                          recipe=AdaptationRecipe(epochs=1), seed=0)
+    assert outcome.forgetting is None and outcome.fine_tuned.n_replayed == 0
+    assert any("forgetting is not checked" in note for note in outcome.notes)
+
+
+def test_bad_inputs_are_named_before_anything_trains(turned_digits, saved_model, tmp_path, capsys):
+    model = str(saved_model)
+    cases = [
+        (["adapt", str(turned_digits), "--model", model, "--out", str(tmp_path / "a.h5")], "give a .keras file"),
+        (["adapt", str(turned_digits), "--model", model, "--out", model], "is the model being adapted"),
+        (["adapt", str(turned_digits), "--model", model, "--out", str(tmp_path / "b.keras"), "--check",
+          str(turned_digits)], "are also among the digits to adapt on"),
+        (["adapt", str(turned_digits), "--model", model, "--out", str(tmp_path / "c.keras"), "--target", "1.2"],
+         "--target 1.2"),
+    ]
+    few = _write_tree(tmp_path / "few", np.zeros((5, 28, 28), np.uint8) + np.eye(28, dtype=np.uint8) * 255,
+                      [0, 0, 0, 1, 1])
+    cases.append((["adapt", str(few), "--model", model, "--out", str(tmp_path / "d.keras")],
+                  "too few digits of some classes"))
+    clothes = tmp_path / "clothes.keras"
+    shutil.copy(saved_model, clothes)
+    description = json.loads(saved_model.with_suffix(".json").read_text())
+    clothes.with_suffix(".json").write_text(json.dumps({**description, "class_names": [f"c{n}" for n in range(10)]}))
+    cases.append((["adapt", str(turned_digits), "--model", str(clothes), "--out", str(tmp_path / "e.keras")],
+                  "are not the digits 0-9"))
+    for arguments, expected in cases:
+        assert cli.main(arguments) == cli.EXIT_REJECTED, arguments
+        assert expected in capsys.readouterr().err, arguments
+    assert not any(path.suffix == ".keras" and path.name != "clothes.keras" for path in tmp_path.iterdir())
