@@ -125,6 +125,8 @@ def _build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--seed", type=int, default=0, help="Seeds the splits and the fine-tuning (default 0).")
     adapt.add_argument("--target", type=float, default=0.995, metavar="X",
                        help="Accuracy the answered digits must reach; the threshold is chosen for it (default 0.995).")
+    adapt.add_argument("--html", default=None, metavar="PAGE",
+                       help="Also write the before-and-after as a self-contained HTML page.")
     adapt.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
 
     export = commands.add_parser(
@@ -284,10 +286,11 @@ def _command_calibrate(arguments) -> int:
 
 def _command_adapt(arguments) -> int:
     outcome = application.adapt_model(arguments.data, out=arguments.out, model=arguments.model, check=arguments.check,
-                                      seed=arguments.seed, target=arguments.target, notify=_notify)
+                                      seed=arguments.seed, target=arguments.target, page=arguments.html,
+                                      notify=_notify)
     if arguments.json:
         print(json.dumps(outcome.to_dict(), indent=2))
-        return EXIT_OK
+        return EXIT_FAILED if outcome.n_unusable else EXIT_OK
     print(outcome.describe())
     changed = outcome.confusions[(outcome.confusions["fixed"] > 0) | (outcome.confusions["new"] > 0)].head(8)
     if len(changed):
@@ -297,7 +300,7 @@ def _command_adapt(arguments) -> int:
         print(note)
     print(f"Saved {outcome.path} (and {outcome.path.with_suffix('.json').name}); predict, read and evaluate take it "
           "with --model.")
-    return EXIT_OK
+    return EXIT_FAILED if outcome.n_unusable else EXIT_OK
 
 
 def _command_export(arguments) -> int:

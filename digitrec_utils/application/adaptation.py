@@ -26,6 +26,7 @@ from digitrec_utils.data.preparation import describe_skipped
 from digitrec_utils.data.splits import split_labelled_digits
 from digitrec_utils.data.types import DIGIT_CLASS_NAMES
 from digitrec_utils.engines.adaptation import (
+    Reading,
     choose_augmentation_of,
     count_confusions,
     load_original_digits,
@@ -37,6 +38,7 @@ from digitrec_utils.evaluation.evaluation import PairedComparison, compare_paire
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, FineTuned, fine_tune
 from digitrec_utils.models.model_files import record_abstention, save_model_bundle
+from digitrec_utils.reporting.labelled_pages import write_adaptation_page
 
 # Digits of each class the office must give when the check part is carved from them: two to train on, one
 # to validate on and one to check on.
@@ -83,6 +85,22 @@ class AdaptationOutcome:
     forgetting: PairedComparison | None
     target: float
     notes: list[str] = field(default_factory=list)
+    check_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int), repr=False)
+    before: Reading | None = field(default=None, repr=False)
+    after: Reading | None = field(default=None, repr=False)
+    examples: list = field(default_factory=list, repr=False)
+    n_unusable: int = 0
+
+    def per_class(self) -> pd.DataFrame:
+        """The recall of each class on the check digits (the share read right), before and after."""
+        rows = []
+        for label in range(10):
+            mine = self.check_labels == label
+            if mine.any():
+                rows.append({"class": str(label), "digits": int(mine.sum()),
+                             "before": float(np.mean(self.before.predictions[mine] == label)),
+                             "after": float(np.mean(self.after.predictions[mine] == label))})
+        return pd.DataFrame(rows)
 
     def _row(self, table: pd.DataFrame, setting: str) -> pd.Series:
         return table.set_index("setting").loc[setting]
@@ -142,6 +160,7 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
                 model: str | os.PathLike | None = None, check: Sequence[str | os.PathLike] | None = None,
                 seed: int = 0, target: float = DEFAULT_TARGET, check_share: float = 0.5,
                 validation_share: float = 0.2, recipe: AdaptationRecipe | None = None,
+                page: str | os.PathLike | None = None,
                 notify: Callable[[str], None] = ignore) -> AdaptationOutcome:
     """Fine-tune a saved model on labelled digits, check it on others, and save it (``digitrec adapt``).
 
@@ -159,6 +178,8 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
         Seeds the splits and the fine-tuning.
     target : float
         The accuracy of the answered digits the threshold is chosen for.
+    page : path-like, optional
+        Where to write the HTML page.
     """
     out = _check_out(out, model)
     recipe = recipe or AdaptationRecipe()
@@ -223,11 +244,17 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
         forgetting = compare_paired(test[1], {"parent": predict_labels(parent.model, test[0]),
                                               "adapted": predict_labels(fine_tuned.model, test[0])})
     counts = {"train": len(train_part), "validation": len(validation_part), "check": len(check_part)}
+    confusions = count_confusions(check_labels, before, after)
     outcome = AdaptationOutcome(parent, out, fine_tuned, counts, check_name, paired, threshold, answered_before,
-                                answered_after, count_confusions(check_labels, before, after), forgetting, target,
-                                notes)
+                                answered_after, confusions, forgetting, target, notes, check_labels, before, after,
+                                _pick_examples(confusions, check_labels, before, after,
+                                               check_digits.images[check_part]),
+                                len(digits.errors) + (len(check_digits.errors) if check_source is not None else 0))
     _save(outcome, source, check_source, seed, recipe, score_name)
     notify(f"adapted model {out}")
+    if page is not None:
+        write_adaptation_page(outcome, page)
+        notify(f"page {page}")
     return outcome
 
 
@@ -256,6 +283,26 @@ def _checksums(source) -> list[str]:
         return [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in source.files.paths]
     images, _ = source.arrays
     return [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() for image in images]
+
+
+def _pick_examples(confusions: pd.DataFrame, labels: np.ndarray, before, after, images: np.ndarray,
+                   per_pair: int = 8, pairs: int = 4) -> list[tuple[str, np.ndarray]]:
+    """Images of the confusions adapting fixed most, and of those it made, with a caption each."""
+    examples = []
+    for kind, column in (("fixed", "fixed"), ("new", "new")):
+        for row in confusions[confusions[column] > 0].sort_values(column, ascending=False, kind="stable"
+                                                                   ).head(pairs).itertuples():
+            true_label, predicted = row.true, row._2
+            if kind == "fixed":
+                chosen = (labels == true_label) & (before.predictions == predicted) & (after.predictions == labels)
+                caption = f"{true_label} read as {predicted} before, right after ({row.fixed} fixed)"
+            else:
+                chosen = (labels == true_label) & (after.predictions == predicted) & (before.predictions == labels)
+                caption = f"{true_label} read right before, as {predicted} after ({row.new} new)"
+            positions = np.flatnonzero(chosen)[:per_pair]
+            if len(positions):
+                examples.append((caption, images[positions]))
+    return examples
 
 
 def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: AdaptationRecipe,

@@ -1,4 +1,4 @@
-"""The HTML pages of ``digitrec evaluate``: one model on labelled digits, or several side by side.
+"""The HTML pages of ``digitrec evaluate`` (one model on labelled digits, or several side by side) and ``adapt``.
 
 Each page is a notebook built here with its outputs (no kernel runs) and rendered by
 :func:`digitrec_utils.reporting.html.render_notebook_html`, the suite's own renderer, so that it looks like the
@@ -176,4 +176,55 @@ def write_comparison_page(comparison, path) -> None:
     page.add_table(style_table(recall))
     lines = [f"- {name}: {report.describe()}" for name, report in reports.items()]
     page.add_details([*lines, *_describe_data(scored)], title="Each model's summary, the data and its preparation")
+    page.write(path)
+
+
+def write_adaptation_page(outcome, path) -> None:
+    """Write what ``digitrec adapt`` did and measured as a self-contained page in the suite's style.
+
+    Summary first; then the parent and the adapted model side by side on the check digits (and on the parent's
+    original test digits), the recall of each class, the confusions adapting fixed and made with examples, and
+    the provenance folded away.
+    """
+    page = _Page()
+    adapted = outcome.path.name
+    page.add_markdown(f"# {outcome.parent.name} adapted to {outcome.check_name.split(' (')[0]}\n\nA copy of "
+                      f"`{outcome.parent.path.name}` fine-tuned on the office's labelled digits, each prepared as "
+                      "`digitrec predict` prepares it, and checked on digits it never adapted on.")
+    page.add_markdown("## Summary\n\n" + outcome.describe())
+    page.add_markdown("## Before and after\n\nAccuracy with its 95% interval, and at each model's own threshold "
+                      "(the parent's saved one, the adapted model's chosen on the office's validation digits) the "
+                      "share answered and their accuracy.")
+    rows = []
+    for name, row in outcome.paired.table.set_index("setting").iterrows():
+        answered = outcome.answered_before if name == "parent" else outcome.answered_after
+        rows.append({"model": f"{name} ({outcome.parent.path.name if name == 'parent' else adapted})",
+                     "digits": "check", "accuracy": row["accuracy"],
+                     "95% CI": format_interval(row["95% CI low"], row["95% CI high"]),
+                     "answered": answered.coverage if answered is not None else np.nan,
+                     "accuracy of answered": answered.accuracy if answered is not None else np.nan})
+    if outcome.forgetting is not None:
+        for name, row in outcome.forgetting.table.set_index("setting").iterrows():
+            rows.append({"model": name, "digits": "original test", "accuracy": row["accuracy"],
+                         "95% CI": format_interval(row["95% CI low"], row["95% CI high"]),
+                         "answered": np.nan, "accuracy of answered": np.nan})
+    page.add_table(style_table(pd.DataFrame(rows), percent_columns=["answered"]))
+    page.add_markdown("## Per class\n\nThe share of each class's check digits read right, before and after.")
+    page.add_table(style_table(outcome.per_class()))
+    changed = outcome.confusions[(outcome.confusions["fixed"] > 0) | (outcome.confusions["new"] > 0)]
+    page.add_markdown("## Confusions\n\nCheck digits read as another digit, by the parent and by the adapted model.")
+    if len(changed):
+        page.add_table(style_table(changed))
+        for caption, images in outcome.examples:
+            page.add_figure(plots.plot_image_grid(images, n_columns=EXAMPLES_PER_PAIR, title=caption, show=False))
+    else:
+        page.add_markdown("Adapting changed no confusion.")
+    provenance = [f"- Parent: {outcome.parent.path.name}; adapted model: {adapted}",
+                  f"- Digits: {outcome.counts['train']:,} to train on, {outcome.counts['validation']:,} to choose "
+                  f"the epoch and threshold on, {outcome.counts['check']:,} to check on ({outcome.check_name})",
+                  f"- Fine-tuning: {outcome.fine_tuned.train_seconds:.1f} s, best epoch "
+                  f"{outcome.fine_tuned.best_epoch}, {outcome.fine_tuned.n_replayed:,} original training digits "
+                  "replayed",
+                  *[f"- {note}" for note in outcome.notes], f"- digitrec {__version__}"]
+    page.add_details(provenance, title="Provenance and notes")
     page.write(path)

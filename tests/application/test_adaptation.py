@@ -88,7 +88,8 @@ def test_adapting_on_turned_digits_reads_the_check_half_better_and_saves_its_pro
     parent_json = replayable_model.with_suffix(".json").read_text()
     out = tmp_path / "adapted" / "office.keras"
     messages = []
-    outcome = adapt_model([turned_digits], out=out, model=replayable_model, recipe=QUICK, seed=3,
+    page = tmp_path / "adapt.html"
+    outcome = adapt_model([turned_digits], out=out, model=replayable_model, recipe=QUICK, seed=3, page=page,
                           notify=messages.append)
     table = outcome.paired.table.set_index("setting")
     assert outcome.paired.best == "adapted" and bool(table.loc["parent", "distinguishable"])
@@ -106,6 +107,11 @@ def test_adapting_on_turned_digits_reads_the_check_half_better_and_saves_its_pro
     assert description["split"] == json.loads(parent_json)["split"]
     assert adapted.count_params() == outcome.parent.model.count_params()
     assert any(message.startswith("adapted model") for message in messages)
+    html = page.read_text()
+    for heading in ("Summary", "Before and after", "Per class", "Confusions", "Provenance and notes"):
+        assert heading in html
+    assert str(tmp_path) not in html  # No machine path.
+    assert html.count("data:image/png") >= len(outcome.examples) > 0  # Examples of the confusions fixed.
 
 
 def test_a_model_without_its_original_digits_adapts_and_says_forgetting_is_not_checked(
