@@ -33,7 +33,12 @@ from digitrec_utils.engines.adaptation import (
     predict_labels,
     read_positions,
 )
-from digitrec_utils.evaluation.abstention import ThresholdChoice, choose_threshold, measure_selective
+from digitrec_utils.evaluation.abstention import (
+    ThresholdChoice,
+    choose_threshold,
+    count_answers_to_confirm,
+    measure_selective,
+)
 from digitrec_utils.evaluation.evaluation import PairedComparison, compare_paired, format_percent_interval
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, FineTuned, fine_tune
@@ -128,6 +133,11 @@ class AdaptationOutcome:
                 text += (f" (the parent at its saved threshold: {self.answered_before.coverage:.1%}, "
                          f"{self.answered_before.accuracy:.2%} right)")
             text += "."
+            if self.answered_after.accuracy < self.target:
+                text += (f" That is short of {self.target:.1%}: {self.counts['validation']:,} validation digits are "
+                         f"too few to choose a threshold that holds (confirming {self.target:.1%} takes about "
+                         f"{count_answers_to_confirm(self.target):,} answered digits, all right); label more, or "
+                         "choose it again on other labelled digits with `digitrec calibrate`.")
         if self.forgetting is not None:
             parent, adapted = (self._row(self.forgetting.table, name) for name in ("parent", "adapted"))
             text += (f" On the parent's {self.forgetting.n_images:,} original test digits: {parent['accuracy']:.2%} "

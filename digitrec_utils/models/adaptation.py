@@ -45,7 +45,7 @@ class AdaptationRecipe:
         validation digits tie on accuracy from the first epoch, so the loss tells epochs apart better.
     """
 
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     epochs: int = 8
     patience: int = 3
     batch_size: int = 64

@@ -195,22 +195,23 @@ def write_adaptation_page(outcome, path) -> None:
     page.add_markdown("## Before and after\n\nAccuracy with its 95% interval, and at each model's own threshold "
                       "(the parent's saved one, the adapted model's chosen on the office's validation digits) the "
                       "share answered and their accuracy.")
+    files = {"parent": outcome.parent.path.name, "adapted": adapted}
     rows = []
-    for name, row in outcome.paired.table.set_index("setting").iterrows():
-        answered = outcome.answered_before if name == "parent" else outcome.answered_after
-        rows.append({"model": f"{name} ({outcome.parent.path.name if name == 'parent' else adapted})",
-                     "digits": "check", "accuracy": row["accuracy"],
-                     "95% CI": format_interval(row["95% CI low"], row["95% CI high"]),
-                     "answered": answered.coverage if answered is not None else np.nan,
-                     "accuracy of answered": answered.accuracy if answered is not None else np.nan})
-    if outcome.forgetting is not None:
-        for name, row in outcome.forgetting.table.set_index("setting").iterrows():
-            rows.append({"model": name, "digits": "original test", "accuracy": row["accuracy"],
+    for digits, comparison in (("check", outcome.paired), ("original test", outcome.forgetting)):
+        if comparison is None:
+            continue
+        table = comparison.table.set_index("setting")
+        for name in ("parent", "adapted"):
+            row = table.loc[name]
+            answered = (outcome.answered_before if name == "parent" else outcome.answered_after) \
+                if digits == "check" else None
+            rows.append({"model": f"{name} ({files[name]})", "digits": digits, "accuracy": row["accuracy"],
                          "95% CI": format_interval(row["95% CI low"], row["95% CI high"]),
-                         "answered": np.nan, "accuracy of answered": np.nan})
+                         "answered": answered.coverage if answered is not None else np.nan,
+                         "accuracy of answered": answered.accuracy if answered is not None else np.nan})
     page.add_table(style_table(pd.DataFrame(rows), percent_columns=["answered"]))
     page.add_markdown("## Per class\n\nThe share of each class's check digits read right, before and after.")
-    page.add_table(style_table(outcome.per_class()))
+    page.add_table(style_table(outcome.per_class(), percent_columns=["before", "after"]))
     changed = outcome.confusions[(outcome.confusions["fixed"] > 0) | (outcome.confusions["new"] > 0)]
     page.add_markdown("## Confusions\n\nCheck digits read as another digit, by the parent and by the adapted model.")
     if len(changed):

@@ -12,6 +12,7 @@ from PIL import Image
 
 from digitrec_utils import cli
 from digitrec_utils.application.adaptation import adapt_model
+from digitrec_utils.application.models import load_model_in_use
 from digitrec_utils.data.splits import draw_per_class, split_labelled_digits
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, fine_tune
@@ -107,6 +108,9 @@ def test_adapting_on_turned_digits_reads_the_check_half_better_and_saves_its_pro
     assert description["split"] == json.loads(parent_json)["split"]
     assert adapted.count_params() == outcome.parent.model.count_params()
     assert any(message.startswith("adapted model") for message in messages)
+    said = []
+    load_model_in_use(out, notify=said.append)  # What predict, read and evaluate say of the model they use.
+    assert f"adapted from {replayable_model.name} on 120 digits of office" in said[0]
     html = page.read_text()
     for heading in ("Summary", "Before and after", "Per class", "Confusions", "Provenance and notes"):
         assert heading in html
@@ -146,3 +150,16 @@ def test_bad_inputs_are_named_before_anything_trains(turned_digits, saved_model,
         assert cli.main(arguments) == cli.EXIT_REJECTED, arguments
         assert expected in capsys.readouterr().err, arguments
     assert not any(path.suffix == ".keras" and path.name != "clothes.keras" for path in tmp_path.iterdir())
+
+
+def test_the_command_prints_its_figures_and_saves_the_model(turned_digits, replayable_model, tmp_path, capsys):
+    out = tmp_path / "office.keras"
+    status = cli.main(["adapt", str(turned_digits), "--model", str(replayable_model), "--out", str(out), "--json",
+                       "--seed", "1"])
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_OK, captured.err
+    figures = json.loads(captured.out)
+    assert figures["counts"] == {"train": 120, "validation": 30, "check": 150}
+    assert set(figures["check"]) == {"parent", "adapted"} and figures["original_test"] is not None
+    assert 0.0 <= figures["mcnemar_p"] <= 1.0 and figures["replayed"] == 120
+    assert "adapted model" in captured.err and out.is_file() and out.with_suffix(".json").is_file()
