@@ -1,8 +1,9 @@
-"""The ``digitrec`` command. It only parses arguments and calls the package.
+"""The ``digitrec`` command. It only parses arguments, calls one service of :mod:`digitrec_utils.application`
+and prints what it returns.
 
 Exit status: 0 on success, 1 when a notebook failed (``run``), an image could not be read (``predict``,
-``read``, ``evaluate``, ``calibrate``: the others still go through) or ``calibrate --write`` found no threshold
-to write, 2 when the input was rejected before running (bad parameters, a missing dataset or model) or an
+``read``, ``evaluate``, ``calibrate``, ``adapt``: the others still go through) or ``calibrate --write`` found no
+threshold to write, 2 when the input was rejected before running (bad parameters, a missing dataset or model) or an
 export failed, 130 when SIGINT (Ctrl-C) and 143 when SIGTERM stopped a run.
 """
 
