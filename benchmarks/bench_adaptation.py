@@ -6,7 +6,8 @@ digits, a copy of the model is fine-tuned (``digitrec_utils.models.adaptation.fi
 original training digits, and the check half is read by the parent and by the copy. Printed per number: the mean
 and standard deviation over the draws of the validation accuracy (what a recipe is chosen on), the check
 accuracy, the share of the check half answered at the threshold chosen on validation and the accuracy of those
-answered, the original test accuracy (forgetting), and the seconds of fine-tuning.
+answered, the accuracy on the model's original validation digits (forgetting, as a choice may read it) and
+test digits (forgetting, to report), and the seconds of fine-tuning.
 
 Choose recipes on semeion (``--field-sets semeion``) by validation accuracy; report optdigits only.
 
@@ -58,15 +59,19 @@ def main() -> None:
     labels = np.where(digits.usable, digits.labels, -1)
     adapt_half, check_half = split_labelled_digits(labels, share=0.5, seed=0, needed_per_class=4, what="data")
     replay, test, problem = load_original_digits(parent.description)
+    original_validation = _load_original_validation(parent.description)
     if arguments.no_replay:
         replay = None
     score_name = (parent.abstention or {}).get("score", "top_probability")
     check_labels = labels[check_half]
     before = read_positions(parent.model, digits, check_half, score_name)
     parent_test = float(np.mean(predict_labels(parent.model, test[0]) == test[1])) if test else None
+    parent_original_validation = float(np.mean(predict_labels(parent.model, original_validation[0])
+                                                == original_validation[1]))
     print(json.dumps({"recipe": recipe.to_dict(), "replay": replay is not None, "problem": problem,
                       "check_digits": len(check_half), "check_before": float(np.mean(before.correct(check_labels))),
-                      "test_before": parent_test}), flush=True)
+                      "test_before": parent_test, "original_validation_before": parent_original_validation}),
+          flush=True)
     for count in arguments.counts:
         rows = []
         for draw in range(arguments.draws):
@@ -89,6 +94,8 @@ def main() -> None:
             rows.append({"validation": float(np.mean(on_validation.correct(labels[validation]))),
                          "check": float(np.mean(after.correct(check_labels))), "answered": answered.coverage,
                          "answered_accuracy": answered.accuracy,
+                         "original_validation": float(np.mean(predict_labels(tuned.model, original_validation[0])
+                                                              == original_validation[1])),
                          "test": (float(np.mean(predict_labels(tuned.model, test[0]) == test[1])) if test else None),
                          "seconds": seconds, "best_epoch": tuned.best_epoch})
         summary = {"count": count, "draws": len(rows)}
@@ -98,6 +105,16 @@ def main() -> None:
                 summary[key] = [round(float(values.mean()), 4), round(float(values.std(ddof=1)) if len(values) > 1
                                                                       else 0.0, 4)]
         print(json.dumps(summary), flush=True)
+
+
+def _load_original_validation(description: dict):
+    """The parent's original validation digits: what forgetting is judged on when choosing (the test digits only
+    report it)."""
+    from digitrec_utils.data.preprocessing import scale_images
+    from digitrec_utils.models.acquisition import rebuild_split
+
+    _, splits = rebuild_split(description)
+    return scale_images(splits.x_val), np.asarray(splits.y_val)
 
 
 if __name__ == "__main__":
