@@ -55,6 +55,7 @@ def load_original_digits(description: dict) -> tuple:
 
 
 def predict_labels(model, images: np.ndarray) -> np.ndarray:
+    """The class each of ``images`` (n, 28, 28), float32 in [0, 1], is read as."""
     return np.asarray(model.predict(np.asarray(images, dtype=np.float32)[..., None], verbose=0,
                                     batch_size=512)).argmax(axis=1)
 
