@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.application.models import ModelInUse, ignore, load_model_in_use
+from digitrec_utils.application.models import ModelInUse, check_target_option, ignore, load_model_in_use
 from digitrec_utils.data.labelled import open_labelled_source, read_labelled_digits
 from digitrec_utils.data.preparation import describe_skipped
 from digitrec_utils.data.splits import split_labelled_digits
@@ -110,6 +110,10 @@ class AdaptationOutcome:
     def _row(self, table: pd.DataFrame, setting: str) -> pd.Series:
         return table.set_index("setting").loc[setting]
 
+    def _less_accurate_row(self) -> pd.Series:
+        """The check digits' row of the model McNemar's test compares with the more accurate one."""
+        return self._row(self.paired.table, "parent" if self.paired.best == "adapted" else "adapted")
+
     def describe(self) -> str:
         """The summary: accuracy before and after on the check digits, whether the difference is real, the
         share answered at the threshold, and what was forgotten."""
@@ -120,7 +124,7 @@ class AdaptationOutcome:
                 f"{before['accuracy']:.2%} (95% CI {before_interval}) before adapting and {after['accuracy']:.2%} "
                 f"({after_interval}) after, adapted on "
                 f"{self.counts['train']:,} of the office's digits (and {self.counts['validation']:,} to choose on).")
-        worse = self._row(self.paired.table, "parent" if self.paired.best == "adapted" else "adapted")
+        worse = self._less_accurate_row()
         text += (f" McNemar's exact test: {int(worse['only best right']):,} digits right only with the "
                  f"{self.paired.best} model, {int(worse['only this right']):,} only with the other, p = "
                  f"{worse['p-value']:.2g}" + (" (a real difference)." if worse["distinguishable"] else
@@ -156,7 +160,7 @@ class AdaptationOutcome:
             return None if outcome is None else {"coverage": outcome.coverage,
                                                  "accuracy_of_answered": outcome.accuracy}
 
-        worse = self._row(self.paired.table, "parent" if self.paired.best == "adapted" else "adapted")
+        worse = self._less_accurate_row()
         return {"model": str(self.path), "parent": str(self.parent.path), "counts": self.counts,
                 "check": rows(self.paired), "mcnemar_p": float(worse["p-value"]),
                 "threshold": self.threshold.threshold, "target": self.target,
@@ -193,9 +197,7 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
     """
     out = _check_out(out, model)
     recipe = recipe or AdaptationRecipe()
-    if not 0.5 < target < 1.0:
-        raise ParameterError(f"--target {target}: give the accuracy the answered digits must reach, strictly between "
-                             "0.5 and 1 (e.g. 0.995).")
+    check_target_option(target)
     source = open_labelled_source(labelled)
     check_source = open_labelled_source(check) if check else None
     if source.skipped:
@@ -216,13 +218,14 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
                                                        what=f"{source.name} (the office's digits)")
         check_digits, check_name = digits, f"{source.name} (a held-out {check_share:.0%}, seed {seed})"
     else:
-        adapt_part, check_part = np.flatnonzero(labels >= 0), None
+        adapt_part = np.flatnonzero(labels >= 0)
         check_digits, check_name = read_labelled_digits(check_source), check_source.name
         check_part = np.arange(len(check_digits.labels))
-    train_part, validation_part = split_labelled_digits(
-        np.where(np.isin(np.arange(len(labels)), adapt_part), labels, -1), share=validation_share, seed=seed + 1,
-        needed_per_class=NEEDED_PER_CLASS - 1 if check_source is None else 3,
-        what=f"{source.name} (the digits to adapt on)")
+    adapt_labels = np.full(len(labels), -1)
+    adapt_labels[adapt_part] = labels[adapt_part]
+    train_part, validation_part = split_labelled_digits(adapt_labels, share=validation_share, seed=seed + 1,
+                                                        needed_per_class=NEEDED_PER_CLASS - 1,
+                                                        what=f"{source.name} (the digits to adapt on)")
     notes = []
     replay, test, problem = load_original_digits(parent.description)
     if problem:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from digitrec_utils.application.models import ModelInUse, ignore, load_model_in_use
+from digitrec_utils.application.models import ModelInUse, check_min_confidence, ignore, load_model_in_use
 from digitrec_utils.data.preparation import collect_image_files, describe_skipped
 from digitrec_utils.exceptions import ImageError, ParameterError
 from digitrec_utils.imaging.predict import format_prediction, iterate_predictions
@@ -92,8 +92,7 @@ def predict_files(paths: Sequence[str | os.PathLike], model: str | Path, *, top:
 
 def _open_images(images, model, min_confidence, what: str, notify) -> tuple[list[Path], ModelInUse]:
     """The image files (folders expanded, the rest named), then the model: no model loads for no images."""
-    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
-        raise ParameterError(f"--min-confidence {min_confidence}: give a score from 0 to 1 (0 answers every image).")
+    check_min_confidence(min_confidence)  # Before the folders are walked.
     paths, skipped = collect_image_files(images)
     if skipped:
         notify(describe_skipped(skipped))

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from digitrec_utils.application.models import ModelInUse, ignore, load_model_in_use
+from digitrec_utils.application.models import ModelInUse, check_target_option, ignore, load_model_in_use
 from digitrec_utils.data.labelled import open_labelled_source
 from digitrec_utils.data.preparation import describe_skipped
 from digitrec_utils.evaluation.abstention import (
@@ -49,7 +49,7 @@ from digitrec_utils.evaluation.evaluation import (
 )
 from digitrec_utils.evaluation.labelled import ScoredDigits, find_where_chosen, score_labelled_digits
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.models.model_files import check_model_files, read_abstention, record_abstention
+from digitrec_utils.models.model_files import check_model_files, record_abstention
 from digitrec_utils.reporting.labelled_pages import write_comparison_page, write_evaluation_page
 
 DEFAULT_TARGET = 0.995
@@ -535,11 +535,9 @@ def calibrate_digits(data: Sequence[str | os.PathLike], model: str | os.PathLike
     With ``write``, a threshold that reached ``target`` on the choosing half is written into the model's JSON
     (the newest in its history); none is written otherwise, since saving none would answer every digit.
     """
-    if not 0.5 < target < 1.0:
-        raise ParameterError(f"--target {target}: give the accuracy the answered digits must reach, strictly between "
-                             "0.5 and 1 (e.g. 0.995).")
-    in_use, scored = _score_each_model(data, [model], notify, choose_threshold=False)[0]
-    calibration = calibrate_scored(scored, abstention=read_abstention(in_use.description), target=target, seed=seed)
+    check_target_option(target)
+    in_use, scored = _score_each_model(data, [model], notify, rechoosing=True)[0]
+    calibration = calibrate_scored(scored, abstention=in_use.abstention, target=target, seed=seed)
     written = write and calibration.choice.reached
     if written:
         record_abstention(in_use.path, score=calibration.score, threshold=calibration.choice.threshold,
@@ -555,7 +553,7 @@ def calibrate_digits(data: Sequence[str | os.PathLike], model: str | os.PathLike
     return CalibrationOutcome(calibration, in_use.path, written, write, len(scored.errors))
 
 
-def _score_each_model(data, models, notify, *, choose_threshold: bool = True) -> list[tuple[ModelInUse, ScoredDigits]]:
+def _score_each_model(data, models, notify, *, rechoosing: bool = False) -> list[tuple[ModelInUse, ScoredDigits]]:
     """Open the labelled digits, then each model: bad data is rejected before a model takes its seconds.
 
     Skipped files are named once, and each image's error once (for the first model).
@@ -565,15 +563,10 @@ def _score_each_model(data, models, notify, *, choose_threshold: bool = True) ->
         notify(describe_skipped(source.skipped))
     loaded = []
     for model in models:
-        in_use = load_model_in_use(model, notify=notify if choose_threshold else _only_the_model(notify))
+        in_use = load_model_in_use(model, rechoosing=rechoosing, notify=notify)
         scored = score_labelled_digits(source, in_use.model, class_names=in_use.class_names)
         if not loaded:
             for error in scored.errors:
                 notify(f"error: {error}")
         loaded.append((in_use, scored))
     return loaded
-
-
-def _only_the_model(notify: Callable[[str], None]) -> Callable[[str], None]:
-    """Pass on which model was loaded, not the warnings on its saved threshold (calibrate chooses a new one)."""
-    return lambda message: notify(message) if message.startswith("model ") else None

@@ -56,7 +56,8 @@ class ModelInUse:
 
 
 def load_model_in_use(model: str | Path | None = None, *, min_confidence: float | None = None,
-                      describe_threshold: bool = False, notify: Callable[[str], None] = ignore) -> ModelInUse:
+                      describe_threshold: bool = False, rechoosing: bool = False,
+                      notify: Callable[[str], None] = ignore) -> ModelInUse:
     """Load ``model`` (or the newest good run's saved CNN) and choose the threshold it answers at.
 
     Parameters
@@ -67,6 +68,9 @@ def load_model_in_use(model: str | Path | None = None, *, min_confidence: float 
         A threshold from 0 to 1 on the saved score, instead of the saved threshold.
     describe_threshold : bool
         Also say (through ``notify``) which threshold is in use and what happens below it.
+    rechoosing : bool
+        The caller chooses the threshold anew (``calibrate``): the saved one is kept as it is, for comparison,
+        without the warning on whether it holds.
     notify : callable
         Told which model was loaded, and why a saved threshold may not hold.
 
@@ -77,15 +81,28 @@ def load_model_in_use(model: str | Path | None = None, *, min_confidence: float 
     ModelFileError
         When the model or its JSON is missing or unreadable, or no run has a saved model.
     """
-    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
-        raise ParameterError(f"--min-confidence {min_confidence}: give a score from 0 to 1 (0 answers every image).")
+    check_min_confidence(min_confidence)
     path = Path(model) if model else find_latest_model(config.REPORTS_DIR)
     keras_model, description = load_model_bundle(path)
     notify(f"model {path} ({describe_model_origin(description)})")
-    abstention = choose_abstention(description, min_confidence, notify=notify)
+    abstention = (read_abstention(description) if rechoosing
+                  else choose_abstention(description, min_confidence, notify=notify))
     if describe_threshold:
         notify(f"threshold: {describe_threshold_in_use(abstention, from_option=min_confidence is not None)}")
     return ModelInUse(path, keras_model, description, abstention)
+
+
+def check_min_confidence(min_confidence: float | None) -> None:
+    """Raise ParameterError unless ``--min-confidence`` is absent or a score from 0 to 1."""
+    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
+        raise ParameterError(f"--min-confidence {min_confidence}: give a score from 0 to 1 (0 answers every image).")
+
+
+def check_target_option(target: float) -> None:
+    """Raise ParameterError unless ``--target``, the accuracy the answered digits must reach, lies between 0.5 and 1."""
+    if not 0.5 < target < 1.0:
+        raise ParameterError(f"--target {target}: give the accuracy the answered digits must reach, strictly between "
+                             "0.5 and 1 (e.g. 0.995).")
 
 
 def choose_abstention(description: dict, min_confidence: float | None = None, *,
