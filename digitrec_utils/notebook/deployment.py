@@ -6,7 +6,7 @@ train nothing should not load.
 
 from __future__ import annotations
 
-from digitrec_utils.data.splits import choose_split_seed, make_splits
+from digitrec_utils.data.splits import choose_split_seed
 from digitrec_utils.engines.cnn import train_standalone_model
 from digitrec_utils.models.acquisition import (
     DeploymentModel,
@@ -15,7 +15,7 @@ from digitrec_utils.models.acquisition import (
     load_deployment_model,
     rebuild_split,
 )
-from digitrec_utils.notebook.session import NotebookSession, load_named_dataset
+from digitrec_utils.notebook.session import NotebookSession, load_named_data
 
 
 def acquire_deployment_model(session: NotebookSession) -> DeploymentModel:
@@ -37,9 +37,7 @@ def acquire_deployment_model(session: NotebookSession) -> DeploymentModel:
                 analysed.description, data_dir=parameters["data_dir"], images_csv=parameters["images_csv"],
                 labels_csv=parameters["labels_csv"])
         else:
-            session.loaded = load_named_dataset(parameters, session.data_seed)
-            session.splits = make_splits(session.loaded, val_fraction=parameters["val_fraction"],
-                                         seed=session.data_seed, train_size=parameters["train_size"] or None)
+            load_named_data(session, split=True)
     if saved_path is None:
         with session.timings.measure("train a small CNN"):
             split = {"seed": session.data_seed, "test_fraction": parameters["test_fraction"],

@@ -71,13 +71,8 @@ def open_notebook(notebook: str, namespace: dict, *, data: str = "none") -> Note
     session = NotebookSession(notebook, collect_parameters(notebook, namespace))
     if data == "none":
         return session
-    parameters = session.parameters
-    session.data_seed = choose_split_seed(parameters["split_seed"], parameters["seed"])
     with session.timings.measure("load data"):
-        session.loaded = load_named_dataset(parameters, session.data_seed)
-        if data == "splits":
-            session.splits = make_splits(session.loaded, val_fraction=parameters["val_fraction"],
-                                         seed=session.data_seed, train_size=parameters["train_size"] or None)
+        load_named_data(session, split=data == "splits")
     print(session.loaded)
     if session.splits is not None:
         print(session.splits)
@@ -116,8 +111,15 @@ def close_notebook(session: NotebookSession, *, dataset_info: dict | None = None
     return save_results(record, parameters.get("output_dir") or "")
 
 
-def load_named_dataset(parameters: dict, seed: int) -> Dataset:
-    """Load the dataset the parameters name, an empty path meaning the default places."""
-    return load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None,
-                        images_csv=parameters["images_csv"] or None, labels_csv=parameters["labels_csv"] or None,
-                        test_fraction=parameters["test_fraction"], seed=seed)
+def load_named_data(session: NotebookSession, *, split: bool) -> None:
+    """Load into ``session`` the dataset its parameters name (an empty path meaning the default places), seeded by
+    ``split_seed`` (else ``seed``), and with ``split`` its training part split into training and validation."""
+    parameters = session.parameters
+    session.data_seed = choose_split_seed(parameters["split_seed"], parameters["seed"])
+    session.loaded = load_dataset(parameters["dataset"], data_dir=parameters["data_dir"] or None,
+                                  images_csv=parameters["images_csv"] or None,
+                                  labels_csv=parameters["labels_csv"] or None,
+                                  test_fraction=parameters["test_fraction"], seed=session.data_seed)
+    if split:
+        session.splits = make_splits(session.loaded, val_fraction=parameters["val_fraction"], seed=session.data_seed,
+                                     train_size=parameters["train_size"] or None)
