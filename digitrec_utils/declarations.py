@@ -43,6 +43,9 @@ CORRUPTION_NAMES = ("rotation", "shear", "scale", "translation", "dilation", "er
                     "stripes", "blots", "elastic")
 SEVERITY_LEVELS = (1, 2, 3)
 
+# The notebooks that read the run's saved CNN and train a small one when there is none (05 and 08).
+_STANDALONE_MODEL_NOTEBOOKS = ("05_deployment", "08_adaptation")
+
 # Limits of cnn_modern's settings, named because the code that builds it reads them too.
 MAX_MODERN_MEMBERS = 5
 MAX_SCAN_COPIES = 3.0
@@ -120,8 +123,8 @@ PARAMETERS: dict[str, Parameter] = {
         "Dataset: mnist-sample, mnist, fashion-mnist, digits, csv or folder (a labelled folder tree at data_dir).",
         choices=DATASET_NAMES,
         notebook_help={
-            "05_deployment": ("Dataset of the small CNN trained here when there is no saved model; a saved model "
-                              "brings its own."),
+            stem: ("Dataset of the small CNN trained here when there is no saved model; a saved model brings its "
+                   "own.") for stem in _STANDALONE_MODEL_NOTEBOOKS
         },
     ),
     "data_dir": Parameter(
@@ -136,8 +139,8 @@ PARAMETERS: dict[str, Parameter] = {
         "Held-out test fraction where the dataset has no official split.",
         minimum=0.0, maximum=1.0, exclusive=True,
         notebook_help={
-            "05_deployment": ("Held-out test fraction of the small CNN trained here (a saved model brings its own "
-                              "split)."),
+            stem: "Held-out test fraction of the small CNN trained here (a saved model brings its own split)."
+            for stem in _STANDALONE_MODEL_NOTEBOOKS
         },
     ),
     "seed": Parameter(
@@ -150,6 +153,7 @@ PARAMETERS: dict[str, Parameter] = {
             "04_cnn": ("Seeds the splits, the folds, every weight initialization, dropout mask, augmentation and "
                        "shuffle."),
             "05_deployment": "Seeds the corruptions, the generated non-digit images and the small CNN trained here.",
+            "08_adaptation": "Seeds the check split, the draws, the fine-tuning and the small CNN trained here.",
         },
     ),
     "split_seed": Parameter(
@@ -181,7 +185,7 @@ PARAMETERS: dict[str, Parameter] = {
         minimum=0.0, maximum=1.0, exclusive=True,
         notebook_help={
             "02_classical_baselines": "Fraction of the training part held out for validation (tuning and selection).",
-            "05_deployment": "Validation fraction of the small CNN trained here.",
+            **{stem: "Validation fraction of the small CNN trained here." for stem in _STANDALONE_MODEL_NOTEBOOKS},
         },
     ),
     "train_size": Parameter(
@@ -189,7 +193,8 @@ PARAMETERS: dict[str, Parameter] = {
         "Stratified subsample of the training part (train + validation) for quick runs; 0 uses all.",
         minimum=0,
         notebook_help={
-            "05_deployment": "Training subsample of the small CNN trained here; 0 uses all.",
+            stem: "Training subsample of the small CNN trained here; 0 uses all."
+            for stem in _STANDALONE_MODEL_NOTEBOOKS
         },
     ),
     "models": Parameter(
@@ -508,6 +513,10 @@ PARAMETERS: dict[str, Parameter] = {
         "str", "",
         ("Saved .keras model to analyse; empty uses this run's models/cnn_selected.keras (or, with no run folder, "
          "trains a small CNN)."),
+        notebook_help={
+            "08_adaptation": ("Saved .keras model to adapt (never changed); empty uses this run's "
+                              "models/cnn_selected.keras (or, with no run folder, trains a small CNN)."),
+        },
     ),
     "standalone_epochs": Parameter(
         "int", 2,
@@ -519,6 +528,10 @@ PARAMETERS: dict[str, Parameter] = {
         ("Accuracy the answered validation digits (and those of threshold_field_data) must reach; sets the confidence "
          "threshold."),
         minimum=0.5, maximum=1.0, exclusive=True,
+        notebook_help={
+            "08_adaptation": ("Accuracy the answered digits must reach; each adapted model's threshold is chosen "
+                              "for it on its own validation digits."),
+        },
     ),
     "corruptions": Parameter(
         "list[str]", list(CORRUPTION_NAMES),
@@ -560,6 +573,28 @@ PARAMETERS: dict[str, Parameter] = {
     "n_envelopes": Parameter(
         "int", 40,
         "Photo-like strings of 3 to 6 test digits read as digitrec read reads them; 0 skips them.",
+    ),
+    "office_data": Parameter(
+        "str", "",
+        ("Labelled folder tree (<root>/<label>/*.png) of the office's digits to adapt on and check on (a relative path "
+         "is found under data_dir, then $DIGITREC_DATA); empty uses scikit-learn's 8x8 digits."),
+    ),
+    "label_counts": Parameter(
+        "list[int]", [0, 50, 100, 200, -1],
+        ("Numbers of office digits labelled, one point of the curve each; 0 is the model as it came, -1 all the digits "
+         "not held out to check on."),
+        minimum=-1,
+    ),
+    "repeats": Parameter("int", 2, "Draws of the labelled digits per number (the check digits stay the same).",
+                         minimum=1, maximum=20),
+    "check_share": Parameter(
+        "float", 0.5,
+        "Share of the office's digits held out to check on, never labelled in any draw.",
+        minimum=0.0, maximum=1.0, exclusive=True,
+    ),
+    "compare_suggested": Parameter(
+        "bool", True,
+        "Also label the digits digitrec adapt --suggest suggests first, rather than at random, at each number.",
     ),
     "speed_batch_size": Parameter("int", 1000, "Batch size of the throughput measurement.", minimum=1, maximum=65_536),
     "results_dir": Parameter(

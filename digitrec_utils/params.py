@@ -36,13 +36,14 @@ NOTEBOOKS = {
     "deployment": "05_deployment",
     "comparison": "06_model_comparison",
     "stability": "07_stability",
+    "adaptation": "08_adaptation",
 }
 # Notebook stem -> its section name in a profile (``05_deployment`` -> ``deployment``).
 SECTIONS = {stem: section for section, stem in NOTEBOOKS.items()}
 # Notebooks that train and evaluate models, each writing one results record of them.
 MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 # Notebooks that read the others' results or saved models and so run last, one at a time, in this order.
-DEPENDENT_NOTEBOOKS = ("05_deployment", "06_model_comparison")
+DEPENDENT_NOTEBOOKS = ("05_deployment", "06_model_comparison", "08_adaptation")
 # The parameters that make each notebook lighter, named when one of its cells is stopped as hung so that a
 # reader who knows it was only slow can lighten the run (digitrec_utils.running.execution).
 LIGHTER_PARAMETERS = {
@@ -57,6 +58,7 @@ LIGHTER_PARAMETERS = {
                       "deployment.n_nondigit_images"),
     "06_model_comparison": (),
     "07_stability": (),
+    "08_adaptation": ("adaptation.label_counts", "adaptation.repeats", "adaptation.compare_suggested"),
 }
 # Set by `digitrec run` itself, never by a profile.
 RESERVED_KEYS = ("output_dir", "sweep_dir")

@@ -30,6 +30,7 @@ from digitrec_utils.engines.adaptation import (
     choose_augmentation_of,
     count_confusions,
     load_original_digits,
+    pick_examples,
     predict_labels,
     read_positions,
 )
@@ -260,7 +261,7 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
     confusions = count_confusions(check_labels, before, after)
     outcome = AdaptationOutcome(parent, out, fine_tuned, counts, check_name, paired, threshold, answered_before,
                                 answered_after, confusions, forgetting, target, notes, check_labels, before, after,
-                                _pick_examples(confusions, check_labels, before, after,
+                                pick_examples(confusions, check_labels, before, after,
                                                check_digits.images[check_part]),
                                 len(digits.errors) + (len(check_digits.errors) if check_source is not None else 0))
     _save(outcome, source, check_source, seed, recipe, score_name)
@@ -296,26 +297,6 @@ def _checksums(source) -> list[str]:
         return [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in source.files.paths]
     images, _ = source.arrays
     return [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() for image in images]
-
-
-def _pick_examples(confusions: pd.DataFrame, labels: np.ndarray, before, after, images: np.ndarray,
-                   per_pair: int = 8, pairs: int = 4) -> list[tuple[str, np.ndarray]]:
-    """Images of the confusions adapting fixed most, and of those it made, with a caption each."""
-    examples = []
-    for kind, column in (("fixed", "fixed"), ("new", "new")):
-        for row in confusions[confusions[column] > 0].sort_values(column, ascending=False, kind="stable"
-                                                                   ).head(pairs).itertuples():
-            true_label, predicted = row.true, row._2
-            if kind == "fixed":
-                chosen = (labels == true_label) & (before.predictions == predicted) & (after.predictions == labels)
-                caption = f"{true_label} read as {predicted} before, right after ({row.fixed} fixed)"
-            else:
-                chosen = (labels == true_label) & (after.predictions == predicted) & (before.predictions == labels)
-                caption = f"{true_label} read right before, as {predicted} after ({row.new} new)"
-            positions = np.flatnonzero(chosen)[:per_pair]
-            if len(positions):
-                examples.append((caption, images[positions]))
-    return examples
 
 
 def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: AdaptationRecipe,

@@ -33,7 +33,7 @@ import sklearn.datasets
 from scipy.ndimage import zoom
 from sklearn.datasets import load_digits
 
-from digitrec_utils.data.labelled import find_labelled_files, read_labelled_folder
+from digitrec_utils.data.labelled import LabelledSource, find_labelled_files, read_labelled_folder
 from digitrec_utils.data.official import (
     IDX_PARTS,
     OFFICIAL_IDX_SHA256,
@@ -341,11 +341,10 @@ def _build_official(name, kind, files, description, use_cache) -> Dataset:
     return Dataset(name, x_train, y_train, x_test, y_test, class_names, source)
 
 
-
-
-
-
-
-
-
-
+def open_sklearn_digits() -> LabelledSource:
+    """scikit-learn's 1,797 8x8 digits as a labelled source: other writers' digits that every install has."""
+    digits = load_dataset("digits")
+    images = np.concatenate([digits.x_train, digits.x_test])
+    labels = np.concatenate([digits.y_train, digits.y_test])
+    return LabelledSource("sklearn digits", "scikit-learn's 1,797 8x8 digits", len(labels), None, (images, labels),
+                          digits.sha256)

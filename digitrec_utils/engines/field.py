@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from digitrec_utils.data.labelled import LabelledSource, open_labelled_source, resolve_field_folder
-from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.labelled import open_labelled_source, resolve_field_folder
+from digitrec_utils.data.loading import open_sklearn_digits
 from digitrec_utils.evaluation.abstention import ThresholdChoice, choose_threshold, measure_selective
 from digitrec_utils.evaluation.evaluation import compute_accuracy_interval
 from digitrec_utils.evaluation.labelled import ROLE_CHOOSES, ROLE_REPORTS, ScoredDigits, score_labelled_digits
@@ -68,11 +68,7 @@ def load_field_sets(model, *, field_data, threshold_field_data, data_dir: str | 
             notes.append("No field_data, and the model trained on scikit-learn's 8x8 digits, so no other writers' "
                          "digits are measured here; pass field_data to measure some.")
         else:
-            digits = load_dataset("digits")
-            images = np.concatenate([digits.x_train, digits.x_test])
-            labels = np.concatenate([digits.y_train, digits.y_test])
-            source = LabelledSource("sklearn digits", "scikit-learn's 1,797 8x8 digits", len(labels), None,
-                                    (images, labels), digits.sha256)
+            source = open_sklearn_digits()
             sets.append(FieldSet(source.name, ROLE_REPORTS, score_labelled_digits(source, model,
                                                                                   class_names=class_names,
                                                                                   progress=False)))

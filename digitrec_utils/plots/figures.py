@@ -487,3 +487,34 @@ def plot_score_distributions(digit_scores: np.ndarray, other_scores: dict[str, n
     axes.legend(fontsize=8, loc="upper left")
     axes.set_title(title)
     return finish_figure(figure, show)
+
+
+def plot_learning_curve(summary: pd.DataFrame, *, target: float, title: str, show: bool = True) -> Figure:
+    """Draw accuracy on the check digits, and the share answered at the target, against the number labelled.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        From :meth:`digitrec_utils.engines.adaptation.LearningCurve.summarize`: per ``strategy`` and ``labelled``,
+        the means of ``check_accuracy`` and ``answered`` and their standard deviations (``..._std``) over draws.
+    target : float
+        The accuracy of the answered digits each threshold was chosen for.
+    """
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    palette = sns.color_palette()
+    parent = summary[summary["labelled"] == 0]
+    for number, (strategy, rows) in enumerate(summary.groupby("strategy", sort=False)):
+        rows = pd.concat([parent, rows[rows["labelled"] > 0]]).drop_duplicates("labelled").sort_values("labelled")
+        for axes, column in ((left, "check_accuracy"), (right, "answered")):
+            axes.errorbar(rows["labelled"], rows[column], yerr=rows[f"{column}_std"], marker="o", capsize=3,
+                          color=palette[number], label=f"labelled {strategy}")
+    left.set_ylabel("Accuracy on the check digits")
+    right.set_ylabel(f"Share answered at {target:.1%} (threshold chosen on validation)")
+    for axes in (left, right):
+        axes.set_xlabel("Office digits labelled (0: the model as it came)")
+        axes.set_xscale("symlog", linthresh=50)
+        axes.legend(fontsize=8, loc="lower right")
+    right.set_ylim(0, 1.02)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return finish_figure(figure, show)

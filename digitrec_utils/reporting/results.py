@@ -109,6 +109,7 @@ RESULTS_SCHEMA = {
         "stability": {"type": "object", "required": ["seeds", "split", "models", "recommended", "lead", "lead_holds"]},
         "deployment": {"type": "object", "required": ["clean_accuracy", "mean_corrupted_accuracy", "worst_corruption",
                                                       "abstention"]},
+        "adaptation": {"type": "object", "required": ["curve", "check_digits", "office_data", "office_sha256"]},
     },
 }
 
@@ -182,6 +183,7 @@ def build_results(
     deployment: dict | None = None,
     training_precision: dict | None = None,
     stability: dict | None = None,
+    adaptation: dict | None = None,
 ) -> dict:
     """Return a complete results record for one notebook run, with the environment collected now.
 
@@ -218,6 +220,8 @@ def build_results(
         The dtype policy the notebook's networks trained under and why (``PrecisionChoice.to_dict()``).
     stability : dict, optional
         The stability notebook's summary of a seed sweep (``stability.summarize_for_record``).
+    adaptation : dict, optional
+        08_adaptation's learning curve and the office digits it was drawn on.
     """
     models = models or []
     if selected_model is not None and selected_model not in {model["name"] for model in models}:
@@ -245,6 +249,7 @@ def build_results(
         **({"deployment": deployment} if deployment is not None else {}),
         **({"training_precision": training_precision} if training_precision is not None else {}),
         **({"stability": stability} if stability is not None else {}),
+        **({"adaptation": adaptation} if adaptation is not None else {}),
     })
 
 

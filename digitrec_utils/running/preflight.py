@@ -61,49 +61,54 @@ def check_datasets(parameters: dict[str, dict]) -> dict[str, str]:
 
 
 def _check_field_folders(parameters: dict[str, dict]) -> list[str]:
-    """Check the labelled folder trees of 05_deployment's field_data and threshold_field_data; one problem each.
+    """Check the labelled folder trees of 05's field_data and threshold_field_data and 08's office_data; one
+    problem each.
 
     Each problem also says how to run without the set, since a profile may name sets that a machine lacks.
     """
     problems = []
     for stem, values in parameters.items():
         section = SECTIONS.get(stem, stem)
-        for key, without in (("field_data", ""),
-                             ("threshold_field_data", " (the threshold is then chosen on validation alone, and may "
-                                                      "let more errors through on other writers' digits)")):
-            for folder in values.get(key) or []:
+        for key, without in (("field_data", "=[]"),
+                             ("threshold_field_data", "=[] (the threshold is then chosen on validation alone, and "
+                                                      "may let more errors through on other writers' digits)"),
+                             ("office_data", "= (scikit-learn's 8x8 digits then stand in for the office's)")):
+            folders = values.get(key) or []
+            for folder in [folders] if isinstance(folders, str) else folders:
                 try:
                     check_field_folders([folder], data_dir=values.get("data_dir") or None)
                 except DatasetError as error:
-                    problems.append(f"{key} of {stem}: {error} To run without these sets: "
-                                    f"--set {section}.{key}=[]{without}")
+                    problems.append(f"{key} of {stem}: {error} To run without these digits: "
+                                    f"--set {section}.{key}{without}")
     return problems
 
 
 def check_deployment_model(parameters: dict[str, dict], *, cluster: str | None = None) -> None:
-    """Make sure 05_deployment will have a model to analyse, before any kernel starts.
+    """Make sure 05_deployment and 08_adaptation will have a model to read, before any kernel starts.
 
     Raises
     ------
     ParameterError
-        When ``deployment.model_path`` names no saved model (a ``.keras`` file with its JSON beside it), or
-        when it is empty and the run leaves out 04_cnn, which saves the model the notebook analyses.
+        When ``model_path`` names no saved model (a ``.keras`` file with its JSON beside it), or when it is empty
+        and the run leaves out 04_cnn, which saves the model these notebooks read.
     """
-    values = parameters.get("05_deployment")
-    if values is None:
-        return
-    model_path = values.get("model_path") or ""
-    if model_path and cluster:
-        raise ParameterError(f"deployment.model_path = {model_path!r}: with --cluster, 05_deployment analyses the CNN "
-                             "that 04_cnn trains in the same run (a path of this machine means nothing on a "
-                             "worker); leave model_path empty, or run without --cluster.")
-    if model_path:
-        path = Path(model_path).expanduser()
-        if not path.is_file() or not path.with_suffix(".json").is_file():
-            raise ParameterError(f"deployment.model_path = {model_path!r}: no saved model there (a .keras file with "
-                                 "its .json beside it, as 04_cnn saves in models/); give such a file, or leave "
-                                 "model_path empty to analyse the CNN this run trains.")
-    elif "04_cnn" not in parameters:
-        raise ParameterError("05_deployment analyses the CNN that 04_cnn saves in the same run, but this run leaves "
-                             "04_cnn out; add it (`--only cnn deployment`) or set deployment.model_path=PATH to a "
-                             "saved .keras file (e.g. reports/latest/models/cnn_selected.keras).")
+    for stem in ("05_deployment", "08_adaptation"):
+        values = parameters.get(stem)
+        if values is None:
+            continue
+        key = f"{SECTIONS[stem]}.model_path"
+        model_path = values.get("model_path") or ""
+        if model_path and cluster:
+            raise ParameterError(f"{key} = {model_path!r}: with --cluster, {stem} reads the CNN that 04_cnn trains "
+                                 "in the same run (a path of this machine means nothing on a worker); leave "
+                                 "model_path empty, or run without --cluster.")
+        if model_path:
+            path = Path(model_path).expanduser()
+            if not path.is_file() or not path.with_suffix(".json").is_file():
+                raise ParameterError(f"{key} = {model_path!r}: no saved model there (a .keras file with its .json "
+                                     "beside it, as 04_cnn saves in models/); give such a file, or leave model_path "
+                                     "empty to read the CNN this run trains.")
+        elif "04_cnn" not in parameters:
+            raise ParameterError(f"{stem} reads the CNN that 04_cnn saves in the same run, but this run leaves 04_cnn "
+                                 f"out; add it (`--only cnn {SECTIONS[stem]}`) or set {key}=PATH to a saved .keras "
+                                 "file (e.g. reports/latest/models/cnn_selected.keras).")

@@ -241,10 +241,12 @@ def check_run_name(reports_root: Path, folder_name: str) -> None:
 def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
     """Return the runs of the same folder whose results or saved model the notebook ``stem`` reads.
 
-    05_deployment reads the CNN that 04_cnn saves; 06_model_comparison reads the records of the model
-    notebooks and 05_deployment. The others read nothing of the run.
+    05_deployment and 08_adaptation read the CNN that 04_cnn saves (08 after 05 has saved its threshold);
+    06_model_comparison reads the records of the model notebooks and 05_deployment. The others read nothing of
+    the run.
     """
-    reads = {"05_deployment": ("04_cnn",), "06_model_comparison": (*MODEL_NOTEBOOKS, "05_deployment")}
+    reads = {"05_deployment": ("04_cnn",), "06_model_comparison": (*MODEL_NOTEBOOKS, "05_deployment"),
+             "08_adaptation": ("04_cnn", "05_deployment")}
     return [runs[name] for name in reads.get(stem, ()) if name in runs]
 
 

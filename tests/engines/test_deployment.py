@@ -207,6 +207,8 @@ def test_a_run_that_leaves_the_notebook_without_a_model_is_rejected(tmp_path, ca
     with pytest.raises(ParameterError, match="no saved model there"):
         check_deployment_model({"05_deployment": {"model_path": str(tmp_path / "gone.keras")}, "04_cnn": {}})
     check_deployment_model({"05_deployment": {"model_path": ""}, "04_cnn": {}})  # The run trains it.
+    with pytest.raises(ParameterError, match="--only cnn adaptation"):
+        check_deployment_model({"08_adaptation": {"model_path": ""}})
     status = main(["run", "--only", "deployment", "--out", str(tmp_path / "reports")])
     assert status == EXIT_REJECTED and "04_cnn" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists() or list((tmp_path / "reports").iterdir()) == []

@@ -11,7 +11,7 @@ from digitrec_utils.running.preflight import check_datasets
 
 SHARED_DATA = config.PROJECT_ROOT.parent / "shared" / "data"
 MNIST_PROFILE = config.PROJECT_ROOT / "params" / "mnist.yaml"
-WITHOUT_FIELD_SETS = ["deployment.field_data=[]", "deployment.threshold_field_data=[]"]
+WITHOUT_FIELD_SETS = ["deployment.field_data=[]", "deployment.threshold_field_data=[]", "adaptation.office_data="]
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir() or not (SHARED_DATA / "field").is_dir(),
@@ -33,6 +33,7 @@ def test_the_mnist_profile_finds_mnist_and_its_field_sets_or_says_how_to_run_wit
     assert "threshold_field_data of 05_deployment: field/semeion: no such labelled folder tree" in message
     assert "field_data of 05_deployment: field/optdigits" in message
     assert "--set deployment.threshold_field_data=[] (the threshold is then chosen on validation alone" in message
+    assert "office_data of 08_adaptation: field/semeion" in message and "--set adaptation.office_data=" in message
     assert "dataset 'mnist'" not in message  # MNIST itself was found.
     without = resolve_parameters(profile, list_notebooks(), overrides=WITHOUT_FIELD_SETS)
     assert "mnist" in check_datasets(without)
