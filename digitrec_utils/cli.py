@@ -116,13 +116,18 @@ def _build_parser() -> argparse.ArgumentParser:
                     "others; the threshold is chosen on a fifth of the rest. Prints before and after, with "
                     "McNemar's exact test, and saves the adapted model with its provenance.")
     adapt.add_argument("data", nargs="+", metavar="DATA",
-                       help="A folder tree <root>/<label>/*.png, or two files, images then labels (IDX or CSV).")
+                       help="A folder tree <root>/<label>/*.png, or two files, images then labels (IDX or CSV); "
+                            "with --suggest, unlabelled image files or folders.")
+    adapt.add_argument("--suggest", type=int, default=None, metavar="N",
+                       help="Adapt nothing: list the N unlabelled digits of DATA to label first (the model's least "
+                            "certain, spread over what it confuses), with --html a page of their thumbnails.")
     adapt.add_argument("--model", default=None, metavar="PATH",
                        help="The saved model to adapt (default: the newest good run's saved CNN).")
     adapt.add_argument("--check", nargs="+", default=None, metavar="DATA",
                        help="Labelled digits to check on, never adapted on (default: a held-out half of DATA).")
-    adapt.add_argument("--out", required=True, metavar="FILE",
-                       help="The adapted model's .keras file; its JSON goes beside it. The parent is not changed.")
+    adapt.add_argument("--out", default=None, metavar="FILE",
+                       help="The adapted model's .keras file (needed unless --suggest); its JSON goes beside it. The "
+                            "parent is not changed.")
     adapt.add_argument("--seed", type=int, default=0, help="Seeds the splits and the fine-tuning (default 0).")
     adapt.add_argument("--target", type=float, default=0.995, metavar="X",
                        help="Accuracy the answered digits must reach; the threshold is chosen for it (default 0.995).")
@@ -286,6 +291,8 @@ def _command_calibrate(arguments) -> int:
 
 
 def _command_adapt(arguments) -> int:
+    if arguments.suggest is not None:
+        return _command_suggest(arguments)
     outcome = application.adapt_model(arguments.data, out=arguments.out, model=arguments.model, check=arguments.check,
                                       seed=arguments.seed, target=arguments.target, page=arguments.html,
                                       notify=_notify)
@@ -302,6 +309,19 @@ def _command_adapt(arguments) -> int:
     print(f"Saved {outcome.path} (and {outcome.path.with_suffix('.json').name}); predict, read and evaluate take it "
           "with --model.")
     return EXIT_FAILED if outcome.n_unusable else EXIT_OK
+
+
+def _command_suggest(arguments) -> int:
+    suggestion = application.suggest_digits(arguments.data, arguments.suggest, model=arguments.model,
+                                            seed=arguments.seed, page=arguments.html, notify=_notify)
+    if arguments.json:
+        print(json.dumps(suggestion.to_dict(), indent=2))
+    else:
+        print(suggestion.describe())
+        for number, entry in enumerate(suggestion.entries, start=1):
+            print(f"{number:>4}  {entry['path']}  read as {entry['read_as']}, between {' and '.join(entry['between'])}"
+                  f" (margin {entry['margin']:.3f})")
+    return EXIT_FAILED if suggestion.errors else EXIT_OK
 
 
 def _command_export(arguments) -> int:

@@ -1,4 +1,5 @@
-"""``digitrec adapt``: a saved model fine-tuned on the office's own labelled digits, and measured honestly.
+"""``digitrec adapt``: a saved model fine-tuned on the office's own labelled digits, and measured honestly; and
+``digitrec adapt --suggest``: which of its unlabelled digits to label first.
 
 The office's digits are split, stratified and seeded, into a part to adapt on (itself split into training and
 validation digits) and a part to check on, unless ``--check`` names other digits. A copy of the saved model
@@ -22,7 +23,7 @@ import pandas as pd
 
 from digitrec_utils.application.models import ModelInUse, check_target_option, ignore, load_model_in_use
 from digitrec_utils.data.labelled import open_labelled_source, read_labelled_digits
-from digitrec_utils.data.preparation import describe_skipped
+from digitrec_utils.data.preparation import collect_image_files, describe_skipped, prepare_image_files
 from digitrec_utils.data.splits import split_labelled_digits
 from digitrec_utils.data.types import DIGIT_CLASS_NAMES
 from digitrec_utils.engines.adaptation import (
@@ -32,6 +33,7 @@ from digitrec_utils.engines.adaptation import (
     load_original_digits,
     pick_examples,
     predict_labels,
+    predict_probabilities,
     read_positions,
 )
 from digitrec_utils.evaluation.abstention import (
@@ -41,10 +43,11 @@ from digitrec_utils.evaluation.abstention import (
     measure_selective,
 )
 from digitrec_utils.evaluation.evaluation import PairedComparison, compare_paired, format_percent_interval
-from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.evaluation.labelling import measure_margins, suggest_digits_to_label
+from digitrec_utils.exceptions import ImageError, ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, FineTuned, fine_tune
 from digitrec_utils.models.model_files import record_abstention, save_model_bundle
-from digitrec_utils.reporting.labelled_pages import write_adaptation_page
+from digitrec_utils.reporting.labelled_pages import write_adaptation_page, write_suggestion_page
 
 # Digits of each class the office must give when the check part is carved from them: two to train on, one
 # to validate on and one to check on.
@@ -171,7 +174,7 @@ class AdaptationOutcome:
                 "notes": self.notes}
 
 
-def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike,
+def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike | None,
                 model: str | os.PathLike | None = None, check: Sequence[str | os.PathLike] | None = None,
                 seed: int = 0, target: float = DEFAULT_TARGET, check_share: float = 0.5,
                 validation_share: float = 0.2, recipe: AdaptationRecipe | None = None,
@@ -274,6 +277,9 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
 
 def _check_out(out, model) -> Path:
     """The adapted model's path: a ``.keras`` file that is not the parent's, in a folder that can be written."""
+    if out is None:
+        raise ParameterError("--out FILE: give the adapted model's .keras file (or --suggest N to list the digits to "
+                             "label first).")
     out = Path(out)
     if out.suffix != ".keras":
         raise ParameterError(f"--out {out}: give a .keras file (the adapted model; its JSON goes beside it).")
@@ -322,3 +328,98 @@ def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: A
         record_abstention(path, score=score_name, threshold=outcome.threshold.threshold, target=outcome.target,
                           chosen_on=f"{outcome.counts['validation']:,} validation digits of {source.name} (adapt)",
                           seed=seed, data_sha256=source.sha256)
+
+
+@dataclass
+class Suggestion:
+    """The unlabelled digits to label first (``digitrec adapt --suggest``).
+
+    Attributes
+    ----------
+    model : ModelInUse
+    entries : list of dict
+        In the order to label them: ``path``, ``read_as`` (the model's answer), ``between`` (its two most
+        probable classes), ``margin`` (their probabilities' difference: 0 torn, 1 sure).
+    images : ndarray of shape (n, 28, 28)
+        The suggested digits as the model saw them, in the same order.
+    n_read : int
+        Images the suggestion chose among.
+    errors : list of str
+        One message per image that could not be used (left out).
+    """
+
+    model: ModelInUse
+    entries: list[dict]
+    images: np.ndarray
+    n_read: int
+    errors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if not self.entries:
+            return "No image could be used, so nothing is suggested."
+        pairs = pd.Series([" and ".join(sorted(entry["between"])) for entry in self.entries]).value_counts()
+        spread = "; ".join(f"{pair}: {count}" for pair, count in pairs.head(5).items())
+        return (f"Label these {len(self.entries):,} of the {self.n_read:,} digits first: the ones "
+                f"{self.model.name} is least sure of, spread over what it hesitates between (digits torn between "
+                f"{spread}{'; ...' if len(pairs) > 5 else ''}). Then give them, in a folder tree "
+                "`<root>/<label>/`, to `digitrec adapt`.")
+
+    def to_dict(self) -> dict:
+        return {"model": str(self.model.path), "read": self.n_read, "suggested": self.entries,
+                "errors": self.errors}
+
+
+def suggest_digits(images: Sequence[str | os.PathLike], count: int, *, model: str | os.PathLike | None = None,
+                   seed: int = 0, page: str | os.PathLike | None = None,
+                   notify: Callable[[str], None] = ignore) -> Suggestion:
+    """List the unlabelled digits whose labels would help adapting most (``digitrec adapt --suggest N``).
+
+    Each image is prepared as ``predict`` prepares it and read by the model; the least certain, spread over
+    what the model confuses, are suggested (:func:`digitrec_utils.evaluation.labelling.suggest_digits_to_label`,
+    which 08_adaptation's curve measures against labelling at random).
+
+    Parameters
+    ----------
+    images : sequence of path-like
+        Image files, or folders of them (walked with their sub-folders), as ``predict`` takes them.
+    count : int
+        How many to suggest.
+    model : path-like, optional
+        By default the newest good run's saved CNN.
+    seed : int
+    page : path-like, optional
+        Where to write a page of the suggested digits' thumbnails.
+    """
+    if count < 1:
+        raise ParameterError(f"--suggest {count}: suggest at least one digit to label.")
+    paths, skipped = collect_image_files(images)
+    if skipped:
+        notify(describe_skipped(skipped))
+    if not paths:
+        raise ImageError(f"{', '.join(str(image) for image in images)}: no image files to suggest from (the folders "
+                         "hold no PNG, JPEG, BMP or GIF files).")
+    in_use = load_model_in_use(model, notify=notify)
+    names, prepared, errors = [], [], []
+    for batch in prepare_image_files(paths, progress=None):
+        errors += list(batch.errors.values())
+        names += [batch.paths[position] for position in batch.positions]
+        prepared.append(batch.images)
+    for error in errors:
+        notify(f"error: {error} (left out)")
+    prepared = np.concatenate(prepared) if prepared else np.zeros((0, 28, 28), dtype=np.float32)
+    entries, chosen = [], np.zeros(0, dtype=int)
+    if len(prepared):
+        probabilities = predict_probabilities(in_use.model, prepared)
+        chosen = suggest_digits_to_label(probabilities, count, seed=seed)
+        class_names = list(in_use.class_names or DIGIT_CLASS_NAMES)
+        margins = measure_margins(probabilities)
+        for position in chosen:
+            top_two = np.argsort(-probabilities[position], kind="stable")[:2]
+            entries.append({"path": str(names[position]), "read_as": class_names[top_two[0]],
+                            "between": [class_names[index] for index in top_two],
+                            "margin": round(float(margins[position]), 4)})
+    suggestion = Suggestion(in_use, entries, prepared[chosen], len(prepared), errors)
+    if page is not None:
+        write_suggestion_page(suggestion, page)
+        notify(f"page {page}")
+    return suggestion

@@ -223,15 +223,16 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
 
 
 def split_drawn_digits(chosen: np.ndarray, labels: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split drawn digits into training and validation digits: stratified where every class drawn has 3 or more,
-    at random otherwise (a suggested draw need not hold every class)."""
+    """Split drawn digits into training and validation digits: stratified where the validation part can hold
+    each class drawn, at random otherwise (few digits, or a suggested draw that holds some classes once)."""
     marked = np.full(len(labels), -1)
     marked[chosen] = labels[chosen]
-    if np.unique(labels[chosen], return_counts=True)[1].min() >= 3:
+    counts = np.unique(labels[chosen], return_counts=True)[1]
+    n_validation = max(1, int(round(VALIDATION_SHARE * len(chosen))))
+    if counts.min() >= 3 and len(counts) <= n_validation <= len(chosen) - len(counts):
         return split_labelled_digits(marked, share=VALIDATION_SHARE, seed=seed, needed_per_class=3,
                                      what="the labelled draw")
     order = np.random.default_rng([seed, 5]).permutation(np.sort(chosen))
-    n_validation = max(1, int(round(VALIDATION_SHARE * len(order))))
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
 
@@ -297,9 +298,11 @@ def style_learning_curve(summary: pd.DataFrame):
     """The learning curve as a table for reading: each figure's mean over draws with its standard deviation."""
     def spread(column: str, percent: bool) -> list[str]:
         scale, unit = (100, "%") if percent else (1, "")
-        return [f"{scale * mean:.{2 if percent else 1}f}{unit} ± {scale * deviation:.{2 if percent else 1}f}"
-                if np.isfinite(mean) else "-"
-                for mean, deviation in zip(summary[column], summary[f"{column}_std"], strict=True)]
+        digits = 2 if percent else 1
+        return [("-" if not np.isfinite(mean) else f"{scale * mean:.{digits}f}{unit}" if draws < 2
+                 else f"{scale * mean:.{digits}f}{unit} ± {scale * deviation:.{digits}f}")
+                for mean, deviation, draws in zip(summary[column], summary[f"{column}_std"], summary["draws"],
+                                                  strict=True)]
 
     shown = pd.DataFrame({
         "labelled": summary["labelled"], "chosen": np.where(summary["labelled"] == 0, "-", summary["strategy"]),
@@ -310,8 +313,7 @@ def style_learning_curve(summary: pd.DataFrame):
 
 
 def describe_learning_curve(summary: pd.DataFrame, *, n_check: int, office_name: str, target: float) -> str:
-    """The finding of 08's curve: the model as it came, with the fewest and the most digits labelled at random,
-    and whether labelling the suggested digits first did better."""
+    """08's summary: the model as it came, and with the fewest and the most digits labelled at random."""
     parent = summary[summary["labelled"] == 0].iloc[0]
     random = summary[(summary["strategy"] == STRATEGY_RANDOM) & (summary["labelled"] > 0)]
     text = (f"On {n_check:,} check digits of {office_name}, held out of every draw, the model as it came reads "
@@ -320,17 +322,31 @@ def describe_learning_curve(summary: pd.DataFrame, *, n_check: int, office_name:
         return text + " No number of labelled digits above 0 was measured; give label_counts."
     for _, row in random.iloc[[0, -1]].drop_duplicates("labelled").iterrows():
         text += (f" Adapted on {int(row['labelled']):,} labelled digits: {row['check_accuracy']:.2%} "
-                 f"(± {row['check_accuracy_std']:.2%} over {int(row['draws'])} draws), {row['answered']:.1%} of "
-                 f"the check digits answered at the threshold chosen for {target:.1%}, "
+                 f"(± {row['check_accuracy_std']:.2%} over {int(row['draws'])} draws), with {row['answered']:.1%} "
+                 f"of the check digits answered at the threshold chosen for {target:.1%}, "
                  f"{row['answered_accuracy']:.2%} of them right.")
-    suggested = summary[summary["strategy"] == STRATEGY_SUGGESTED].set_index("labelled")
-    compared = random.set_index("labelled").join(suggested, rsuffix="_suggested", how="inner")
-    if not compared.empty:
-        gains = ", ".join(f"{100 * (row['check_accuracy_suggested'] - row['check_accuracy']):+.1f} points at "
-                          f"{int(labelled):,}" for labelled, row in compared.iterrows())
-        text += (f" Labelling the digits `digitrec adapt --suggest` suggests first, rather than at random: {gains} "
-                 "(mean over draws; compare with the spreads in the table).")
     return text
+
+
+def describe_suggested_first(summary: pd.DataFrame) -> str:
+    """Whether labelling the suggested digits first did better than labelling at random, number by number."""
+    random = summary[(summary["strategy"] == STRATEGY_RANDOM) & (summary["labelled"] > 0)].set_index("labelled")
+    suggested = summary[summary["strategy"] == STRATEGY_SUGGESTED].set_index("labelled")
+    compared = random.join(suggested, rsuffix="_suggested", how="inner")
+    if compared.empty:
+        return "Labelling the suggested digits first was not measured (compare_suggested is off)."
+    parts, beyond = [], 0
+    for labelled, row in compared.iterrows():
+        gain = row["check_accuracy_suggested"] - row["check_accuracy"]
+        spread = max(row["check_accuracy_std"], row["check_accuracy_std_suggested"])
+        beyond += abs(gain) > 2 * spread
+        parts.append(f"{100 * gain:+.1f} points at {int(labelled):,} (spread {100 * spread:.1f})")
+    text = ("Labelling the digits `digitrec adapt --suggest` suggests first, rather than at random, changed the "
+            f"check accuracy by {', '.join(parts)}.")
+    if not beyond:
+        return text + (" No difference is beyond twice the spread over draws: with these draws, which digits are "
+                       "labelled matters less than how many.")
+    return text + f" {beyond} of {len(compared)} differences are beyond twice the spread over draws."
 
 
 def describe_adaptation_cost(summary: pd.DataFrame) -> str:

@@ -509,7 +509,7 @@ def plot_learning_curve(summary: pd.DataFrame, *, target: float, title: str, sho
             axes.errorbar(rows["labelled"], rows[column], yerr=rows[f"{column}_std"], marker="o", capsize=3,
                           color=palette[number], label=f"labelled {strategy}")
     left.set_ylabel("Accuracy on the check digits")
-    right.set_ylabel(f"Share answered at {target:.1%} (threshold chosen on validation)")
+    right.set_ylabel(f"Share answered at {target:.1%}")
     for axes in (left, right):
         axes.set_xlabel("Office digits labelled (0: the model as it came)")
         axes.set_xscale("symlog", linthresh=50)

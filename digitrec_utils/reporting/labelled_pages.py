@@ -229,3 +229,36 @@ def write_adaptation_page(outcome, path) -> None:
                   *[f"- {note}" for note in outcome.notes], f"- digitrec {__version__}"]
     page.add_details(provenance, title="Provenance and notes")
     page.write(path)
+
+
+def write_suggestion_page(suggestion, path, *, per_row: int = 10) -> None:
+    """Write the digits ``digitrec adapt --suggest`` suggests labelling first as a page of thumbnails.
+
+    Summary first; then the digits in the order to label them, as the model saw them (prepared as ``predict``
+    prepares them), each captioned with its number and what the model hesitates between; then the file list,
+    by name only.
+    """
+    page = _Page()
+    page.add_markdown(f"# {len(suggestion.entries):,} digits to label first\n\nThe unlabelled digits whose labels "
+                      f"should help `digitrec adapt` most, for {suggestion.model.name} "
+                      f"(`{suggestion.model.path.name}`).")
+    page.add_markdown("## Summary\n\n" + suggestion.describe())
+    if suggestion.entries:
+        page.add_markdown("## The digits, in the order to label them\n\nEach as the model saw it, with its number "
+                          "in the list below and the two classes the model hesitates between.")
+        for start in range(0, len(suggestion.entries), per_row * 5):
+            chunk = suggestion.entries[start:start + per_row * 5]
+            titles = [f"{start + number + 1}: {' or '.join(entry['between'])}" for number, entry in enumerate(chunk)]
+            page.add_figure(plots.plot_image_grid(suggestion.images[start:start + len(chunk)], titles,
+                                                  n_columns=per_row, show=False))
+        table = pd.DataFrame({"order": range(1, len(suggestion.entries) + 1),
+                              "file": [Path(entry["path"]).name for entry in suggestion.entries],
+                              "read as": [entry["read_as"] for entry in suggestion.entries],
+                              "between": [" or ".join(entry["between"]) for entry in suggestion.entries],
+                              "margin": [entry["margin"] for entry in suggestion.entries]})
+        page.add_markdown("## The files")
+        page.add_table(style_table(table))
+    lines = [f"- {_name_file(error)}" for error in suggestion.errors] or ["- Every image could be used."]
+    page.add_details([f"- Read: {suggestion.n_read:,} images", *lines, f"- digitrec {__version__}"],
+                     title="Images left out, and the version")
+    page.write(path)

@@ -1,4 +1,5 @@
-"""digitrec adapt: the split, the replay, a real fine-tuning that must help, the provenance and each bad input."""
+"""digitrec adapt: the split, the replay, a real fine-tuning that must help, the provenance, each bad input, 08's
+learning curve and the digits to label first (--suggest)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,20 @@ from PIL import Image
 from digitrec_utils import cli
 from digitrec_utils.application.adaptation import adapt_model
 from digitrec_utils.application.models import load_model_in_use
+from digitrec_utils.data.labelled import open_labelled_source, read_labelled_digits
 from digitrec_utils.data.splits import draw_per_class, split_labelled_digits
+from digitrec_utils.engines.adaptation import (
+    STRATEGY_RANDOM,
+    STRATEGY_SUGGESTED,
+    describe_learning_curve,
+    load_original_digits,
+    mark_usable,
+    measure_learning_curve,
+    predict_labels,
+    predict_probabilities,
+    split_drawn_digits,
+)
+from digitrec_utils.evaluation.labelling import POOL_FACTOR, measure_margins
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, fine_tune
 from digitrec_utils.models.model_files import load_model_bundle
@@ -163,3 +177,68 @@ def test_the_command_prints_its_figures_and_saves_the_model(turned_digits, repla
     assert set(figures["check"]) == {"parent", "adapted"} and figures["original_test"] is not None
     assert 0.0 <= figures["mcnemar_p"] <= 1.0 and figures["replayed"] == 120
     assert "adapted model" in captured.err and out.is_file() and out.with_suffix(".json").is_file()
+
+
+def test_the_learning_curve_rises_with_the_digits_labelled_and_measures_forgetting(turned_digits, replayable_model):
+    parent = load_model_in_use(replayable_model)
+    digits = read_labelled_digits(open_labelled_source([turned_digits]), progress=False)
+    labels = mark_usable(digits)
+    adapt_part, check_part = split_labelled_digits(labels, share=0.5, seed=0, needed_per_class=4, what="office")
+    replay, test, problem = load_original_digits(parent.description)
+    assert problem == ""
+    curve = measure_learning_curve(parent.model, digits, labels, adapt_part=adapt_part, check_part=check_part,
+                                   label_counts=[-1, 0, 40], repeats=1, recipe=QUICK, replay=replay, test=test,
+                                   score_name="top_probability", parent_threshold=None, target=0.995, seed=0,
+                                   augmentation="digits")
+    rows = curve.rows.set_index(["strategy", "labelled"])
+    assert list(rows.index) == [(STRATEGY_RANDOM, 0), (STRATEGY_RANDOM, 40), (STRATEGY_RANDOM, len(adapt_part)),
+                                (STRATEGY_SUGGESTED, 40)]
+    parent_accuracy = float(np.mean(predict_labels(parent.model, digits.images[check_part]) == labels[check_part]))
+    assert rows.loc[(STRATEGY_RANDOM, 0), "check_accuracy"] == pytest.approx(parent_accuracy)
+    assert rows.loc[(STRATEGY_RANDOM, len(adapt_part)), "check_accuracy"] >= parent_accuracy + 0.15
+    assert rows.loc[(STRATEGY_RANDOM, 0), "answered"] == 1.0  # No threshold: the parent answers every digit.
+    assert rows["original_test"].between(0.5, 1.0).all() and (rows["seconds"].iloc[1:] > 0).all()
+    assert curve.after is not None and len(curve.after.predictions) == len(check_part)
+    summary = curve.summarize()
+    assert set(summary["draws"]) == {1}
+    sentence = describe_learning_curve(summary, n_check=len(check_part), office_name="office", target=0.995)
+    assert f"Adapted on {len(adapt_part):,} labelled digits" in sentence and "as it came reads" in sentence
+
+
+def test_a_drawn_set_missing_classes_is_split_at_random_and_a_full_one_stratified():
+    labels = np.repeat(np.arange(10), 5)
+    lopsided = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20])  # Classes 0-4 twice or three times.
+    train, validation = split_drawn_digits(lopsided, labels, seed=0)
+    assert set(train).isdisjoint(validation) and set(train) | set(validation) == set(lopsided)
+    assert len(validation) == 3
+    train, validation = split_drawn_digits(np.arange(50), labels, seed=0)
+    assert np.bincount(labels[validation], minlength=10).tolist() == [1] * 10
+
+
+def test_the_suggest_command_lists_the_digits_to_label_first_and_names_a_bad_file(turned_digits, replayable_model,
+                                                                                    tmp_path, capsys):
+    unlabelled = tmp_path / "incoming"
+    unlabelled.mkdir()
+    for number, path in enumerate(sorted(turned_digits.rglob("*.png"))[:60]):
+        shutil.copy(path, unlabelled / f"scan{number:03d}.png")
+    (unlabelled / "torn.png").write_bytes(b"not an image")
+    page = tmp_path / "suggest.html"
+    status = cli.main(["adapt", "--suggest", "5", str(unlabelled), "--model", str(replayable_model), "--html",
+                       str(page)])
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_FAILED  # One file could not be read; the others still went through.
+    assert "torn.png" in captured.err
+    listed = [line for line in captured.out.splitlines() if ".png  read as" in line]
+    assert len(listed) == 5 and len({line.split()[1] for line in listed}) == 5
+    margins = [float(line.rsplit("margin ", 1)[1].rstrip(")")) for line in listed]
+    model = load_model_in_use(replayable_model).model
+    digits = read_labelled_digits(open_labelled_source([turned_digits]), progress=False)
+    every_margin = measure_margins(predict_probabilities(model, digits.images[:60]))
+    assert min(margins) == pytest.approx(every_margin.min(), abs=1e-3)  # The least certain comes first...
+    assert max(margins) <= np.sort(every_margin)[5 * POOL_FACTOR - 1] + 1e-3  # ...and all are among the least.
+    html = page.read_text()
+    assert "digits to label first" in html and html.count("data:image/png") >= 1 and str(tmp_path) not in html
+    assert cli.main(["adapt", "--suggest", "0", str(unlabelled), "--model", str(replayable_model)]) == \
+        cli.EXIT_REJECTED
+    assert cli.main(["adapt", str(turned_digits), "--model", str(replayable_model)]) == cli.EXIT_REJECTED
+    assert "--out FILE" in capsys.readouterr().err
