@@ -36,6 +36,7 @@ from digitrec_utils.engines.adaptation import (
 )
 from digitrec_utils.models.acquisition import rebuild_split
 from digitrec_utils.models.adaptation import AdaptationRecipe
+from digitrec_utils.models.backend import keras
 
 
 def main() -> None:
@@ -51,6 +52,10 @@ def main() -> None:
                         help="Change a field of AdaptationRecipe, e.g. learning_rate=1e-4.")
     parser.add_argument("--target", type=float, default=0.995)
     parser.add_argument("--no-replay", action="store_true")
+    parser.add_argument("--unlabelled", choices=["none", "pseudo", "adabn"], default="none",
+                        help="Use the adapt half's digits not drawn, unlabelled: pseudo-labels at the model's saved "
+                             "threshold (adapt --unlabelled), or BatchNorm statistics re-estimated on them (AdaBN) "
+                             "before adapting.")
     arguments = parser.parse_args()
     recipe = AdaptationRecipe()
     for change in arguments.changes:
@@ -66,17 +71,74 @@ def main() -> None:
         _, splits = rebuild_split(parent.description)
         test = (scale_images(splits.x_val), np.asarray(splits.y_val))
     abstention = parent.abstention or {}
+    model = parent.model
+    if arguments.unlabelled == "adabn":
+        model, n_layers = reestimate_batch_norm(model, digits.images[adapt_half])
+        print(json.dumps({"adabn_layers": n_layers}), flush=True)
     print(json.dumps({"recipe": recipe.to_dict(), "replay": not arguments.no_replay, "problem": problem,
                       "check_digits": len(check_half), "forgetting_on": arguments.forgetting_on}), flush=True)
     curve = measure_learning_curve(
-        parent.model, digits, labels, adapt_part=adapt_half, check_part=check_half, label_counts=arguments.counts,
+        model, digits, labels, adapt_part=adapt_half, check_part=check_half, label_counts=arguments.counts,
         repeats=arguments.draws, recipe=recipe, replay=None if arguments.no_replay else replay, test=test,
         score_name=abstention.get("score", "top_probability"), parent_threshold=abstention.get("threshold"),
         target=arguments.target, seed=100, augmentation=choose_augmentation_of(parent.description),
-        compare_suggested=arguments.suggested, log=lambda line: print(line, flush=True))
+        compare_suggested=arguments.suggested, unlabelled=arguments.unlabelled == "pseudo",
+        log=lambda line: print(line, flush=True))
     for row in curve.summarize().to_dict(orient="records"):
         print(json.dumps({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()}),
               flush=True)
+
+
+def reestimate_batch_norm(model, images: np.ndarray, *, batch_size: int = 256):
+    """Return a copy of ``model`` whose BatchNorm statistics are those of ``images`` (AdaBN, Li et al., 2016).
+
+    The office's unlabelled digits go through the copy in training mode with dropout off, so that each
+    BatchNorm layer normalizes with the statistics of the office's digits as its inputs are there; each layer's
+    moving mean and variance become the mean over batches of those statistics (the momentum before the k-th
+    batch is k / (k + 1)). Nothing else changes, and the parent is not touched.
+
+    Parameters
+    ----------
+    model : keras.Model
+    images : ndarray of shape (n, 28, 28), float32 in [0, 1]
+        Unlabelled digits, prepared as ``predict`` prepares them.
+
+    Returns
+    -------
+    copy : keras.Model
+    n_layers : int
+        BatchNorm layers re-estimated (0: the model has none, and the copy is the model as it was).
+    """
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    every_layer = list(_walk_layers(copy))
+    norms = [layer for layer in every_layer if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms or not len(images):
+        return copy, 0
+    dropouts = {layer: layer.rate for layer in every_layer if isinstance(layer, keras.layers.Dropout)}
+    momenta = {layer: layer.momentum for layer in norms}
+    images = np.asarray(images, dtype=np.float32)[..., None]
+    try:
+        for layer in dropouts:
+            layer.rate = 0.0
+        for number, start in enumerate(range(0, len(images), batch_size)):
+            for layer in norms:
+                layer.momentum = number / (number + 1)
+            copy(images[start:start + batch_size], training=True)
+    finally:
+        for layer, rate in dropouts.items():
+            layer.rate = rate
+        for layer, momentum in momenta.items():
+            layer.momentum = momentum
+    return copy, len(norms)
+
+
+def _walk_layers(model):
+    """Every layer of ``model``, those of nested models (an averaged ensemble's members) included."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _walk_layers(layer)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="The saved model to adapt (default: the newest good run's saved CNN).")
     adapt.add_argument("--check", nargs="+", default=None, metavar="DATA",
                        help="Labelled digits to check on, never adapted on (default: a held-out half of DATA).")
+    adapt.add_argument("--unlabelled", nargs="+", default=None, metavar="IMAGES",
+                       help="The office's unlabelled image files or folders: those the model answers at its saved "
+                            "threshold join the training digits, labelled with its answers.")
     adapt.add_argument("--out", default=None, metavar="FILE",
                        help="The adapted model's .keras file (needed unless --suggest); its JSON goes beside it. The "
                             "parent is not changed.")
@@ -294,7 +297,8 @@ def _command_adapt(arguments) -> int:
     if arguments.suggest is not None:
         return _command_suggest(arguments)
     outcome = application.adapt_model(arguments.data, out=arguments.out, model=arguments.model, check=arguments.check,
-                                      seed=arguments.seed, target=arguments.target, page=arguments.html,
+                                      unlabelled=arguments.unlabelled, seed=arguments.seed, target=arguments.target,
+                                      page=arguments.html,
                                       notify=_notify)
     if arguments.json:
         print(json.dumps(outcome.to_dict(), indent=2))

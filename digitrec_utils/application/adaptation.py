@@ -30,6 +30,7 @@ from digitrec_utils.engines.adaptation import (
     Reading,
     choose_augmentation_of,
     count_confusions,
+    label_confident_digits,
     load_original_digits,
     pick_examples,
     predict_labels,
@@ -171,12 +172,13 @@ class AdaptationOutcome:
                 "answered_before": selective(self.answered_before), "answered_after": selective(self.answered_after),
                 "original_test": rows(self.forgetting), "train_seconds": self.fine_tuned.train_seconds,
                 "best_epoch": self.fine_tuned.best_epoch, "replayed": self.fine_tuned.n_replayed,
-                "notes": self.notes}
+                "pseudo_labelled": self.fine_tuned.n_pseudo, "notes": self.notes}
 
 
 def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike | None,
                 model: str | os.PathLike | None = None, check: Sequence[str | os.PathLike] | None = None,
-                seed: int = 0, target: float = DEFAULT_TARGET, check_share: float = 0.5,
+                unlabelled: Sequence[str | os.PathLike] | None = None, seed: int = 0,
+                target: float = DEFAULT_TARGET, check_share: float = 0.5,
                 validation_share: float = 0.2, recipe: AdaptationRecipe | None = None,
                 page: str | os.PathLike | None = None,
                 notify: Callable[[str], None] = ignore) -> AdaptationOutcome:
@@ -192,6 +194,10 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
         The parent; by default the newest good run's saved CNN.
     check : sequence of path-like, optional
         Other labelled digits to check on; by default ``check_share`` of ``labelled``, never adapted on.
+    unlabelled : sequence of path-like, optional
+        The office's unlabelled image files or folders: those the parent answers at its saved threshold join the
+        training digits with its answers as labels (:func:`label_confident_digits`; docs/RESULTS.md measures
+        what they add). None may be a check digit.
     seed : int
         Seeds the splits and the fine-tuning.
     target : float
@@ -231,6 +237,7 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
                                                         needed_per_class=NEEDED_PER_CLASS - 1,
                                                         what=f"{source.name} (the digits to adapt on)")
     notes = []
+    pseudo_labelled = _read_unlabelled(unlabelled, parent, check_digits, check_part, notes, notify)
     replay, test, problem = load_original_digits(parent.description)
     if problem:
         notes.append(f"The parent's original digits could not be loaded ({problem}), so none are replayed and "
@@ -238,8 +245,8 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
         notify(f"warning: {notes[-1]}")
     fine_tuned = fine_tune(parent.model, digits.images[train_part], labels[train_part],
                            digits.images[validation_part], labels[validation_part], recipe=recipe, replay=replay,
-                           seed=seed, augmentation=choose_augmentation_of(parent.description),
-                           log=lambda line: notify(line))
+                           pseudo_labelled=pseudo_labelled, seed=seed,
+                           augmentation=choose_augmentation_of(parent.description), log=lambda line: notify(line))
     score_name = (parent.abstention or {}).get("score", "top_probability")
     adapted_validation = read_positions(fine_tuned.model, digits, validation_part, score_name)
     threshold = choose_threshold(adapted_validation.scores, adapted_validation.correct(labels[validation_part]),
@@ -273,6 +280,43 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
         write_adaptation_page(outcome, page)
         notify(f"page {page}")
     return outcome
+
+
+def _read_unlabelled(unlabelled, parent: ModelInUse, check_digits, check_part, notes: list[str], notify):
+    """The unlabelled digits the parent answers at its saved threshold, with its answers as labels; None without
+    ``--unlabelled``. Refuses unlabelled digits that are check digits (the same image contents)."""
+    if not unlabelled:
+        return None
+    paths, skipped = collect_image_files(unlabelled)
+    if skipped:
+        notify(describe_skipped(skipped))
+    if not paths:
+        raise ImageError(f"--unlabelled {' '.join(str(item) for item in unlabelled)}: no image files there.")
+    prepared, errors = [], []
+    for batch in prepare_image_files(paths, progress=None):
+        errors += list(batch.errors.values())
+        prepared.append(batch.images)
+    for error in errors:
+        notify(f"error: {error} (left out)")
+    images = np.concatenate(prepared)
+    check_images = check_digits.images[check_part]
+    check_sums = {hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() for image in check_images}
+    shared = sum(hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() in check_sums for image in images)
+    if shared:
+        raise ParameterError(f"--unlabelled: {shared:,} of its images are also check digits; give unlabelled digits "
+                             "that are not among those checked on, or check on other digits (--check).")
+    threshold = (parent.abstention or {}).get("threshold")
+    if threshold is None:
+        notes.append(f"{parent.path.name} has no saved threshold, so none of the {len(images):,} unlabelled digits "
+                     "could be labelled by it; choose one with `digitrec calibrate --write` first.")
+        notify(f"warning: {notes[-1]}")
+        return None
+    confident, answers, _ = label_confident_digits(parent.model, images, score_name=parent.abstention["score"],
+                                                   threshold=threshold)
+    notes.append(f"{len(confident):,} of the {len(images):,} unlabelled digits, those {parent.name} answers at its "
+                 "saved threshold, joined the training digits with its answers as their labels.")
+    notify(notes[-1])
+    return confident, answers
 
 
 def _check_out(out, model) -> Path:
@@ -315,6 +359,7 @@ def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: A
                   "counts": outcome.counts, "check": outcome.check_name,
                   "check_sha256": check_source.sha256 if check_source is not None else source.sha256,
                   "seed": seed, "recipe": recipe.to_dict(), "replayed": outcome.fine_tuned.n_replayed,
+                  "pseudo_labelled": outcome.fine_tuned.n_pseudo,
                   "best_epoch": outcome.fine_tuned.best_epoch, "measured": outcome.to_dict()}
     kept = {key: parent.description[key] for key in ("augmentation", "robustness", "seen_corruptions",
                                                       "outlier_exposure", "scan_copies", "trained_in")

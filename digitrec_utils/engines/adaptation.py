@@ -146,7 +146,7 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
                            check_part: np.ndarray, label_counts, repeats: int, recipe=None,
                            replay: tuple | None = None, test: tuple | None = None, score_name: str,
                            parent_threshold: float | None, target: float, seed: int, augmentation: str,
-                           compare_suggested: bool = True, log=None) -> LearningCurve:
+                           compare_suggested: bool = True, unlabelled: bool = False, log=None) -> LearningCurve:
     """Adapt copies of ``model`` on draws of each number of labelled digits and read the fixed check digits.
 
     Parameters
@@ -168,6 +168,9 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
         The parent's own threshold, for the row of 0 labelled.
     compare_suggested : bool
         Also draw the digits :func:`suggest_digits_to_label` suggests from a random share of the adapt part.
+    unlabelled : bool
+        Use the adapt part's digits not drawn as unlabelled ones: those the parent answers at
+        ``parent_threshold`` join each draw's training digits with its answers as labels (``adapt --unlabelled``).
     log : callable, optional
         Called with a line per adaptation.
     """
@@ -201,9 +204,14 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
                     chosen = adapt_part[pool[suggest_digits_to_label(adapt_probabilities[pool], count,
                                                                      seed=draw_seed)]]
                 train, validation = split_drawn_digits(chosen, labels, seed=draw_seed)
+                pseudo_labelled = None
+                if unlabelled:
+                    rest = np.setdiff1d(adapt_part, chosen)
+                    pseudo_labelled = label_confident_digits(model, digits.images[rest], score_name=score_name,
+                                                             threshold=parent_threshold)[:2]
                 tuned = fine_tune(model, digits.images[train], labels[train], digits.images[validation],
-                                  labels[validation], recipe=recipe, replay=replay, seed=draw_seed,
-                                  augmentation=augmentation)
+                                  labels[validation], recipe=recipe, replay=replay, pseudo_labelled=pseudo_labelled,
+                                  seed=draw_seed, augmentation=augmentation)
                 on_validation = read_positions(tuned.model, digits, validation, score_name)
                 threshold = choose_threshold(on_validation.scores, on_validation.correct(labels[validation]), target)
                 reading = read_positions(tuned.model, digits, check_part, score_name)
@@ -429,3 +437,25 @@ def describe_headline(summary: pd.DataFrame, office_name: str) -> str:
     largest = adapted.sort_values("labelled").iloc[-1]
     return (f"{office_name}: {parent['check_accuracy'].iloc[0]:.2%} as it came, {largest['check_accuracy']:.2%} "
             f"adapted on {int(largest['labelled']):,} labelled")
+
+
+def label_confident_digits(model, images: np.ndarray, *, score_name: str, threshold: float | None
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The unlabelled digits the model answers at its threshold, with its answers as their labels.
+
+    These pseudo-labels are as right as the threshold promises (99.5% of the answered, where it holds), and
+    they teach the adapted model the office's digits the parent already reads, beside the few labelled ones
+    (self-training, as FixMatch and SHOT use confident pseudo-labels).
+
+    Returns
+    -------
+    images, labels : ndarray
+        The confident digits and the class each was read as.
+    positions : ndarray of int
+        Their positions in ``images``.
+    """
+    if threshold is None or not len(images):
+        return images[:0], np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    probabilities = predict_probabilities(model, images)
+    positions = np.flatnonzero(compute_score(probabilities, score_name) >= threshold)
+    return images[positions], probabilities[positions].argmax(axis=1), positions

@@ -72,8 +72,9 @@ class FineTuned:
     best_epoch : int
         1-based.
     train_seconds : float
-    n_office, n_replayed : int
-        Office digits and replayed original digits in each epoch's training set.
+    n_office, n_replayed, n_pseudo : int
+        Labelled office digits, replayed original digits and pseudo-labelled office digits in each epoch's
+        training set.
     """
 
     model: object
@@ -82,12 +83,14 @@ class FineTuned:
     train_seconds: float
     n_office: int
     n_replayed: int
+    n_pseudo: int = 0
     notes: list[str] = field(default_factory=list)
 
 
 def fine_tune(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
               recipe: AdaptationRecipe | None = None, replay: tuple[np.ndarray, np.ndarray] | None = None,
-              seed: int = 0, augmentation: str = "digits", log=None) -> FineTuned:
+              pseudo_labelled: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0,
+              augmentation: str = "digits", log=None) -> FineTuned:
     """Fine-tune a copy of ``model`` on the office's training digits, choosing the epoch on its validation digits.
 
     Parameters
@@ -103,6 +106,9 @@ def fine_tune(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     replay : tuple of (images, labels), optional
         The parent's original training digits (float32 in [0, 1] and class positions); a seeded draw of
         ``recipe.replay_share`` times as many as the office's training digits joins them.
+    pseudo_labelled : tuple of (images, labels), optional
+        The office's unlabelled digits the parent answers confidently, with its answers as labels: they join the
+        training digits (and count in the replay's share).
     seed : int
         Seeds the copy's training: the replay draw, the shuffles and the augmentation.
     augmentation : {"digits", "fashion", "none"}
@@ -124,6 +130,11 @@ def fine_tune(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
         for layer in copy.layers[:-1]:
             layer.trainable = False
     images, labels = np.asarray(x_train, dtype=np.float32), np.asarray(y_train, dtype=np.int64)
+    n_pseudo = 0
+    if pseudo_labelled is not None and len(pseudo_labelled[1]):
+        images = np.concatenate([images, np.asarray(pseudo_labelled[0], dtype=np.float32)])
+        labels = np.concatenate([labels, np.asarray(pseudo_labelled[1], dtype=np.int64)])
+        n_pseudo = len(pseudo_labelled[1])
     n_replayed = 0
     if replay is not None and recipe.replay_share > 0:
         rng = np.random.default_rng([seed, 271])
@@ -157,4 +168,5 @@ def fine_tune(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
     watched = history.history.get(recipe.monitor, [])
     best = (len(history.history.get("loss", [])) if not watched
             else int(np.argmin(watched) if recipe.monitor == "val_loss" else np.argmax(watched)) + 1)
-    return FineTuned(copy, dict(history.history), best, seconds, len(x_train), n_replayed)
+    return FineTuned(copy, dict(history.history), best, seconds, len(x_train), n_replayed, n_pseudo)
+

@@ -225,7 +225,7 @@ def write_adaptation_page(outcome, path) -> None:
                   f"the epoch and threshold on, {outcome.counts['check']:,} to check on ({outcome.check_name})",
                   f"- Fine-tuning: {outcome.fine_tuned.train_seconds:.1f} s, best epoch "
                   f"{outcome.fine_tuned.best_epoch}, {outcome.fine_tuned.n_replayed:,} original training digits "
-                  "replayed",
+                  f"replayed, {outcome.fine_tuned.n_pseudo:,} unlabelled digits labelled by the parent",
                   *[f"- {note}" for note in outcome.notes], f"- digitrec {__version__}"]
     page.add_details(provenance, title="Provenance and notes")
     page.write(path)

@@ -30,7 +30,7 @@ from digitrec_utils.engines.adaptation import (
 from digitrec_utils.evaluation.labelling import POOL_FACTOR, measure_margins
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, fine_tune
-from digitrec_utils.models.model_files import load_model_bundle
+from digitrec_utils.models.model_files import load_model_bundle, record_abstention
 
 # A recipe that learns quickly from few digits: what the tests need is a copy that moves, in seconds.
 QUICK = AdaptationRecipe(learning_rate=1e-3, epochs=12, monitor="none", batch_size=32)
@@ -242,3 +242,33 @@ def test_the_suggest_command_lists_the_digits_to_label_first_and_names_a_bad_fil
         cli.EXIT_REJECTED
     assert cli.main(["adapt", str(turned_digits), "--model", str(replayable_model)]) == cli.EXIT_REJECTED
     assert "--out FILE" in capsys.readouterr().err
+
+
+def test_unlabelled_digits_the_parent_answers_join_the_training_digits_and_check_digits_are_refused(
+        turned_digits, replayable_model, splits, tmp_path, capsys):
+    parent = tmp_path / "parent" / replayable_model.name
+    parent.parent.mkdir()
+    for path in (replayable_model, replayable_model.with_suffix(".json")):
+        shutil.copy(path, parent.parent / path.name)
+    record_abstention(parent, score="top_probability", threshold=0.6, target=0.995, chosen_on="a test")
+    # Other turned test digits than the office's labelled ones, unlabelled.
+    others = np.concatenate([np.flatnonzero(splits.y_test == label)[PER_CLASS:PER_CLASS + 10] for label in range(10)])
+    unlabelled = tmp_path / "incoming"
+    unlabelled.mkdir()
+    for number, image in enumerate(np.rot90(splits.x_test[others], axes=(1, 2))):
+        Image.fromarray(image).save(unlabelled / f"{number}.png")
+    images = read_labelled_digits(open_labelled_source([_write_tree(tmp_path / "as_tree", np.rot90(
+        splits.x_test[others], axes=(1, 2)), splits.y_test[others])]), progress=False).images
+    expected = int((predict_probabilities(load_model_in_use(parent).model, images).max(axis=1) >= 0.6).sum())
+    assert 0 < expected < len(others)
+    outcome = adapt_model([turned_digits], out=tmp_path / "with.keras", model=parent, unlabelled=[unlabelled],
+                          recipe=AdaptationRecipe(epochs=1), seed=0)
+    assert outcome.fine_tuned.n_pseudo == expected and outcome.fine_tuned.n_office == 120
+    assert outcome.fine_tuned.n_replayed == 120 + expected  # The replay keeps its share of every training digit.
+    assert load_model_bundle(tmp_path / "with.keras")[1]["adapted"]["pseudo_labelled"] == expected
+    with pytest.raises(ParameterError, match="also check digits"):
+        adapt_model([turned_digits], out=tmp_path / "refused.keras", model=parent, unlabelled=[turned_digits],
+                    recipe=AdaptationRecipe(epochs=1), seed=0)
+    without = adapt_model([turned_digits], out=tmp_path / "without.keras", model=replayable_model,
+                          unlabelled=[unlabelled], recipe=AdaptationRecipe(epochs=1), seed=0)
+    assert without.fine_tuned.n_pseudo == 0 and any("no saved threshold" in note for note in without.notes)
