@@ -15,6 +15,7 @@ from digitrec_utils import config
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.model_files import (
     check_calibration,
+    describe_model_origin,
     describe_threshold_in_use,
     find_latest_model,
     load_model_bundle,
@@ -115,15 +116,3 @@ def choose_abstention(description: dict, min_confidence: float | None = None, *,
     if warning:
         notify(f"warning: {warning}")
     return abstention or None
-
-
-def describe_model_origin(description: dict) -> str:
-    """The model's name, and for an adapted model what it was adapted from and on: ``cnn_modern, adapted from
-    cnn_selected.keras on 636 digits of semeion``."""
-    name = str(description.get("model", "unnamed"))
-    adapted = description.get("adapted")
-    if not adapted:
-        return name
-    counts = adapted.get("counts") or {}
-    return (f"{name}, adapted from {adapted.get('parent_model', 'another model')} on {counts.get('train', 0):,} "
-            f"digits of {adapted.get('data_name', 'the office')}")

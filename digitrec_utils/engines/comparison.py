@@ -31,6 +31,7 @@ from digitrec_utils.utils.paths import describe_path, is_inside
 
 # Analyses the saved CNN on real mail; the model card reads its findings.
 DEPLOYMENT_NOTEBOOK = "05_deployment"
+ADAPTATION_NOTEBOOK = "08_adaptation"
 
 
 def find_missing_notebooks(records: dict[str, dict], expected: Sequence[str] = MODEL_NOTEBOOKS) -> list[str]:
@@ -283,6 +284,28 @@ def read_deployment(records: dict[str, dict]) -> dict | None:
     return record.get("deployment") if record else None
 
 
+def read_adaptation(records: dict[str, dict]) -> dict | None:
+    """Return 08_adaptation's learning curve from ``records``, or None when it did not run."""
+    record = records.get(ADAPTATION_NOTEBOOK)
+    return record.get("adaptation") if record else None
+
+
+def _describe_adaptation_line(adaptation: dict) -> str:
+    """The model card's line on the office's own digits: the saved CNN as it came and adapted on the most."""
+    curve = [point for point in adaptation["curve"] if point["strategy"] == "at random"]
+    parent = next((point for point in curve if point["labelled"] == 0), None)
+    adapted = max((point for point in curve if point["labelled"] > 0), key=lambda point: point["labelled"],
+                  default=None)
+    if parent is None or adapted is None:
+        return ""
+    return (f"**On the office's own digits** (the saved CNN, {ADAPTATION_NOTEBOOK}, on "
+            f"{adaptation['check_digits']:,} check digits of {adaptation['office_data']}): "
+            f"{parent['check_accuracy']:.2%} as it came, {adapted['check_accuracy']:.2%} "
+            f"(± {adapted['check_accuracy_std']:.2%} over {int(adapted['draws'])} draws) once adapted on "
+            f"{int(adapted['labelled']):,} of them; `digitrec adapt` makes such a model, and its JSON says what it "
+            "was adapted from and on.")
+
+
 def _describe_deployment_lines(findings: dict) -> list[str]:
     """The model card's lines on real mail: accuracy under corruption, abstention and images of no digit."""
     low, high = findings["clean_accuracy_ci95"]
@@ -318,9 +341,10 @@ def _describe_deployment_lines(findings: dict) -> list[str]:
 
 def describe_model_card(records: dict[str, dict], recommendation: Recommendation, saved_model: Path | None, *,
                         run_dir: str | Path | None = None, table: pd.DataFrame | None = None,
-                        deployment: dict | None = None) -> str:
+                        deployment: dict | None = None, adaptation: dict | None = None) -> str:
     """Return the model card as Markdown: the model, why, what is within noise of it, expected accuracy,
-    weaknesses, behaviour on real mail (with ``deployment``, from :func:`read_deployment`), protocol, limits, use.
+    weaknesses, behaviour on real mail (with ``deployment``, from :func:`read_deployment`), on the office's own
+    digits (with ``adaptation``, from :func:`read_adaptation`), protocol, limits, use.
 
     The saved model is named relative to ``run_dir`` (this run's folder), never by its full path. With
     ``table`` from :func:`judge_on_validation`, the card names the runner-ups within noise on validation
@@ -342,6 +366,7 @@ def describe_model_card(records: dict[str, dict], recommendation: Recommendation
         f"**Where it fails**: {_describe_weaknesses(records, recommendation.key)}"
         f"{_describe_shared_errors(records, recommendation.key)}",
         *(_describe_deployment_lines(deployment) if deployment else []),
+        *([line for line in [_describe_adaptation_line(adaptation)] if line] if adaptation else []),
         f"**Protocol**: {describe_protocol(records)}",
         "**Known limits**: the estimate holds for images like the training data: centred, size-normalized "
         f"28x28 {record['dataset'].get('name')} images. Photographs, other styles, several objects in one image, "

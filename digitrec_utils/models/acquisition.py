@@ -11,7 +11,7 @@ from digitrec_utils.config import SAVED_MODEL_NAME
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.data.splits import make_splits
 from digitrec_utils.exceptions import ModelFileError
-from digitrec_utils.models.model_files import load_model_bundle
+from digitrec_utils.models.model_files import describe_model_origin, load_model_bundle
 from digitrec_utils.utils.paths import describe_path
 
 # The keys of a saved model's "split" that rebuild it.
@@ -44,6 +44,11 @@ class DeploymentModel:
     @property
     def name(self) -> str:
         return str(self.description.get("model", "model"))
+
+    @property
+    def label(self) -> str:
+        """Its name, and for an adapted model what it was adapted from and on (for the model card)."""
+        return describe_model_origin(self.description)
 
     @property
     def outlier_source(self) -> str | None:
@@ -141,5 +146,5 @@ def load_deployment_model(path: Path, run_dir: str | None = None) -> DeploymentM
     """Load a saved model and its JSON description, with one sentence on where it came from."""
     model, description = load_model_bundle(path)
     return DeploymentModel(model, description, Path(path),
-                           f"The saved model {describe_path(path, run_dir)}: {description.get('model', 'model')}, "
+                           f"The saved model {describe_path(path, run_dir)}: {describe_model_origin(description)}, "
                            f"trained on {(description.get('dataset') or {}).get('name', 'an unnamed dataset')}.")

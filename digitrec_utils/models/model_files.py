@@ -302,3 +302,15 @@ def check_calibration(description: dict) -> str | None:
     return (f"the model's confidence threshold was chosen on images prepared with {made}, and this digitrec "
             f"prepares images with version {PREPARATION_VERSION}; re-run 05_deployment (`digitrec run --only "
             "cnn deployment`) to choose it again, or pass --min-confidence.")
+
+
+def describe_model_origin(description: dict) -> str:
+    """The model's name, and for an adapted model what it was adapted from and on: ``cnn_modern, adapted from
+    cnn_selected.keras on 636 digits of semeion``."""
+    name = str(description.get("model", "unnamed"))
+    adapted = description.get("adapted")
+    if not adapted:
+        return name
+    counts = adapted.get("counts") or {}
+    return (f"{name}, adapted from {adapted.get('parent_model', 'another model')} on {counts.get('train', 0):,} "
+            f"digits of {adapted.get('data_name', 'the office')}")

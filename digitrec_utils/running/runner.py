@@ -242,11 +242,11 @@ def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
     """Return the runs of the same folder whose results or saved model the notebook ``stem`` reads.
 
     05_deployment and 08_adaptation read the CNN that 04_cnn saves (08 after 05 has saved its threshold);
-    06_model_comparison reads the records of the model notebooks and 05_deployment. The others read nothing of
-    the run.
+    06_model_comparison reads the records of the model notebooks, 05_deployment and 08_adaptation. The others
+    read nothing of the run.
     """
-    reads = {"05_deployment": ("04_cnn",), "06_model_comparison": (*MODEL_NOTEBOOKS, "05_deployment"),
-             "08_adaptation": ("04_cnn", "05_deployment")}
+    reads = {"05_deployment": ("04_cnn",), "08_adaptation": ("04_cnn", "05_deployment"),
+             "06_model_comparison": (*MODEL_NOTEBOOKS, "05_deployment", "08_adaptation")}
     return [runs[name] for name in reads.get(stem, ()) if name in runs]
 
 
@@ -327,7 +327,7 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
     ``interrupted`` and the notebooks not yet started ``not started``; then the interrupt propagates.
     """
     independent = [stem for stem in runs if stem not in DEPENDENT_NOTEBOOKS]
-    dependent = [stem for stem in runs if stem in DEPENDENT_NOTEBOOKS]
+    dependent = [stem for stem in DEPENDENT_NOTEBOOKS if stem in runs]
     waiting = independent + dependent
     total = len(runs)
     counter = iter(range(1, total + 1))

@@ -219,3 +219,27 @@ def test_the_card_counts_the_test_errors_that_the_other_models_make_too():
     del records["02_classical_baselines"]["models"][2]  # With one other model, the sentence names it alone.
     card = comparison.describe_model_card(records, ranking.recommend_model(ranking.gather_models(records)), None)
     assert "Of its 40 test errors, the other model makes 30 too; the other 10 are its own." in card
+
+
+def test_the_card_says_what_adapting_the_saved_cnn_to_the_office_digits_bought_when_08_ran():
+    truth = _truth()
+    records = {"02_classical_baselines": build_results(
+        "02_classical_baselines", DATASET, {"val_fraction": 0.1}, seed=42, selected_model="svm", test_labels=truth,
+        models=[_model("svm", "classical", truth, np.arange(0, 40), 0.93)])}
+    recommendation = ranking.recommend_model(ranking.gather_models(records))
+    curve = [{"strategy": "at random", "labelled": 0, "check_accuracy": 0.9385, "check_accuracy_std": 0.0,
+              "draws": 1},
+             {"strategy": "at random", "labelled": 100, "check_accuracy": 0.9636, "check_accuracy_std": 0.0073,
+              "draws": 5},
+             {"strategy": "at random", "labelled": 796, "check_accuracy": 0.9907, "check_accuracy_std": 0.0019,
+              "draws": 5},
+             {"strategy": "suggested first", "labelled": 100, "check_accuracy": 0.9774, "check_accuracy_std": 0.004,
+              "draws": 5}]
+    adaptation = {"curve": curve, "check_digits": 797, "office_data": "semeion", "office_sha256": "0" * 64}
+    records["08_adaptation"] = build_results("08_adaptation", DATASET, {}, seed=42, adaptation=adaptation)
+    assert comparison.read_adaptation(records) == adaptation
+    card = comparison.describe_model_card(records, recommendation, None,
+                                          adaptation=comparison.read_adaptation(records))
+    assert ("**On the office's own digits** (the saved CNN, 08_adaptation, on 797 check digits of semeion): "
+            "93.85% as it came, 99.07% (± 0.19% over 5 draws) once adapted on 796 of them") in card
+    assert "office's own digits" not in comparison.describe_model_card(records, recommendation, None)
