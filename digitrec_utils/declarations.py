@@ -592,6 +592,11 @@ PARAMETERS: dict[str, Parameter] = {
         "Share of the office's digits held out to check on, never labelled in any draw.",
         minimum=0.0, maximum=1.0, exclusive=True,
     ),
+    "use_unlabelled": Parameter(
+        "bool", False,
+        ("Give each adaptation the digits not drawn as unlabelled ones, as digitrec adapt --unlabelled does (about "
+         "three times slower)."),
+    ),
     "compare_suggested": Parameter(
         "bool", True,
         "Also label the digits digitrec adapt --suggest suggests first, rather than at random, at each number.",
