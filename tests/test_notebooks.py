@@ -40,7 +40,7 @@ def test_notebook_has_one_documented_parameters_cell(path):
     assert "output_dir" in declared and set(RESERVED_KEYS) >= {"output_dir", "sweep_dir"}
     if path.stem == config.STABILITY_NOTEBOOK:
         assert {"sweep_dir", "tolerance"} <= set(declared)  # It reads a sweep's records, or makes two seeds.
-    elif path.stem == "05_deployment":
+    elif path.stem in ("05_deployment", "08_adaptation"):
         assert {"model_path", "dataset", "seed"} <= set(declared)  # A saved model, or a small one of its own.
     elif path.stem in DEPENDENT_NOTEBOOKS:
         assert "results_dir" in declared  # It reads the others' records and loads no data of its own.

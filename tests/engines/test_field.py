@@ -579,7 +579,7 @@ def test_a_missing_field_folder_is_rejected_before_any_notebook_starts(saved_mod
     assert status == 2
     error = capsys.readouterr().err
     assert "field_data of 05_deployment" in error and "field/nowhere: no such labelled folder tree" in error
-    assert "To run without these sets: --set deployment.field_data=[]" in error  # How to do without it.
+    assert "To run without these digits: --set deployment.field_data=[]" in error  # How to do without it.
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
 
 

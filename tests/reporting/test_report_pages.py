@@ -20,7 +20,7 @@ from digitrec_utils import config
 from digitrec_utils.reporting.tables import HEADERS
 
 PAGES = ("index", "01_eda", "02_classical_baselines", "03_dense_nets", "04_cnn", "05_deployment",
-         "06_model_comparison")
+         "06_model_comparison", "08_adaptation")
 MODEL_PAGES = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
 # Folders that only a machine's own paths start with.
