@@ -343,18 +343,25 @@ def describe_suggested_first(summary: pd.DataFrame) -> str:
     compared = random.join(suggested, rsuffix="_suggested", how="inner")
     if compared.empty:
         return "Labelling the suggested digits first was not measured (compare_suggested is off)."
-    parts, beyond = [], 0
+    parts, better, worse = [], [], []
     for labelled, row in compared.iterrows():
         gain = row["check_accuracy_suggested"] - row["check_accuracy"]
         spread = max(row["check_accuracy_std"], row["check_accuracy_std_suggested"])
-        beyond += abs(gain) > 2 * spread
+        if abs(gain) > 2 * spread:
+            (better if gain > 0 else worse).append(f"{int(labelled):,}")
         parts.append(f"{100 * gain:+.1f} points at {int(labelled):,} (spread {100 * spread:.1f})")
     text = ("Labelling the digits `digitrec adapt --suggest` suggests first, rather than at random, changed the "
             f"check accuracy by {', '.join(parts)}.")
-    if not beyond:
+    if not better and not worse:
         return text + (" No difference is beyond twice the spread over draws: with these draws, which digits are "
                        "labelled matters less than how many.")
-    return text + f" {beyond} of {len(compared)} differences are beyond twice the spread over draws."
+    if better:
+        text += f" Beyond twice the spread over draws, the suggested digits did better at {', '.join(better)}."
+    if worse:
+        text += f" Beyond twice the spread over draws, labelling at random did better at {', '.join(worse)}."
+    if compared["draws"].min() < 5:
+        text += f" {int(compared['draws'].min())} draws make a spread uncertain; raise repeats before relying on it."
+    return text
 
 
 def describe_adaptation_cost(summary: pd.DataFrame) -> str:

@@ -8,6 +8,7 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -20,6 +21,7 @@ from digitrec_utils.engines.adaptation import (
     STRATEGY_RANDOM,
     STRATEGY_SUGGESTED,
     describe_learning_curve,
+    describe_suggested_first,
     load_original_digits,
     mark_usable,
     measure_learning_curve,
@@ -272,3 +274,20 @@ def test_unlabelled_digits_the_parent_answers_join_the_training_digits_and_check
     without = adapt_model([turned_digits], out=tmp_path / "without.keras", model=replayable_model,
                           unlabelled=[unlabelled], recipe=AdaptationRecipe(epochs=1), seed=0)
     assert without.fine_tuned.n_pseudo == 0 and any("no saved threshold" in note for note in without.notes)
+
+
+def test_the_comparison_of_suggested_and_random_draws_says_which_did_better_only_beyond_the_spread():
+    def row(strategy, labelled, accuracy, spread, draws=5):
+        return {"strategy": strategy, "labelled": labelled, "check_accuracy": accuracy,
+                "check_accuracy_std": spread, "draws": draws}
+
+    summary = pd.DataFrame([row(STRATEGY_RANDOM, 0, 0.85, 0.0, 1), row(STRATEGY_RANDOM, 50, 0.954, 0.009),
+                            row(STRATEGY_RANDOM, 100, 0.964, 0.007), row(STRATEGY_SUGGESTED, 50, 0.921, 0.016),
+                            row(STRATEGY_SUGGESTED, 100, 0.979, 0.004)])
+    text = describe_suggested_first(summary)
+    assert "-3.3 points at 50 (spread 1.6), +1.5 points at 100 (spread 0.7)" in text
+    assert "labelling at random did better at 50" in text and "the suggested digits did better at 100" in text
+    assert "raise repeats" not in text
+    close = summary.assign(check_accuracy_std=0.05, draws=2)
+    assert "No difference is beyond twice the spread" in describe_suggested_first(close)
+    assert "2 draws make a spread uncertain" not in describe_suggested_first(close)  # Said only when one stands out.
