@@ -522,6 +522,8 @@ PARAMETERS: dict[str, Parameter] = {
         "int", 2,
         "Epochs of the small CNN trained when there is no saved model.",
         minimum=1, maximum=100,
+        # 08 adapts the small CNN, so one epoch (a model that has more to learn from the office) is enough.
+        notebook_defaults={"08_adaptation": 1},
     ),
     "target_accepted_accuracy": Parameter(
         "float", 0.995,
