@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from digitrec_utils.application.images import find_image_files, read_prepared_images
 from digitrec_utils.application.models import ModelInUse, check_target_option, ignore, load_model_in_use
 from digitrec_utils.data.labelled import open_labelled_source, read_labelled_digits
-from digitrec_utils.data.preparation import collect_image_files, describe_skipped, prepare_image_files
+from digitrec_utils.data.preparation import describe_skipped
 from digitrec_utils.data.splits import split_labelled_digits
 from digitrec_utils.data.types import DIGIT_CLASS_NAMES
 from digitrec_utils.engines.adaptation import (
@@ -45,7 +46,7 @@ from digitrec_utils.evaluation.abstention import (
 )
 from digitrec_utils.evaluation.evaluation import PairedComparison, compare_paired, format_percent_interval
 from digitrec_utils.evaluation.labelling import measure_margins, suggest_digits_to_label
-from digitrec_utils.exceptions import ImageError, ParameterError
+from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, FineTuned, fine_tune
 from digitrec_utils.models.model_files import record_abstention, save_model_bundle
 from digitrec_utils.reporting.labelled_pages import write_adaptation_page, write_suggestion_page
@@ -287,18 +288,8 @@ def _read_unlabelled(unlabelled, parent: ModelInUse, check_digits, check_part, n
     ``--unlabelled``. Refuses unlabelled digits that are check digits (the same image contents)."""
     if not unlabelled:
         return None
-    paths, skipped = collect_image_files(unlabelled)
-    if skipped:
-        notify(describe_skipped(skipped))
-    if not paths:
-        raise ImageError(f"--unlabelled {' '.join(str(item) for item in unlabelled)}: no image files there.")
-    prepared, errors = [], []
-    for batch in prepare_image_files(paths, progress=None):
-        errors += list(batch.errors.values())
-        prepared.append(batch.images)
-    for error in errors:
-        notify(f"error: {error} (left out)")
-    images = np.concatenate(prepared)
+    _, images, _ = read_prepared_images(find_image_files(unlabelled, what="use as unlabelled digits",
+                                                         notify=notify), notify=notify)
     check_images = check_digits.images[check_part]
     check_sums = {hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() for image in check_images}
     shared = sum(hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() in check_sums for image in images)
@@ -437,21 +428,9 @@ def suggest_digits(images: Sequence[str | os.PathLike], count: int, *, model: st
     """
     if count < 1:
         raise ParameterError(f"--suggest {count}: suggest at least one digit to label.")
-    paths, skipped = collect_image_files(images)
-    if skipped:
-        notify(describe_skipped(skipped))
-    if not paths:
-        raise ImageError(f"{', '.join(str(image) for image in images)}: no image files to suggest from (the folders "
-                         "hold no PNG, JPEG, BMP or GIF files).")
+    paths = find_image_files(images, what="suggest from", notify=notify)
     in_use = load_model_in_use(model, notify=notify)
-    names, prepared, errors = [], [], []
-    for batch in prepare_image_files(paths, progress=None):
-        errors += list(batch.errors.values())
-        names += [batch.paths[position] for position in batch.positions]
-        prepared.append(batch.images)
-    for error in errors:
-        notify(f"error: {error} (left out)")
-    prepared = np.concatenate(prepared) if prepared else np.zeros((0, 28, 28), dtype=np.float32)
+    names, prepared, errors = read_prepared_images(paths, notify=notify)
     entries, chosen = [], np.zeros(0, dtype=int)
     if len(prepared):
         probabilities = predict_probabilities(in_use.model, prepared)

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from digitrec_utils.application.models import ModelInUse, check_min_confidence, ignore, load_model_in_use
-from digitrec_utils.data.preparation import collect_image_files, describe_skipped
+from digitrec_utils.data.preparation import collect_image_files, describe_skipped, prepare_image_files
 from digitrec_utils.exceptions import ImageError, ParameterError
 from digitrec_utils.imaging.predict import format_prediction, iterate_predictions
 from digitrec_utils.imaging.reading import format_reading, iterate_readings
@@ -93,10 +95,46 @@ def predict_files(paths: Sequence[str | os.PathLike], model: str | Path, *, top:
 def _open_images(images, model, min_confidence, what: str, notify) -> tuple[list[Path], ModelInUse]:
     """The image files (folders expanded, the rest named), then the model: no model loads for no images."""
     check_min_confidence(min_confidence)  # Before the folders are walked.
+    paths = find_image_files(images, what=what, notify=notify)
+    return paths, load_model_in_use(model, min_confidence=min_confidence, describe_threshold=True, notify=notify)
+
+
+def find_image_files(images: Sequence[str | os.PathLike], *, what: str,
+                     notify: Callable[[str], None] = ignore) -> list[Path]:
+    """The image files of ``images`` (folders walked); the other files the folders held are named once.
+
+    Raises
+    ------
+    ImageError
+        When there is no image file at all, saying what it was needed for (``what``: "classify", ...).
+    """
     paths, skipped = collect_image_files(images)
     if skipped:
         notify(describe_skipped(skipped))
     if not paths:
         raise ImageError(f"{', '.join(str(image) for image in images)}: no image files to {what} (the folders hold "
                          "no PNG, JPEG, BMP or GIF files).")
-    return paths, load_model_in_use(model, min_confidence=min_confidence, describe_threshold=True, notify=notify)
+    return paths
+
+
+def read_prepared_images(paths: Sequence[Path], *, notify: Callable[[str], None] = ignore
+                         ) -> tuple[list[Path], np.ndarray, list[str]]:
+    """Every image of ``paths`` prepared as ``predict`` prepares it, held in memory (a few thousand at most).
+
+    Returns
+    -------
+    names : list of Path
+        The files that could be used, in order.
+    images : ndarray of shape (n, 28, 28), float32 in [0, 1]
+    errors : list of str
+        One message per file that could not be used (each also given to ``notify``; the others go through).
+    """
+    names, prepared, errors = [], [], []
+    for batch in prepare_image_files(paths, progress=None):
+        errors += list(batch.errors.values())
+        names += [batch.paths[position] for position in batch.positions]
+        prepared.append(batch.images)
+    for error in errors:
+        notify(f"error: {error} (left out)")
+    images = np.concatenate(prepared) if prepared else np.zeros((0, 28, 28), dtype=np.float32)
+    return names, images, errors
