@@ -582,7 +582,7 @@ PARAMETERS: dict[str, Parameter] = {
          "is found under data_dir, then $DIGITREC_DATA); empty uses scikit-learn's 8x8 digits."),
     ),
     "label_counts": Parameter(
-        "list[int]", [0, 100, -1],
+        "list[int]", [0, 100],
         ("Numbers of office digits labelled, one point of the curve each; 0 is the model as it came, -1 all the digits "
          "not held out to check on."),
         minimum=-1,
