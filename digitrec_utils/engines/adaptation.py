@@ -162,10 +162,19 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
         Numbers of digits labelled; 0 is the parent, and a number past the adapt part's size (or -1) all of it.
     repeats : int
         Draws per number (seeded ``seed``, ``seed + 1``, ...).
+    recipe : AdaptationRecipe, optional
+        How each copy is fine-tuned; ``digitrec adapt``'s when not given.
     replay, test : tuple of (images, labels), optional
         The parent's original training digits to replay and test digits to measure forgetting on.
+    score_name : str
+        The confidence score the thresholds are set on.
     parent_threshold : float or None
-        The parent's own threshold, for the row of 0 labelled.
+        The parent's own threshold, for the row of 0 labelled (and the pseudo-labels).
+    target : float
+        The accuracy of the answered digits each copy's threshold is chosen for, on its validation digits.
+    seed : int
+    augmentation : {"digits", "fashion", "none"}
+        The geometric augmentation the parent trained with.
     compare_suggested : bool
         Also draw the digits :func:`suggest_digits_to_label` suggests from a random share of the adapt part.
     unlabelled : bool
