@@ -43,8 +43,8 @@ CORRUPTION_NAMES = ("rotation", "shear", "scale", "translation", "dilation", "er
                     "stripes", "blots", "elastic")
 SEVERITY_LEVELS = (1, 2, 3)
 
-# The notebooks that read the run's saved CNN and train a small one when there is none (05 and 08).
-_STANDALONE_MODEL_NOTEBOOKS = ("05_deployment", "08_adaptation")
+# The notebooks that read the run's saved CNN (model_path, else 04's) and train a small one when they run alone.
+SAVED_MODEL_NOTEBOOKS = ("05_deployment", "08_adaptation")
 
 # Limits of cnn_modern's settings, named because the code that builds it reads them too.
 MAX_MODERN_MEMBERS = 5
@@ -124,7 +124,7 @@ PARAMETERS: dict[str, Parameter] = {
         choices=DATASET_NAMES,
         notebook_help={
             stem: ("Dataset of the small CNN trained here when there is no saved model; a saved model brings its "
-                   "own.") for stem in _STANDALONE_MODEL_NOTEBOOKS
+                   "own.") for stem in SAVED_MODEL_NOTEBOOKS
         },
     ),
     "data_dir": Parameter(
@@ -140,7 +140,7 @@ PARAMETERS: dict[str, Parameter] = {
         minimum=0.0, maximum=1.0, exclusive=True,
         notebook_help={
             stem: "Held-out test fraction of the small CNN trained here (a saved model brings its own split)."
-            for stem in _STANDALONE_MODEL_NOTEBOOKS
+            for stem in SAVED_MODEL_NOTEBOOKS
         },
     ),
     "seed": Parameter(
@@ -185,7 +185,7 @@ PARAMETERS: dict[str, Parameter] = {
         minimum=0.0, maximum=1.0, exclusive=True,
         notebook_help={
             "02_classical_baselines": "Fraction of the training part held out for validation (tuning and selection).",
-            **{stem: "Validation fraction of the small CNN trained here." for stem in _STANDALONE_MODEL_NOTEBOOKS},
+            **{stem: "Validation fraction of the small CNN trained here." for stem in SAVED_MODEL_NOTEBOOKS},
         },
     ),
     "train_size": Parameter(
@@ -194,7 +194,7 @@ PARAMETERS: dict[str, Parameter] = {
         minimum=0,
         notebook_help={
             stem: "Training subsample of the small CNN trained here; 0 uses all."
-            for stem in _STANDALONE_MODEL_NOTEBOOKS
+            for stem in SAVED_MODEL_NOTEBOOKS
         },
     ),
     "models": Parameter(

@@ -33,6 +33,7 @@ from digitrec_utils.engines.adaptation import (
     count_confusions,
     label_confident_digits,
     load_original_digits,
+    mark_usable,
     pick_examples,
     predict_labels,
     predict_probabilities,
@@ -222,7 +223,7 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
     digits = read_labelled_digits(source)
     for error in digits.errors:
         notify(f"error: {error} (left out)")
-    labels = np.where(digits.usable, digits.labels, -1)
+    labels = mark_usable(digits)
     if check_source is None:
         adapt_part, check_part = split_labelled_digits(labels, share=check_share, seed=seed,
                                                        needed_per_class=NEEDED_PER_CLASS,
@@ -290,9 +291,8 @@ def _read_unlabelled(unlabelled, parent: ModelInUse, check_digits, check_part, n
         return None
     _, images, _ = read_prepared_images(find_image_files(unlabelled, what="use as unlabelled digits",
                                                          notify=notify), notify=notify)
-    check_images = check_digits.images[check_part]
-    check_sums = {hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() for image in check_images}
-    shared = sum(hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() in check_sums for image in images)
+    check_sums = {_hash_image(image) for image in check_digits.images[check_part]}
+    shared = sum(_hash_image(image) in check_sums for image in images)
     if shared:
         raise ParameterError(f"--unlabelled: {shared:,} of its images are also check digits; give unlabelled digits "
                              "that are not among those checked on, or check on other digits (--check).")
@@ -302,12 +302,12 @@ def _read_unlabelled(unlabelled, parent: ModelInUse, check_digits, check_part, n
                      "could be labelled by it; choose one with `digitrec calibrate --write` first.")
         notify(f"warning: {notes[-1]}")
         return None
-    confident, answers, _ = label_confident_digits(parent.model, images, score_name=parent.abstention["score"],
-                                                   threshold=threshold)
+    confident, answers = label_confident_digits(predict_probabilities(parent.model, images),
+                                                score_name=parent.abstention["score"], threshold=threshold)
     notes.append(f"{len(confident):,} of the {len(images):,} unlabelled digits, those {parent.name} answers at its "
                  "saved threshold, joined the training digits with its answers as their labels.")
     notify(notes[-1])
-    return confident, answers
+    return images[confident], answers
 
 
 def _check_out(out, model) -> Path:
@@ -337,7 +337,12 @@ def _checksums(source) -> list[str]:
     if source.files is not None:
         return [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in source.files.paths]
     images, _ = source.arrays
-    return [hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() for image in images]
+    return [_hash_image(image) for image in images]
+
+
+def _hash_image(image: np.ndarray) -> str:
+    """The SHA-256 of an image's pixels, to tell the same digit given twice."""
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
 def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: AdaptationRecipe,

@@ -78,8 +78,7 @@ def read_positions(model, digits: LabelledDigits, positions: np.ndarray, score_n
     predictions = np.full(len(positions), -1)
     scores = np.full(len(positions), -1.0)
     if usable.any():
-        probabilities = np.asarray(model.predict(digits.images[positions][usable][..., None], verbose=0,
-                                                 batch_size=512), dtype=np.float64)
+        probabilities = predict_probabilities(model, digits.images[positions][usable])
         predictions[usable] = probabilities.argmax(axis=1)
         scores[usable] = compute_score(probabilities, score_name)
     return Reading(predictions, scores)
@@ -185,7 +184,7 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
     """
     check_labels = labels[check_part]
     before = read_positions(model, digits, check_part, score_name)
-    parent_test = float(np.mean(predict_labels(model, test[0]) == test[1])) if test is not None else float("nan")
+    parent_test = _read_accuracy(model, test)
     counts = sorted({len(adapt_part) if count < 0 or count > len(adapt_part) else int(count)
                      for count in label_counts})
     rows, after = [], None
@@ -194,7 +193,12 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
                  "check_accuracy": float(np.mean(before.correct(check_labels))), "answered": answered.coverage,
                  "answered_accuracy": answered.accuracy, "original_test": parent_test, "seconds": 0.0,
                  "best_epoch": 0})
-    adapt_probabilities = None
+    # The parent's answers on the digits to draw from: what it suggests, and the pseudo-labels of those not drawn.
+    adapt_probabilities = (predict_probabilities(model, digits.images[adapt_part])
+                           if compare_suggested or unlabelled else None)
+    if unlabelled:
+        confident, answers = label_confident_digits(adapt_probabilities, score_name=score_name,
+                                                    threshold=parent_threshold)
     strategies = [STRATEGY_RANDOM] + ([STRATEGY_SUGGESTED] if compare_suggested else [])
     for strategy in strategies:
         for count in counts:
@@ -205,8 +209,6 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
                 if strategy == STRATEGY_RANDOM:
                     chosen = draw_per_class(adapt_part, labels, count, seed=draw_seed)
                 else:
-                    if adapt_probabilities is None:
-                        adapt_probabilities = predict_probabilities(model, digits.images[adapt_part])
                     pool = np.sort(np.random.default_rng([draw_seed, 3]).choice(
                         len(adapt_part), size=max(count, int(SUGGESTION_POOL_SHARE * len(adapt_part))),
                         replace=False))
@@ -215,9 +217,8 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
                 train, validation = split_drawn_digits(chosen, labels, seed=draw_seed)
                 pseudo_labelled = None
                 if unlabelled:
-                    rest = np.setdiff1d(adapt_part, chosen)
-                    pseudo_labelled = label_confident_digits(model, digits.images[rest], score_name=score_name,
-                                                             threshold=parent_threshold)[:2]
+                    kept = ~np.isin(adapt_part[confident], chosen)
+                    pseudo_labelled = (digits.images[adapt_part[confident[kept]]], answers[kept])
                 tuned = fine_tune(model, digits.images[train], labels[train], digits.images[validation],
                                   labels[validation], recipe=recipe, replay=replay, pseudo_labelled=pseudo_labelled,
                                   seed=draw_seed, augmentation=augmentation)
@@ -228,8 +229,7 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
                 rows.append({"strategy": strategy, "labelled": count, "draw": draw,
                              "check_accuracy": float(np.mean(reading.correct(check_labels))),
                              "answered": answered.coverage, "answered_accuracy": answered.accuracy,
-                             "original_test": (float(np.mean(predict_labels(tuned.model, test[0]) == test[1]))
-                                               if test is not None else float("nan")),
+                             "original_test": _read_accuracy(tuned.model, test),
                              "seconds": tuned.train_seconds, "best_epoch": tuned.best_epoch})
                 if strategy == STRATEGY_RANDOM and count == counts[-1] and draw == 0:
                     after = reading
@@ -237,6 +237,11 @@ def measure_learning_curve(model, digits: LabelledDigits, labels: np.ndarray, *,
                     log(f"{strategy}, {count:,} labelled, draw {draw + 1}/{repeats}: check accuracy "
                         f"{rows[-1]['check_accuracy']:.4f} ({tuned.train_seconds:.1f} s)")
     return LearningCurve(pd.DataFrame(rows), check_labels, before, after)
+
+
+def _read_accuracy(model, digits: tuple | None) -> float:
+    """The model's accuracy on ``(images, labels)``; NaN where there are none."""
+    return float(np.mean(predict_labels(model, digits[0]) == digits[1])) if digits is not None else float("nan")
 
 
 def split_drawn_digits(chosen: np.ndarray, labels: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -275,9 +280,9 @@ def pick_examples(confusions: pd.DataFrame, labels: np.ndarray, before, after, i
         The check digits, prepared.
     """
     examples = []
-    for kind, column in (("fixed", "fixed"), ("new", "new")):
-        for row in confusions[confusions[column] > 0].sort_values(column, ascending=False, kind="stable"
-                                                                   ).head(pairs).itertuples():
+    for kind in ("fixed", "new"):
+        for row in confusions[confusions[kind] > 0].sort_values(kind, ascending=False, kind="stable"
+                                                                 ).head(pairs).itertuples():
             true_label, predicted = row.true, row._2
             if kind == "fixed":
                 chosen = (labels == true_label) & (before.predictions == predicted) & (after.predictions == labels)
@@ -455,23 +460,29 @@ def describe_headline(summary: pd.DataFrame, office_name: str) -> str:
             f"adapted on {int(largest['labelled']):,} labelled")
 
 
-def label_confident_digits(model, images: np.ndarray, *, score_name: str, threshold: float | None
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def label_confident_digits(probabilities: np.ndarray, *, score_name: str, threshold: float | None
+                           ) -> tuple[np.ndarray, np.ndarray]:
     """The unlabelled digits the model answers at its threshold, with its answers as their labels.
 
     These pseudo-labels are as right as the threshold promises (99.5% of the answered, where it holds), and
     they teach the adapted model the office's digits the parent already reads, beside the few labelled ones
     (self-training, as FixMatch and SHOT use confident pseudo-labels).
 
+    Parameters
+    ----------
+    probabilities : ndarray of shape (n, n_classes)
+        The model's probabilities for the unlabelled digits (:func:`predict_probabilities`).
+    score_name, threshold
+        The score and threshold the model answers at; no threshold labels none.
+
     Returns
     -------
-    images, labels : ndarray
-        The confident digits and the class each was read as.
     positions : ndarray of int
-        Their positions in ``images``.
+        The confident digits' rows of ``probabilities``.
+    labels : ndarray of int
+        The class each was read as.
     """
-    if threshold is None or not len(images):
-        return images[:0], np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    probabilities = predict_probabilities(model, images)
+    if threshold is None or not len(probabilities):
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
     positions = np.flatnonzero(compute_score(probabilities, score_name) >= threshold)
-    return images[positions], probabilities[positions].argmax(axis=1), positions
+    return positions, probabilities[positions].argmax(axis=1)

@@ -1,4 +1,4 @@
-"""Checks made before any notebook starts: every dataset, the field folders and 05's saved model."""
+"""Checks made before any notebook starts: every dataset, the field folders and the saved model 05 and 08 read."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 from digitrec_utils.data.labelled import check_field_folders
 from digitrec_utils.data.loading import check_dataset
+from digitrec_utils.declarations import SAVED_MODEL_NOTEBOOKS
 from digitrec_utils.exceptions import DatasetError, ParameterError
 from digitrec_utils.params import SECTIONS, get_default, get_notebook_parameters
 
@@ -92,7 +93,7 @@ def check_deployment_model(parameters: dict[str, dict], *, cluster: str | None =
         When ``model_path`` names no saved model (a ``.keras`` file with its JSON beside it), or when it is empty
         and the run leaves out 04_cnn, which saves the model these notebooks read.
     """
-    for stem in ("05_deployment", "08_adaptation"):
+    for stem in SAVED_MODEL_NOTEBOOKS:
         values = parameters.get(stem)
         if values is None:
             continue
