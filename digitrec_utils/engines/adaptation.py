@@ -343,8 +343,10 @@ def describe_learning_curve(summary: pd.DataFrame, *, n_check: int, office_name:
     if random.empty:
         return text + " No number of labelled digits above 0 was measured; give label_counts."
     for _, row in random.iloc[[0, -1]].drop_duplicates("labelled").iterrows():
+        spread = (f"± {row['check_accuracy_std']:.2%} over {int(row['draws'])} draws" if row["draws"] > 1
+                  else "one draw")
         text += (f" Adapted on {int(row['labelled']):,} labelled digits: {row['check_accuracy']:.2%} "
-                 f"(± {row['check_accuracy_std']:.2%} over {int(row['draws'])} draws), with {row['answered']:.1%} "
+                 f"({spread}), with {row['answered']:.1%} "
                  f"of the check digits answered at the threshold chosen for {target:.1%}, "
                  f"{row['answered_accuracy']:.2%} of them right.")
     return text

@@ -298,10 +298,12 @@ def _describe_adaptation_line(adaptation: dict) -> str:
                   default=None)
     if parent is None or adapted is None:
         return ""
+    spread = (f"± {adapted['check_accuracy_std']:.2%} over {int(adapted['draws'])} draws" if adapted["draws"] > 1
+              else "one draw")
     return (f"**On the office's own digits** (the saved CNN, {ADAPTATION_NOTEBOOK}, on "
             f"{adaptation['check_digits']:,} check digits of {adaptation['office_data']}): "
             f"{parent['check_accuracy']:.2%} as it came, {adapted['check_accuracy']:.2%} "
-            f"(± {adapted['check_accuracy_std']:.2%} over {int(adapted['draws'])} draws) once adapted on "
+            f"({spread}) once adapted on "
             f"{int(adapted['labelled']):,} of them; `digitrec adapt` makes such a model, and its JSON says what it "
             "was adapted from and on.")
 
