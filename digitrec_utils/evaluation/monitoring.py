@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.spatial import distance
 
 # The significance level of the corrected tests: a change is reported below it.
 SIGNIFICANCE = 0.01
@@ -155,8 +156,9 @@ def measure_mmd(reference: np.ndarray, incoming: np.ndarray, *, permutations: in
     reference = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
     incoming = np.asarray(incoming, dtype=np.float64).reshape(len(incoming), -1)
     pooled = np.concatenate([reference, incoming])
-    squared = np.maximum(((pooled[:, None, :] - pooled[None, :, :]) ** 2).sum(axis=-1), 0.0)
-    width = np.median(squared[np.triu_indices(len(pooled), k=1)]) or 1.0
+    pairs = distance.pdist(pooled, "sqeuclidean")  # Each pair once; an (n, n, d) difference array would not fit.
+    squared = distance.squareform(pairs)
+    width = np.median(pairs) or 1.0
     kernel = np.exp(-squared / width)
     n = len(reference)
 
