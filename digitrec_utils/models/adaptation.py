@@ -10,7 +10,7 @@ changed; the copy is a plain Keras model that saves and exports like any other.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,6 +55,10 @@ class AdaptationRecipe:
     label_smoothing: float = 0.1
     monitor: str = "val_loss"
 
+    def __post_init__(self) -> None:
+        if self.monitor not in ("val_loss", "val_accuracy", "none"):
+            raise ParameterError(f"monitor = {self.monitor!r}: expected val_loss, val_accuracy or none.")
+
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
@@ -84,7 +88,6 @@ class FineTuned:
     n_office: int
     n_replayed: int
     n_pseudo: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def fine_tune(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
@@ -152,8 +155,6 @@ def fine_tune(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
                          one_hot_classes=n_classes)
     validation = make_dataset(np.asarray(x_val, dtype=np.float32)[..., None], np.asarray(y_val, dtype=np.int64),
                               recipe.batch_size, shuffle=False, seed=seed, one_hot_classes=n_classes)
-    if recipe.monitor not in ("val_loss", "val_accuracy", "none"):
-        raise ParameterError(f"monitor = {recipe.monitor!r}: expected val_loss, val_accuracy or none.")
     callbacks = [] if recipe.monitor == "none" else [keras.callbacks.EarlyStopping(
         monitor=recipe.monitor, mode="min" if recipe.monitor == "val_loss" else "max", patience=recipe.patience,
         restore_best_weights=True)]
