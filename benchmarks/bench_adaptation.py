@@ -30,9 +30,9 @@ from digitrec_utils.data.preprocessing import scale_images
 from digitrec_utils.data.splits import split_labelled_digits
 from digitrec_utils.engines.adaptation import (
     choose_augmentation_of,
-    load_original_digits,
     mark_usable,
     measure_learning_curve,
+    split_original_digits,
 )
 from digitrec_utils.models.acquisition import rebuild_split
 from digitrec_utils.models.adaptation import AdaptationRecipe
@@ -66,16 +66,17 @@ def main() -> None:
     digits = read_labelled_digits(open_labelled_source([arguments.data]), progress=False)
     labels = mark_usable(digits)
     adapt_half, check_half = split_labelled_digits(labels, share=0.5, seed=0, needed_per_class=4, what="data")
-    replay, test, problem = load_original_digits(parent.description)
+    # The benchmark needs the model's own digits: rebuilt once, an error if they cannot be.
+    _, splits = rebuild_split(parent.description)
+    replay, test = split_original_digits(splits)
     if arguments.forgetting_on == "validation":
-        _, splits = rebuild_split(parent.description)
         test = (scale_images(splits.x_val), np.asarray(splits.y_val))
     abstention = parent.abstention or {}
     model = parent.model
     if arguments.unlabelled == "adabn":
         model, n_layers = reestimate_batch_norm(model, digits.images[adapt_half])
         print(json.dumps({"adabn_layers": n_layers}), flush=True)
-    print(json.dumps({"recipe": recipe.to_dict(), "replay": not arguments.no_replay, "problem": problem,
+    print(json.dumps({"recipe": recipe.to_dict(), "replay": not arguments.no_replay,
                       "check_digits": len(check_half), "forgetting_on": arguments.forgetting_on}), flush=True)
     curve = measure_learning_curve(
         model, digits, labels, adapt_part=adapt_half, check_part=check_half, label_counts=arguments.counts,
