@@ -43,6 +43,8 @@ CORRUPTION_NAMES = ("rotation", "shear", "scale", "translation", "dilation", "er
                     "stripes", "blots", "elastic")
 SEVERITY_LEVELS = (1, 2, 3)
 
+# Notebooks that train and evaluate models, each writing one results record of them.
+MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 # The notebooks that read the run's saved CNN (model_path, else 04's) and train a small one when they run alone.
 SAVED_MODEL_NOTEBOOKS = ("05_deployment", "08_adaptation")
 

@@ -40,8 +40,6 @@ NOTEBOOKS = {
 }
 # Notebook stem -> its section name in a profile (``05_deployment`` -> ``deployment``).
 SECTIONS = {stem: section for section, stem in NOTEBOOKS.items()}
-# Notebooks that train and evaluate models, each writing one results record of them.
-MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 # Notebooks that read the others' results or saved models and so run last, one at a time, in this order: 08
 # adapts the model 05 saved a threshold for, and 06's model card reads 05's and 08's records.
 DEPENDENT_NOTEBOOKS = ("05_deployment", "08_adaptation", "06_model_comparison")

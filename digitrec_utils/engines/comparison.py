@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from digitrec_utils.declarations import MODEL_NOTEBOOKS
 from digitrec_utils.evaluation.evaluation import (
     SIGNIFICANCE,
     compare_paired,
     count_shared_errors,
     format_percent_interval,
 )
-from digitrec_utils.params import MODEL_NOTEBOOKS
 from digitrec_utils.reporting.findings import describe_field_drop, describe_nondigit_shares
 from digitrec_utils.reporting.ranking import Recommendation, describe_model, read_paired_predictions
 from digitrec_utils.reporting.tables import format_interval, style_table

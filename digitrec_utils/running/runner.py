@@ -26,10 +26,10 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from digitrec_utils import config
+from digitrec_utils.declarations import MODEL_NOTEBOOKS
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import (
     DEPENDENT_NOTEBOOKS,
-    MODEL_NOTEBOOKS,
     list_notebooks,
     load_profile,
     locate_profile,

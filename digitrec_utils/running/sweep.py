@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from digitrec_utils import __version__, config
+from digitrec_utils.declarations import MODEL_NOTEBOOKS
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import (
-    MODEL_NOTEBOOKS,
     SECTIONS,
     get_default,
     get_notebook_parameters,

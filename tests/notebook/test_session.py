@@ -9,7 +9,8 @@ import pytest
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.declarations import PARAMETERS
 from digitrec_utils.notebook import close_notebook, open_notebook
-from digitrec_utils.params import get_notebook_parameters
+from digitrec_utils.notebook.display import list_parameter_names
+from digitrec_utils.params import get_notebook_parameters, list_notebooks
 
 
 def _namespace(notebook: str, **values) -> dict:
@@ -59,3 +60,19 @@ def test_closing_saves_a_valid_record_into_the_run_folder_and_nothing_without_on
     unsaved = open_notebook("01_eda", {**namespace, "output_dir": ""}, data="dataset")
     assert close_notebook(unsaved, headline="x", provenance=False) is None
     assert sorted(item.name for item in (tmp_path / "results").iterdir()) == ["01_eda.json"]
+
+
+@pytest.mark.parametrize("notebook", list_notebooks())
+def test_a_kernel_reads_the_parameter_names_papermill_reads_without_importing_it(notebook):
+    assert list_parameter_names(notebook) == list(get_notebook_parameters(notebook))
+
+
+def test_a_notebook_kernel_imports_neither_papermill_nor_jsonschema():
+    """Each costs every kernel seconds at its start (jsonschema parses an IRI grammar with Lark on import)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom digitrec_utils import notebook, plots\nfrom digitrec_utils.engines import eda\n"
+            "print(sorted(name for name in ('papermill', 'nbformat', 'jsonschema', 'lark') if name in sys.modules))")
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == "[]"
