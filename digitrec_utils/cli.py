@@ -1,10 +1,11 @@
 """The ``digitrec`` command. It only parses arguments, calls one service of :mod:`digitrec_utils.application`
 and prints what it returns.
 
-Exit status: 0 on success, 1 when a notebook failed (``run``), an image could not be read (``predict``,
-``read``, ``evaluate``, ``calibrate``, ``adapt``: the others still go through) or ``calibrate --write`` found no
-threshold to write, 2 when the input was rejected before running (bad parameters, a missing dataset or model) or an
-export failed, 130 when SIGINT (Ctrl-C) and 143 when SIGTERM stopped a run.
+Exit status: 0 on success, 1 when a notebook failed (``run``), an image could not be read (``predict``, ``read``,
+``evaluate``, ``calibrate``, ``adapt``, ``monitor``: the others still go through), ``calibrate --write`` found no
+threshold to write or ``monitor --fail-on-drift`` found a change, 2 when the input was rejected before running
+(bad parameters, a missing dataset, model or monitoring reference, no usable image) or an export failed, 130
+when SIGINT (Ctrl-C) and 143 when SIGTERM stopped a run.
 """
 
 from __future__ import annotations
@@ -137,6 +138,31 @@ def _build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--html", default=None, metavar="PAGE",
                        help="Also write the before-and-after as a self-contained HTML page.")
     adapt.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
+
+    monitor = commands.add_parser(
+        "monitor", help="Tell whether incoming digits changed since the model was chosen, and estimate its accuracy.",
+        description="Prepare unlabelled images as predict does, cut them into windows (in the order of their names, "
+                    "or times), and test each window against the reference saved beside the model: the image "
+                    "properties, the model's probabilities and embeddings, the predicted classes and the share "
+                    "answered, with the p-values corrected for their number. The accuracy is estimated without "
+                    "labels (Average Thresholded Confidence). The first line says whether to worry: no change, "
+                    "changed (the digits look different, the estimated accuracy holds) or worse (below what the "
+                    "threshold promised), with what to do.")
+    monitor.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR",
+                         help="The incoming image files, or folders of them (walked with their sub-folders).")
+    monitor.add_argument("--model", default=None, metavar="PATH",
+                         help="A .keras model saved by the suite, with its JSON and reference beside it (default: "
+                              "the newest good run's saved CNN).")
+    monitor.add_argument("--window", type=int, default=None, metavar="N",
+                         help="Digits per window (default 500); a last window of fewer than half joins the one "
+                              "before it.")
+    monitor.add_argument("--order", default="name", metavar="BY",
+                         help="The stream's order: name (default) or time (the files' modification times).")
+    monitor.add_argument("--seed", type=int, default=0, help="Seeds the embedding test's draws (default 0).")
+    monitor.add_argument("--html", default=None, metavar="PAGE", help="Also write the findings as an HTML page.")
+    monitor.add_argument("--json", action="store_true", help="Print the findings as one JSON object.")
+    monitor.add_argument("--fail-on-drift", action="store_true",
+                         help="Exit 1 when the verdict is not 'no change' (for a scheduled job).")
 
     export = commands.add_parser(
         "export", help="Export a saved model to ONNX, LiteRT or a TensorFlow SavedModel, with its JSON beside it.",
@@ -328,6 +354,17 @@ def _command_suggest(arguments) -> int:
     return EXIT_FAILED if suggestion.errors else EXIT_OK
 
 
+def _command_monitor(arguments) -> int:
+    window = {} if arguments.window is None else {"window": arguments.window}
+    outcome = application.monitor_images(arguments.images, model=arguments.model, order=arguments.order,
+                                         page=arguments.html, seed=arguments.seed, notify=_notify, **window)
+    if arguments.json:
+        print(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        print("\n".join(outcome.describe()))
+    return EXIT_FAILED if outcome.errors or (arguments.fail_on_drift and outcome.changed) else EXIT_OK
+
+
 def _command_export(arguments) -> int:
     outcome = application.export_saved_model(arguments.model, format_name=arguments.format_name, out=arguments.out,
                                              notify=_notify)
@@ -347,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     config.resolve_data_root()  # A relative $DIGITREC_DATA means the same folder in every kernel and worker.
     commands = {"run": _command_run, "list-params": _command_list_params, "predict": _command_predict,
                 "read": _command_read, "evaluate": _command_evaluate, "calibrate": _command_calibrate,
-                "export": _command_export, "adapt": _command_adapt, "data": _command_data}
+                "export": _command_export, "adapt": _command_adapt, "monitor": _command_monitor, "data": _command_data}
     try:
         return commands[arguments.command](arguments)
     except DigitrecError as error:

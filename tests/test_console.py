@@ -101,6 +101,14 @@ def test_evaluate_and_calibrate_on_labelled_digits(workspace, tmp_path):
     assert f"Written to {model.with_suffix('.json')};" in calibrated.stdout
     description = json.loads(model.with_suffix(".json").read_text())
     assert description["abstention"]["chosen_on"].startswith("labelled (one half, 20 digits")
+    # The digits calibrate chose on became the monitoring reference: monitoring them again finds no change.
+    assert description["monitoring_reference"]["digits"] == N_LABELLED
+    assert (tmp_path / description["monitoring_reference"]["file"]).is_file()
+    monitored = _type(workspace, "monitor", "labelled", "--model", str(model), "--window", "50", "--json")
+    assert monitored.returncode == EXIT_OK, monitored.stderr
+    findings = json.loads(monitored.stdout)
+    assert findings["verdict"] == "no change" and findings["stream"]["images"] == N_LABELLED
+    assert f"Only {N_LABELLED} digits, fewer than a window of 50" in findings["notes"][-1]
 
 
 @pytest.mark.parametrize("named", [True, False], ids=["with MODEL", "without MODEL"])

@@ -12,6 +12,7 @@ import lazy_loader
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "adaptation": ["AdaptationOutcome", "Suggestion", "adapt_model", "suggest_digits"],
+    "monitoring": ["MonitorOutcome", "monitor_images"],
     "models": ["ModelInUse", "choose_abstention", "load_model_in_use"],
     "images": ["ImageAnswers", "classify_images", "predict_files", "read_images"],
     "labelled": ["CalibrationOutcome", "EvaluationOutcome", "calibrate_digits", "evaluate_digits"],

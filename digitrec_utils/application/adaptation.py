@@ -49,7 +49,8 @@ from digitrec_utils.evaluation.evaluation import PairedComparison, compare_paire
 from digitrec_utils.evaluation.labelling import measure_margins, suggest_digits_to_label
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, FineTuned, fine_tune
-from digitrec_utils.models.model_files import record_abstention, save_model_bundle
+from digitrec_utils.models.model_files import attach_reference, record_abstention, save_model_bundle
+from digitrec_utils.models.reference import build_reference_from_source
 from digitrec_utils.reporting.labelled_pages import write_adaptation_page, write_suggestion_page
 
 # Digits of each class the office must give when the check part is carved from them: two to train on, one
@@ -276,7 +277,8 @@ def adapt_model(labelled: Sequence[str | os.PathLike], *, out: str | os.PathLike
                                 pick_examples(confusions, check_labels, before, after,
                                                check_digits.images[check_part]),
                                 len(digits.errors) + (len(check_digits.errors) if check_source is not None else 0))
-    _save(outcome, source, check_source, seed, recipe, score_name)
+    not_trained_on = validation_part if check_source is not None else np.union1d(validation_part, check_part)
+    _save(outcome, source, check_source, seed, recipe, score_name, not_trained_on)
     notify(f"adapted model {out}")
     if page is not None:
         write_adaptation_page(outcome, page)
@@ -346,8 +348,9 @@ def _hash_image(image: np.ndarray) -> str:
 
 
 def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: AdaptationRecipe,
-          score_name: str) -> None:
-    """Save the adapted model with its provenance, then its threshold (the newest of its history)."""
+          score_name: str, reference_positions: np.ndarray) -> None:
+    """Save the adapted model with its provenance, then its threshold (the newest of its history), then its
+    monitoring reference: the digits of ``source`` at ``reference_positions``, which it did not train on."""
     parent = outcome.parent
     provenance = {"parent_model": parent.path.name,
                   "parent_sha256": hashlib.sha256(parent.path.read_bytes()).hexdigest(),
@@ -369,6 +372,10 @@ def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: A
         record_abstention(path, score=score_name, threshold=outcome.threshold.threshold, target=outcome.target,
                           chosen_on=f"{outcome.counts['validation']:,} validation digits of {source.name} (adapt)",
                           seed=seed, data_sha256=source.sha256)
+    held_out = "validation and check" if check_source is None else "validation"
+    reference = build_reference_from_source(outcome.fine_tuned.model, path, source, reference_positions,
+                                            description=f"the {held_out} digits of {source.name} (adapt)", seed=seed)
+    attach_reference(reference, path)
 
 
 @dataclass

@@ -49,7 +49,8 @@ from digitrec_utils.evaluation.evaluation import (
 )
 from digitrec_utils.evaluation.labelled import ScoredDigits, find_where_chosen, score_labelled_digits
 from digitrec_utils.exceptions import ParameterError
-from digitrec_utils.models.model_files import check_model_files, record_abstention
+from digitrec_utils.models.model_files import attach_reference, check_model_files, record_abstention
+from digitrec_utils.models.reference import build_reference_from_source
 from digitrec_utils.reporting.labelled_pages import write_comparison_page, write_evaluation_page
 
 DEFAULT_TARGET = 0.995
@@ -533,7 +534,8 @@ def calibrate_digits(data: Sequence[str | os.PathLike], model: str | os.PathLike
     """Choose the threshold again on one half of labelled digits, report it on the other (``digitrec calibrate``).
 
     With ``write``, a threshold that reached ``target`` on the choosing half is written into the model's JSON
-    (the newest in its history); none is written otherwise, since saving none would answer every digit.
+    (the newest in its history), and the digits become the model's monitoring reference (``digitrec monitor``
+    compares incoming digits with them); none is written otherwise, since saving none would answer every digit.
     """
     check_target_option(target)
     in_use, scored = _score_each_model(data, [model], notify, rechoosing=True)[0]
@@ -544,6 +546,11 @@ def calibrate_digits(data: Sequence[str | os.PathLike], model: str | os.PathLike
                           target=calibration.choice.target, chosen_on=calibration.chosen_on, seed=calibration.seed,
                           data_sha256=scored.source.sha256,
                           held_out_half=calibration.to_dict()["held_out_half"])
+        usable = np.flatnonzero(scored.usable)
+        reference = build_reference_from_source(in_use.model, in_use.path, scored.source, usable, seed=seed,
+                                                description=f"{scored.source.description}, the digits calibrate "
+                                                            "chose the threshold on")
+        notify(f"monitoring reference written: {attach_reference(reference, in_use.path).name}")
         if calibration.recommendation == "keep":
             notify("warning: written as --write asked, although the saved threshold did better on the held-out half "
                    "(below); the earlier threshold stays in the JSON's abstention_history.")

@@ -23,6 +23,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from digitrec_utils.data.ink import find_ink, normalise_strokes
+from digitrec_utils.data.properties import RAW_PROPERTIES, measure_raw_properties
 from digitrec_utils.exceptions import ImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -437,6 +438,9 @@ class PreparedBatch:
         For each prepared image, how it was prepared: ``field``, ``scan`` or ``photo``.
     errors : dict of int to str
         For each file that could not be used, its position and the reason.
+    file_properties : ndarray of shape (n_prepared, 4) or None
+        For each prepared image, its file's properties before preparation
+        (:func:`digitrec_utils.data.properties.measure_raw_properties`), when they were asked for.
     """
 
     paths: list[str]
@@ -444,10 +448,11 @@ class PreparedBatch:
     positions: list[int]
     kinds: list[str]
     errors: dict[int, str]
+    file_properties: np.ndarray | None = None
 
 
 def prepare_image_files(paths: Sequence[str | os.PathLike], *, batch_size: int = BATCH_SIZE,
-                        progress: bool | None = None) -> Iterator[PreparedBatch]:
+                        progress: bool | None = None, measure_files: bool = False) -> Iterator[PreparedBatch]:
     """Read and prepare image files a batch at a time, so that memory stays bounded whatever their number.
 
     Parameters
@@ -457,6 +462,8 @@ def prepare_image_files(paths: Sequence[str | os.PathLike], *, batch_size: int =
     progress : bool, optional
         Show a progress bar on standard error; by default when there are more than
         :data:`PROGRESS_MINIMUM` files.
+    measure_files : bool, default=False
+        Measure each file's properties before preparation too (``digitrec monitor`` compares them).
 
     Yields
     ------
@@ -469,16 +476,21 @@ def prepare_image_files(paths: Sequence[str | os.PathLike], *, batch_size: int =
     with tqdm(total=len(paths), unit="image", file=sys.stderr, disable=not show, desc="digitrec") as bar:
         for start in range(0, len(paths), batch_size):
             names = [str(path) for path in paths[start:start + batch_size]]
-            images, positions, kinds, errors = [], [], [], {}
+            images, positions, kinds, errors, measured = [], [], [], {}, []
             for position, name in enumerate(names):
                 try:
-                    image, kind = prepare_image_with_kind(read_image(name), source=name)
+                    pixels = read_image(name)
+                    image, kind = prepare_image_with_kind(pixels, source=name)
                 except ImageError as error:
                     errors[position] = str(error)
                     continue
                 images.append(image)
                 positions.append(position)
                 kinds.append(kind)
+                if measure_files:
+                    measured.append(measure_raw_properties(pixels))
             stacked = np.stack(images) if images else np.zeros((0, FIELD, FIELD), dtype=np.float32)
-            yield PreparedBatch(names, stacked, positions, kinds, errors)
+            file_properties = (np.array(measured, dtype=np.float64).reshape(-1, len(RAW_PROPERTIES))
+                               if measure_files else None)
+            yield PreparedBatch(names, stacked, positions, kinds, errors, file_properties)
             bar.update(len(names))

@@ -551,7 +551,8 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
     """Save the selected model as ``<output_dir>/models/cnn_selected.keras`` with its JSON description.
 
     ``split`` says how the split was made (seed, test_fraction, val_fraction, train_size), so that a later
-    analysis can rebuild exactly the images the model never trained on.
+    analysis can rebuild exactly the images the model never trained on. The validation digits become the model's
+    monitoring reference (``digitrec monitor``), saved beside it.
     """
     modern = selected == "cnn_modern"
     extra = {"val_accuracy": results[selected].val_accuracy, "seed": settings.seed,
@@ -570,4 +571,5 @@ def save_selected_model(results: dict[str, ZooResult], selected: str, evaluation
              "members": settings.modern_members if modern else 1}
     return save_model_bundle(results[selected].model, Path(output_dir) / "models", name=selected,
                              class_names=splits.class_names, dataset=dataset_info, evaluation=evaluation, extra=extra,
-                             split=split)
+                             split=split, reference_digits=(splits.x_val, splits.y_val),
+                             reference_source=f"the validation digits of {dataset_info.get('name', 'the dataset')}")

@@ -20,6 +20,7 @@ from digitrec_utils.exceptions import ModelFileError
 from digitrec_utils.models import layers  # noqa: F401  (registers digitrec's layers, so saved models load)
 from digitrec_utils.models.backend import keras
 from digitrec_utils.models.inference import build_inference_model, describe_inference
+from digitrec_utils.models.reference import build_reference_from_arrays, save_reference
 from digitrec_utils.utils.environment import get_git_commit
 from digitrec_utils.utils.files import write_text_atomic
 
@@ -34,7 +35,8 @@ PREPROCESSING = ("28x28 grayscale, light ink on a dark background (MNIST's conve
 
 def save_model_bundle(model, directory: str | Path, *, name: str, class_names: Sequence[str], dataset: dict,
                       evaluation=None, extra: dict | None = None, split: dict | None = None,
-                      file_name: str = SELECTED_MODEL_FILE) -> Path:
+                      file_name: str = SELECTED_MODEL_FILE, reference_digits: tuple | None = None,
+                      reference_source: str = "") -> Path:
     """Save ``model`` as ``directory/file_name`` with a JSON description beside it, each written atomically.
 
     The JSON holds its ``format_version``, the model's name, class names, the preprocessing its inputs
@@ -45,6 +47,10 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
     The file holds the network that predicts (:func:`digitrec_utils.models.inference.build_inference_model`):
     no augmentation or dropout, Keras's own layers only, float32 (``computes_in``) even when it trained in
     bfloat16 or float16. ``keras.saving.load_model`` reads it in a Python without digitrec.
+
+    ``reference_digits`` (images, labels), the digits the model was chosen on, become its monitoring reference
+    (:mod:`digitrec_utils.models.reference`), saved beside it as ``<name>.reference.npz`` and named in the JSON
+    with ``reference_source``, what they are.
 
     Returns
     -------
@@ -65,12 +71,38 @@ def save_model_bundle(model, directory: str | Path, *, name: str, class_names: S
                                if key in dataset},
                    "split": dict(split or {}), "computes_in": "float32", "inference": describe_inference(model),
                    "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if reference_digits is not None:
+        images, labels = reference_digits
+        reference = build_reference_from_arrays(model, path, images, labels, source=reference_source)
+        description["monitoring_reference"] = _describe_reference(reference, save_reference(reference, path))
     if evaluation is not None:
         description.update(test_accuracy=evaluation.accuracy, test_accuracy_ci95=list(evaluation.accuracy_ci95),
                            test_images=evaluation.n_samples)
     description.update(extra or {})
     write_text_atomic(path.with_suffix(".json"), json.dumps(description, indent=2) + "\n")
     return path
+
+
+def attach_reference(reference, model_path: str | Path) -> Path:
+    """Save a monitoring reference beside a saved model, and name it in the model's JSON (``monitoring_reference``).
+
+    Returns
+    -------
+    path : Path
+        The reference file.
+    """
+    model_path = Path(model_path)
+    path = save_reference(reference, model_path)
+    json_path = model_path.with_suffix(".json")
+    description = json.loads(json_path.read_text(encoding="utf-8"))
+    description["monitoring_reference"] = _describe_reference(reference, path)
+    write_text_atomic(json_path, json.dumps(description, indent=2) + "\n")
+    return path
+
+
+def _describe_reference(reference, path: Path) -> dict:
+    """The JSON's entry for a monitoring reference: its file, how many digits, what they are."""
+    return {"file": path.name, "digits": len(reference.correct), "source": reference.source}
 
 
 def find_latest_model(reports_dir: str | Path) -> Path:

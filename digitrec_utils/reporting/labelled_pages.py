@@ -7,31 +7,18 @@ report pages: the same template, tables and figures, and no machine paths. The r
 
 from __future__ import annotations
 
-import base64
-import io
-import tempfile
 from pathlib import Path
 
-import matplotlib
-import nbformat
 import numpy as np
 import pandas as pd
-from matplotlib import pyplot as plt
 
 from digitrec_utils import __version__, plots
-from digitrec_utils.reporting.html import render_notebook_html
+from digitrec_utils.reporting.pages import ReportPage, name_file
 from digitrec_utils.reporting.tables import format_interval, style_table
-from digitrec_utils.utils.files import write_text_atomic
 
 # Examples shown per confused pair, and pairs shown.
 EXAMPLES_PER_PAIR = 8
 PAIRS_SHOWN = 5
-
-
-def _name_file(error: str) -> str:
-    """An image's error (``path: reason``) with the file's name only, no machine folders."""
-    path, _, reason = error.partition(": ")
-    return f"{Path(path).name}: {reason}"
 
 
 def _describe_confused_examples(scored, pairs: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
@@ -50,48 +37,6 @@ def _describe_confused_examples(scored, pairs: pd.DataFrame) -> list[tuple[str, 
     return examples
 
 
-class _Page:
-    """A report page built as a notebook with its outputs (no kernel runs), rendered by the suite's renderer."""
-
-    def __init__(self) -> None:
-        matplotlib.use("Agg")
-        self.cells = []
-
-    def add_markdown(self, text: str) -> None:
-        self.cells.append(nbformat.v4.new_markdown_cell(text))
-
-    def add_outputs(self, *items, details: str | None = None) -> None:
-        cell = nbformat.v4.new_code_cell("", outputs=list(items))
-        if details:
-            cell.metadata["digitrec"] = {"details": details}
-        self.cells.append(cell)
-
-    def add_table(self, table) -> None:
-        self.add_outputs(nbformat.v4.new_output("display_data", data={"text/html": table.to_html()}))
-
-    def add_figure(self, figure) -> None:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-        plt.close(figure)
-        self.add_outputs(nbformat.v4.new_output("display_data", data={
-            "image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "<figure>"}))
-
-    def add_details(self, lines: list[str], *, title: str) -> None:
-        """A list folded away under ``title``."""
-        self.add_markdown("## Details")
-        self.add_outputs(nbformat.v4.new_output("display_data", data={"text/markdown": "\n".join(lines),
-                                                                      "text/plain": "\n".join(lines)}),
-                         details=title)
-
-    def write(self, path) -> None:
-        notebook = nbformat.v4.new_notebook(cells=self.cells)
-        with tempfile.TemporaryDirectory() as folder:
-            notebook_path = Path(folder) / "evaluate.ipynb"
-            nbformat.write(notebook, str(notebook_path))
-            html = render_notebook_html(notebook_path)
-        write_text_atomic(path, html)
-
-
 def _describe_data(scored) -> list[str]:
     """The details lines on the digits: where from, their checksum, how they were prepared, which were unusable."""
     lines = [f"- Data: {scored.source.description}; SHA-256 {scored.source.sha256[:16]}...",
@@ -99,7 +44,7 @@ def _describe_data(scored) -> list[str]:
              f"- digitrec {__version__}"]
     if scored.errors:
         lines.append(f"- Images that could not be used ({len(scored.errors):,}): "
-                     + "; ".join(_name_file(error) for error in scored.errors[:20])
+                     + "; ".join(name_file(error) for error in scored.errors[:20])
                      + (" ..." if len(scored.errors) > 20 else ""))
     return lines
 
@@ -111,7 +56,7 @@ def write_evaluation_page(report, path, *, model_path) -> None:
     :func:`digitrec_utils.reporting.html.render_notebook_html`, the suite's own renderer, so that it looks like the
     report pages: the same template, tables and figures, and no machine paths.
     """
-    page = _Page()
+    page = ReportPage()
     evaluation, scored = report.evaluation, report.scored
     page.add_markdown(f"# {report.model_name} on {scored.source.name}\n\nHow the saved model reads labelled digits "
                       f"from elsewhere: {scored.source.description}, each prepared as `digitrec predict` prepares it.")
@@ -143,7 +88,7 @@ def write_comparison_page(comparison, path) -> None:
     the recall of each class side by side, and each model's own summary folded away. Models are named as
     :func:`name_models` names them, so the page shows no machine path.
     """
-    page = _Page()
+    page = ReportPage()
     reports = comparison.reports
     scored = next(iter(reports.values())).scored
     page.add_markdown(f"# {len(reports)} models on {scored.source.name}\n\nWhich saved model reads these labelled "
@@ -186,7 +131,7 @@ def write_adaptation_page(outcome, path) -> None:
     original test digits), the recall of each class, the confusions adapting fixed and made with examples, and
     the provenance folded away.
     """
-    page = _Page()
+    page = ReportPage()
     adapted = outcome.path.name
     page.add_markdown(f"# {outcome.parent.name} adapted to {outcome.check_name.split(' (')[0]}\n\nA copy of "
                       f"`{outcome.parent.path.name}` fine-tuned on the office's labelled digits, each prepared as "
@@ -238,7 +183,7 @@ def write_suggestion_page(suggestion, path, *, per_row: int = 10) -> None:
     prepares them), each captioned with its number and what the model hesitates between; then the file list,
     by name only.
     """
-    page = _Page()
+    page = ReportPage()
     page.add_markdown(f"# {len(suggestion.entries):,} digits to label first\n\nThe unlabelled digits whose labels "
                       f"should help `digitrec adapt` most, for {suggestion.model.name} "
                       f"(`{suggestion.model.path.name}`).")
@@ -258,7 +203,7 @@ def write_suggestion_page(suggestion, path, *, per_row: int = 10) -> None:
                               "margin": [entry["margin"] for entry in suggestion.entries]})
         page.add_markdown("## The files")
         page.add_table(style_table(table))
-    lines = [f"- {_name_file(error)}" for error in suggestion.errors] or ["- Every image could be used."]
+    lines = [f"- {name_file(error)}" for error in suggestion.errors] or ["- Every image could be used."]
     page.add_details([f"- Read: {suggestion.n_read:,} images", *lines, f"- digitrec {__version__}"],
                      title="Images left out, and the version")
     page.write(path)

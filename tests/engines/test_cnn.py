@@ -17,6 +17,7 @@ from digitrec_utils.exceptions import ModelFileError, ParameterError
 from digitrec_utils.models import added_images, convnets, training
 from digitrec_utils.models.layers import build_affine_transforms
 from digitrec_utils.models.model_files import load_model_bundle
+from digitrec_utils.models.reference import load_reference
 from digitrec_utils.params import resolve_parameters
 
 # Worked out by hand: a 3x3 convolution has (9 x inputs + 1) x filters weights, a dense layer (inputs + 1) x units.
@@ -391,7 +392,15 @@ def test_the_saved_model_reloads_with_identical_predictions(small_splits, tmp_pa
     assert description["dataset"]["name"] == "mnist-sample" and "divided by 255" in description["preprocessing"]
     assert json.loads(path.with_suffix(".json").read_text())["model"] == "cnn_modern"
     assert description["format_version"] == 3 and description["split"] == split
-    assert sorted(item.name for item in path.parent.iterdir()) == ["cnn_selected.json", "cnn_selected.keras"]
+    assert sorted(item.name for item in path.parent.iterdir()) == ["cnn_selected.json", "cnn_selected.keras",
+                                                                   "cnn_selected.reference.npz"]
+    # The validation digits are the monitoring reference: the saved model's own answers on them, as files would be.
+    reference = load_reference(path)
+    assert description["monitoring_reference"] == {"file": "cnn_selected.reference.npz",
+                                                   "digits": len(small_splits.y_val),
+                                                   "source": "the validation digits of mnist-sample"}
+    validation = model.predict(cnn.prepare_images(small_splits.x_val), verbose=0)
+    assert np.mean(reference.correct) == pytest.approx(np.mean(validation.argmax(1) == small_splits.y_val), abs=0.02)
     # A file saved before format_version existed still loads, as version 1; a newer one is refused.
     older = json.loads(path.with_suffix(".json").read_text())
     del older["format_version"], older["split"]

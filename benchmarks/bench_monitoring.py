@@ -1,0 +1,199 @@
+"""How often ``digitrec monitor`` rings, and how far its accuracy estimate lies from the truth (issue 53).
+
+For each saved model: its monitoring reference is built from its own validation digits, as 04 builds it (the
+split is rebuilt from the model's JSON), and streams of labelled digits are cut into windows of ``--window``
+and checked as ``digitrec monitor`` checks them (the same functions: ``models.reference.observe_digits``,
+``evaluation.monitoring.check_window`` and ``judge_check``). For each source the table gives the windows that
+rang, and the accuracy estimated without labels against the truth, over the whole source. Each source's digits
+are shuffled (seeded) before they are cut into windows, so that each window is a sample of the source; MNIST's
+own digits are also measured in their order ("in order"), where a window holds one group of writers.
+
+Sources, and their roles (issue 53's honest protocol):
+
+- ``mnist-train-rest`` (choose; only for a model trained on mnist-sample): MNIST training digits after the
+  first 5,000, which that model never saw: same source, other writers.
+- ``semeion`` (choose): the field set that choices are made on.
+- ``mnist-test`` (report): MNIST's own test digits, in their order.
+- ``optdigits``, ``fashion-mnist`` and each corruption at ``--severity`` on MNIST's test digits (report).
+
+Example (2 cores, float32)::
+
+    DIGITREC_HIDE_BFLOAT16=1 python benchmarks/bench_monitoring.py \\
+        --model reports/latest/models/cnn_selected.keras --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from digitrec_utils.data.corruptions import corrupt
+from digitrec_utils.data.labelled import open_labelled_source
+from digitrec_utils.data.loading import load_dataset
+from digitrec_utils.data.preparation import prepare_image_batch, prepare_image_files
+from digitrec_utils.declarations import CORRUPTION_NAMES
+from digitrec_utils.evaluation.monitoring import Abstention, ReferenceEstimators, check_window, judge_check
+from digitrec_utils.evaluation.scores import compute_score
+from digitrec_utils.models.acquisition import rebuild_split
+from digitrec_utils.models.model_files import load_model_bundle
+from digitrec_utils.models.reference import (
+    build_embedding_model,
+    build_reference_from_arrays,
+    measure_file_properties,
+    observe_digits,
+)
+from digitrec_utils.utils.environment import collect_environment
+
+
+def _observe_arrays(model, embedding_model, reference, images: np.ndarray):
+    """Observe digits held as 28x28 arrays, prepared as files of them would be."""
+    prepared, usable = prepare_image_batch(images)
+    observed = observe_digits(model, embedding_model, reference, prepared[usable],
+                              measure_file_properties(images[usable]))
+    return observed, usable
+
+
+def _observe_folder(model, embedding_model, reference, root: Path):
+    """Observe a labelled folder tree's digits through the files, as ``digitrec monitor`` reads them."""
+    files = open_labelled_source([str(root)]).files
+    paths, labels = files.paths, np.asarray(files.labels)
+    parts, usable = [], np.zeros(len(paths), dtype=bool)
+    offset = 0
+    for batch in prepare_image_files(paths, measure_files=True, progress=False):
+        parts.append(observe_digits(model, embedding_model, reference, batch.images, batch.file_properties))
+        usable[offset + np.asarray(batch.positions, dtype=int)] = True
+        offset += len(batch.paths)
+    probabilities = np.concatenate([part[0] for part in parts])
+    embeddings = np.concatenate([part[1] for part in parts])
+    properties = {name: np.concatenate([part[2][name] for part in parts]) for name in parts[0][2]}
+    return (probabilities, embeddings, properties), labels[usable]
+
+
+def _measure_source(estimators, observed, labels, *, window: int, seed: int) -> dict:
+    """Check a source window by window, in the order given, and estimate its accuracy."""
+    probabilities, embeddings, properties = observed
+    n = len(probabilities)
+    windows = [(start, min(start + window, n)) for start in range(0, n, window)]
+    if len(windows) > 1 and windows[-1][1] - windows[-1][0] < window / 2:
+        windows[-2] = (windows[-2][0], n)
+        windows.pop()
+    verdicts, errors = [], []
+    for number, (start, stop) in enumerate(windows):
+        part = slice(start, stop)
+        check = check_window(estimators, probabilities[part], embeddings[part],
+                             {name: values[part] for name, values in properties.items()}, seed=seed + number)
+        verdicts.append(judge_check(check, estimators))
+        if labels is not None:
+            errors.append(check.accuracy.accuracy - float(np.mean(probabilities[part].argmax(1) == labels[part])))
+    whole = check_window(estimators, probabilities, embeddings, properties, seed=seed)
+    row = {"digits": n, "windows": len(windows), "rang": sum(verdict != "no change" for verdict in verdicts),
+           "worse": sum(verdict == "worse" for verdict in verdicts),
+           "tests that rang most": ", ".join(whole.tests.loc[whole.tests["changed"], "test"].head(3))}
+    if labels is not None:
+        correct = probabilities.argmax(1) == labels
+        row.update({"accuracy": float(correct.mean()), "estimated": whole.accuracy.accuracy,
+                    "error": whole.accuracy.accuracy - float(correct.mean()),
+                    "largest window error": float(np.max(np.abs(errors)))})
+        abstention = estimators.abstention
+        if abstention is not None and whole.accepted_accuracy is not None:
+            accepted = compute_score(probabilities, abstention.score) >= abstention.threshold
+            truth = float(correct[accepted].mean())
+            row.update({"answered accuracy": truth, "answered estimated": whole.accepted_accuracy.accuracy,
+                        "answered error": whole.accepted_accuracy.accuracy - truth})
+    return row
+
+
+def measure_model(model_path: Path, data_root: Path, *, window: int, severity: int, seed: int,
+                  sources: list[str], dump: str | None = None) -> pd.DataFrame:
+    """Every source's row for one model."""
+    model, description = load_model_bundle(model_path)
+    dataset, splits = rebuild_split(description, data_dir=str(data_root))
+    started = time.perf_counter()
+    reference = build_reference_from_arrays(model, model_path, splits.x_val, splits.y_val,
+                                            source=f"validation digits of {dataset.name}", seed=seed)
+    print(f"{model_path}: reference of {len(reference.correct):,} digits, accuracy {reference.accuracy:.4f}, "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+    estimators = ReferenceEstimators(reference, Abstention.from_saved(description.get("abstention")))
+    if dump:
+        np.savez(Path(dump) / f"{model_path.parent.parent.name}-reference.npz", probabilities=reference.probabilities,
+                 correct=reference.correct)
+    embedding_model = build_embedding_model(model)
+    mnist = load_dataset("mnist", data_dir=str(data_root))
+    rows = []
+
+    def shuffle(observed, labels):
+        order = np.random.default_rng(seed).permutation(len(observed[0]))
+        return ((observed[0][order], observed[1][order], {k: v[order] for k, v in observed[2].items()}),
+                None if labels is None else labels[order])
+
+    def add(name: str, role: str, observed, labels, *, in_order: bool = False, shuffled: bool = True) -> None:
+        if in_order:
+            add(f"{name}, in order", role, observed, labels, shuffled=False)
+        if shuffled:
+            observed, labels = shuffle(observed, labels)
+        if dump:
+            np.savez(Path(dump) / f"{model_path.parent.parent.name}-{name}.npz", probabilities=observed[0],
+                     labels=np.array([]) if labels is None else labels)
+        started = time.perf_counter()
+        row = _measure_source(estimators, observed, labels, window=window, seed=seed)
+        rows.append({"model": model_path.parent.parent.name, "source": name, "role": role, **row})
+        print(f"  {name}: {row} ({time.perf_counter() - started:.1f} s)", flush=True)
+
+    if "mnist-train-rest" in sources and dataset.name == "mnist-sample":
+        images, labels = mnist.x_train[5000:15000], mnist.y_train[5000:15000]
+        observed, usable = _observe_arrays(model, embedding_model, reference, images)
+        add("mnist-train-rest", "choose", observed, labels[usable], in_order=True)
+    if "mnist-test" in sources:
+        observed, usable = _observe_arrays(model, embedding_model, reference, mnist.x_test)
+        add("mnist-test", "report", observed, mnist.y_test[usable], in_order=True)
+    for name, role in (("semeion", "choose"), ("optdigits", "report")):
+        if name in sources:
+            observed, labels = _observe_folder(model, embedding_model, reference, data_root / "field" / name)
+            add(name, role, observed, labels)
+    if "fashion-mnist" in sources:
+        fashion = load_dataset("fashion-mnist", data_dir=str(data_root))
+        observed, _ = _observe_arrays(model, embedding_model, reference, fashion.x_test[:2000])
+        add("fashion-mnist", "report", observed, None)
+    if "corruptions" in sources:
+        base, base_labels = mnist.x_test[:2000], mnist.y_test[:2000]
+        for corruption in CORRUPTION_NAMES:
+            images = corrupt(base, corruption, severity, seed=seed)
+            observed, usable = _observe_arrays(model, embedding_model, reference, images)
+            add(f"{corruption} ({severity})", "report", observed, base_labels[usable])
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", nargs="+", required=True, type=Path, help="Saved .keras models.")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("DIGITREC_DATA", "../shared/data")),
+                        help="The shared data folder (mnist/, field/).")
+    parser.add_argument("--window", type=int, default=500)
+    parser.add_argument("--severity", type=int, default=2, help="The corruptions' severity (2 is the middle).")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dump", default=None, metavar="DIR",
+                        help="Also save each source's probabilities and labels there (to compare estimators).")
+    parser.add_argument("--sources", nargs="+", default=["mnist-train-rest", "semeion", "mnist-test", "optdigits",
+                                                          "fashion-mnist", "corruptions"])
+    arguments = parser.parse_args()
+    environment = collect_environment()
+    print(f"CPU: {environment['cpu']} ({environment['cpu_count']} cores)")
+    tables = [measure_model(path, arguments.data.resolve(), window=arguments.window, severity=arguments.severity,
+                            seed=arguments.seed, sources=arguments.sources, dump=arguments.dump)
+              for path in arguments.model]
+    table = pd.concat(tables, ignore_index=True)
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4f}".format):
+        print(table.drop(columns=["tests that rang most"]).to_string(index=False))
+        print(table[["model", "source", "tests that rang most"]].to_string(index=False))
+    labelled = table.dropna(subset=["error"])
+    print(f"mean absolute error of the estimate: {labelled['error'].abs().mean():.4f}; largest "
+          f"{labelled['error'].abs().max():.4f}")
+
+
+if __name__ == "__main__":
+    main()
