@@ -35,43 +35,18 @@ import pandas as pd
 from digitrec_utils.data.corruptions import corrupt
 from digitrec_utils.data.labelled import open_labelled_source
 from digitrec_utils.data.loading import load_dataset
-from digitrec_utils.data.preparation import prepare_image_batch, prepare_image_files
 from digitrec_utils.declarations import CORRUPTION_NAMES
 from digitrec_utils.evaluation.monitoring import Abstention, ReferenceEstimators, check_window, judge_check
 from digitrec_utils.evaluation.scores import compute_score
 from digitrec_utils.models.acquisition import rebuild_split
 from digitrec_utils.models.model_files import load_model_bundle
 from digitrec_utils.models.reference import (
-    build_embedding_model,
+    build_observing_model,
     build_reference_from_arrays,
-    measure_file_properties,
-    observe_digits,
+    observe_arrays,
+    observe_source,
 )
 from digitrec_utils.utils.environment import collect_environment
-
-
-def _observe_arrays(model, embedding_model, reference, images: np.ndarray):
-    """Observe digits held as 28x28 arrays, prepared as files of them would be."""
-    prepared, usable = prepare_image_batch(images)
-    observed = observe_digits(model, embedding_model, reference, prepared[usable],
-                              measure_file_properties(images[usable]))
-    return observed, usable
-
-
-def _observe_folder(model, embedding_model, reference, root: Path):
-    """Observe a labelled folder tree's digits through the files, as ``digitrec monitor`` reads them."""
-    files = open_labelled_source([str(root)]).files
-    paths, labels = files.paths, np.asarray(files.labels)
-    parts, usable = [], np.zeros(len(paths), dtype=bool)
-    offset = 0
-    for batch in prepare_image_files(paths, measure_files=True, progress=False):
-        parts.append(observe_digits(model, embedding_model, reference, batch.images, batch.file_properties))
-        usable[offset + np.asarray(batch.positions, dtype=int)] = True
-        offset += len(batch.paths)
-    probabilities = np.concatenate([part[0] for part in parts])
-    embeddings = np.concatenate([part[1] for part in parts])
-    properties = {name: np.concatenate([part[2][name] for part in parts]) for name in parts[0][2]}
-    return (probabilities, embeddings, properties), labels[usable]
 
 
 def _measure_source(estimators, observed, labels, *, window: int, seed: int) -> dict:
@@ -122,7 +97,7 @@ def measure_model(model_path: Path, data_root: Path, *, window: int, severity: i
     if dump:
         np.savez(Path(dump) / f"{model_path.parent.parent.name}-reference.npz", probabilities=reference.probabilities,
                  correct=reference.correct)
-    embedding_model = build_embedding_model(model)
+    observing_model = build_observing_model(model)
     mnist = load_dataset("mnist", data_dir=str(data_root))
     rows = []
 
@@ -146,24 +121,25 @@ def measure_model(model_path: Path, data_root: Path, *, window: int, severity: i
 
     if "mnist-train-rest" in sources and dataset.name == "mnist-sample":
         images, labels = mnist.x_train[5000:15000], mnist.y_train[5000:15000]
-        observed, usable = _observe_arrays(model, embedding_model, reference, images)
+        observed, usable = observe_arrays(observing_model, reference, images)
         add("mnist-train-rest", "choose", observed, labels[usable], in_order=True)
     if "mnist-test" in sources:
-        observed, usable = _observe_arrays(model, embedding_model, reference, mnist.x_test)
+        observed, usable = observe_arrays(observing_model, reference, mnist.x_test)
         add("mnist-test", "report", observed, mnist.y_test[usable], in_order=True)
     for name, role in (("semeion", "choose"), ("optdigits", "report")):
         if name in sources:
-            observed, labels = _observe_folder(model, embedding_model, reference, data_root / "field" / name)
+            source = open_labelled_source([str(data_root / "field" / name)])
+            observed, labels = observe_source(observing_model, reference, source)
             add(name, role, observed, labels)
     if "fashion-mnist" in sources:
         fashion = load_dataset("fashion-mnist", data_dir=str(data_root))
-        observed, _ = _observe_arrays(model, embedding_model, reference, fashion.x_test[:2000])
+        observed, _ = observe_arrays(observing_model, reference, fashion.x_test[:2000])
         add("fashion-mnist", "report", observed, None)
     if "corruptions" in sources:
         base, base_labels = mnist.x_test[:2000], mnist.y_test[:2000]
         for corruption in CORRUPTION_NAMES:
             images = corrupt(base, corruption, severity, seed=seed)
-            observed, usable = _observe_arrays(model, embedding_model, reference, images)
+            observed, usable = observe_arrays(observing_model, reference, images)
             add(f"{corruption} ({severity})", "report", observed, base_labels[usable])
     return pd.DataFrame(rows)
 

@@ -43,6 +43,8 @@ CORRUPTION_NAMES = ("rotation", "shear", "scale", "translation", "dilation", "er
                     "stripes", "blots", "elastic")
 SEVERITY_LEVELS = (1, 2, 3)
 
+# The fewest digits a monitoring window may hold: fewer test too little to tell a change from chance.
+MINIMUM_MONITOR_WINDOW = 50
 # Notebooks that train and evaluate models, each writing one results record of them.
 MODEL_NOTEBOOKS = ("02_classical_baselines", "03_dense_nets", "04_cnn")
 # The notebooks that read the run's saved CNN (model_path, else 04's) and train a small one when they run alone.
@@ -604,6 +606,18 @@ PARAMETERS: dict[str, Parameter] = {
     "compare_suggested": Parameter(
         "bool", True,
         "Also label the digits digitrec adapt --suggest suggests first, rather than at random, at each number.",
+    ),
+    "monitor_window": Parameter(
+        "int", 250,
+        ("Digits per window of the simulated stream that digitrec monitor checks (the command's default is 500; "
+         "the model's test digits must hold a window)."),
+        minimum=MINIMUM_MONITOR_WINDOW,
+    ),
+    "monitor_windows": Parameter(
+        "int", 10,
+        ("Windows of the simulated stream: three of the model's test digits, then a growing share of the office's "
+         "digits, up to all."),
+        minimum=4, maximum=50,
     ),
     "speed_batch_size": Parameter("int", 1000, "Batch size of the throughput measurement.", minimum=1, maximum=65_536),
     "results_dir": Parameter(

@@ -21,6 +21,7 @@ import numpy as np
 from digitrec_utils.application.images import find_image_files
 from digitrec_utils.application.models import ignore, load_model_in_use
 from digitrec_utils.data.preparation import prepare_image_files
+from digitrec_utils.declarations import MINIMUM_MONITOR_WINDOW
 from digitrec_utils.evaluation.monitoring import (
     VERDICTS,
     Abstention,
@@ -32,7 +33,7 @@ from digitrec_utils.evaluation.monitoring import (
 )
 from digitrec_utils.exceptions import ImageError, ModelFileError, ParameterError
 from digitrec_utils.models.reference import (
-    build_embedding_model,
+    build_observing_model,
     find_reference_path,
     load_reference,
     observe_digits,
@@ -40,8 +41,6 @@ from digitrec_utils.models.reference import (
 from digitrec_utils.reporting.monitoring_page import write_monitoring_page
 
 DEFAULT_WINDOW = 500
-# A window of fewer digits tests too little to say anything.
-MINIMUM_WINDOW = 50
 ORDERS = ("name", "time")
 # The whole stream is tested on at most this many digits, drawn evenly (a reservoir), so that memory stays bounded.
 STREAM_SAMPLE = 20_000
@@ -164,7 +163,7 @@ def monitor_images(images: Sequence[str | os.PathLike], *, model: str | Path | N
     model : path-like, optional
         A saved ``.keras`` model with its JSON and reference beside it (default: the newest good run's).
     window : int
-        Digits per window (at least :data:`MINIMUM_WINDOW`).
+        Digits per window (at least :data:`MINIMUM_MONITOR_WINDOW`).
     order : {"name", "time"}
         The order of the stream: the files' names, or their modification times.
     page : path-like, optional
@@ -183,9 +182,9 @@ def monitor_images(images: Sequence[str | os.PathLike], *, model: str | Path | N
     ModelFileError
         When the model has no reference, or its reference was made for another model file.
     """
-    if window < MINIMUM_WINDOW:
-        raise ParameterError(f"--window {window}: give at least {MINIMUM_WINDOW} digits per window (500 by default); "
-                             "fewer test too little to tell a change from chance.")
+    if window < MINIMUM_MONITOR_WINDOW:
+        raise ParameterError(f"--window {window}: give at least {MINIMUM_MONITOR_WINDOW} digits per window "
+                             f"({DEFAULT_WINDOW} by default); fewer test too little to tell a change from chance.")
     if order not in ORDERS:
         raise ParameterError(f"--order {order!r}: give one of {', '.join(ORDERS)}.")
     paths = find_image_files(images, what="monitor", notify=notify)
@@ -269,14 +268,14 @@ class _Stream:
 
 def _read_stream(paths: list[Path], model, reference, *, window: int, seed: int) -> _Stream:
     """Prepare and read every file a batch at a time, keeping each digit's outputs, properties and a few examples."""
-    embedding_model = build_embedding_model(model)
+    observing_model = build_observing_model(model)
     probabilities, embeddings, files, errors, examples = [], [], [], [], {}
     properties: dict[str, list[np.ndarray]] = {}
     offset = n_digits = 0
     for batch in prepare_image_files(paths, measure_files=True):
         errors += [batch.errors[position] for position in sorted(batch.errors)]
         if len(batch.images):
-            batch_probabilities, batch_embeddings, measured = observe_digits(model, embedding_model, reference,
+            batch_probabilities, batch_embeddings, measured = observe_digits(observing_model, reference,
                                                                              batch.images, batch.file_properties)
             probabilities.append(batch_probabilities)
             embeddings.append(batch_embeddings)

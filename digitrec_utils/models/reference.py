@@ -71,25 +71,33 @@ def build_embedding_model(model):
     return keras.Model(inputs, outputs, name=f"{network.name}_embedding")
 
 
-def predict_with_embeddings(model, embedding_model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The model's probabilities and its embeddings of prepared 28x28 images, a batch at a time."""
+def build_observing_model(model):
+    """A model that gives ``model``'s probabilities and its embedding (:func:`build_embedding_model`) in one call.
+
+    One ``predict`` per batch rather than two: Keras's overhead per call was as long as the network itself on a
+    batch of 512 digits.
+    """
+    inputs = keras.Input(shape=tuple(model.input_shape[1:]))
+    return keras.Model(inputs, [model(inputs), build_embedding_model(model)(inputs)], name="observing")
+
+
+def predict_with_embeddings(observing_model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The probabilities and embeddings of prepared 28x28 images (:func:`build_observing_model`'s two outputs)."""
     images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
     if not len(images):
-        return np.zeros((0, model.output_shape[-1]), np.float32), np.zeros((0, embedding_model.output_shape[-1]),
-                                                                           np.float32)
-    probabilities = model.predict(images, batch_size=PREDICT_BATCH, verbose=0)
-    embeddings = embedding_model.predict(images, batch_size=PREDICT_BATCH, verbose=0)
+        return tuple(np.zeros((0, int(np.prod(shape[1:]))), np.float32) for shape in observing_model.output_shape)
+    probabilities, embeddings = observing_model.predict(images, batch_size=PREDICT_BATCH, verbose=0)
     return np.asarray(probabilities, np.float32), np.asarray(embeddings, np.float32).reshape(len(images), -1)
 
 
-def observe_digits(model, embedding_model, reference: MonitoringReference, prepared: np.ndarray,
+def observe_digits(observing_model, reference: MonitoringReference, prepared: np.ndarray,
                    file_properties: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """What monitoring keeps of each incoming digit: the model's probabilities, the reduced embedding, the properties.
 
     Parameters
     ----------
-    model, embedding_model : keras.Model
-        The saved model and :func:`build_embedding_model`'s.
+    observing_model : keras.Model
+        :func:`build_observing_model`'s, of the saved model.
     reference : MonitoringReference
         Reduces the embeddings on its principal components.
     prepared : ndarray of shape (n, 28, 28)
@@ -103,7 +111,7 @@ def observe_digits(model, embedding_model, reference: MonitoringReference, prepa
     embeddings : ndarray of shape (n, d)
     properties : dict of str to ndarray of shape (n,)
     """
-    probabilities, raw_embeddings = predict_with_embeddings(model, embedding_model, prepared)
+    probabilities, raw_embeddings = predict_with_embeddings(observing_model, prepared)
     return (probabilities, reference.reduce_embeddings(raw_embeddings).astype(np.float32),
             _measure_properties(prepared, file_properties))
 
@@ -150,7 +158,7 @@ def build_reference(model, prepared: np.ndarray, labels: np.ndarray, raw_propert
         prepared, labels, raw_properties = prepared[kept], labels[kept], np.asarray(raw_properties)[kept]
     if len(labels) < 2:
         raise ModelFileError("a monitoring reference needs at least two digits.")
-    probabilities, raw_embeddings = predict_with_embeddings(model, build_embedding_model(model), prepared)
+    probabilities, raw_embeddings = predict_with_embeddings(build_observing_model(model), prepared)
     dimensions = min(EMBEDDING_DIMENSIONS, raw_embeddings.shape[1], len(labels))
     pca = PCA(n_components=dimensions, random_state=seed).fit(raw_embeddings)
     properties = _measure_properties(prepared, raw_properties)
@@ -162,24 +170,74 @@ def build_reference(model, prepared: np.ndarray, labels: np.ndarray, raw_propert
         source=source, model_sha256=model_sha256, examples=np.round(np.asarray(examples) * 255).astype(np.uint8))
 
 
-def build_reference_from_arrays(model, model_path: str | Path, images: np.ndarray, labels: np.ndarray, *,
+def build_reference_from_arrays(model, model_path: str | Path | None, images: np.ndarray, labels: np.ndarray, *,
                                 source: str, seed: int = 0) -> MonitoringReference:
     """Build a reference from an array of digits (a dataset's validation split), prepared as files would be.
 
     Parameters
     ----------
+    model_path : path-like or None
+        The saved model file, whose checksum the reference records; None for a model held only in memory
+        (08_adaptation's small one), whose reference is never saved.
     images : ndarray of shape (n, height, width)
         Grey levels 0-255 (uint8), or floats in [0, 1], which are scaled to 0-255.
     """
+    images = _as_grey_levels(images)
+    prepared, usable = prepare_image_batch(images)
+    return build_reference(model, prepared[usable], np.asarray(labels)[usable],
+                           measure_file_properties(images[usable]), source=source,
+                           model_sha256=hash_model_file(model_path) if model_path else "", seed=seed)
+
+
+def observe_arrays(observing_model, reference: MonitoringReference, images: np.ndarray
+                   ) -> tuple[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]], np.ndarray]:
+    """:func:`observe_digits` for digits held as arrays, prepared as files of them would be.
+
+    Returns
+    -------
+    observed : tuple
+        What :func:`observe_digits` returns, for the usable digits.
+    usable : ndarray of shape (n,), bool
+        Which digits held ink.
+    """
+    images = _as_grey_levels(images)
+    prepared, usable = prepare_image_batch(images)
+    return observe_digits(observing_model, reference, prepared[usable],
+                          measure_file_properties(images[usable])), usable
+
+
+def observe_source(observing_model, reference: MonitoringReference, source: LabelledSource
+                   ) -> tuple[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]], np.ndarray]:
+    """:func:`observe_digits` for a labelled source: a folder tree's files read as ``monitor`` reads them.
+
+    Returns
+    -------
+    observed : tuple
+        What :func:`observe_digits` returns, for the usable digits.
+    labels : ndarray
+        The usable digits' labels.
+    """
+    if source.files is None:
+        images, labels = source.arrays
+        observed, usable = observe_arrays(observing_model, reference, images)
+        return observed, np.asarray(labels)[usable]
+    parts, positions, offset = [], [], 0
+    for batch in prepare_image_files(source.files.paths, measure_files=True, progress=False):
+        parts.append(observe_digits(observing_model, reference, batch.images, batch.file_properties))
+        positions.append(offset + np.asarray(batch.positions, dtype=int))
+        offset += len(batch.paths)
+    observed = (np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts]),
+                {name: np.concatenate([part[2][name] for part in parts]) for name in parts[0][2]})
+    return observed, np.asarray(source.files.labels)[np.concatenate(positions)]
+
+
+def _as_grey_levels(images: np.ndarray) -> np.ndarray:
+    """Images as uint8 grey levels 0-255 of shape (n, height, width); floats in [0, 1] are scaled."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         images = np.clip(np.round(images.astype(np.float64) * (255.0 if images.max() <= 1.0 else 1.0)), 0, 255)
         images = images.astype(np.uint8)
-    images = images.reshape(len(images), images.shape[1], images.shape[2])
-    prepared, usable = prepare_image_batch(images)
-    return build_reference(model, prepared[usable], np.asarray(labels)[usable],
-                           measure_file_properties(images[usable]), source=source,
-                           model_sha256=hash_model_file(model_path), seed=seed)
+    return images.reshape(len(images), images.shape[1], images.shape[2])
 
 
 def build_reference_from_source(model, model_path: str | Path, source: LabelledSource, positions: np.ndarray, *,

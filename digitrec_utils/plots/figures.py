@@ -518,3 +518,36 @@ def plot_learning_curve(summary: pd.DataFrame, *, target: float, title: str, sho
     figure.suptitle(title)
     figure.tight_layout()
     return finish_figure(figure, show)
+
+
+def plot_monitored_stream(windows: pd.DataFrame, *, reference_accuracy: float, title: str,
+                          show: bool = True) -> Figure:
+    """Draw a monitored stream: the true and the estimated accuracy per window, and where the alarm rang.
+
+    Parameters
+    ----------
+    windows : DataFrame
+        From :func:`digitrec_utils.engines.monitoring.simulate_stream`: per ``window``, the ``office share``,
+        ``true accuracy``, ``estimated accuracy`` with ``low`` and ``high``, and the ``verdict``.
+    reference_accuracy : float
+        The model's accuracy on its reference digits, drawn as a dashed line.
+    """
+    figure, axes = plt.subplots(figsize=(10, 4.2))
+    palette = sns.color_palette()
+    axes.plot(windows["window"], windows["true accuracy"], marker="o", color=palette[0], label="true accuracy")
+    axes.plot(windows["window"], windows["estimated accuracy"], marker="s", color=palette[1],
+              label="estimated without labels")
+    axes.fill_between(windows["window"], windows["low"], windows["high"], color=palette[1], alpha=0.15)
+    axes.axhline(reference_accuracy, color="grey", linestyle="--", linewidth=1, label="on the reference")
+    rang = windows[windows["verdict"] != "no change"]
+    axes.scatter(rang["window"], rang["estimated accuracy"], s=160, facecolors="none", edgecolors=palette[3],
+                 linewidths=2, label="alarm (changed or worse)", zorder=3)
+    axes.set_xticks(windows["window"])
+    axes.set_xticklabels([f"{number}\n{share:.0%}" for number, share in
+                          zip(windows["window"], windows["office share"], strict=True)])
+    axes.set_xlabel("Window (and the share of the office's digits in it)")
+    axes.set_ylabel("Accuracy")
+    axes.legend(fontsize=8, loc="lower left")
+    axes.set_title(title)
+    figure.tight_layout()
+    return finish_figure(figure, show)
