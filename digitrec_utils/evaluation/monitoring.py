@@ -42,7 +42,7 @@ SIGNIFICANCE = 0.01
 # between the two cumulative distributions): with thousands of reference digits, a difference between groups of
 # MNIST writers that the model reads as well is significant. Chosen on MNIST training digits the sample model never
 # saw, in their order (windows of 500 from other writer groups): at 0.2, 4 windows of 20 rang; at 0.25, 1
-# (docs/RESULTS.md). semeion moved the files' sizes by 1.0.
+# (docs/RESULTS.md, "watching the incoming digits"). semeion moved the files' sizes by 1.0.
 MATERIAL_DISTANCE = 0.25
 # The share answered counts as changed only when it also moved by this much.
 MATERIAL_SHARE = 0.05

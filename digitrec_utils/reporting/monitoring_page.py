@@ -18,6 +18,8 @@ from digitrec_utils.reporting.tables import style_table
 
 # Histograms are drawn for at most this many of the properties that moved, the most moved first.
 HISTOGRAMS_SHOWN = 6
+# Smaller p-values are shown as "< 1e-16": below, they only say how far beyond doubt a change is.
+P_VALUE_FLOOR = 1e-16
 # Windows whose examples are shown: the first, and the most worrying.
 EXAMPLE_WINDOWS = 3
 
@@ -37,16 +39,18 @@ def write_monitoring_page(outcome, path) -> None:
     tests = _tabulate_tests(outcome.stream.check.tests)
     changed = tests["changed"] == "yes"
     page.add_markdown("## The tests on the whole stream\n\nEach test compares the incoming digits with the "
-                      "reference: a distribution (Kolmogorov-Smirnov), the predicted classes (chi-square), the "
-                      "embeddings (maximum mean discrepancy) and the share answered (Fisher). A test counts as "
+                      "reference: a distribution (Kolmogorov-Smirnov; the medians are shown), the predicted classes "
+                      "(chi-square), the embeddings (maximum mean discrepancy) and the share answered (Fisher; the "
+                      "shares are shown). A test counts as "
                       "changed when its p-value, corrected for the number of tests (Benjamini-Hochberg), is below "
                       f"{SIGNIFICANCE} and a distribution moved by a distance of {MATERIAL_DISTANCE} or more. "
                       + (f"{int(changed.sum())} of {len(tests)} changed:" if changed.any()
                          else f"None of the {len(tests)} changed."))
     if changed.any():
-        page.add_table(style_table(tests[changed]))
+        page.add_table(style_table(tests[changed].drop(columns="changed")))
     if not changed.all():
-        page.add_table(style_table(tests[~changed]), details=f"The {int((~changed).sum())} tests that did not change")
+        page.add_table(style_table(tests[~changed].drop(columns="changed")),
+                       details=f"The {int((~changed).sum())} tests that did not change")
     moved = _find_moved_properties(outcome)
     if moved:
         page.add_markdown("## What moved\n\nThe image properties that changed most, the reference's and the "
@@ -136,10 +140,23 @@ def _tabulate_windows(outcome) -> pd.DataFrame:
 
 
 def _tabulate_tests(tests: pd.DataFrame) -> pd.DataFrame:
-    """The whole stream's tests as the page shows them."""
+    """The whole stream's tests as the page shows them: medians (or shares) for reading, p-values floored."""
     table = tests[["test", "method", "reference", "incoming", "statistic", "corrected p-value", "changed"]].copy()
+    for column in ("reference", "incoming"):
+        table[column] = [_format_value(value) for value in table[column]]
+    table["corrected p-value"] = [f"< {P_VALUE_FLOOR:.0e}" if value < P_VALUE_FLOOR else f"{value:.2g}"
+                                  for value in table["corrected p-value"]]
+    table["statistic"] = [f"{value:.3g}" for value in table["statistic"]]
     table["changed"] = table["changed"].map({True: "yes", False: "no"})
-    return table
+    return table.rename(columns={"reference": "reference median", "incoming": "incoming median"})
+
+
+def _format_value(value: float) -> str:
+    """A median or a share with as many digits as it needs: 28, 2.85, 0.130; a dash where there is none."""
+    if value is None or not np.isfinite(value):
+        return "-"
+    magnitude = abs(value)
+    return f"{value:.0f}" if magnitude >= 10 else f"{value:.2f}" if magnitude >= 1 else f"{value:.3f}"
 
 
 def _find_moved_properties(outcome) -> list[str]:
