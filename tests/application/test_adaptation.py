@@ -33,6 +33,7 @@ from digitrec_utils.evaluation.labelling import POOL_FACTOR, measure_margins
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.models.adaptation import AdaptationRecipe, fine_tune
 from digitrec_utils.models.model_files import load_model_bundle, record_abstention
+from digitrec_utils.models.reference import load_reference
 
 # A recipe that learns quickly from few digits: what the tests need is a copy that moves, in seconds.
 QUICK = AdaptationRecipe(learning_rate=1e-3, epochs=12, monitor="none", batch_size=32)
@@ -123,6 +124,10 @@ def test_adapting_on_turned_digits_reads_the_check_half_better_and_saves_its_pro
     assert provenance["data_name"] == "office" and len(provenance["data_sha256"]) == 64
     assert description["split"] == json.loads(parent_json)["split"]
     assert adapted.count_params() == outcome.parent.model.count_params()
+    # Its monitoring reference is the office's digits it did not train on (validation and check), read by it.
+    reference = load_reference(out)
+    assert len(reference.correct) == outcome.counts["validation"] + outcome.counts["check"]
+    assert description["monitoring_reference"]["source"] == "the validation and check digits of office (adapt)"
     assert any(message.startswith("adapted model") for message in messages)
     said = []
     load_model_in_use(out, notify=said.append)  # What predict, read and evaluate say of the model they use.
