@@ -36,7 +36,13 @@ from digitrec_utils.data.corruptions import corrupt
 from digitrec_utils.data.labelled import open_labelled_source
 from digitrec_utils.data.loading import load_dataset
 from digitrec_utils.declarations import CORRUPTION_NAMES
-from digitrec_utils.evaluation.monitoring import Abstention, ReferenceEstimators, check_window, judge_check
+from digitrec_utils.evaluation.monitoring import (
+    Abstention,
+    ReferenceEstimators,
+    check_window,
+    cut_windows,
+    judge_check,
+)
 from digitrec_utils.evaluation.scores import compute_score
 from digitrec_utils.models.acquisition import rebuild_split
 from digitrec_utils.models.model_files import load_model_bundle
@@ -53,10 +59,7 @@ def _measure_source(estimators, observed, labels, *, window: int, seed: int) -> 
     """Check a source window by window, in the order given, and estimate its accuracy."""
     probabilities, embeddings, properties = observed
     n = len(probabilities)
-    windows = [(start, min(start + window, n)) for start in range(0, n, window)]
-    if len(windows) > 1 and windows[-1][1] - windows[-1][0] < window / 2:
-        windows[-2] = (windows[-2][0], n)
-        windows.pop()
+    windows = cut_windows(n, window)
     verdicts, errors = [], []
     for number, (start, stop) in enumerate(windows):
         part = slice(start, stop)

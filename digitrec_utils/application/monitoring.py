@@ -29,6 +29,7 @@ from digitrec_utils.evaluation.monitoring import (
     ReferenceEstimators,
     WindowCheck,
     check_window,
+    cut_windows,
     judge_check,
 )
 from digitrec_utils.exceptions import ImageError, ModelFileError, ParameterError
@@ -293,18 +294,8 @@ def _read_stream(paths: list[Path], model, reference, *, window: int, seed: int)
         embeddings=np.concatenate(embeddings) if embeddings else np.zeros((0, reference.embeddings.shape[1])),
         properties={name: np.concatenate(values) for name, values in properties.items()},
         files=np.concatenate(files) if files else np.zeros(0, int), errors=errors,
-        windows=_cut_windows(n_digits, window), examples={key: np.stack(value) for key, value in examples.items()},
+        windows=cut_windows(n_digits, window), examples={key: np.stack(value) for key, value in examples.items()},
         seed=seed)
-
-
-def _cut_windows(n_digits: int, window: int) -> list[tuple[int, int]]:
-    """Windows of ``window`` digits in order; a last one of fewer than half a window joins the one before it."""
-    if n_digits <= window:
-        return [(0, n_digits)] if n_digits else []
-    bounds = list(range(0, n_digits, window)) + [n_digits]
-    if bounds[-1] - bounds[-2] < window / 2:
-        del bounds[-2]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _find_common_folder(paths: list[Path]) -> Path:

@@ -394,6 +394,23 @@ def check_window(estimators: ReferenceEstimators, probabilities: np.ndarray, emb
                        verdict_accepted)
 
 
+def cut_windows(n_digits: int, window: int) -> list[tuple[int, int]]:
+    """Windows of ``window`` digits in order, as (start, stop); a last one of fewer than half a window joins the one
+    before it, and fewer digits than a window make one window.
+
+    Examples
+    --------
+    >>> cut_windows(1100, 500), cut_windows(1300, 500), cut_windows(120, 500)
+    ([(0, 500), (500, 1100)], [(0, 500), (500, 1000), (1000, 1300)], [(0, 120)])
+    """
+    if n_digits <= window:
+        return [(0, n_digits)] if n_digits else []
+    bounds = list(range(0, n_digits, window)) + [n_digits]
+    if bounds[-1] - bounds[-2] < window / 2:
+        del bounds[-2]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
 def judge_check(check: WindowCheck, estimators: ReferenceEstimators) -> str:
     """Say whether to worry about a window: one of :data:`VERDICTS`.
 

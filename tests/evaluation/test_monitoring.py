@@ -11,6 +11,7 @@ from digitrec_utils.evaluation.monitoring import (
     ReferenceEstimators,
     check_window,
     compare_class_shares,
+    cut_windows,
     fit_atc,
     judge_check,
     measure_mmd,
@@ -134,3 +135,11 @@ def test_a_saved_threshold_becomes_an_abstention_and_none_answers_everything():
     assert Abstention.from_saved({"score": "margin", "threshold": 0.4, "target": 0.995}) == Abstention(
         "margin", 0.4, 0.995)
     assert Abstention.from_saved(None) is None and Abstention.from_saved({"threshold": 0.0}) is None
+
+
+@pytest.mark.parametrize(("n_digits", "expected"), [
+    (0, []), (120, [(0, 120)]), (500, [(0, 500)]), (1100, [(0, 500), (500, 1100)]),
+    (1250, [(0, 500), (500, 1000), (1000, 1250)]),
+])
+def test_windows_are_cut_in_order_and_a_short_last_one_joins_the_one_before(n_digits, expected):
+    assert cut_windows(n_digits, 500) == expected
