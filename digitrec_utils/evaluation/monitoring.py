@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
+from digitrec_utils.data.properties import RAW_PROPERTIES
 from digitrec_utils.evaluation.evaluation import format_percent_interval
 from digitrec_utils.evaluation.scores import compute_score
 
@@ -347,7 +348,7 @@ def check_window(estimators: ReferenceEstimators, probabilities: np.ndarray, emb
     rows = []
     shared = [name for name in reference.properties if name in properties]
     for name in shared:
-        rows.append(_compare_distributions(name, "image" if not name.startswith(("file", "dark")) else "file",
+        rows.append(_compare_distributions(name, "file" if name in RAW_PROPERTIES else "image",
                                            reference.properties[name], properties[name]))
     for column in range(probabilities.shape[1]):
         rows.append(_compare_distributions(f"probability of class {column}", "probabilities",
