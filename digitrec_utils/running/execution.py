@@ -115,14 +115,23 @@ def share_cores(count: int) -> int:
     return max(1, (os.cpu_count() or 1) // count)
 
 
-def execute_in_child(run: NotebookRun, connection, *, kernel_threads: int | None = None, **arguments) -> None:
+def execute_in_child(run: NotebookRun, connection, *, kernel_threads: int | None = None,
+                     environment: dict[str, str] | None = None, working_folder: str | None = None,
+                     **arguments) -> None:
     """The child process's work: execute one notebook and send the outcome back through ``connection``.
 
     SIGINT is left to the parent, which stops this process with SIGTERM; while a kernel runs,
-    nbclient's own SIGTERM handler shuts the kernel down. ``kernel_threads``, where given, caps the
-    kernel's OpenMP and BLAS threads (:data:`OPENMP_THREAD_VARIABLES`, each left as it is where already set).
+    nbclient's own SIGTERM handler shuts the kernel down. ``environment`` and ``working_folder``, the
+    runner's, replace those this process was forked with (from the runner's fork server, which keeps those of
+    its own start). ``kernel_threads``, where given, caps the kernel's OpenMP and BLAS threads
+    (:data:`OPENMP_THREAD_VARIABLES`, each left as it is where already set).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if environment is not None:
+        os.environ.clear()
+        os.environ.update(environment)
+    if working_folder:
+        os.chdir(working_folder)
     if kernel_threads:
         for name in OPENMP_THREAD_VARIABLES:
             os.environ.setdefault(name, str(kernel_threads))

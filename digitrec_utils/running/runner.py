@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from digitrec_utils.params import (
 )
 from digitrec_utils.reporting.index_page import render_index_html
 from digitrec_utils.running.execution import (
+    MAX_SOCKET_PATH,
     catch_sigterm,
     execute_in_child,
     kernel_environment,
@@ -51,6 +53,9 @@ from digitrec_utils.utils.files import write_text_atomic
 from digitrec_utils.utils.progress import read_progress
 
 DEFAULT_PROFILE = config.PARAMS_DIR / "sample.yaml"
+# The characters multiprocessing's fork server adds to the temporary folder's path for its socket
+# ("/pymp-XXXXXXXX/listener-XXXXXXXX").
+FORK_SERVER_SOCKET_NAME = 33
 # The longest a cell may go without printing anything before it is stopped as hung (running.silence).
 DEFAULT_CELL_TIMEOUT_SECONDS = 1800
 # How often, at most, the progress of each running notebook (its latest training epoch) is printed.
@@ -319,6 +324,19 @@ class LocalExecutor:
         return None
 
 
+def _choose_start_method() -> str:
+    """How each notebook's process starts: forked from a server process, where its socket's path fits, else spawned.
+
+    The server imported the execution module (papermill, nbconvert, nbclient) once; a spawned process spent
+    3.5 s on those imports before its notebook's kernel started. The server is a fresh process with no threads,
+    so forking it is safe; it keeps the environment and folder of its start, so each child is given the run's
+    (``environment``, ``working_folder``). Its Unix socket lies in the temporary folder, whose path may be too
+    long for one (as for the kernels' sockets, :data:`~digitrec_utils.running.execution.MAX_SOCKET_PATH`).
+    """
+    fits = len(tempfile.gettempdir()) + FORK_SERVER_SOCKET_NAME <= MAX_SOCKET_PATH
+    return "forkserver" if fits else "spawn"
+
+
 def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code, timeout, progress) -> None:
     """Execute the notebooks, each in a child process: up to ``jobs`` independent ones at a time, then the rest.
 
@@ -331,11 +349,14 @@ def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code
     waiting = independent + dependent
     total = len(runs)
     counter = iter(range(1, total + 1))
-    context = multiprocessing.get_context("spawn")
+    start_method = _choose_start_method()
+    context = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":
+        context.set_forkserver_preload([execute_in_child.__module__])
     active: dict[str, tuple] = {}
     shown: dict[str, str] = {}
     arguments = {"run_dir": str(run_dir), "notebooks_dir": str(config.NOTEBOOKS_DIR), "timeout": timeout,
-                 "show_code": show_code}
+                 "show_code": show_code, "environment": dict(os.environ), "working_folder": os.getcwd()}
 
     def _start(stem: str) -> None:
         receiver, sender = context.Pipe(duplex=False)
