@@ -331,10 +331,11 @@ def _choose_start_method() -> str:
     3.5 s on those imports before its notebook's kernel started. The server is a fresh process with no threads,
     so forking it is safe; it keeps the environment and folder of its start, so each child is given the run's
     (``environment``, ``working_folder``). Its Unix socket lies in the temporary folder, whose path may be too
-    long for one (as for the kernels' sockets, :data:`~digitrec_utils.running.execution.MAX_SOCKET_PATH`).
+    long for one (as for the kernels' sockets, :data:`~digitrec_utils.running.execution.MAX_SOCKET_PATH`);
+    Windows has no fork server.
     """
     fits = len(tempfile.gettempdir()) + FORK_SERVER_SOCKET_NAME <= MAX_SOCKET_PATH
-    return "forkserver" if fits else "spawn"
+    return "forkserver" if fits and "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def _execute_all(runs: dict[str, NotebookRun], run_dir: Path, *, jobs, show_code, timeout, progress) -> None:
