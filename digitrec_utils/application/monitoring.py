@@ -110,7 +110,7 @@ class MonitorOutcome:
         estimate = (stream.accepted_accuracy or stream.accuracy).describe()
         what = "of the answered digits" if stream.accepted_accuracy is not None else "of every answer"
         windows = [window.number for window in self.windows if window.verdict == self.verdict]
-        where = (f" (window{'s' if len(windows) > 1 else ''} {_list_numbers(windows)} of {len(self.windows)})"
+        where = (f" in window{'s' if len(windows) > 1 else ''} {_list_numbers(windows)} of {len(self.windows)}"
                  if len(self.windows) > 1 and windows else "")
         if self.verdict == "worse":
             promise = (f"the {self.promised:.1%} the threshold was chosen for" if self.promised is not None
@@ -119,8 +119,8 @@ class MonitorOutcome:
                     f"{_ADVICE[0].upper()}{_ADVICE[1:]}.")
         if self.verdict == "changed":
             moved = _name_changed_tests(self.windows + [self.stream])
-            return (f"Changed: the digits no longer look like the reference{where} ({moved}), but the estimated "
-                    f"accuracy {what}, {estimate}, holds. Watch the next days; if it goes on, {_ADVICE}.")
+            return (f"Changed: the digits no longer look like the reference{where} ({moved} moved), but the "
+                    f"estimated accuracy {what}, {estimate}, holds. Watch the next days; if it goes on, {_ADVICE}.")
         return (f"No change: {self.stream.check.n_images:,} digits in {len(self.windows)} "
                 f"window{'s' if len(self.windows) > 1 else ''} look like the reference, and the estimated accuracy "
                 f"{what} is {estimate}.")
@@ -325,7 +325,7 @@ def _name_changed_tests(windows: list[WindowReport], shown: int = 3) -> str:
         for name in window.check.tests.loc[window.check.tests["changed"], "test"]:
             counts[name] = counts.get(name, 0) + 1
     ranked = sorted(counts, key=lambda name: -counts[name])
-    return "changed: " + ", ".join(ranked[:shown]) + (" and more" if len(ranked) > shown else "")
+    return ", ".join(ranked[:shown]) + (" and more" if len(ranked) > shown else "")
 
 
 def _list_numbers(numbers: list[int]) -> str:
