@@ -121,7 +121,7 @@ def _plot_windows(outcome):
     axes.set_xlabel("window")
     axes.set_ylabel("share")
     axes.set_xticks(numbers)
-    axes.legend(loc="lower left", fontsize=8)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8, frameon=False)
     figure.tight_layout()
     return figure
 
