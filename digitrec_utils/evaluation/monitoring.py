@@ -300,17 +300,21 @@ class ReferenceEstimators:
     """
 
     def __init__(self, reference: MonitoringReference, abstention: Abstention | None) -> None:
-        confidence = compute_score(reference.probabilities, ATC_SCORE)
         self.reference = reference
         self.abstention = abstention
-        self.everything = fit_atc(confidence, reference.correct)
+        # What every window is compared with, computed once: the reference's ATC score and predicted classes.
+        self.confidence = compute_score(reference.probabilities, ATC_SCORE)
+        self.predicted = reference.probabilities.argmax(axis=1)
+        self.everything = fit_atc(self.confidence, reference.correct)
         self.reference_answered = None
         self.answered_error = None
+        self.answered_accuracy = None
         if abstention is not None:
             accepted = compute_score(reference.probabilities, abstention.score) >= abstention.threshold
             self.reference_answered = float(accepted.mean())
             errors = int((~reference.correct[accepted]).sum())
             self.answered_error = (errors + 0.5) / (int(accepted.sum()) + 1)
+            self.answered_accuracy = float(reference.correct[accepted].mean()) if accepted.any() else 1.0
         self.reference_error = (int((~reference.correct).sum()) + 0.5) / (len(reference.correct) + 1)
 
     def estimate_answered(self, everything: AccuracyEstimate, n_answered: int) -> AccuracyEstimate:
@@ -354,11 +358,9 @@ def check_window(estimators: ReferenceEstimators, probabilities: np.ndarray, emb
         rows.append(_compare_distributions(f"probability of class {column}", "probabilities",
                                            reference.probabilities[:, column], probabilities[:, column]))
     confidence = compute_score(probabilities, ATC_SCORE)
-    rows.append(_compare_distributions(ATC_SCORE, "probabilities", compute_score(reference.probabilities, ATC_SCORE),
-                                       confidence))
-    n_classes = probabilities.shape[1]
-    statistic, p_value = compare_class_shares(reference.probabilities.argmax(axis=1), probabilities.argmax(axis=1),
-                                              n_classes)
+    rows.append(_compare_distributions(ATC_SCORE, "probabilities", estimators.confidence, confidence))
+    statistic, p_value = compare_class_shares(estimators.predicted, probabilities.argmax(axis=1),
+                                              probabilities.shape[1])
     rows.append({"test": "predicted classes", "kind": "classes", "method": "chi-square",
                  "reference": np.nan, "incoming": np.nan, "statistic": statistic, "p-value": p_value})
     rng = np.random.default_rng(seed)
@@ -366,6 +368,8 @@ def check_window(estimators: ReferenceEstimators, probabilities: np.ndarray, emb
                                      seed=seed)
     rows.append({"test": "embedding", "kind": "embedding", "method": "MMD, permutations", "reference": np.nan,
                  "incoming": np.nan, "statistic": statistic, "p-value": p_value})
+    everything = estimators.everything.estimate(confidence)
+    verdict_everything = estimators.everything.estimate(confidence, confidence=VERDICT_CONFIDENCE)
     answered = None
     accepted_accuracy = verdict_accepted = None
     if estimators.abstention is not None:
@@ -380,18 +384,15 @@ def check_window(estimators: ReferenceEstimators, probabilities: np.ndarray, emb
                      "statistic": answered - estimators.reference_answered,
                      "p-value": float(stats.fisher_exact(table)[1])})
         if accepted.any():
-            accepted_accuracy = estimators.estimate_answered(estimators.everything.estimate(confidence),
-                                                             int(accepted.sum()))
-            verdict_accepted = estimators.estimate_answered(
-                estimators.everything.estimate(confidence, confidence=VERDICT_CONFIDENCE), int(accepted.sum()))
+            accepted_accuracy = estimators.estimate_answered(everything, int(accepted.sum()))
+            verdict_accepted = estimators.estimate_answered(verdict_everything, int(accepted.sum()))
     tests = pd.DataFrame(rows)
     tests["corrected p-value"] = stats.false_discovery_control(tests["p-value"].to_numpy(), method="bh")
     material = np.where(tests["method"] == "Kolmogorov-Smirnov", tests["statistic"] >= MATERIAL_DISTANCE,
                         np.where(tests["kind"] == "answered", tests["statistic"].abs() >= MATERIAL_SHARE, True))
     tests["changed"] = (tests["corrected p-value"] < SIGNIFICANCE) & material
     tests = tests.sort_values(["corrected p-value", "statistic"], ascending=[True, False], kind="stable")
-    return WindowCheck(tests.reset_index(drop=True), estimators.everything.estimate(confidence), accepted_accuracy,
-                       answered, estimators.everything.estimate(confidence, confidence=VERDICT_CONFIDENCE),
+    return WindowCheck(tests.reset_index(drop=True), everything, accepted_accuracy, answered, verdict_everything,
                        verdict_accepted)
 
 
@@ -425,17 +426,10 @@ def judge_check(check: WindowCheck, estimators: ReferenceEstimators) -> str:
         return "worse"
     if check.verdict_accepted is not None:
         abstention = estimators.abstention
-        promised = abstention.target if abstention.target is not None else _accepted_accuracy(estimators)
+        promised = abstention.target if abstention.target is not None else estimators.answered_accuracy
         if check.verdict_accepted.high < promised:
             return "worse"
     return "changed" if check.changed else "no change"
-
-
-def _accepted_accuracy(estimators: ReferenceEstimators) -> float:
-    """The reference's accuracy of the answers at the threshold."""
-    reference = estimators.reference
-    accepted = compute_score(reference.probabilities, estimators.abstention.score) >= estimators.abstention.threshold
-    return float(reference.correct[accepted].mean()) if accepted.any() else 1.0
 
 
 def _compare_distributions(name: str, kind: str, reference: np.ndarray, incoming: np.ndarray) -> dict:
