@@ -10,7 +10,6 @@ reference is never read against another model (:func:`load_reference`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from sklearn.decomposition import PCA
 from digitrec_utils.data.labelled import LabelledSource
 from digitrec_utils.data.preparation import prepare_image_batch, prepare_image_files
 from digitrec_utils.data.properties import RAW_PROPERTIES, measure_field_properties, measure_raw_properties
+from digitrec_utils.data.readers import compute_sha256
 from digitrec_utils.evaluation.monitoring import MonitoringReference
 from digitrec_utils.exceptions import ModelFileError
 from digitrec_utils.models.backend import keras
@@ -40,15 +40,6 @@ def find_reference_path(model_path: str | Path) -> Path:
     """The reference file of a saved model: ``cnn_selected.keras`` has ``cnn_selected.reference.npz``."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.stem + REFERENCE_SUFFIX)
-
-
-def hash_model_file(model_path: str | Path) -> str:
-    """The SHA-256 of a model file, which its reference records."""
-    digest = hashlib.sha256()
-    with open(model_path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_embedding_model(model):
@@ -147,7 +138,7 @@ def build_reference(model, prepared: np.ndarray, labels: np.ndarray, raw_propert
     source : str
         What they are, for the page.
     model_sha256 : str
-        The model file's checksum (:func:`hash_model_file`).
+        The model file's checksum (:func:`digitrec_utils.data.readers.compute_sha256`).
     seed : int
         Draws the digits kept when there are more than :data:`REFERENCE_LIMIT`, and the examples.
     """
@@ -186,7 +177,7 @@ def build_reference_from_arrays(model, model_path: str | Path | None, images: np
     prepared, usable = prepare_image_batch(images)
     return build_reference(model, prepared[usable], np.asarray(labels)[usable],
                            measure_file_properties(images[usable]), source=source,
-                           model_sha256=hash_model_file(model_path) if model_path else "", seed=seed)
+                           model_sha256=compute_sha256(Path(model_path)) if model_path else "", seed=seed)
 
 
 def observe_arrays(observing_model, reference: MonitoringReference, images: np.ndarray
@@ -221,14 +212,29 @@ def observe_source(observing_model, reference: MonitoringReference, source: Labe
         images, labels = source.arrays
         observed, usable = observe_arrays(observing_model, reference, images)
         return observed, np.asarray(labels)[usable]
-    parts, positions, offset = [], [], 0
-    for batch in prepare_image_files(source.files.paths, measure_files=True, progress=False):
-        parts.append(observe_digits(observing_model, reference, batch.images, batch.file_properties))
+    prepared, file_properties, positions = _read_files(source.files.paths)
+    observed = observe_digits(observing_model, reference, prepared, file_properties)
+    return observed, np.asarray(source.files.labels)[positions]
+
+
+def _read_files(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image files prepared as ``predict`` prepares them, with their properties before preparation.
+
+    Returns
+    -------
+    prepared : ndarray of shape (n, 28, 28)
+        The files that could be used.
+    file_properties : ndarray of shape (n, 4)
+    positions : ndarray of int
+        Each prepared image's position in ``paths``.
+    """
+    prepared, file_properties, positions, offset = [], [], [], 0
+    for batch in prepare_image_files(paths, measure_files=True, progress=False):
+        prepared.append(batch.images)
+        file_properties.append(batch.file_properties)
         positions.append(offset + np.asarray(batch.positions, dtype=int))
         offset += len(batch.paths)
-    observed = (np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts]),
-                {name: np.concatenate([part[2][name] for part in parts]) for name in parts[0][2]})
-    return observed, np.asarray(source.files.labels)[np.concatenate(positions)]
+    return np.concatenate(prepared), np.concatenate(file_properties), np.concatenate(positions)
 
 
 def _as_grey_levels(images: np.ndarray) -> np.ndarray:
@@ -260,16 +266,9 @@ def build_reference_from_source(model, model_path: str | Path, source: LabelledS
         images, labels = source.arrays
         return build_reference_from_arrays(model, model_path, images[positions], labels[positions],
                                            source=description, seed=seed)
-    paths = [source.files.paths[position] for position in positions]
-    prepared, labels, file_properties = [], [], []
-    offset = 0
-    for batch in prepare_image_files(paths, measure_files=True, progress=False):
-        prepared.append(batch.images)
-        labels.append(source.files.labels[positions[offset + np.asarray(batch.positions, dtype=int)]])
-        file_properties.append(batch.file_properties)
-        offset += len(batch.paths)
-    return build_reference(model, np.concatenate(prepared), np.concatenate(labels), np.concatenate(file_properties),
-                           source=description, model_sha256=hash_model_file(model_path), seed=seed)
+    prepared, file_properties, read = _read_files([source.files.paths[position] for position in positions])
+    return build_reference(model, prepared, np.asarray(source.files.labels)[positions[read]], file_properties,
+                           source=description, model_sha256=compute_sha256(Path(model_path)), seed=seed)
 
 
 def save_reference(reference: MonitoringReference, model_path: str | Path) -> Path:
@@ -314,7 +313,7 @@ def load_reference(model_path: str | Path) -> MonitoringReference | None:
     except (OSError, ValueError, KeyError) as error:
         raise ModelFileError(f"{path}: the monitoring reference cannot be read ({error}); write it again with "
                              "`digitrec calibrate LABELLED --write` on labelled digits of the stream.") from error
-    if reference.model_sha256 != hash_model_file(model_path):
+    if reference.model_sha256 != compute_sha256(Path(model_path)):
         raise ModelFileError(f"{path} was made for another model file than {Path(model_path).name} (their checksums "
                              "differ): the model was replaced after its reference was saved. Write a new one with "
                              "`digitrec calibrate LABELLED --write` on labelled digits of the stream, or delete it.")
