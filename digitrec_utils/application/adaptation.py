@@ -25,6 +25,7 @@ from digitrec_utils.application.images import find_image_files, read_prepared_im
 from digitrec_utils.application.models import ModelInUse, check_target_option, ignore, load_model_in_use
 from digitrec_utils.data.labelled import open_labelled_source, read_labelled_digits
 from digitrec_utils.data.preparation import describe_skipped
+from digitrec_utils.data.readers import compute_sha256
 from digitrec_utils.data.splits import split_labelled_digits
 from digitrec_utils.data.types import DIGIT_CLASS_NAMES
 from digitrec_utils.engines.adaptation import (
@@ -337,7 +338,7 @@ def _refuse_overlap(source, check_source) -> None:
 
 def _checksums(source) -> list[str]:
     if source.files is not None:
-        return [hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in source.files.paths]
+        return [compute_sha256(Path(path)) for path in source.files.paths]
     images, _ = source.arrays
     return [_hash_image(image) for image in images]
 
@@ -353,7 +354,7 @@ def _save(outcome: AdaptationOutcome, source, check_source, seed: int, recipe: A
     monitoring reference: the digits of ``source`` at ``reference_positions``, which it did not train on."""
     parent = outcome.parent
     provenance = {"parent_model": parent.path.name,
-                  "parent_sha256": hashlib.sha256(parent.path.read_bytes()).hexdigest(),
+                  "parent_sha256": compute_sha256(parent.path),
                   "data": source.description, "data_name": source.name, "data_sha256": source.sha256,
                   "counts": outcome.counts, "check": outcome.check_name,
                   "check_sha256": check_source.sha256 if check_source is not None else source.sha256,
