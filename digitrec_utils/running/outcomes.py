@@ -25,9 +25,19 @@ class NotebookRun:
     dataset_sha256: str | None = None
     # How many kernels were started: more than one when a kernel died before its first cell.
     kernel_starts: int = 0
+    # What made the result (running.reuse): one SHA-256, and the parts it is made of.
+    fingerprint: str | None = None
+    fingerprint_parts: dict = field(default_factory=dict)
+    # The SHA-256 of each file of the result, relative to the run folder, recorded when the run ended.
+    files: dict = field(default_factory=dict)
+    # The earlier run whose unchanged result was copied instead of executing the notebook, and its seconds there.
+    reused_from: str | None = None
+    reused_seconds: float = 0.0
 
     def describe(self) -> str:
         """Return a line (more where the error has several): status, seconds and, on failure, the cell and error."""
+        if self.status == "ok" and self.reused_from:
+            return f"{self.notebook}: reused from {self.reused_from} (ran {self.reused_seconds:.1f} s there)"
         if self.status == "ok":
             return f"{self.notebook}: ok in {self.seconds:.1f} s{self._describe_kernel_starts()}"
         if self.status in ("interrupted", "not started"):

@@ -48,6 +48,7 @@ from digitrec_utils.running.execution import (
 )
 from digitrec_utils.running.outcomes import Job, NotebookRun, RunOutcome
 from digitrec_utils.running.preflight import check_datasets, check_deployment_model, find_datasets
+from digitrec_utils.running.reuse import find_sources, fingerprint_data, record_result_files, skip_unchanged
 from digitrec_utils.utils.environment import collect_environment
 from digitrec_utils.utils.files import write_text_atomic
 from digitrec_utils.utils.progress import read_progress
@@ -137,8 +138,11 @@ def run_suite(
     run_name: str | None = None,
     progress: bool = True,
     cluster: str | None = None,
+    reuse: str | Path | None = None,
+    fresh: bool = False,
 ) -> RunOutcome:
-    """Run the suite: validate, execute, render, and write ``index.html`` and ``run.json``.
+    """Run the suite: validate, reuse what did not change, execute the rest, render, and write ``index.html`` and
+    ``run.json``.
 
     Parameters
     ----------
@@ -164,6 +168,11 @@ def run_suite(
     cluster : str, optional
         Execute each notebook as a task on Dask: ``local:N`` (a local cluster of N worker processes) or a
         scheduler's address, ``tcp://HOST:8786`` (see :mod:`digitrec_utils.running.cluster`).
+    reuse : path-like, optional
+        The earlier run (or sweep) folder whose unchanged results are copied rather than executed again; by
+        default every finished run in the reports folder, ``latest`` first (see :mod:`digitrec_utils.running.reuse`).
+    fresh : bool, default=False
+        Execute every notebook, reusing nothing.
 
     Returns
     -------
@@ -174,7 +183,7 @@ def run_suite(
     Raises
     ------
     ParameterError
-        Before anything runs, when the profile, ``--only``, ``--set`` or ``jobs`` is invalid.
+        Before anything runs, when the profile, ``--only``, ``--set``, ``jobs`` or ``reuse`` is invalid.
     DatasetError
         Before anything runs, when a dataset the run needs is missing or corrupt.
     ParameterError
@@ -188,15 +197,17 @@ def run_suite(
     reports_root = locate_reports_root(out_dir)
     if run_name:
         check_run_name(reports_root, run_name)
+    sources = find_sources(reports_root, reuse, fresh=fresh)
     with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress) as executor:
         executor.check_datasets(parameters)
         run_dir = make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))
         if progress:
             print(config.describe_suite_source(), flush=True)
         started_at, started = datetime.now(UTC), time.perf_counter()
-        runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
-        batch = [Job(run, run_dir, needs=find_inputs(stem, runs)) for stem, run in runs.items()]
-        interrupted_by = executor.execute(batch)
+        runs, batch = plan_jobs(parameters, run_dir)
+        to_execute = skip_unchanged(batch, sources, hash_data=executor.fingerprint_data, root=run_dir,
+                                    progress=progress)
+        interrupted_by = executor.execute(to_execute) if to_execute else None
     outcome = RunOutcome(run_dir=run_dir, notebooks=list(runs.values()), interrupted_by=interrupted_by)
     finish_run_folder(outcome, profile_path, profile, started_at, time.perf_counter() - started, progress=progress)
     if outcome.ok:
@@ -243,6 +254,12 @@ def check_run_name(reports_root: Path, folder_name: str) -> None:
                              "another; choose another --name, or remove that folder first.")
 
 
+def plan_jobs(parameters: dict[str, dict], run_dir: Path) -> tuple[dict[str, NotebookRun], list[Job]]:
+    """Return each notebook's run (writing into ``run_dir``) and its job, with the runs it reads, in run order."""
+    runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)}) for stem, values in parameters.items()}
+    return runs, [Job(run, run_dir, needs=find_inputs(stem, runs)) for stem, run in runs.items()]
+
+
 def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
     """Return the runs of the same folder whose results or saved model the notebook ``stem`` reads.
 
@@ -263,6 +280,7 @@ def finish_run_folder(outcome: RunOutcome, profile_path: Path, profile: dict, st
         if progress:
             print(f"interrupted by {outcome.interrupted_by}: kernels stopped, unfinished notebooks of "
                   f"{outcome.run_dir.name} removed; latest was left where it was.", file=sys.stderr, flush=True)
+    record_result_files(outcome.notebooks, outcome.run_dir)
     outcome.manifest = _build_manifest(outcome, profile_path, profile, started_at, seconds)
     write_text_atomic(outcome.run_dir / "run.json", json.dumps(outcome.manifest, indent=1, default=str) + "\n")
     write_text_atomic(outcome.run_dir / "index.html", render_index_html(outcome.manifest, run_dir=outcome.run_dir))
@@ -295,6 +313,10 @@ class LocalExecutor:
     def check_datasets(self, parameters: dict[str, dict]) -> dict[str, str]:
         """Check the run's datasets here, where the notebooks will read them."""
         return check_datasets(parameters)
+
+    def fingerprint_data(self, notebooks: dict[str, dict]) -> dict[str, str]:
+        """Hash each notebook's data here, where the notebooks will read them (see ``reuse.fingerprint_data``)."""
+        return fingerprint_data(notebooks)
 
     def describe(self) -> str:
         """Where the notebooks ran, for the manifest."""

@@ -41,16 +41,17 @@ from digitrec_utils.reporting.ranking import recommend_from_records
 from digitrec_utils.reporting.results import load_model_records
 from digitrec_utils.running.outcomes import Job, NotebookRun, OutcomeStatus, RunOutcome
 from digitrec_utils.running.preflight import check_deployment_model
+from digitrec_utils.running.reuse import find_sources, record_result_files, skip_unchanged
 from digitrec_utils.running.runner import (
     DEFAULT_CELL_TIMEOUT_SECONDS,
     check_jobs,
     check_run_name,
-    find_inputs,
     finish_run_folder,
     locate_reports_root,
     make_run_dir,
     name_run,
     open_executor,
+    plan_jobs,
     point_latest,
     prepare_run,
     remove_unfinished,
@@ -159,6 +160,8 @@ def run_sweep(
     run_name: str | None = None,
     progress: bool = True,
     cluster: str | None = None,
+    reuse: str | Path | None = None,
+    fresh: bool = False,
 ) -> SweepOutcome:
     """Run the chosen notebooks once per seed, then the stability report; see the module's docstring.
 
@@ -207,6 +210,7 @@ def run_sweep(
     reports_root = locate_reports_root(out_dir)
     if run_name:
         check_run_name(reports_root, f"{run_name}-seeds")
+    sources = find_sources(reports_root, reuse, fresh=fresh)
     with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress) as executor:
         executor.check_datasets(base)
         name = run_name or name_run(profile_path, profile, base)
@@ -217,19 +221,21 @@ def run_sweep(
         for seed, parameters in per_seed.items():
             run_dir = sweep_dir / f"seed{seed}"
             run_dir.mkdir()
-            runs = {stem: NotebookRun(stem, {**values, "output_dir": str(run_dir)})
-                    for stem, values in parameters.items()}
+            runs, jobs_of_seed = plan_jobs(parameters, run_dir)
             folders[seed] = (run_dir, runs)
-            batch += [Job(run, run_dir, needs=find_inputs(stem, runs)) for stem, run in runs.items()]
+            batch += jobs_of_seed
         stability = NotebookRun(config.STABILITY_NOTEBOOK,
                                 {**stability_values, "sweep_dir": str(sweep_dir), "output_dir": str(sweep_dir)})
         model_runs = [run for _, runs in folders.values() for stem, run in runs.items()
                       if stem in MODEL_NOTEBOOKS]
         batch.append(Job(stability, sweep_dir, needs=model_runs, reads=("results",)))
-        interrupted_by = executor.execute(batch)
+        to_execute = skip_unchanged(batch, sources, hash_data=executor.fingerprint_data, root=sweep_dir,
+                                    progress=progress)
+        interrupted_by = executor.execute(to_execute) if to_execute else None
         executed_on = executor.describe()
     outcome = SweepOutcome(sweep_dir=sweep_dir, stability=stability, interrupted_by=interrupted_by)
     remove_unfinished(RunOutcome(run_dir=sweep_dir, notebooks=[stability]))
+    record_result_files([stability], sweep_dir)
     for seed, (run_dir, runs) in folders.items():
         unfinished = any(run.status in ("interrupted", "not started") for run in runs.values())
         seed_outcome = RunOutcome(run_dir=run_dir, notebooks=list(runs.values()),

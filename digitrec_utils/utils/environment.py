@@ -28,7 +28,7 @@ TRACKED_PACKAGES = (
 )
 
 
-def _get_package_versions() -> dict[str, str | None]:
+def collect_package_versions() -> dict[str, str | None]:
     """Return the installed version of each tracked package (None where it is not installed)."""
     versions: dict[str, str | None] = {}
     for package in TRACKED_PACKAGES:
@@ -138,5 +138,5 @@ def collect_environment() -> dict:
         "cpu_summary": describe_cpu(),
         "gpus": _get_gpu_names(),
         "git": get_git_commit(),
-        "packages": _get_package_versions(),
+        "packages": collect_package_versions(),
     }
