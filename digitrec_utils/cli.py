@@ -56,6 +56,16 @@ def _build_parser() -> argparse.ArgumentParser:
                             "folder, latest first).")
     reuse.add_argument("--fresh", action="store_true", help="Execute every notebook; reuse nothing.")
 
+    compare = commands.add_parser(
+        "compare", help="Compare two run folders: which one's model to deploy, and what differs.",
+        description="Set two runs side by side: their recommended models on the same test digits (McNemar's exact "
+                    "test) and one sentence on which to deploy, each notebook's headline, and the parameters, code, "
+                    "libraries and data that differ.")
+    compare.add_argument("runs", nargs=2, metavar="RUN",
+                         help="A run folder: a path, or a name under the reports folder (latest included).")
+    compare.add_argument("--html", default=None, metavar="FILE", help="Also write the comparison as an HTML page.")
+    compare.add_argument("--json", action="store_true", help="Print the comparison as JSON.")
+
     list_params = commands.add_parser("list-params", help="List each notebook's parameters, types and defaults.")
     list_params.add_argument("notebooks", nargs="*", metavar="NAME", help="Notebooks (default: all).")
 
@@ -371,6 +381,12 @@ def _command_monitor(arguments) -> int:
     return EXIT_FAILED if outcome.errors or (arguments.fail_on_drift and outcome.changed) else EXIT_OK
 
 
+def _command_compare(arguments) -> int:
+    comparison = application.compare_run_folders(*arguments.runs, page=arguments.html)
+    print(json.dumps(comparison.to_dict(), indent=2) if arguments.json else "\n".join(comparison.describe_lines()))
+    return EXIT_OK
+
+
 def _command_export(arguments) -> int:
     outcome = application.export_saved_model(arguments.model, format_name=arguments.format_name, out=arguments.out,
                                              notify=_notify)
@@ -390,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     config.resolve_data_root()  # A relative $DIGITREC_DATA means the same folder in every kernel and worker.
     commands = {"run": _command_run, "list-params": _command_list_params, "predict": _command_predict,
                 "read": _command_read, "evaluate": _command_evaluate, "calibrate": _command_calibrate,
-                "export": _command_export, "adapt": _command_adapt, "monitor": _command_monitor, "data": _command_data}
+                "export": _command_export, "adapt": _command_adapt, "monitor": _command_monitor, "data": _command_data,
+                "compare": _command_compare}
     try:
         return commands[arguments.command](arguments)
     except DigitrecError as error:

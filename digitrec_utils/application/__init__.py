@@ -20,4 +20,5 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "datasets": ["describe_dataset"],
     "parameters": ["ParameterLine", "list_parameters"],
     "suite": ["run_reports"],
+    "comparing": ["compare_run_folders"],
 })
