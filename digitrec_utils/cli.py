@@ -48,7 +48,19 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="With --seeds: keep the profile's data split in every seed and vary the training only.")
     run.add_argument("--cluster", default=None, metavar="ADDRESS",
                      help="Run each notebook as a Dask task: local:N (N local worker processes) or a scheduler's "
-                          "address, tcp://HOST:8786.")
+                          "address: tls://HOST:8786 (with the certificates below), or tcp://HOST:8786 on a trusted "
+                          "network only.")
+    run.add_argument("--tls-ca-file", default=None, metavar="FILE",
+                     help="With --cluster tls://: the certificate authority that signed the scheduler's and this "
+                          "client's certificates (default: Dask's distributed.comm.tls.ca-file).")
+    run.add_argument("--tls-cert", default=None, metavar="FILE",
+                     help="With --cluster tls://: this client's certificate (default: Dask's configuration).")
+    run.add_argument("--tls-key", default=None, metavar="FILE",
+                     help="With --cluster tls://: this client's private key (default: Dask's configuration).")
+    run.add_argument("--track", nargs="?", const="", default=None, metavar="URI",
+                     help="Log the run to MLflow once it is written: one run per notebook, nested under the suite's, "
+                          "and the saved model registered as 'digitrec' with the alias 'candidate'. URI: a tracking "
+                          "server or store (default: reports/mlflow.db). Needs the mlflow extra.")
     reuse = run.add_mutually_exclusive_group()
     reuse.add_argument("--reuse", default=None, metavar="RUN",
                        help="Copy the results of notebooks whose notebook, parameters, code, data and inputs are "
@@ -231,7 +243,9 @@ def _command_run(arguments) -> int:
         arguments.profile, seeds=arguments.seeds, fixed_split=arguments.fixed_split, timeout=arguments.timeout,
         only=arguments.only, overrides=arguments.overrides, out_dir=arguments.out, jobs=arguments.jobs,
         show_code=arguments.show_code, run_name=arguments.name, progress=not arguments.quiet,
-        cluster=arguments.cluster, reuse=arguments.reuse, fresh=arguments.fresh)
+        cluster=arguments.cluster, reuse=arguments.reuse, fresh=arguments.fresh,
+        tls={"ca_file": arguments.tls_ca_file, "cert": arguments.tls_cert, "key": arguments.tls_key},
+        track=arguments.track)
     print(f"Reports: {outcome.folder / 'index.html'}")
     for run in outcome.notebooks:
         if run.status != "ok":

@@ -77,11 +77,15 @@ class ClusterExecutor:
         Seconds allowed per cell.
     progress : bool
         Print the dashboard's address and one line per finished task.
+    tls : dict, optional
+        For a ``tls://`` address: ``ca_file``, ``cert`` and ``key``, the files of this client's certificate
+        (:func:`build_security`); Dask's configuration gives what is left out.
     """
 
-    def __init__(self, address: str, *, show_code: bool, timeout, progress: bool) -> None:
+    def __init__(self, address: str, *, show_code: bool, timeout, progress: bool, tls: dict | None = None) -> None:
         self.address, self.show_code, self.timeout, self.progress = address, show_code, timeout, progress
         self.n_local_workers = _parse_cluster_address(address)
+        self.security = build_security(address, **(tls or {}))
         self.cluster = self.client = None
         self.kernel_threads: int | None = None
         self._futures: dict[int, object] = {}  # id of a NotebookRun -> its task's future.
@@ -103,9 +107,19 @@ class ClusterExecutor:
                                    "nothing was run.") from None
             self.client = Client(self.cluster)
         else:
+            if self.security is None and self.progress:
+                print(f"Dask: {self.address} is not encrypted, and anyone who reaches its scheduler runs code on "
+                      "its workers; use it on a trusted network only, or tls:// (docs/RUNNING.md).", flush=True)
             try:
-                self.client = Client(self.address, timeout=CONNECT_TIMEOUT_SECONDS)
+                self.client = Client(self.address, timeout=CONNECT_TIMEOUT_SECONDS, security=self.security)
             except (OSError, TimeoutError, ValueError) as error:
+                if self.security is not None:
+                    raise ClusterError(
+                        f"--cluster {self.address}: no TLS connection with a Dask scheduler there ({error}). Either "
+                        "none listens there, or the scheduler refused this client's certificate (its certificate "
+                        "authority must have signed it), or the authority of --tls-ca-file did not sign the "
+                        "scheduler's; check the address, --tls-ca-file, --tls-cert and --tls-key. Nothing was "
+                        "run.") from None
                 raise ClusterError(
                     f"--cluster {self.address}: no Dask scheduler could be reached there ({error}). Start one with "
                     "`dask scheduler` and workers with `dask worker ADDRESS`, or check the host and port "
@@ -265,6 +279,49 @@ class ClusterExecutor:
             finish_notebook(run, job.run_dir, show_code=self.show_code)
 
 
+def build_security(address: str, *, ca_file: str | None = None, cert: str | None = None, key: str | None = None):
+    """Return the Dask ``Security`` of a client of a ``tls://`` scheduler, or None for other addresses.
+
+    Each of the three files comes from its argument (``--tls-ca-file``, ``--tls-cert``, ``--tls-key``), else from
+    Dask's configuration (``distributed.comm.tls.ca-file``, ``distributed.comm.tls.client.cert`` and ``.key``,
+    which ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE`` and the like set). Encryption is then required: the client
+    talks to no scheduler without it, and the scheduler, which checks certificates both ways, refuses a client
+    whose certificate its authority did not sign.
+
+    Raises
+    ------
+    ParameterError
+        Before anything runs: certificates given for an address that is not ``tls://``, a ``tls://`` address
+        without the three files, or a file that does not exist.
+    """
+    import dask
+
+    given = {"--tls-ca-file": ca_file, "--tls-cert": cert, "--tls-key": key}
+    if not address.startswith("tls://"):
+        named = [option for option, value in given.items() if value]
+        if named:
+            raise ParameterError(f"{', '.join(named)}: certificates are for a tls:// scheduler, and --cluster is "
+                                 f"{address}; give the scheduler's tls:// address, or leave the certificates out.")
+        return None
+    configured = {"--tls-ca-file": "distributed.comm.tls.ca-file", "--tls-cert": "distributed.comm.tls.client.cert",
+                  "--tls-key": "distributed.comm.tls.client.key"}
+    files = {option: value or dask.config.get(configured[option], default=None) for option, value in given.items()}
+    missing = [option for option, value in files.items() if not value]
+    if missing:
+        raise ParameterError(f"--cluster {address}: a tls:// scheduler needs this client's certificate authority, "
+                             f"certificate and key; give {', '.join(missing)} (or set "
+                             f"{', '.join(configured[option] for option in missing)} in Dask's configuration). "
+                             "docs/RUNNING.md shows how to make them.")
+    absent = [f"{option} {value}" for option, value in files.items() if not Path(value).expanduser().is_file()]
+    if absent:
+        raise ParameterError(f"--cluster {address}: no such file: {'; '.join(absent)}.")
+    from distributed import Security
+
+    return Security(require_encryption=True, tls_ca_file=str(Path(files["--tls-ca-file"]).expanduser()),
+                    tls_client_cert=str(Path(files["--tls-cert"]).expanduser()),
+                    tls_client_key=str(Path(files["--tls-key"]).expanduser()))
+
+
 def _parse_cluster_address(address: str) -> int | None:
     """Return N for ``local:N``, None for a scheduler address; raise ParameterError for anything else.
 
@@ -281,7 +338,7 @@ def _parse_cluster_address(address: str) -> int | None:
         return int(count)
     if "://" not in address:
         raise ParameterError(f"--cluster {address}: give local:N for a cluster on this machine, or a scheduler's "
-                             "address such as tcp://HOST:8786.")
+                             "address such as tls://HOST:8786 (or tcp://HOST:8786 on a trusted network).")
     return None
 
 

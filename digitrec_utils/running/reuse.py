@@ -50,6 +50,8 @@ from digitrec_utils.utils.files import open_atomic
 
 # The package whose files make the ``code`` part of every fingerprint.
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# The package's folder of the notebooks and profiles it carries when installed (not part of its code).
+SUITE_FOLDER = "suite"
 # The notebook that saves the run's model: everything in the run's models/ folder is one of its results.
 MODEL_SAVING_NOTEBOOK = "04_cnn"
 MODELS_FOLDER = "models"
@@ -106,11 +108,17 @@ def fingerprint_notebook_source(path: str | os.PathLike) -> str:
 
 
 def fingerprint_code(package_dir: Path | None = None) -> str:
-    """Return the SHA-256 over every file of the package (relative path and bytes), caches left out."""
+    """Return the SHA-256 over every file of the package (relative path and bytes), caches left out.
+
+    The notebooks and profiles that an installed package carries (``suite/``) are left out too: a notebook's
+    source and parameters are parts of their own, so that editing one notebook or profile does not make
+    every notebook run again.
+    """
     root = package_dir or PACKAGE_DIR
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+        parts = path.relative_to(root).parts
+        if path.is_file() and "__pycache__" not in parts and parts[0] != SUITE_FOLDER and path.suffix != ".pyc":
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(compute_sha256(path).encode())
     return digest.hexdigest()

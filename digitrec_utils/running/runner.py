@@ -49,6 +49,7 @@ from digitrec_utils.running.execution import (
 from digitrec_utils.running.outcomes import Job, NotebookRun, RunOutcome
 from digitrec_utils.running.preflight import check_datasets, check_deployment_model, find_datasets
 from digitrec_utils.running.reuse import find_sources, fingerprint_data, record_result_files, skip_unchanged
+from digitrec_utils.running.tracking import check_tracking, log_outcome
 from digitrec_utils.utils.environment import collect_environment
 from digitrec_utils.utils.files import write_text_atomic
 from digitrec_utils.utils.progress import read_progress
@@ -140,6 +141,8 @@ def run_suite(
     cluster: str | None = None,
     reuse: str | Path | None = None,
     fresh: bool = False,
+    tls: dict | None = None,
+    track: str | None = None,
 ) -> RunOutcome:
     """Run the suite: validate, reuse what did not change, execute the rest, render, and write ``index.html`` and
     ``run.json``.
@@ -173,6 +176,12 @@ def run_suite(
         default every finished run in the reports folder, ``latest`` first (see :mod:`digitrec_utils.running.reuse`).
     fresh : bool, default=False
         Execute every notebook, reusing nothing.
+    tls : dict, optional
+        With a ``tls://`` cluster: this client's ``ca_file``, ``cert`` and ``key`` (see
+        :func:`digitrec_utils.running.cluster.build_security`).
+    track : str, optional
+        Log the run to MLflow once it is written: a tracking URI, or "" for the SQLite store in the reports folder
+        (:mod:`digitrec_utils.running.tracking`); None logs nothing.
 
     Returns
     -------
@@ -192,13 +201,15 @@ def run_suite(
         Before anything runs, when the cluster cannot be started or its scheduler reached.
     """
     check_jobs(jobs)
+    check_tracking(track)
     profile_path, profile, parameters = prepare_run(profile_path, only=only, overrides=overrides)
     check_deployment_model(parameters, cluster=cluster)
     reports_root = locate_reports_root(out_dir)
     if run_name:
         check_run_name(reports_root, run_name)
     sources = find_sources(reports_root, reuse, fresh=fresh)
-    with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress) as executor:
+    with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress,
+                       tls=tls) as executor:
         executor.check_datasets(parameters)
         run_dir = make_run_dir(reports_root, run_name or name_run(profile_path, profile, parameters))
         if progress:
@@ -212,6 +223,8 @@ def run_suite(
     finish_run_folder(outcome, profile_path, profile, started_at, time.perf_counter() - started, progress=progress)
     if outcome.ok:
         point_latest(reports_root, run_dir)
+    if track is not None:
+        log_outcome(outcome, track=track, reports_root=reports_root, progress=progress)
     return outcome
 
 
@@ -286,7 +299,7 @@ def finish_run_folder(outcome: RunOutcome, profile_path: Path, profile: dict, st
     write_text_atomic(outcome.run_dir / "index.html", render_index_html(outcome.manifest, run_dir=outcome.run_dir))
 
 
-def open_executor(cluster: str | None, *, jobs: int, show_code: bool, timeout, progress: bool):
+def open_executor(cluster: str | None, *, jobs: int, show_code: bool, timeout, progress: bool, tls: dict | None = None):
     """Return the context manager that executes jobs: Dask's when ``cluster`` is given, else local processes.
 
     Dask is imported only in the first case, so that a local run starts as quickly as before.
@@ -294,7 +307,10 @@ def open_executor(cluster: str | None, *, jobs: int, show_code: bool, timeout, p
     if cluster:
         from digitrec_utils.running.cluster import ClusterExecutor
 
-        return ClusterExecutor(cluster, show_code=show_code, timeout=timeout, progress=progress)
+        return ClusterExecutor(cluster, show_code=show_code, timeout=timeout, progress=progress, tls=tls)
+    if tls and any(tls.values()):
+        raise ParameterError("--tls-ca-file, --tls-cert, --tls-key: certificates are for a tls:// scheduler; give "
+                             "--cluster tls://HOST:8786, or leave them out.")
     return LocalExecutor(jobs=jobs, show_code=show_code, timeout=timeout, progress=progress)
 
 

@@ -56,6 +56,7 @@ from digitrec_utils.running.runner import (
     prepare_run,
     remove_unfinished,
 )
+from digitrec_utils.running.tracking import check_tracking, log_outcome
 from digitrec_utils.utils.environment import collect_environment
 from digitrec_utils.utils.files import write_text_atomic
 from digitrec_utils.utils.paths import describe_path, hide_machine_paths
@@ -162,6 +163,8 @@ def run_sweep(
     cluster: str | None = None,
     reuse: str | Path | None = None,
     fresh: bool = False,
+    tls: dict | None = None,
+    track: str | None = None,
 ) -> SweepOutcome:
     """Run the chosen notebooks once per seed, then the stability report; see the module's docstring.
 
@@ -187,6 +190,7 @@ def run_sweep(
         Before anything runs, as for :func:`digitrec_utils.running.runner.run_suite`.
     """
     check_jobs(jobs)
+    check_tracking(track)
     _check_overrides(overrides)
     seeds = list(seeds)
     profile_path, profile, base = prepare_run(profile_path, only=only, overrides=overrides, sweep=True)
@@ -211,7 +215,8 @@ def run_sweep(
     if run_name:
         check_run_name(reports_root, f"{run_name}-seeds")
     sources = find_sources(reports_root, reuse, fresh=fresh)
-    with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress) as executor:
+    with open_executor(cluster, jobs=jobs, show_code=show_code, timeout=timeout, progress=progress,
+                       tls=tls) as executor:
         executor.check_datasets(base)
         name = run_name or name_run(profile_path, profile, base)
         sweep_dir = make_run_dir(reports_root, f"{name}-seeds")
@@ -252,6 +257,8 @@ def run_sweep(
     elif progress:
         print(f"{reports_root / 'latest'} was left where it was: not every notebook of every seed succeeded.",
               file=sys.stderr, flush=True)
+    if track is not None:
+        log_outcome(outcome, track=track, reports_root=reports_root, progress=progress)
     return outcome
 
 
