@@ -150,11 +150,26 @@ class RunComparison:
             lines += ([f"  {notebook}: {first} (both)"] if first == second else
                       [f"  {notebook} A: {first or 'did not run'}", f"  {notebook} B: {second or 'did not run'}"])
         lines += ["", "Parameters that differ:"]
-        lines += [f"  {notebook} {key}: {first!r} in A, {second!r} in B"
-                  for notebook, key, first, second in self.parameters] or ["  none"]
+        lines += [f"  {key}: {first} in A, {second} in B ({where})"
+                  for key, first, second, where in self.group_parameters()] or ["  none"]
         lines += ["", "Code, libraries and data that differ:"]
         lines += [f"  {what}: {first} in A, {second} in B" for what, first, second in self.versions] or ["  none"]
         return lines
+
+    def group_parameters(self) -> list[tuple[str, str, str, str]]:
+        """The parameters that differ, each change once with the notebooks it was made in ("every notebook that has
+        it" when all that have the parameter), for reading: parameter, value in A, in B, where."""
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for notebook, key, first, second in self.parameters:
+            groups.setdefault((key, _show(first), _show(second)), []).append(notebook)
+        having = {}
+        for summary in (self.first, self.second):
+            for run in summary.manifest.get("notebooks", []):
+                for key in run.get("parameters", {}):
+                    having.setdefault(key, set()).add(run["notebook"])
+        return [(key, first, second, "every notebook that has it" if len(notebooks) > 1
+                 and set(notebooks) == having.get(key) else ", ".join(notebooks))
+                for (key, first, second), notebooks in groups.items()]
 
     def to_dict(self) -> dict:
         """The comparison for machines (``digitrec compare --json``)."""
@@ -176,6 +191,11 @@ class RunComparison:
                 "parameters": [{"notebook": notebook, "parameter": key, "a": first, "b": second}
                                for notebook, key, first, second in self.parameters],
                 "versions": [{"what": what, "a": first, "b": second} for what, first, second in self.versions]}
+
+
+def _show(value) -> str:
+    """A parameter's value as a reader wants it: text bare, anything else as Python writes it."""
+    return value if isinstance(value, str) else repr(value)
 
 
 def locate_run_folder(name: str | Path, reports_root: Path, *, label: str) -> Path:

@@ -27,15 +27,15 @@ def write_run_comparison_page(comparison: RunComparison, path) -> None:
         page.add_markdown(_describe_alone(comparison))
     page.add_markdown("## Each notebook's headline")
     page.add_table(style_table(pd.DataFrame(comparison.headlines, columns=["notebook", "A", "B"])))
-    page.add_markdown("## What differs\n\n" + (f"{len(comparison.parameters)} parameter value"
-                                               f"{'s differ' if len(comparison.parameters) != 1 else ' differs'} "
-                                               f"and {len(comparison.versions)} of the code, libraries and data."
-                                               if comparison.parameters or comparison.versions
-                                               else "Nothing: the same parameters, code, libraries and data."))
+    changes, versions = len(comparison.group_parameters()), len(comparison.versions)
+    parameters = (f"{changes} parameter{'s differ' if changes != 1 else ' differs'}" if changes
+                  else "The parameters are the same")
+    code = (f"{versions} of the code, libraries and data differ{'s' if versions == 1 else ''}" if versions
+            else "the code, libraries and data are the same")
+    page.add_markdown(f"## What differs\n\n{parameters}; {code}.")
     if comparison.parameters:
-        page.add_table(style_table(pd.DataFrame([(notebook, key, str(a), str(b)) for notebook, key, a, b
-                                                 in comparison.parameters],
-                                                columns=["notebook", "parameter", "A", "B"])),
+        page.add_table(style_table(pd.DataFrame(comparison.group_parameters(),
+                                                columns=["parameter", "A", "B", "notebooks"])),
                        details="The parameters that differ")
     if comparison.versions:
         page.add_table(style_table(pd.DataFrame(comparison.versions, columns=["what", "A", "B"])),

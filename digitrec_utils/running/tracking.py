@@ -21,6 +21,7 @@ error, and the run's reports and exit status are kept as they are.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import sys
 from pathlib import Path
@@ -81,6 +82,8 @@ def _log(outcome, *, uri: str, reports_root: Path) -> str:
     """Log the outcome (see the module's docstring) and return the suite's MLflow run id."""
     import mlflow
 
+    # MLflow's notices (a new store's tables, each registered version) would interleave with the run's lines.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         artifacts = (reports_root / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
