@@ -30,14 +30,15 @@ class NotebookRun:
     fingerprint_parts: dict = field(default_factory=dict)
     # The SHA-256 of each file of the result, relative to the run folder, recorded when the run ended.
     files: dict = field(default_factory=dict)
-    # The earlier run whose unchanged result was copied instead of executing the notebook, and its seconds there.
+    # The earlier run whose unchanged result was copied instead of executing the notebook, and the seconds it took
+    # where it was executed.
     reused_from: str | None = None
     reused_seconds: float = 0.0
 
     def describe(self) -> str:
         """Return a line (more where the error has several): status, seconds and, on failure, the cell and error."""
         if self.status == "ok" and self.reused_from:
-            return f"{self.notebook}: reused from {self.reused_from} (ran {self.reused_seconds:.1f} s there)"
+            return f"{self.notebook}: reused from {self.reused_from} (it ran in {self.reused_seconds:.1f} s)"
         if self.status == "ok":
             return f"{self.notebook}: ok in {self.seconds:.1f} s{self._describe_kernel_starts()}"
         if self.status in ("interrupted", "not started"):

@@ -353,8 +353,9 @@ def reuse_results(batch: list[Job], index: ResultIndex, *, progress: bool) -> li
 
     Every run of ``batch`` must have its fingerprint (:func:`fingerprint_jobs`). A reused run takes the
     earlier entry's status, headline and files, ``reused_from`` names the run it came from and
-    ``reused_seconds`` how long it took there; its own ``seconds`` are zero. A job is executed when no earlier
-    result matches, or when the files of every match changed since their run (edited or removed by hand).
+    ``reused_seconds`` how long it took where it was executed; its own ``seconds`` are zero. A job is
+    executed when no earlier result matches, or when the files of every match changed since their run
+    (edited or removed by hand).
     A notebook that reads one which runs again runs again too. Each decision is printed with its reason when
     ``progress`` is true and earlier runs were looked in. The jobs to execute keep ``batch``'s order.
     """
@@ -414,7 +415,8 @@ def _take_entry(run: NotebookRun, earlier: EarlierResult) -> None:
         setattr(run, name, earlier.entry.get(name))
     run.seconds = 0.0
     run.reused_from = earlier.run
-    run.reused_seconds = float(earlier.entry.get("seconds") or 0.0)
+    # An entry that was itself reused keeps the seconds of the run that executed it.
+    run.reused_seconds = float(earlier.entry.get("reused_seconds") or earlier.entry.get("seconds") or 0.0)
 
 
 def explain_change(run: NotebookRun, index: ResultIndex) -> str:

@@ -115,6 +115,8 @@ def test_unchanged_notebooks_are_copied_and_each_kind_of_change_runs_what_it_tou
     assert "reusing 01_eda from run1 (unchanged)" in printed
     assert "running 05_deployment: parameters changed (seed 42 -> 7) since run1" in printed
     assert json.loads((third.run_dir / "models" / "cnn_selected.json").read_text()) == {"threshold": 7}
+    # Copied from a copy, 01 still says how long it took where it was executed.
+    assert third.notebooks[0].reused_seconds == first.notebooks[0].seconds > 0
 
     # Each kind of change, planned against these runs: what changed runs again, and what reads it.
     assert suite.plan() == []

@@ -42,7 +42,7 @@ def test_bad_seeds_are_refused_with_the_fix(text, message):
     (["--only", "stability"], "run a sweep with --seeds"),
     (["--seeds", "1-2", "--only", "eda"], "needs at least one of the model notebooks"),
     (["--seeds", "1-2", "--cluster", "local:0"], "at least 1"),
-    (["--cluster", "somewhere:8786"], "scheduler's address such as tcp://HOST:8786"),
+    (["--cluster", "somewhere:8786"], "scheduler's address such as tls://HOST:8786"),
     (["--seeds", "1-2", "--set", "stability.sweep_dir=x"], "set by digitrec run itself"),
 ])
 def test_what_a_sweep_cannot_do_is_refused_before_anything_runs(tmp_path, capsys, arguments, message):
