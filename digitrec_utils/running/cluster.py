@@ -44,7 +44,7 @@ from digitrec_utils.running.execution import (
 )
 from digitrec_utils.running.outcomes import Job, NotebookRun
 from digitrec_utils.running.preflight import check_datasets
-from digitrec_utils.running.reuse import fingerprint_data
+from digitrec_utils.running.reuse import fingerprint_data, label_run
 from digitrec_utils.utils.files import open_atomic
 from digitrec_utils.utils.scratch import remove_owned_folder
 
@@ -196,7 +196,7 @@ class ClusterExecutor:
         from distributed import as_completed
 
         root = Path(os.path.commonpath([str(job.run_dir) for job in batch]))
-        labels = {id(job.run): _label(job, root) for job in batch}
+        labels = {id(job.run): label_run(job.run, root) for job in batch}
         waiting, in_flight, done = list(batch), {}, set()
         self._scatter_reused_inputs(batch, done)
         finished = as_completed()
@@ -429,12 +429,6 @@ def _hash_folder(folder: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of every file under ``folder``."""
     return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in folder.rglob("*") if path.is_file()}
-
-
-def _label(job: Job, root: Path) -> str:
-    """``seed1/04_cnn`` in a sweep, ``04_cnn`` in a single run."""
-    relative = job.run_dir.relative_to(root)
-    return job.run.notebook if str(relative) == "." else f"{relative}/{job.run.notebook}"
 
 
 def _token() -> str:

@@ -189,10 +189,10 @@ def _hash_files(paths: list[Path]) -> str:
     return _hash_json([[Path(path).name, compute_sha256(Path(path))] for path in paths])
 
 
-def label_job(job: Job, root: Path) -> str:
-    """Name a job within a run or sweep: ``04_cnn``, or ``seed1/04_cnn`` below the sweep's folder ``root``."""
-    relative = os.path.relpath(job.run_dir, root)
-    return job.run.notebook if relative == "." else f"{Path(relative).as_posix()}/{job.run.notebook}"
+def label_run(run: NotebookRun, folder: Path) -> str:
+    """Name a notebook's run from ``folder``: ``04_cnn`` in the same folder, ``seed1/04_cnn`` from a sweep's."""
+    relative = os.path.relpath(run.parameters["output_dir"], folder)
+    return run.notebook if relative == "." else f"{Path(relative).as_posix()}/{run.notebook}"
 
 
 def fingerprint_jobs(batch: list[Job], data_digests: dict[str, str], root: Path) -> None:
@@ -202,17 +202,17 @@ def fingerprint_jobs(batch: list[Job], data_digests: dict[str, str], root: Path)
     ----------
     batch : list of Job
     data_digests : dict of str to str
-        From :func:`fingerprint_data`, by :func:`label_job`.
+        From :func:`fingerprint_data`, by :func:`label_run` from ``root``.
     root : Path
         The run folder, or the sweep's.
     """
     code, libraries = fingerprint_code(), describe_libraries()
     for job in order_by_inputs(batch):
         run = job.run
-        inputs = {_label_input(needed, job.run_dir): needed.fingerprint for needed in job.needs}
+        inputs = {label_run(needed, job.run_dir): needed.fingerprint for needed in job.needs}
         parts = {"notebook": fingerprint_notebook_source(config.NOTEBOOKS_DIR / f"{run.notebook}.ipynb"),
                  "parameters": _hash_json(fill_defaults(run.notebook, run.parameters)),
-                 "code": code, "libraries": libraries, "data": data_digests[label_job(job, root)], "inputs": inputs}
+                 "code": code, "libraries": libraries, "data": data_digests[label_run(job.run, root)], "inputs": inputs}
         run.fingerprint_parts = parts
         run.fingerprint = _hash_json(parts)
 
@@ -233,12 +233,6 @@ def order_by_inputs(batch: list[Job]) -> list[Job]:
             placed.add(id(job.run))
             waiting.remove(job)
     return ordered
-
-
-def _label_input(needed: NotebookRun, run_dir: Path) -> str:
-    """Name a notebook that a job reads, relative to the job's folder (``seed2/04_cnn`` for the stability report)."""
-    relative = os.path.relpath(needed.parameters["output_dir"], run_dir)
-    return needed.notebook if relative == "." else f"{Path(relative).as_posix()}/{needed.notebook}"
 
 
 def list_result_files(run: NotebookRun, run_dir: Path) -> list[str]:
@@ -375,12 +369,12 @@ def reuse_results(batch: list[Job], index: ResultIndex, *, progress: bool) -> li
                 break
         if run.reused_from:
             if progress:
-                print(f"reusing {_label_input(run, root)} from {run.reused_from} (unchanged)", flush=True)
+                print(f"reusing {label_run(run, root)} from {run.reused_from} (unchanged)", flush=True)
             continue
         to_execute.append(job)
         reason = refused or explain_change(run, index)
         if progress and reason:
-            print(f"running {_label_input(run, root)}: {reason}", flush=True)
+            print(f"running {label_run(run, root)}: {reason}", flush=True)
     executing = {id(job) for job in to_execute}
     return [job for job in batch if id(job) in executing]
 
@@ -478,6 +472,6 @@ def skip_unchanged(batch: list[Job], sources: list[Path], *, hash_data, root: Pa
     progress : bool
         Print each decision and its reason.
     """
-    filled = {label_job(job, root): fill_defaults(job.run.notebook, job.run.parameters) for job in batch}
+    filled = {label_run(job.run, root): fill_defaults(job.run.notebook, job.run.parameters) for job in batch}
     fingerprint_jobs(batch, hash_data(filled), root)
     return reuse_results(batch, index_results(sources), progress=progress)
