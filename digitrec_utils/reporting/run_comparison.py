@@ -250,11 +250,11 @@ def compare_runs(first: RunSummary, second: RunSummary) -> RunComparison:
     """Compare two runs (module docstring): their recommended models, headlines, parameters and versions."""
     comparison = RunComparison(first, second, None, headlines=_pair_headlines(first, second),
                                parameters=_pair_parameters(first, second), versions=_pair_versions(first, second))
-    comparison.untestable = _find_why_untestable(first, second)
+    tested = {summary.label: summary.read_test_predictions() for summary in (first, second)}
+    comparison.untestable = _find_why_untestable(first, second, tested)
     if comparison.untestable:
         return comparison
-    labels, predictions_first = first.read_test_predictions()
-    _, predictions_second = second.read_test_predictions()
+    (labels, predictions_first), (_, predictions_second) = tested["A"], tested["B"]
     comparison.paired = compare_paired(labels, {"A": predictions_first, "B": predictions_second})
     right_first, right_second = predictions_first == labels, predictions_second == labels
     comparison.only_first = np.flatnonzero(right_first & ~right_second).tolist()
@@ -262,12 +262,15 @@ def compare_runs(first: RunSummary, second: RunSummary) -> RunComparison:
     return comparison
 
 
-def _find_why_untestable(first: RunSummary, second: RunSummary) -> str:
-    """Why the two recommended models cannot be compared on the same digits, or "" when they can."""
+def _find_why_untestable(first: RunSummary, second: RunSummary, tested: dict[str, tuple]) -> str:
+    """Why the two recommended models cannot be compared on the same digits, or "" when they can.
+
+    ``tested``: each run's label -> its recommended model's test labels and predictions.
+    """
     for summary in (first, second):
         if not summary.recommended:
             return f"{summary.model}, since no model of it has a validation accuracy"
-        if summary.read_test_predictions()[0] is None:
+        if tested[summary.label][0] is None:
             return f"{summary.model}'s record holds no per-digit test predictions"
     checksums = [summary.records[summary.recommended["notebook"]]["dataset"].get("sha256") for summary in
                  (first, second)]
@@ -275,8 +278,7 @@ def _find_why_untestable(first: RunSummary, second: RunSummary) -> str:
         return (f"the two models were tested on different digits (A: {first.describe_test_digits()}; B: "
                 f"{second.describe_test_digits()}), so a paired test cannot be made; a run with the other's data "
                 "and split (the same dataset, test_fraction and split_seed) can be compared")
-    labels_first, labels_second = first.read_test_predictions()[0], second.read_test_predictions()[0]
-    if not np.array_equal(labels_first, labels_second):
+    if not np.array_equal(tested["A"][0], tested["B"][0]):
         return "the two records' test labels differ although their dataset checksums agree; run them again"
     return ""
 

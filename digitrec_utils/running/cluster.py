@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import importlib.util
 import logging
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from digitrec_utils import __version__, config
 from digitrec_utils import __version__ as installed
+from digitrec_utils.data.readers import compute_sha256
 from digitrec_utils.exceptions import ClusterError, ParameterError
 from digitrec_utils.running.execution import (
     OPENMP_THREAD_VARIABLES,
@@ -280,7 +280,8 @@ class ClusterExecutor:
 
 
 def build_security(address: str, *, ca_file: str | None = None, cert: str | None = None, key: str | None = None):
-    """Return the Dask ``Security`` of a client of a ``tls://`` scheduler, or None for other addresses.
+    """Return the Dask ``Security`` of a client of a ``tls://`` scheduler, or None for other addresses (and for
+    none, ``""``, a run on this machine).
 
     Each of the three files comes from its argument (``--tls-ca-file``, ``--tls-cert``, ``--tls-key``), else from
     Dask's configuration (``distributed.comm.tls.ca-file``, ``distributed.comm.tls.client.cert`` and ``.key``,
@@ -300,8 +301,10 @@ def build_security(address: str, *, ca_file: str | None = None, cert: str | None
     if not address.startswith("tls://"):
         named = [option for option, value in given.items() if value]
         if named:
-            raise ParameterError(f"{', '.join(named)}: certificates are for a tls:// scheduler, and --cluster is "
-                                 f"{address}; give the scheduler's tls:// address, or leave the certificates out.")
+            where = f"--cluster is {address}" if address else "no --cluster is given"
+            raise ParameterError(f"{', '.join(named)}: certificates are for a tls:// scheduler, and {where}; give "
+                                 "the scheduler's tls:// address (--cluster tls://HOST:8786), or leave the "
+                                 "certificates out.")
         return None
     configured = {"--tls-ca-file": "distributed.comm.tls.ca-file", "--tls-cert": "distributed.comm.tls.client.cert",
                   "--tls-key": "distributed.comm.tls.client.key"}
@@ -427,8 +430,7 @@ def _execute_task(payload: dict, *inputs: dict) -> dict:
 
 def _hash_folder(folder: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of every file under ``folder``."""
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in folder.rglob("*") if path.is_file()}
+    return {str(path.relative_to(folder)): compute_sha256(path) for path in folder.rglob("*") if path.is_file()}
 
 
 def _token() -> str:

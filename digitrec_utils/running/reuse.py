@@ -11,7 +11,8 @@ result (:func:`fingerprint_jobs`):
 ``code``
     every file of the installed ``digitrec_utils`` package (its sources and templates);
 ``libraries``
-    the versions of the libraries that compute and render the results (:data:`TRACKED_PACKAGES`);
+    the versions of the libraries that compute and render the results
+    (:data:`digitrec_utils.utils.environment.TRACKED_PACKAGES`);
 ``data``
     the bytes of every file of its dataset, of the labelled folders it reads (``field_data``,
     ``threshold_field_data``, ``office_data``) and of a saved model it is given (``model_path``);
@@ -45,7 +46,7 @@ from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.params import RESERVED_KEYS, get_default, get_notebook_parameters
 from digitrec_utils.running.outcomes import Job, NotebookRun
 from digitrec_utils.running.preflight import DATASET_KEYS
-from digitrec_utils.utils.environment import TRACKED_PACKAGES, collect_package_versions
+from digitrec_utils.utils.environment import collect_package_versions
 from digitrec_utils.utils.files import open_atomic
 
 # The package whose files make the ``code`` part of every fingerprint.
@@ -126,8 +127,7 @@ def fingerprint_code(package_dir: Path | None = None) -> str:
 
 def describe_libraries() -> dict[str, str | None]:
     """Return the installed version of each library that computes or renders results (digitrec's code aside)."""
-    return {name: version for name, version in collect_package_versions().items()
-            if name in TRACKED_PACKAGES and name != "digitrec"}
+    return {name: version for name, version in collect_package_versions().items() if name != "digitrec"}
 
 
 def fill_defaults(notebook: str, values: dict) -> dict:
@@ -297,8 +297,8 @@ def find_sources(reports_root: Path, reuse: str | os.PathLike | None, *, fresh: 
                and not path.name.startswith(".")]
     latest = reports_root / "latest"
     preferred = [latest.resolve()] if latest.is_symlink() and latest.resolve().is_dir() else []
-    newest = sorted(folders, key=lambda path: _manifest_time(path), reverse=True)
-    return preferred + [path.resolve() for path in newest if path.resolve() not in preferred and _manifest_time(path)]
+    timed = sorted(((_manifest_time(path), path.resolve()) for path in folders), reverse=True)
+    return preferred + [path for written, path in timed if written and path not in preferred]
 
 
 def _manifest_time(folder: Path) -> float:

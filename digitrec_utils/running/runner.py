@@ -216,9 +216,7 @@ def run_suite(
             print(config.describe_suite_source(), flush=True)
         started_at, started = datetime.now(UTC), time.perf_counter()
         runs, batch = plan_jobs(parameters, run_dir)
-        to_execute = skip_unchanged(batch, sources, hash_data=executor.fingerprint_data, root=run_dir,
-                                    progress=progress)
-        interrupted_by = executor.execute(to_execute) if to_execute else None
+        interrupted_by = execute_changed(executor, batch, sources, root=run_dir, progress=progress)
     outcome = RunOutcome(run_dir=run_dir, notebooks=list(runs.values()), interrupted_by=interrupted_by)
     finish_run_folder(outcome, profile_path, profile, started_at, time.perf_counter() - started, progress=progress)
     if outcome.ok:
@@ -273,6 +271,15 @@ def plan_jobs(parameters: dict[str, dict], run_dir: Path) -> tuple[dict[str, Not
     return runs, [Job(run, run_dir, needs=find_inputs(stem, runs)) for stem, run in runs.items()]
 
 
+def execute_changed(executor, batch: list[Job], sources: list[Path], *, root: Path, progress: bool) -> str | None:
+    """Copy the results of the unchanged jobs from ``sources`` and execute the others (:mod:`running.reuse`).
+
+    Returns the signal that interrupted the execution, if any.
+    """
+    to_execute = skip_unchanged(batch, sources, hash_data=executor.fingerprint_data, root=root, progress=progress)
+    return executor.execute(to_execute) if to_execute else None
+
+
 def find_inputs(stem: str, runs: dict[str, NotebookRun]) -> list[NotebookRun]:
     """Return the runs of the same folder whose results or saved model the notebook ``stem`` reads.
 
@@ -308,9 +315,10 @@ def open_executor(cluster: str | None, *, jobs: int, show_code: bool, timeout, p
         from digitrec_utils.running.cluster import ClusterExecutor
 
         return ClusterExecutor(cluster, show_code=show_code, timeout=timeout, progress=progress, tls=tls)
-    if tls and any(tls.values()):
-        raise ParameterError("--tls-ca-file, --tls-cert, --tls-key: certificates are for a tls:// scheduler; give "
-                             "--cluster tls://HOST:8786, or leave them out.")
+    if tls and any(tls.values()):  # Certificates without a cluster: refused as for a tcp:// one.
+        from digitrec_utils.running.cluster import build_security
+
+        build_security("", **tls)
     return LocalExecutor(jobs=jobs, show_code=show_code, timeout=timeout, progress=progress)
 
 

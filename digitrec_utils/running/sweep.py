@@ -41,11 +41,12 @@ from digitrec_utils.reporting.ranking import recommend_from_records
 from digitrec_utils.reporting.results import load_model_records
 from digitrec_utils.running.outcomes import Job, NotebookRun, OutcomeStatus, RunOutcome
 from digitrec_utils.running.preflight import check_deployment_model
-from digitrec_utils.running.reuse import find_sources, record_result_files, skip_unchanged
+from digitrec_utils.running.reuse import find_sources, record_result_files
 from digitrec_utils.running.runner import (
     DEFAULT_CELL_TIMEOUT_SECONDS,
     check_jobs,
     check_run_name,
+    execute_changed,
     finish_run_folder,
     locate_reports_root,
     make_run_dir,
@@ -234,9 +235,7 @@ def run_sweep(
         model_runs = [run for _, runs in folders.values() for stem, run in runs.items()
                       if stem in MODEL_NOTEBOOKS]
         batch.append(Job(stability, sweep_dir, needs=model_runs, reads=("results",)))
-        to_execute = skip_unchanged(batch, sources, hash_data=executor.fingerprint_data, root=sweep_dir,
-                                    progress=progress)
-        interrupted_by = executor.execute(to_execute) if to_execute else None
+        interrupted_by = execute_changed(executor, batch, sources, root=sweep_dir, progress=progress)
         executed_on = executor.describe()
     outcome = SweepOutcome(sweep_dir=sweep_dir, stability=stability, interrupted_by=interrupted_by)
     remove_unfinished(RunOutcome(run_dir=sweep_dir, notebooks=[stability]))

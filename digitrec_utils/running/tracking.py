@@ -29,6 +29,7 @@ from pathlib import Path
 from digitrec_utils import config
 from digitrec_utils.exceptions import ParameterError
 from digitrec_utils.reporting.results import load_results
+from digitrec_utils.utils.environment import collect_package_versions
 
 EXPERIMENT = "digitrec"
 REGISTERED_MODEL = "digitrec"
@@ -196,19 +197,6 @@ def _log_recommended(run_dir: Path) -> None:
                         "recommended.test_accuracy_ci95_low": low, "recommended.test_accuracy_ci95_high": high})
 
 
-def _list_versions(*names: str) -> list[tuple[str, str]]:
-    """The installed version of each package that is installed."""
-    from importlib import metadata
-
-    versions = []
-    for name in names:
-        try:
-            versions.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 def _register_model(run_dir: Path) -> None:
     """Log the run's saved CNN with MLflow's Keras flavour, register it and point ``candidate`` at the version."""
     path = run_dir / config.SAVED_MODEL_NAME
@@ -224,7 +212,8 @@ def _register_model(run_dir: Path) -> None:
     example = np.zeros((1, *model.input_shape[1:]), dtype="float32")
     signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
     # Named here, MLflow does not infer the requirements by loading the model in another Python (20 s).
-    requirements = [f"{name}=={version}" for name, version in _list_versions("keras", "tensorflow", "numpy")]
+    installed = collect_package_versions()
+    requirements = [f"{name}=={installed[name]}" for name in ("keras", "tensorflow", "numpy") if installed[name]]
     logged = mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=requirements,
                                     registered_model_name=REGISTERED_MODEL)
     mlflow.log_artifact(str(path.with_suffix(".json")), artifact_path="model_description")
