@@ -16,6 +16,11 @@ Sources, and their roles (issue 53's honest protocol):
 - ``mnist-test`` (report): MNIST's own test digits, in their order.
 - ``optdigits``, ``fashion-mnist`` and each corruption at ``--severity`` on MNIST's test digits (report).
 
+``--choose-score`` instead measures ATC's error with each confidence score of ``evaluation.scores`` on the choosing
+sources alone: semeion, the unseen training digits (sample model), and each of the 16 corruptions at each severity on
+choosing digits (2,000 unseen training digits, 15,000 to 17,000, for a model trained on mnist-sample; else 2,000 of the
+model's validation digits). The monitor's score (``evaluation.monitoring.ATC_SCORE``) was chosen on this table.
+
 Example (2 cores, float32)::
 
     DIGITREC_HIDE_BFLOAT16=1 python benchmarks/bench_monitoring.py \\
@@ -41,9 +46,10 @@ from digitrec_utils.evaluation.monitoring import (
     ReferenceEstimators,
     check_window,
     cut_windows,
+    fit_atc,
     judge_check,
 )
-from digitrec_utils.evaluation.scores import compute_score
+from digitrec_utils.evaluation.scores import ALL_SCORE_NAMES, compute_score
 from digitrec_utils.models.acquisition import rebuild_split
 from digitrec_utils.models.model_files import load_model_bundle
 from digitrec_utils.models.reference import (
@@ -147,6 +153,44 @@ def measure_model(model_path: Path, data_root: Path, *, window: int, severity: i
     return pd.DataFrame(rows)
 
 
+def choose_score(model_path: Path, data_root: Path, *, seed: int) -> pd.DataFrame:
+    """ATC's error with each score on the choosing sources of one model: one row per score."""
+    model, description = load_model_bundle(model_path)
+    dataset, splits = rebuild_split(description, data_dir=str(data_root))
+    reference = build_reference_from_arrays(model, model_path, splits.x_val, splits.y_val,
+                                            source=f"validation digits of {dataset.name}", seed=seed)
+    observing_model = build_observing_model(model)
+    mnist = load_dataset("mnist", data_dir=str(data_root))
+    sources = {}
+    semeion = open_labelled_source([str(data_root / "field" / "semeion")])
+    observed, labels = observe_source(observing_model, reference, semeion)
+    sources["semeion"] = (observed[0], labels)
+    if dataset.name == "mnist-sample":
+        observed, usable = observe_arrays(observing_model, reference, mnist.x_train[5000:15000])
+        sources["mnist-train-rest"] = (observed[0], mnist.y_train[5000:15000][usable])
+        base, base_labels = mnist.x_train[15000:17000], mnist.y_train[15000:17000]
+    else:
+        base, base_labels = splits.x_val[:2000], splits.y_val[:2000]
+    for corruption in CORRUPTION_NAMES:
+        for severity in (1, 2, 3):
+            observed, usable = observe_arrays(observing_model, reference, corrupt(base, corruption, severity,
+                                                                                  seed=seed + 1))
+            sources[f"{corruption} ({severity})"] = (observed[0], base_labels[usable])
+    rows = []
+    for score in ALL_SCORE_NAMES:
+        estimator = fit_atc(compute_score(reference.probabilities, score), reference.correct)
+        errors = {name: float((compute_score(probabilities, score) > estimator.threshold).mean()
+                              - np.mean(probabilities.argmax(1) == labels))
+                  for name, (probabilities, labels) in sources.items()}
+        absolute = np.abs(list(errors.values()))
+        rows.append({"model": model_path.parent.parent.name, "score": score, "sources": len(errors),
+                     "mean absolute error": float(absolute.mean()), "largest": float(absolute.max()),
+                     "where largest": max(errors, key=lambda name: abs(errors[name])),
+                     "over 0.03": int((absolute > 0.03).sum()), "semeion": errors["semeion"],
+                     "mnist-train-rest": errors.get("mnist-train-rest", np.nan)})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", nargs="+", required=True, type=Path, help="Saved .keras models.")
@@ -159,9 +203,18 @@ def main() -> None:
                         help="Also save each source's probabilities and labels there (to compare estimators).")
     parser.add_argument("--sources", nargs="+", default=["mnist-train-rest", "semeion", "mnist-test", "optdigits",
                                                           "fashion-mnist", "corruptions"])
+    parser.add_argument("--choose-score", action="store_true",
+                        help="Measure ATC's error with each confidence score on the choosing sources only.")
     arguments = parser.parse_args()
     environment = collect_environment()
     print(f"CPU: {environment['cpu']} ({environment['cpu_count']} cores)")
+    if arguments.choose_score:
+        table = pd.concat([choose_score(path, arguments.data.resolve(), seed=arguments.seed)
+                           for path in arguments.model], ignore_index=True)
+        with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format",
+                               "{:.4f}".format):
+            print(table.to_string(index=False))
+        return
     tables = [measure_model(path, arguments.data.resolve(), window=arguments.window, severity=arguments.severity,
                             seed=arguments.seed, sources=arguments.sources, dump=arguments.dump)
               for path in arguments.model]

@@ -12,7 +12,14 @@ import pandas as pd
 from matplotlib import pyplot as plt
 
 from digitrec_utils import __version__, plots
-from digitrec_utils.evaluation.monitoring import MATERIAL_DISTANCE, MEASURED_ERROR, SIGNIFICANCE, VERDICTS
+from digitrec_utils.evaluation.monitoring import (
+    MATERIAL_DISTANCE,
+    MATERIAL_SPREAD,
+    MEASURED_ERROR,
+    SIGNIFICANCE,
+    SPREAD_SUFFIX,
+    VERDICTS,
+)
 from digitrec_utils.reporting.pages import ReportPage, name_file
 from digitrec_utils.reporting.tables import style_table
 
@@ -36,17 +43,19 @@ def write_monitoring_page(outcome, path) -> None:
                       "threshold; the dashed lines are the reference's own levels. The interval holds the sampling "
                       "of the digits only: measured on labelled digits of other sources, the estimate missed the "
                       f"true accuracy by at most {MEASURED_ERROR['mean']:.1%} on average (per model) and by up to "
-                      f"{MEASURED_ERROR['largest']:.1%} on {MEASURED_ERROR['where']}, which it underestimated.")
+                      f"{MEASURED_ERROR['largest']:.1%} on {MEASURED_ERROR['where']}.")
     page.add_figure(_plot_windows(outcome))
     page.add_table(style_table(_tabulate_windows(outcome), percent_columns=["answered"]))
     tests = _tabulate_tests(outcome.stream.check.tests)
     changed = tests["changed"] == "yes"
     page.add_markdown("## The tests on the whole stream\n\nEach test compares the incoming digits with the "
-                      "reference: a distribution (Kolmogorov-Smirnov; the medians are shown), the predicted classes "
-                      "(chi-square), the embeddings (maximum mean discrepancy) and the share answered (Fisher; the "
-                      "shares are shown). A test counts as "
+                      "reference: a distribution (Kolmogorov-Smirnov; the medians are shown), a property's spread "
+                      "(the same test on the distances from the reference's median, which sees a change both ways "
+                      "at once), the predicted classes (chi-square), the embeddings (maximum mean discrepancy) and "
+                      "the share answered (Fisher; the shares are shown). A test counts as "
                       "changed when its p-value, corrected for the number of tests (Benjamini-Hochberg), is below "
-                      f"{SIGNIFICANCE} and a distribution moved by a distance of {MATERIAL_DISTANCE} or more. "
+                      f"{SIGNIFICANCE} and a distribution moved by a distance of {MATERIAL_DISTANCE} or more (a "
+                      f"spread by {MATERIAL_SPREAD}). "
                       + (f"{int(changed.sum())} of {len(tests)} changed:" if changed.any()
                          else f"None of the {len(tests)} changed."))
     if changed.any():
@@ -163,10 +172,11 @@ def _format_value(value: float) -> str:
 
 
 def _find_moved_properties(outcome) -> list[str]:
-    """The image properties whose test changed on the whole stream, most changed first."""
+    """The image properties whose test (of their values or of their spread) changed on the whole stream, most
+    changed first."""
     tests = outcome.stream.check.tests
-    moved = tests[tests["changed"] & tests["kind"].isin(["image", "file"])]["test"].tolist()
-    return [name for name in moved if name in outcome.reference_properties][:HISTOGRAMS_SHOWN]
+    moved = tests[tests["changed"] & tests["kind"].isin(["image", "file"])]["test"].str.removesuffix(SPREAD_SUFFIX)
+    return [name for name in dict.fromkeys(moved) if name in outcome.reference_properties][:HISTOGRAMS_SHOWN]
 
 
 def _plot_histograms(outcome, names: list[str]):

@@ -106,6 +106,29 @@ def test_confidence_scores_lie_in_zero_to_one_and_rank_by_how_well_they_separate
     assert ranked["margin"] == 1.0 and ranked["top_probability"] == 0.5
 
 
+def test_the_unit_logit_ignores_the_logits_size_and_reads_the_centred_logits():
+    from digitrec_utils.evaluation.scores import compute_score
+
+    logits = np.array([[2.0, 0.5, -1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+
+    def softmax(values):
+        exponentials = np.exp(values - values.max(axis=1, keepdims=True))
+        return exponentials / exponentials.sum(axis=1, keepdims=True)
+
+    # Written out for the first row: centred logits (2, 0.5, -1, 0) - 0.375, divided by their length.
+    centred = logits[0] - logits[0].mean()
+    assert compute_score(softmax(logits), "unit_logit")[0] == pytest.approx(centred.max() / np.linalg.norm(centred))
+    # Halving or tripling the logits (fainter or bolder evidence for the same class) leaves it where it was, while
+    # the margin moves.
+    for factor in (0.5, 3.0):
+        assert compute_score(softmax(factor * logits), "unit_logit") == pytest.approx(
+            compute_score(softmax(logits), "unit_logit"))
+    assert compute_score(softmax(0.5 * logits), "margin")[0] < compute_score(softmax(logits), "margin")[0] - 0.1
+    # A uniform answer has no direction: 0, the lowest; a one-hot one the highest, sqrt(3 / 4) for four classes.
+    assert compute_score(np.full((1, 4), 0.25), "unit_logit")[0] == 0.0
+    assert compute_score(softmax(np.array([[40.0, 0.0, 0.0, 0.0]])), "unit_logit")[0] == pytest.approx(np.sqrt(0.75))
+
+
 def test_nondigits_are_seeded_28x28_images_of_every_kind():
     from digitrec_utils.data.nondigits import KINDS, make_nondigits
 

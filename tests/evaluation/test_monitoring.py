@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from digitrec_utils.evaluation.monitoring import (
+    MATERIAL_SPREAD,
     Abstention,
     MonitoringReference,
     ReferenceEstimators,
@@ -98,10 +99,10 @@ def test_windows_of_the_same_source_ring_at_most_at_the_stated_rate_and_a_shifte
     for window in range(20):
         labels = rng.integers(0, 10, 300)
         properties = {"slant": rng.normal(0.1, 0.2, 300), "height": rng.normal(20, 1, 300)}
-        check = check_window(estimators, _probabilities(rng, labels, 3.5), rng.normal(size=(300, 4)), properties,
-                             seed=window)
+        probabilities = _probabilities(rng, labels, 3.5)
+        check = check_window(estimators, probabilities, rng.normal(size=(300, 4)), properties, seed=window)
         verdicts.append(judge_check(check, estimators))
-        truth = float(np.mean(_probabilities(rng, labels, 3.5).argmax(1) == labels))
+        truth = float(np.mean(probabilities.argmax(1) == labels))
         assert abs(check.accuracy.accuracy - truth) < 0.05
     # The corrected tests ring with probability SIGNIFICANCE under the same source: 20 windows, at most one.
     assert sum(verdict != "no change" for verdict in verdicts) <= 1
@@ -110,7 +111,22 @@ def test_windows_of_the_same_source_ring_at_most_at_the_stated_rate_and_a_shifte
     slanted = {"slant": rng.normal(0.5, 0.2, 300), "height": rng.normal(20, 1, 300)}
     check = check_window(estimators, _probabilities(rng, labels, 3.5), rng.normal(size=(300, 4)), slanted)
     assert judge_check(check, estimators) == "changed"
-    assert check.tests.loc[check.tests["changed"], "test"].tolist() == ["slant"]
+    assert set(check.tests.loc[check.tests["changed"], "test"]) == {"slant", "slant spread"}
+
+
+def test_a_slant_that_widens_both_ways_rings_on_its_spread_where_its_values_move_less():
+    rng = np.random.default_rng(8)
+    estimators = ReferenceEstimators(_synthetic_reference(rng), None)
+    labels = rng.integers(0, 10, 500)
+    # Half the hands lean 0.3 further right, half 0.3 further left: the median stays, the spread widens.
+    both_ways = rng.normal(0.1, 0.2, 500) + rng.choice([-0.3, 0.3], 500)
+    check = check_window(estimators, _probabilities(rng, labels, 3.5), rng.normal(size=(500, 4)),
+                         {"slant": both_ways, "height": rng.normal(20, 1, 500)})
+    tests = check.tests.set_index("test")
+    assert tests.loc["slant spread", "statistic"] >= MATERIAL_SPREAD
+    assert tests.loc["slant spread", "statistic"] > tests.loc["slant", "statistic"] + 0.1
+    assert check.tests.loc[check.tests["changed"], "test"].tolist() == ["slant spread"]
+    assert judge_check(check, estimators) == "changed"
 
 
 def test_a_window_the_model_reads_worse_is_judged_worse_and_its_accuracy_estimated():
