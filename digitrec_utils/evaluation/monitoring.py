@@ -19,10 +19,11 @@ Two questions, answered without labels (``digitrec monitor``, :mod:`digitrec_uti
   the incoming digits, the share above that threshold estimates their accuracy. The confidence is the largest
   logit once the logits are centred and scaled to length 1 (:data:`ATC_SCORE`, see
   :mod:`digitrec_utils.evaluation.scores`): thinner, blotted or striped strokes lower the probabilities more
-  than the accuracy, and ATC on the probabilities underestimated those digits. The mean top probability
-  does not estimate it (it missed by 0.10 to 0.15 in the issue's check, label smoothing keeping it low). The
-  interval holds the sampling of the incoming and of the reference digits, not the method's own error under a
-  shift, which is measured on labelled sources (``benchmarks/bench_monitoring.py``, docs/RESULTS.md).
+  than the accuracy, and ATC on the probabilities' margin underestimated those digits by up to 0.06. The mean
+  top probability does not estimate it (it missed by 0.10 to 0.15 in the issue's check, label smoothing keeping
+  it low). The interval holds the sampling of the incoming and of the reference digits, not the method's own
+  error under a shift, which is measured on labelled sources (``benchmarks/bench_monitoring.py``,
+  docs/RESULTS.md).
 
 :class:`MonitoringReference` holds what a stream is compared with (the model's validation digits, or the
 office's own labelled digits once ``calibrate --write`` or ``adapt`` chose on them), :func:`check_window` makes
@@ -63,7 +64,8 @@ SPREAD_METHOD = "Kolmogorov-Smirnov on the distances from the median"
 # ATC's score (evaluation.scores): the largest logit once the logits are centred and scaled to length 1. Chosen on the
 # choosing sources only (semeion, MNIST training digits the sample model never saw, and the 16 corruptions at each
 # severity on 2,000 other unseen training digits, or on the full-MNIST model's validation digits), where its mean
-# error was 0.0045 and 0.0024 for the two models, the margin's 0.0133 and 0.0051 (docs/RESULTS.md).
+# absolute error was 0.0075 and 0.0029 for the two models, the margin's 0.0162 and 0.0102
+# (``benchmarks/bench_monitoring.py --choose-score``, docs/RESULTS.md).
 ATC_SCORE = "unit_logit"
 # How the confidence reads in a window's tests.
 ATC_SCORE_TEST = "confidence (unit logit)"
