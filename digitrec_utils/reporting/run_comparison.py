@@ -19,12 +19,11 @@ import numpy as np
 
 from digitrec_utils.evaluation.evaluation import PairedComparison, compare_paired, estimate_images_needed
 from digitrec_utils.exceptions import ParameterError, ResultsError
+from digitrec_utils.params import RESERVED_KEYS
 from digitrec_utils.reporting.index_page import read_recommendation
 from digitrec_utils.reporting.ranking import read_predictions, recommend_from_records
 from digitrec_utils.reporting.results import load_run_results
 
-# Parameters that say where a run wrote, not what it did.
-RUN_KEYS = ("output_dir", "sweep_dir")
 # How many of the digits that one model alone reads right are listed by their test index.
 LISTED_DIGITS = 20
 
@@ -111,10 +110,8 @@ class RunComparison:
         if self.paired is None:
             return (f"No paired test: {self.untestable}. The figures are set side by side below; compare the two "
                     "models on the same labelled digits with `digitrec evaluate DIGITS --model A --model B`.")
-        table = self.paired.table.set_index("setting")
-        accuracy = {label: float(table.loc[label, "accuracy"]) for label in ("A", "B")}
+        accuracy, p_value = self._read_paired()
         alone = {"A": len(self.only_first), "B": len(self.only_second)}
-        p_value = float(table.loc["B" if self.paired.best == "A" else "A", "p-value"])
         n_images = self.paired.n_images
         if p_value < self.paired.significance and alone["A"] != alone["B"]:
             better, worse = (self.first, self.second) if alone["A"] > alone["B"] else (self.second, self.first)
@@ -175,11 +172,9 @@ class RunComparison:
         """The comparison for machines (``digitrec compare --json``)."""
         paired = None
         if self.paired is not None:
-            table = self.paired.table.set_index("setting")
-            paired = {"n_images": self.paired.n_images, "best": self.paired.best,
-                      "p_value": float(table.loc["B" if self.paired.best == "A" else "A", "p-value"]),
-                      "significance": self.paired.significance,
-                      "accuracy": {label: float(table.loc[label, "accuracy"]) for label in ("A", "B")},
+            accuracy, p_value = self._read_paired()
+            paired = {"n_images": self.paired.n_images, "best": self.paired.best, "p_value": p_value,
+                      "significance": self.paired.significance, "accuracy": accuracy,
                       "only_a_right": self.only_first, "only_b_right": self.only_second}
         return {"sentence": self.describe(),
                 "runs": {summary.label: {"name": summary.name, "status": summary.manifest.get("status"),
@@ -191,6 +186,12 @@ class RunComparison:
                 "parameters": [{"notebook": notebook, "parameter": key, "a": first, "b": second}
                                for notebook, key, first, second in self.parameters],
                 "versions": [{"what": what, "a": first, "b": second} for what, first, second in self.versions]}
+
+    def _read_paired(self) -> tuple[dict[str, float], float]:
+        """Each model's accuracy on the shared test digits, and McNemar's p-value between them."""
+        table = self.paired.table.set_index("setting")
+        accuracy = {label: float(table.loc[label, "accuracy"]) for label in ("A", "B")}
+        return accuracy, float(table.loc["B" if self.paired.best == "A" else "A", "p-value"])
 
 
 def _show(value) -> str:
@@ -293,7 +294,7 @@ def _pair_headlines(first: RunSummary, second: RunSummary) -> list[tuple[str, st
 def _pair_parameters(first: RunSummary, second: RunSummary) -> list[tuple[str, str, object, object]]:
     """Each parameter whose value differs between the runs, notebook by notebook."""
     values = [{run["notebook"]: {key: value for key, value in run.get("parameters", {}).items()
-                                 if key not in RUN_KEYS} for run in summary.manifest.get("notebooks", [])}
+                                 if key not in RESERVED_KEYS} for run in summary.manifest.get("notebooks", [])}
               for summary in (first, second)]
     changes = []
     for notebook in sorted(set(values[0]) | set(values[1])):

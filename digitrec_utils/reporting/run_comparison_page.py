@@ -27,15 +27,15 @@ def write_run_comparison_page(comparison: RunComparison, path) -> None:
         page.add_markdown(_describe_alone(comparison))
     page.add_markdown("## Each notebook's headline")
     page.add_table(style_table(pd.DataFrame(comparison.headlines, columns=["notebook", "A", "B"])))
-    changes, versions = len(comparison.group_parameters()), len(comparison.versions)
+    grouped = comparison.group_parameters()
+    changes, versions = len(grouped), len(comparison.versions)
     parameters = (f"{changes} parameter{'s differ' if changes != 1 else ' differs'}" if changes
                   else "The parameters are the same")
     code = (f"{versions} of the code, libraries and data differ{'s' if versions == 1 else ''}" if versions
             else "the code, libraries and data are the same")
     page.add_markdown(f"## What differs\n\n{parameters}; {code}.")
     if comparison.parameters:
-        page.add_table(style_table(pd.DataFrame(comparison.group_parameters(),
-                                                columns=["parameter", "A", "B", "notebooks"])),
+        page.add_table(style_table(pd.DataFrame(grouped, columns=["parameter", "A", "B", "notebooks"])),
                        details="The parameters that differ")
     if comparison.versions:
         page.add_table(style_table(pd.DataFrame(comparison.versions, columns=["what", "A", "B"])),

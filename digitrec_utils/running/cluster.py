@@ -44,7 +44,7 @@ from digitrec_utils.running.execution import (
 )
 from digitrec_utils.running.outcomes import Job, NotebookRun
 from digitrec_utils.running.preflight import check_datasets
-from digitrec_utils.running.reuse import fingerprint_data, label_run
+from digitrec_utils.running.reuse import find_batch_root, fingerprint_data, label_run
 from digitrec_utils.utils.files import open_atomic
 from digitrec_utils.utils.scratch import remove_owned_folder
 
@@ -195,7 +195,7 @@ class ClusterExecutor:
         """
         from distributed import as_completed
 
-        root = Path(os.path.commonpath([str(job.run_dir) for job in batch]))
+        root = find_batch_root(batch)
         labels = {id(job.run): label_run(job.run, root) for job in batch}
         waiting, in_flight, done = list(batch), {}, set()
         self._scatter_reused_inputs(batch, done)

@@ -62,6 +62,8 @@ THRESHOLD_NOTEBOOK = "05_deployment"
 FIELD_FOLDER_KEYS = ("field_data", "threshold_field_data", "office_data")
 # The parts of a fingerprint, in the order a reason to run again names them.
 PARTS = ("notebook", "parameters", "code", "libraries", "data", "inputs")
+# A finished run folder's manifest, and a finished sweep folder's.
+MANIFEST_NAMES = ("run.json", "sweep.json")
 
 
 @dataclass
@@ -92,14 +94,9 @@ class ResultIndex:
     by_notebook: dict[str, EarlierResult] = field(default_factory=dict)
 
 
-def hash_text(text: str) -> str:
-    """Return the SHA-256 of ``text`` encoded as UTF-8."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _hash_json(value) -> str:
     """Return the SHA-256 of ``value`` as canonical JSON (sorted keys), so that equal values hash equally."""
-    return hash_text(json.dumps(value, sort_keys=True, default=str))
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 def fingerprint_notebook_source(path: str | os.PathLike) -> str:
@@ -195,24 +192,27 @@ def label_run(run: NotebookRun, folder: Path) -> str:
     return run.notebook if relative == "." else f"{Path(relative).as_posix()}/{run.notebook}"
 
 
-def fingerprint_jobs(batch: list[Job], data_digests: dict[str, str], root: Path) -> None:
+def fingerprint_jobs(batch: list[Job], filled: dict[str, dict], data_digests: dict[str, str], root: Path) -> None:
     """Give every job's run its fingerprint and the parts it is made of, inputs before the jobs that read them.
 
     Parameters
     ----------
     batch : list of Job
+    filled : dict of str to dict
+        Each run's parameters with their defaults (:func:`fill_defaults`), by :func:`label_run` from ``root``.
     data_digests : dict of str to str
-        From :func:`fingerprint_data`, by :func:`label_run` from ``root``.
+        From :func:`fingerprint_data`, by the same labels.
     root : Path
         The run folder, or the sweep's.
     """
     code, libraries = fingerprint_code(), describe_libraries()
     for job in order_by_inputs(batch):
         run = job.run
+        label = label_run(run, root)
         inputs = {label_run(needed, job.run_dir): needed.fingerprint for needed in job.needs}
         parts = {"notebook": fingerprint_notebook_source(config.NOTEBOOKS_DIR / f"{run.notebook}.ipynb"),
-                 "parameters": _hash_json(fill_defaults(run.notebook, run.parameters)),
-                 "code": code, "libraries": libraries, "data": data_digests[label_run(job.run, root)], "inputs": inputs}
+                 "parameters": _hash_json(filled[label]), "code": code, "libraries": libraries,
+                 "data": data_digests[label], "inputs": inputs}
         run.fingerprint_parts = parts
         run.fingerprint = _hash_json(parts)
 
@@ -303,7 +303,7 @@ def find_sources(reports_root: Path, reuse: str | os.PathLike | None, *, fresh: 
 
 def _manifest_time(folder: Path) -> float:
     """When the folder's manifest was written (0 when it has none)."""
-    for name in ("run.json", "sweep.json"):
+    for name in MANIFEST_NAMES:
         with_manifest = folder / name
         if with_manifest.is_file():
             return with_manifest.stat().st_mtime
@@ -312,7 +312,7 @@ def _manifest_time(folder: Path) -> float:
 
 def _read_manifest(folder: Path) -> dict | None:
     """Return the folder's ``run.json`` or ``sweep.json``, or None when it has neither or it cannot be read."""
-    for name in ("run.json", "sweep.json"):
+    for name in MANIFEST_NAMES:
         try:
             return json.loads((folder / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -353,7 +353,7 @@ def reuse_results(batch: list[Job], index: ResultIndex, *, progress: bool) -> li
     A notebook that reads one which runs again runs again too. Each decision is printed with its reason when
     ``progress`` is true and earlier runs were looked in. The jobs to execute keep ``batch``'s order.
     """
-    root = _root_of(batch)
+    root = find_batch_root(batch)
     to_execute = []
     for job in order_by_inputs(batch):
         run, refused = job.run, None
@@ -379,8 +379,8 @@ def reuse_results(batch: list[Job], index: ResultIndex, *, progress: bool) -> li
     return [job for job in batch if id(job) in executing]
 
 
-def _root_of(batch: list[Job]) -> Path:
-    """The folder that every job's folder lies in: the run's, or the sweep's."""
+def find_batch_root(batch: list[Job]) -> Path:
+    """Return the folder that every job's folder lies in: the run's, or the sweep's."""
     return Path(os.path.commonpath([str(job.run_dir) for job in batch]))
 
 
@@ -473,5 +473,5 @@ def skip_unchanged(batch: list[Job], sources: list[Path], *, hash_data, root: Pa
         Print each decision and its reason.
     """
     filled = {label_run(job.run, root): fill_defaults(job.run.notebook, job.run.parameters) for job in batch}
-    fingerprint_jobs(batch, hash_data(filled), root)
+    fingerprint_jobs(batch, filled, hash_data(filled), root)
     return reuse_results(batch, index_results(sources), progress=progress)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from digitrec_utils import config
 from digitrec_utils.exceptions import ParameterError
+from digitrec_utils.params import RESERVED_KEYS
 from digitrec_utils.reporting.results import load_results
 from digitrec_utils.utils.environment import collect_package_versions
 
@@ -130,7 +131,7 @@ def _log_notebooks(runs, run_dir: Path) -> None:
                              "digitrec.fingerprint": run.fingerprint or "",
                              "digitrec.reused_from": run.reused_from or "", "digitrec.headline": run.headline})
             mlflow.log_params({_name(key): str(value)[:PARAMETER_LENGTH] for key, value in run.parameters.items()
-                               if key not in ("output_dir", "sweep_dir")})
+                               if key not in RESERVED_KEYS})
             metrics = {"seconds": run.reused_seconds if run.reused_from else run.seconds}
             if run.results and (run_dir / run.results).is_file():
                 metrics.update(collect_figures(load_results(run_dir / run.results)))
